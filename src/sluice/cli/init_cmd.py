@@ -1,0 +1,39 @@
+"""``sluice init``: write a starter sluice.yaml, or copy an example project."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from sluice.cli.output import echo
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("init")
+    def init(
+        example: Annotated[str | None, typer.Option(
+            help="Copy this example project (e.g. `churn`) into the folder, which must be empty.")
+        ] = None,
+        force: Annotated[bool, typer.Option(help="Overwrite an existing sluice.yaml.")] = False,
+        path: Annotated[Path, typer.Argument(help="Folder to initialise.")] = Path("."),
+    ) -> int:
+        """Create sluice.yaml (a commented starter) or a whole example project.
+
+        Examples:
+
+          sluice init
+
+          sluice init --example churn my-project
+        """
+        from sluice.init import copy_example, write_starter
+
+        if example:
+            written = copy_example(example, path)
+            echo(f"copied example `{example}` into {path} ({len(written)} files)")
+            echo("next: cd into it, `git init`, then `sluice run`")
+        else:
+            target = write_starter(path, force=force)
+            echo(f"wrote {target}; edit its stages, then run `sluice plan`")
+        return 0

@@ -1,0 +1,91 @@
+"""Entry point: the typer app, sub-command registration and the one place exit codes live.
+
+Exit codes (documented in the README):
+0 success · 1 a stage/check failed · 2 bad usage or configuration ·
+3 refused by a budget · 4 a gate was inconclusive · 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from sluice.cli import init_cmd, plan_cmd, run_cmd, status_cmd
+from sluice.errors import (
+    ConfigError,
+    Interrupted,
+    ResourceError,
+    SluiceError,
+    StageFailed,
+    StoreError,
+    UsageError,
+)
+
+EXIT_CODES: dict[type[SluiceError], int] = {
+    StageFailed: 1,
+    StoreError: 1,
+    ConfigError: 2,
+    UsageError: 2,
+    ResourceError: 2,
+    Interrupted: 130,
+}
+
+HELP = """\
+sluice: tiered, budgeted CI/CD for machine learning.
+
+Describe your pipeline in sluice.yaml; sluice runs only the stages whose
+inputs changed and restores everything else from a content-addressed cache.
+
+Examples:
+
+  sluice init                      # write a commented starter sluice.yaml
+
+  sluice init --example churn      # copy the example project here
+
+  sluice plan                      # what would run, and why
+
+  sluice run --jobs 4              # run stale stages, 4 CPU slots
+
+  sluice status                    # which stages are stale and why
+"""
+
+app = typer.Typer(help=HELP, no_args_is_help=True, add_completion=False,
+                  rich_markup_mode=None, context_settings={"help_option_names": ["-h", "--help"]})
+for module in (init_cmd, plan_cmd, run_cmd, status_cmd):
+    module.register(app)
+
+
+def exit_code_for(error: SluiceError) -> int:
+    for cls in type(error).__mro__:
+        if cls in EXIT_CODES:
+            return EXIT_CODES[cls]
+    return 1
+
+
+def main() -> None:
+    try:
+        code = app(standalone_mode=False)
+    except SluiceError as error:
+        sys.stderr.write(f"error: {error.render()}\n")
+        sys.exit(exit_code_for(error))
+    except (KeyboardInterrupt, typer.Abort):
+        sys.stderr.write("interrupted\n")
+        sys.exit(130)
+    except Exception as error:
+        # Click's own exceptions (bad options, --help's exit): typer vendors
+        # click, so they are recognised by shape rather than by class.
+        if hasattr(error, "show") and hasattr(error, "exit_code"):
+            error.show()
+            sys.exit(2 if error.exit_code not in (0, 1) else error.exit_code)
+        if hasattr(error, "exit_code"):
+            sys.exit(error.exit_code)
+        if type(error).__name__ == "Abort":
+            sys.stderr.write("interrupted\n")
+            sys.exit(130)
+        raise
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+if __name__ == "__main__":
+    main()

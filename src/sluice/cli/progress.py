@@ -1,0 +1,94 @@
+"""Showing a run as it happens: a rich live view in a terminal, plain lines elsewhere."""
+
+from __future__ import annotations
+
+import sys
+import time
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from sluice.cli.output import is_interactive, seconds, size
+
+if TYPE_CHECKING:
+    from sluice.run import Event, StageOutcome
+
+STATUS_WORDS = {"ran": "ran", "cached": "cached", "up-to-date": "up to date",
+                "failed": "FAILED", "timeout": "TIMEOUT", "skipped": "skipped",
+                "cancelled": "cancelled"}
+
+
+def outcome_line(outcome: StageOutcome, width: int) -> str:
+    detail = outcome.reason
+    if outcome.status == "ran":
+        detail = f"{seconds(outcome.wall_s)}, cpu {seconds(outcome.cpu_s)}, " \
+                 f"peak {size(outcome.max_rss_bytes)}"
+    return f"  {STATUS_WORDS[outcome.status]:<10} {outcome.stage:<{width}}  {detail}"
+
+
+def failure_lines(outcome: StageOutcome) -> list[str]:
+    if not outcome.log_tail:
+        return []
+    lines = [f"    last lines of {outcome.log_path}:"]
+    lines += [f"    | {line}" for line in outcome.log_tail]
+    return lines
+
+
+class Progress:
+    """Receives run events; prints them plainly or drives a live view."""
+
+    def __init__(self, stage_names: list[str], *, stream: Any = None) -> None:
+        self.width = max((len(n) for n in stage_names), default=5)
+        self.stream = stream or sys.stderr
+        self.live: Any = None
+        self.running: dict[str, float] = {}
+        self.done = 0
+        self.total = len(stage_names)
+        if is_interactive() and stream is None:
+            from rich.console import Console
+            from rich.live import Live
+
+            self.console = Console(file=self.stream)
+            self.live = Live(self._view(), console=self.console, refresh_per_second=8,
+                             transient=True, get_renderable=self._view)
+
+    def _view(self) -> Any:
+        from rich.spinner import Spinner
+        from rich.table import Table
+
+        table = Table.grid(padding=(0, 1))
+        now = time.monotonic()
+        for name, started in self.running.items():
+            table.add_row(Spinner("dots"), name, f"[dim]{seconds(now - started)}[/]")
+        table.add_row("", f"[dim]{self.done}/{self.total} stages settled[/]", "")
+        return table
+
+    def __enter__(self) -> Progress:
+        if self.live is not None:
+            self.live.__enter__()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if self.live is not None:
+            self.live.__exit__(kind, value, tb)
+
+    def _print(self, line: str, style: str = "") -> None:
+        if self.live is not None:
+            self.console.print(line, style=style or None, markup=False, highlight=False)
+        else:
+            self.stream.write(line + "\n")
+            self.stream.flush()
+
+    def __call__(self, event: Event) -> None:
+        if event.kind == "start":
+            self.running[event.stage] = time.monotonic()
+            self._print(f"  {'running':<10} {event.stage:<{self.width}}  {event.message}")
+        elif event.kind == "waiting":
+            self._print(f"  {'waiting':<10} {event.stage:<{self.width}}  {event.message}")
+        elif event.kind == "finish" and event.outcome is not None:
+            self.running.pop(event.stage, None)
+            self.done += 1
+            bad = event.outcome.status in ("failed", "timeout")
+            self._print(outcome_line(event.outcome, self.width), "bold red" if bad else "")
+            for line in failure_lines(event.outcome):
+                self._print(line, "red")

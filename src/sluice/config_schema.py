@@ -1,0 +1,130 @@
+"""The ``sluice.yaml`` schema as pydantic models (version 1).
+
+Only the *shape* of the file lives here. Cross-references (stage names, output
+paths, params keys, interpolation) are checked in :mod:`sluice.config`, which
+also turns pydantic's errors into messages with file, line and column.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictStr
+
+STAGE_KINDS = ("check", "transform", "train", "evaluate")
+StageKind = Literal["check", "transform", "train", "evaluate"]
+
+_DURATION = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)\s*(?:h|hr|hours?))?"
+                       r"\s*(?:(\d+(?:\.\d+)?)\s*(?:m|min|minutes?))?"
+                       r"\s*(?:(\d+(?:\.\d+)?)\s*(?:s|sec|seconds?))?\s*$")
+_SIZE_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "m": 1000**2, "mb": 1000**2,
+               "g": 1000**3, "gb": 1000**3, "t": 1000**4, "tb": 1000**4,
+               "kib": 1024, "mib": 1024**2, "gib": 1024**3, "tib": 1024**4}
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
+NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_\-]*$"
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds from ``90``, ``"90s"``, ``"10m"``, ``"1h30m"``; must be positive."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration like `90s`, `10m` or `2h`")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str) and value.strip():
+        match = _DURATION.match(value)
+        if not match or not any(match.groups()):
+            raise ValueError(f"`{value}` is not a duration; write it like `90s`, `10m` or `2h`")
+        hours, minutes, secs = (float(g) if g else 0.0 for g in match.groups())
+        seconds = hours * 3600 + minutes * 60 + secs
+    else:
+        raise ValueError("expected a duration like `90s`, `10m` or `2h`")
+    if seconds <= 0:
+        raise ValueError("a duration must be greater than zero")
+    return seconds
+
+
+def parse_size(value: Any) -> int:
+    """Bytes from ``1024``, ``"512MB"``, ``"4GiB"``; must be positive."""
+    if isinstance(value, bool):
+        raise ValueError("expected a size like `512MB` or `4GiB`")
+    if isinstance(value, int):
+        size = value
+    elif isinstance(value, str):
+        match = _SIZE.match(value)
+        unit = match.group(2).lower() if match else None
+        if not match or unit not in _SIZE_UNITS:
+            raise ValueError(f"`{value}` is not a size; write it like `512MB` or `4GiB`")
+        size = int(float(match.group(1)) * _SIZE_UNITS[unit])
+    else:
+        raise ValueError("expected a size like `512MB` or `4GiB`")
+    if size <= 0:
+        raise ValueError("a size must be greater than zero")
+    return size
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+Size = Annotated[int, BeforeValidator(parse_size)]
+Name = Annotated[str, Field(pattern=NAME_PATTERN)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class Resources(_Strict):
+    """What one run of a stage occupies while it runs."""
+
+    cpus: Annotated[int, Field(ge=1)] = 1
+    gpus: Annotated[int, Field(ge=0)] = 0
+    memory: Size | None = None
+
+
+class StageSpec(_Strict):
+    """One step of the pipeline, as written in ``sluice.yaml``."""
+
+    cmd: StrictStr
+    kind: StageKind = "transform"
+    description: StrictStr | None = None
+    deps: list[StrictStr] = Field(default_factory=list)
+    inputs: list[StrictStr] = Field(default_factory=list)
+    outs: dict[Name, StrictStr] = Field(default_factory=dict)
+    params: list[StrictStr] = Field(default_factory=list)
+    env: dict[StrictStr, StrictStr] = Field(default_factory=dict)
+    resources: Resources = Field(default_factory=Resources)
+    timeout: Duration | None = None
+    discover_imports: StrictBool = True
+
+
+class DatasetSpec(_Strict):
+    """Named data: a file or directory in the repo."""
+
+    path: StrictStr
+    description: StrictStr | None = None
+
+
+class ModelSpec(_Strict):
+    """A named product of the pipeline."""
+
+    train: StrictStr
+    artifact: StrictStr
+    evaluate: StrictStr | None = None
+    description: StrictStr | None = None
+
+
+def _dataset_shorthand(value: Any) -> Any:
+    """``raw: data/raw.csv`` is short for ``raw: {path: data/raw.csv}``."""
+    if isinstance(value, dict):
+        return {k: ({"path": v} if isinstance(v, str) else v) for k, v in value.items()}
+    return value
+
+
+class ConfigSpec(_Strict):
+    """The whole ``sluice.yaml``."""
+
+    version: Literal[1] = 1
+    params: StrictStr | None = None
+    datasets: Annotated[dict[Name, DatasetSpec],
+                        BeforeValidator(_dataset_shorthand)] = Field(default_factory=dict)
+    stages: dict[Name, StageSpec] = Field(default_factory=dict)
+    models: dict[Name, ModelSpec] = Field(default_factory=dict)

@@ -1,0 +1,171 @@
+"""Stage fingerprints: the content hash of everything a stage's result depends on.
+
+The fingerprint covers the interpolated command, the values of the stage's
+params keys, the content of every dependency and input, the output names and
+paths, the stage's environment settings, and the tier's fraction and seed.
+Equal fingerprints mean the stored result can be reused.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sluice.config import Config, Stage, is_glob, lookup_param
+from sluice.errors import SluiceError
+from sluice.hashing import TreeEntry, hash_bytes, hash_manifest
+from sluice.interpolate import Reference, format_value, render
+from sluice.project import Project
+
+FINGERPRINT_VERSION = 1
+
+
+class MissingDependency(SluiceError):
+    """A dependency or input of a stage does not exist when the stage is about to run."""
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """Values that a tier gives every stage (``${tier.*}`` and ``SLUICE_*``)."""
+
+    tier: str = "default"
+    fraction: float = 1.0
+    seed: int = 0
+
+
+def _resolver(config: Config, stage: Stage, ctx: RunContext) -> Any:
+    def resolve(ref: Reference) -> Any:
+        head, rest = ref.parts[0], ref.parts[1:]
+        if head == "outs":
+            return stage.outs[rest[0]]
+        if head == "params":
+            return lookup_param(config.params, ".".join(rest))[1]
+        if head == "tier":
+            return {"name": ctx.tier, "fraction": ctx.fraction, "seed": ctx.seed}[rest[0]]
+        if head == "datasets":
+            return config.datasets[rest[0]].path
+        return config.stages[rest[0]].outs[rest[2]]  # stages.X.outs.Y, checked at load
+    return resolve
+
+
+def render_command(config: Config, stage: Stage, ctx: RunContext) -> str:
+    return render(stage.cmd, _resolver(config, stage, ctx))
+
+
+def render_env(config: Config, stage: Stage, ctx: RunContext) -> dict[str, str]:
+    resolve = _resolver(config, stage, ctx)
+    return {k: render(v, resolve, quote=False) for k, v in stage.spec.env.items()}
+
+
+def stage_environment(config: Config, stage: Stage, ctx: RunContext,
+                      run_id: str) -> dict[str, str]:
+    """The variables a stage process gets on top of the inherited environment."""
+    env = {
+        "SLUICE_TIER": ctx.tier,
+        "SLUICE_FRACTION": format_value(ctx.fraction),
+        "SLUICE_SEED": str(ctx.seed),
+        "SLUICE_STAGE": stage.name,
+        "SLUICE_RUN_ID": run_id,
+        "SLUICE_OUTS": json.dumps(stage.outs, sort_keys=True),
+    }
+    for name, path in stage.outs.items():
+        env[f"SLUICE_OUT_{name.upper().replace('-', '_')}"] = path
+    env.update(render_env(config, stage, ctx))
+    return env
+
+
+def _hash_glob(project: Project, pattern: str) -> str:
+    root = str(project.root)
+    entries = []
+    for match in sorted(glob.glob(os.path.join(root, pattern), recursive=True)):
+        path = Path(match)
+        if path.is_file():
+            rel = path.relative_to(project.root).as_posix()
+            entries.append(TreeEntry(rel, project.hasher.file(path), path.stat().st_size))
+    return hash_manifest(entries)
+
+
+def hash_dependency(project: Project, stage: Stage, path: str, what: str,
+                    known_outputs: dict[str, str] | None = None) -> str:
+    """Digest of a dep or input path (file, folder or glob).
+
+    ``known_outputs`` gives the digests upstream outputs *will* have (when a plan
+    restores them from the cache) so downstream fingerprints are right before
+    anything is restored.
+    """
+    if known_outputs and path in known_outputs:
+        return known_outputs[path]
+    if is_glob(path):
+        return _hash_glob(project, path)
+    full = project.root / path
+    try:
+        return project.hasher.path(full)
+    except FileNotFoundError:
+        raise MissingDependency(
+            f"{what} `{path}` of stage `{stage.name}` does not exist",
+            hint="create it, or if another stage writes it, list that stage's output "
+                 "under `inputs:`") from None
+    except PermissionError:
+        raise MissingDependency(f"{what} `{path}` of stage `{stage.name}` is not readable",
+                                hint="fix its permissions") from None
+
+
+def stage_components(project: Project, stage: Stage, ctx: RunContext,
+                     known_outputs: dict[str, str] | None = None) -> dict[str, Any]:
+    """Everything the fingerprint is made of, kept so `status` can say what changed."""
+    config = project.config
+    known = known_outputs or {}
+    return {
+        "version": FINGERPRINT_VERSION,
+        "cmd": render_command(config, stage, ctx),
+        "env": render_env(config, stage, ctx),
+        "params": {k: lookup_param(config.params, k)[1] for k in stage.spec.params},
+        "deps": {p: hash_dependency(project, stage, p, "dependency", known)
+                 for p in stage.deps},
+        "inputs": {i.ref: hash_dependency(project, stage, i.path, "input", known)
+                   for i in stage.inputs},
+        "outs": dict(stage.outs),
+        "tier": {"fraction": ctx.fraction, "seed": ctx.seed},
+    }
+
+
+def fingerprint_of(components: dict[str, Any]) -> str:
+    text = json.dumps(components, sort_keys=True, separators=(",", ":"), default=str)
+    return hash_bytes(text.encode())
+
+
+def describe_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """Human reasons a stage is out of date, from its last and current components."""
+    reasons: list[str] = []
+    if old.get("cmd") != new["cmd"]:
+        reasons.append("command changed")
+    for section, word in (("deps", "dependency"), ("inputs", "input")):
+        before, after = old.get(section, {}), new[section]
+        for key in after:
+            if key not in before:
+                reasons.append(f"{word} `{key}` added")
+            elif before[key] != after[key]:
+                reasons.append(f"{word} `{key}` changed")
+        reasons += [f"{word} `{key}` removed" for key in before if key not in after]
+    before_params, after_params = old.get("params", {}), new["params"]
+    for key in sorted(set(before_params) | set(after_params)):
+        if key not in before_params:
+            reasons.append(f"params key `{key}` added")
+        elif key not in after_params:
+            reasons.append(f"params key `{key}` removed")
+        elif before_params[key] != after_params[key]:
+            reasons.append(f"params `{key}` {format_value(before_params[key])} → "
+                           f"{format_value(after_params[key])}")
+    if old.get("env") != new["env"]:
+        reasons.append("environment settings changed")
+    if old.get("outs") != new["outs"]:
+        reasons.append("outputs changed")
+    if old.get("tier") != new["tier"]:
+        reasons.append("tier fraction or seed changed")
+    if old.get("version") != new["version"]:
+        reasons.append("sluice's fingerprint format changed")
+    return reasons or ["fingerprint changed"]

@@ -1,0 +1,133 @@
+"""Atomic file writes and copies: a crash at any moment leaves old or new, never half.
+
+Every write goes to a temporary file in the destination's folder (same
+filesystem, so the final ``os.replace`` is atomic) and is renamed into place.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import xxhash
+
+_FICLONE = 0x40049409  # Linux ioctl: share blocks copy-on-write (btrfs, xfs)
+_CHUNK = 4 * 1024 * 1024
+
+
+def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o644) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_json(path: Path, value: Any) -> None:
+    atomic_write_bytes(path, json.dumps(value, indent=1, sort_keys=True).encode() + b"\n")
+
+
+def read_json(path: Path) -> Any | None:
+    """The JSON in ``path``, or None if it is missing or unreadable (caches only)."""
+    try:
+        return json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return None
+
+
+def _try_reflink(src_fd: int, dst_fd: int) -> bool:
+    try:
+        fcntl.ioctl(dst_fd, _FICLONE, src_fd)
+        return True
+    except OSError:
+        return False
+
+
+def copy_hashing(src: Path, dst_fd: int) -> str:
+    """Copy ``src`` into the open ``dst_fd`` and return the xxh3-128 of what was copied."""
+    hasher = xxhash.xxh3_128()
+    buffer = bytearray(_CHUNK)
+    view = memoryview(buffer)
+    with open(src, "rb", buffering=0) as handle:
+        while True:
+            n = handle.readinto(buffer)
+            if not n:
+                break
+            hasher.update(view[:n])
+            _write_all(dst_fd, view[:n])
+    return str(hasher.hexdigest())
+
+
+def _write_all(fd: int, data: memoryview) -> None:
+    while data:
+        written = os.write(fd, data)
+        data = data[written:]
+
+
+def atomic_copy(src: Path, dst: Path, mode: int = 0o644) -> None:
+    """Copy ``src`` to ``dst`` atomically (reflink when the filesystem can)."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent)
+    try:
+        with open(src, "rb") as source:
+            if not _try_reflink(source.fileno(), fd):
+                os.close(fd)
+                fd = -1
+                shutil.copyfile(src, tmp)
+        if fd != -1:
+            os.close(fd)
+            fd = -1
+        os.chmod(tmp, mode)
+        os.replace(tmp, dst)
+    except BaseException:
+        if fd != -1:
+            os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def remove_path(path: Path) -> None:
+    """Delete a file, link or directory tree if it exists."""
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+    elif path.is_dir():
+        shutil.rmtree(path)
+
+
+class FileLock:
+    """An exclusive ``flock`` on a file; the kernel frees it when the process dies (kill -9)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    def acquire(self, blocking: bool = False) -> bool:
+        if self._fd is not None:
+            return True
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self._fd = fd
+        return True
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None

@@ -1,0 +1,74 @@
+"""A sluice project on disk: its root, config, graph, store and local state.
+
+``.sluice/`` holds what one checkout keeps for itself: the stat cache, per-stage
+records of the last run, logs, locks and (by default) the content store.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+from sluice.config import CONFIG_FILE, Config, load_config
+from sluice.errors import ConfigError
+from sluice.graph import Graph, build_graph
+from sluice.hashing import Hasher
+from sluice.state import StatCache
+from sluice.store import Store, open_store
+
+STATE_DIR = ".sluice"
+CACHE_ENV = "SLUICE_CACHE"
+
+
+def find_root(start: Path | None = None) -> Path:
+    """The nearest folder at or above ``start`` holding ``sluice.yaml``."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / CONFIG_FILE).is_file():
+            return folder
+    raise ConfigError(f"no {CONFIG_FILE} in {here} or any folder above it",
+                      hint="run `sluice init` to create one, or cd into your project")
+
+
+@dataclass
+class Project:
+    """Config, graph and state of one checkout."""
+
+    root: Path
+    config: Config
+    graph: Graph
+    cache_url: str = field(default="")
+
+    @property
+    def state_dir(self) -> Path:
+        return self.root / STATE_DIR
+
+    @cached_property
+    def store(self) -> Store:
+        return open_store(self.cache_url or os.environ.get(CACHE_ENV)
+                          or f"{STATE_DIR}/cache", self.root)
+
+    @cached_property
+    def stat_cache(self) -> StatCache:
+        return StatCache(self.state_dir / "state.db")
+
+    @cached_property
+    def hasher(self) -> Hasher:
+        return Hasher(self.stat_cache)
+
+    def log_path(self, stage: str) -> Path:
+        return self.state_dir / "logs" / f"{stage}.log"
+
+    def record_path(self, stage: str) -> Path:
+        return self.state_dir / "stages" / f"{stage}.json"
+
+    def lock_path(self, stage: str) -> Path:
+        return self.state_dir / "locks" / f"{stage}.lock"
+
+
+def load_project(start: Path | None = None) -> Project:
+    root = find_root(start)
+    config = load_config(root)
+    return Project(root=root, config=config, graph=build_graph(config))

@@ -1,0 +1,175 @@
+"""The content-addressed object store and the run cache.
+
+Objects are immutable files named by their xxh3-128 digest; directory
+manifests are objects too (digest ending in ``.dir``). The run cache maps a
+stage fingerprint to the outputs and costs of the run that produced it, and
+is written only after every object it names is in place, so a reader never
+sees a record whose objects are missing. Every write is a temp file plus an
+atomic rename in the same folder: two writers of one object both succeed and
+a ``kill -9`` leaves at most an unreferenced temp file (removed by ``clean_tmp``).
+
+Backends implement :class:`Store`; :data:`STORES` maps URL schemes to them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+from sluice.errors import StoreError
+from sluice.fsutil import (
+    atomic_copy,
+    atomic_write_bytes,
+    atomic_write_json,
+    copy_hashing,
+    read_json,
+)
+from sluice.hashing import hash_bytes
+
+_TMP_MAX_AGE_S = 24 * 3600
+
+
+class Store(Protocol):
+    """What sluice needs from a place that keeps objects and run records."""
+
+    url: str
+
+    def has(self, digest: str) -> bool: ...
+    def add_file(self, src: Path, digest: str | None = None) -> str: ...
+    def add_bytes(self, data: bytes, digest: str) -> None: ...
+    def read_bytes(self, digest: str) -> bytes: ...
+    def checkout_file(self, digest: str, dest: Path) -> None: ...
+    def get_run(self, fingerprint: str) -> dict[str, Any] | None: ...
+    def put_run(self, fingerprint: str, record: dict[str, Any]) -> None: ...
+
+
+class LocalStore:
+    """A store in a local directory (default ``.sluice/cache``)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.url = root.as_uri() if root.is_absolute() else str(root)
+        self.objects = root / "objects"
+        self.runs = root / "runs"
+        self.tmp = root / "tmp"
+
+    def object_path(self, digest: str) -> Path:
+        return self.objects / digest[:2] / digest[2:]
+
+    def has(self, digest: str) -> bool:
+        return self.object_path(digest).is_file()
+
+    def add_file(self, src: Path, digest: str | None = None) -> str:
+        """Copy ``src`` in, hashing as it copies; returns the digest of what was stored.
+
+        ``digest`` (from the stat cache) lets an already stored file skip the copy.
+        If the file changed since it was hashed, the bytes copied win.
+        """
+        if digest is not None and self.has(digest):
+            return digest
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.tmp, suffix=".part")
+        try:
+            try:
+                actual = copy_hashing(src, fd)
+            finally:
+                os.close(fd)
+            target = self.object_path(actual)
+            if target.is_file():
+                os.unlink(tmp)
+            else:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.chmod(tmp, 0o444)
+                os.replace(tmp, target)
+            return actual
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise StoreError(f"cannot store {src}: {exc.strerror}",
+                             hint=f"check free space and permissions of {self.root}") from None
+
+    def add_bytes(self, data: bytes, digest: str) -> None:
+        if not self.has(digest):
+            try:
+                atomic_write_bytes(self.object_path(digest), data, mode=0o444)
+            except OSError as exc:
+                raise StoreError(f"cannot write to the store {self.root}: {exc.strerror}",
+                                 hint="check free space and permissions") from None
+
+    def read_bytes(self, digest: str) -> bytes:
+        path = self.object_path(digest)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise StoreError(f"object {digest} is missing from the store {self.root}",
+                             hint="rerun with --force to rebuild it") from None
+        if hash_bytes(data) != digest.removesuffix(".dir"):
+            raise StoreError(f"object {digest} in {self.root} is corrupt (hash mismatch)",
+                             hint=f"delete {path} and rerun with --force") from None
+        return data
+
+    def checkout_file(self, digest: str, dest: Path) -> None:
+        path = self.object_path(digest)
+        if not path.is_file():
+            raise StoreError(f"object {digest} is missing from the store {self.root}",
+                             hint="rerun with --force to rebuild it")
+        try:
+            # A copy (reflink where possible), never a hard link: the workspace
+            # file may be edited in place and must not change the stored object.
+            atomic_copy(path, dest)
+        except OSError as exc:
+            raise StoreError(f"cannot restore {dest}: {exc.strerror}",
+                             hint="check free space and permissions") from None
+
+    def _run_path(self, fingerprint: str) -> Path:
+        return self.runs / fingerprint[:2] / f"{fingerprint[2:]}.json"
+
+    def get_run(self, fingerprint: str) -> dict[str, Any] | None:
+        record = read_json(self._run_path(fingerprint))
+        return record if isinstance(record, dict) else None
+
+    def put_run(self, fingerprint: str, record: dict[str, Any]) -> None:
+        try:
+            atomic_write_json(self._run_path(fingerprint), record)
+        except OSError as exc:
+            raise StoreError(f"cannot write the run cache in {self.root}: {exc.strerror}",
+                             hint="check free space and permissions") from None
+
+    def clean_tmp(self, max_age_s: float = _TMP_MAX_AGE_S) -> int:
+        """Remove temp files left by killed writers; returns how many went."""
+        removed = 0
+        cutoff = time.time() - max_age_s
+        if self.tmp.is_dir():
+            for entry in os.scandir(self.tmp):
+                with contextlib.suppress(OSError):
+                    if entry.stat().st_mtime < cutoff:
+                        os.unlink(entry.path)
+                        removed += 1
+        return removed
+
+
+def _open_local(url: str, root: Path) -> Store:
+    path = Path(url.removeprefix("file://"))
+    return LocalStore(path if path.is_absolute() else root / path)
+
+
+STORES: dict[str, Callable[[str, Path], Store]] = {
+    "file": _open_local,
+    "": _open_local,
+}
+
+
+def open_store(url: str, root: Path) -> Store:
+    """The store for ``url`` (a path, or ``scheme://…``), relative paths from ``root``."""
+    scheme = url.split("://", 1)[0] if "://" in url else ""
+    opener = STORES.get(scheme)
+    if opener is None:
+        raise StoreError(f"no store backend for `{scheme}://` URLs",
+                         hint="supported: " + ", ".join(f"{s}://" for s in STORES if s)
+                              + " or a local path")
+    return opener(url, root)

@@ -1,0 +1,75 @@
+"""Shared fixtures: the write guard, temporary git repos, and running the real CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+GUARD_DIR = Path(__file__).parent / "guard"
+sys.path.insert(0, str(GUARD_DIR))
+import writeguard  # noqa: E402
+
+sys.dont_write_bytecode = True
+writeguard.install(None)
+
+
+@pytest.fixture(autouse=True)
+def _no_writes_outside_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Fail any test that writes outside its temporary folder, in-process or in a child."""
+    violations_log = tmp_path / ".write-violations"
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    monkeypatch.setenv("SLUICE_TEST_ALLOWED_ROOTS", str(tmp_path))
+    monkeypatch.setenv("SLUICE_TEST_VIOLATIONS", str(violations_log))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
+        [str(GUARD_DIR), *filter(None, [os.environ.get("PYTHONPATH")])]))
+    monkeypatch.delenv("CI", raising=False)
+    writeguard.set_roots([str(tmp_path)])
+    try:
+        yield
+    finally:
+        writeguard.set_roots(None)
+    found = writeguard.take_violations()
+    if violations_log.exists():
+        found += violations_log.read_text().splitlines()
+    if found:
+        pytest.fail("test wrote outside its temporary folder:\n" + "\n".join(found[:20]))
+
+
+def git(repo: Path, *args: str) -> str:
+    result = subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True,
+                            text=True)
+    return result.stdout
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """An empty git repository with an identity, inside the test's temporary folder."""
+    path = tmp_path / "repo"
+    path.mkdir()
+    git(path, "init", "-q", "-b", "main")
+    git(path, "config", "user.email", "test@example.com")
+    git(path, "config", "user.name", "Test")
+    git(path, "config", "commit.gpgsign", "false")
+    return path
+
+
+def sluice(repo: Path, *args: str, check: int | None = 0, timeout: float = 120,
+           env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the real ``sluice`` CLI in ``repo``; assert the exit code unless check is None."""
+    result = subprocess.run([sys.executable, "-m", "sluice", *args], cwd=repo,
+                            capture_output=True, text=True, timeout=timeout,
+                            env={**os.environ, **(env or {})})
+    if check is not None and result.returncode != check:
+        raise AssertionError(f"sluice {' '.join(args)} exited {result.returncode}, "
+                             f"expected {check}\nstdout:\n{result.stdout}\n"
+                             f"stderr:\n{result.stderr}")
+    return result
