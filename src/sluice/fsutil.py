@@ -127,6 +127,9 @@ class FileLock:
         self._fd = fd
         return True
 
+    def fileno(self) -> int | None:
+        return self._fd
+
     def release(self) -> None:
         if self._fd is not None:
             os.close(self._fd)

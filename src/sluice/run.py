@@ -14,7 +14,7 @@ import os
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 from sluice.errors import Interrupted, SluiceError, StageFailed
@@ -167,6 +167,9 @@ class _Scheduler:
         if decision.action != "run":
             return self.reuse(name, lock, decision)
         job = self.job_for(name)
+        lock_fd = lock.fileno()
+        if lock_fd is not None:
+            job = replace(job, inherit_fds=(lock_fd,))
         if not self.executor.fits(job):
             lock.release()
             return False

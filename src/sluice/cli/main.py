@@ -7,6 +7,7 @@ Exit codes (documented in the README):
 
 from __future__ import annotations
 
+import signal
 import sys
 
 import typer
@@ -63,7 +64,13 @@ def exit_code_for(error: SluiceError) -> int:
     return 1
 
 
+def _interrupt_on_sigterm(signum: int, frame: object) -> None:
+    # CI systems cancel jobs with SIGTERM: stop stages the same way as Ctrl-C.
+    raise KeyboardInterrupt
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
     try:
         code = app(standalone_mode=False)
     except SluiceError as error:

@@ -26,6 +26,9 @@ class Job:
     cpus: int = 1
     gpus: int = 0
     memory: int | None = None
+    # Descriptors the process inherits. The stage's lock is passed this way so
+    # it stays held while the stage's processes live, even if sluice is killed.
+    inherit_fds: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -101,7 +101,7 @@ class LocalExecutor:
             process = subprocess.Popen(
                 ["/bin/sh", "-c", job.command], cwd=job.cwd, env=env,
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True)
+                start_new_session=True, pass_fds=job.inherit_fds)
         running = _Running(job, process, started, gpu_ids)
         with self._lock:
             self._running[job.stage] = running

@@ -52,7 +52,7 @@ NAMED_COLUMNS: tuple[tuple[str, int], ...] = (
     ("payment_failures_12m", +1),
     ("plan", 0),
     ("paperless_billing", 0),
-    ("region", +1),
+    ("region", 0),
     ("age", -1),
     ("discount_pct", -1),
 )

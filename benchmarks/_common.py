@@ -1,0 +1,277 @@
+"""Shared helpers for the benchmarks: timing, the DVC venv, machine facts, result tables.
+
+Benchmarks print figures and ratios against an anchor tool (DVC) measured in the
+same run on the same machine. They are never part of the test suite's pass/fail.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO_ROOT = BENCH_DIR.parent
+WORK_DIR = BENCH_DIR / ".work"  # git-ignored
+DVC_VENV = BENCH_DIR / ".venv-dvc"  # git-ignored
+DVC_PACKAGE = "dvc"
+
+# Keep DVC from phoning home (there may be no network, and a timeout would be
+# charged to DVC's figures); dvc_init() also turns off its update check.
+QUIET_ENV = {
+    "DVC_NO_ANALYTICS": "1",
+    "GIT_AUTHOR_NAME": "bench",
+    "GIT_AUTHOR_EMAIL": "bench@example.invalid",
+    "GIT_COMMITTER_NAME": "bench",
+    "GIT_COMMITTER_EMAIL": "bench@example.invalid",
+    "NO_COLOR": "1",
+}
+
+
+# --------------------------------------------------------------------------- timing
+
+
+@dataclass
+class Timing:
+    """Wall-clock samples of one measured operation, in seconds."""
+
+    samples: list[float]
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.samples)
+
+    @property
+    def best(self) -> float:
+        return min(self.samples)
+
+    @property
+    def worst(self) -> float:
+        return max(self.samples)
+
+    def spread(self) -> str:
+        return f"{self.best:.3f}–{self.worst:.3f}"
+
+
+def measure(fn: Callable[[], object], *, repeats: int = 5, warmup: int = 1,
+            before: Callable[[], object] | None = None) -> Timing:
+    """Run ``fn`` ``warmup`` times untimed, then ``repeats`` times timed.
+
+    ``before`` runs untimed before every call (warm-up included), e.g. to reset state.
+    """
+    for _ in range(warmup):
+        if before is not None:
+            before()
+        fn()
+    samples: list[float] = []
+    for _ in range(repeats):
+        if before is not None:
+            before()
+        start = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - start)
+    return Timing(samples)
+
+
+# --------------------------------------------------------------------------- processes
+
+
+def bench_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(QUIET_ENV)
+    if extra:
+        env.update(extra)
+    return env
+
+
+def run(args: Sequence[str | os.PathLike[str]], cwd: Path, *,
+        env: Mapping[str, str] | None = None, check: bool = True) -> str:
+    """Run a command; returns its stdout+stderr; raises with the output when it fails."""
+    proc = subprocess.run([os.fspath(a) for a in args], cwd=cwd, env=dict(env or bench_env()),
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if check and proc.returncode != 0:
+        raise RuntimeError(f"command failed ({proc.returncode}) in {cwd}: "
+                           f"{' '.join(map(str, args))}\n{proc.stdout}")
+    return proc.stdout
+
+
+def sluice_cmd(*args: str) -> list[str]:
+    """``sluice ARGS`` through this interpreter, so the venv that runs the benchmark is used."""
+    return [sys.executable, "-m", "sluice", *args]
+
+
+def require_sluice() -> None:
+    try:
+        import sluice  # noqa: F401
+    except ImportError:
+        sys.exit("sluice is not importable from this interpreter; run the benchmark with the "
+                 "project's venv, e.g. `.venv/bin/python benchmarks/run_all.py`")
+
+
+def git_init(folder: Path) -> None:
+    run(["git", "init", "-q", "-b", "main"], folder)
+    run(["git", "config", "commit.gpgsign", "false"], folder)
+
+
+def git_commit_all(folder: Path, message: str) -> None:
+    run(["git", "add", "-A"], folder)
+    run(["git", "commit", "-q", "-m", message], folder)
+
+
+# --------------------------------------------------------------------------- DVC
+
+
+def dvc_bin() -> Path:
+    """The ``dvc`` executable of benchmarks/.venv-dvc, creating that venv on first use."""
+    exe = DVC_VENV / "bin" / "dvc"
+    if exe.exists():
+        return exe
+    print(f"installing {DVC_PACKAGE} into {DVC_VENV.relative_to(REPO_ROOT)} "
+          "(first use only; takes a minute)...", flush=True)
+    base = getattr(sys, "_base_executable", sys.executable)
+    run([base, "-m", "venv", DVC_VENV], REPO_ROOT)
+    run([DVC_VENV / "bin" / "python", "-m", "pip", "install", "-q", "--disable-pip-version-check",
+         DVC_PACKAGE], REPO_ROOT)
+    if not exe.exists():
+        raise RuntimeError(f"pip installed {DVC_PACKAGE} but {exe} does not exist")
+    return exe
+
+
+def dvc_python() -> Path:
+    dvc_bin()
+    return DVC_VENV / "bin" / "python"
+
+
+def dvc_init(folder: Path, *, no_scm: bool = False) -> None:
+    """``dvc init`` with analytics and the update check off."""
+    dvc = dvc_bin()
+    run([dvc, "init", "-q", *(["--no-scm"] if no_scm else [])], folder)
+    run([dvc, "config", "core.analytics", "false"], folder)
+    run([dvc, "config", "core.check_update", "false"], folder)
+
+
+def dvc_version() -> str:
+    return run([dvc_bin(), "--version"], REPO_ROOT).strip().splitlines()[-1]
+
+
+# --------------------------------------------------------------------------- machine
+
+
+def sluice_version() -> str:
+    try:
+        from importlib.metadata import version
+        return version("sluice")
+    except Exception:
+        return "unknown"
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def machine_info() -> dict[str, str]:
+    mem = ""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                mem = f"{int(line.split()[1]) / 1024**2:.0f} GiB"
+    except OSError:
+        pass
+    return {
+        "nproc": str(os.cpu_count()),
+        "cpu": cpu_model(),
+        "memory": mem,
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "sluice": sluice_version(),
+        "dvc": dvc_version(),
+    }
+
+
+# --------------------------------------------------------------------------- work dirs
+
+
+@contextmanager
+def work_dir(name: str) -> Iterator[Path]:
+    """A fresh folder under the system temp dir (or $SLUICE_BENCH_TMP), removed afterwards."""
+    parent = os.environ.get("SLUICE_BENCH_TMP")
+    if parent:
+        Path(parent).mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix=f"sluice-bench-{name}-", dir=parent))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass
+class Section:
+    """One benchmark's results, printable and writable into benchmarks/README.md."""
+
+    title: str
+    what: str
+    headers: list[str]
+    rows: list[list[str]] = field(default_factory=list)
+    findings: list[str] = field(default_factory=list)  # ratios and verdicts against targets
+    notes: list[str] = field(default_factory=list)
+
+    def table(self) -> str:
+        return markdown_table(self.headers, self.rows)
+
+    def markdown(self) -> str:
+        parts = [f"## {self.title}", "", self.what, "", self.table(), ""]
+        parts += [f"- {line}" for line in self.findings]
+        if self.notes:
+            parts += ["", *[f"_{line}_" for line in self.notes]]
+        return "\n".join(parts).rstrip() + "\n"
+
+    def print(self) -> None:
+        print(f"\n== {self.title}\n")
+        print(self.table())
+        print()
+        for line in self.findings:
+            print(f"  * {line}")
+        for line in self.notes:
+            print(f"    ({line})")
+        sys.stdout.flush()
+
+
+def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
+
+    def line(cells: Sequence[str]) -> str:
+        return "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=True)) \
+            + " |"
+
+    sep = "| " + " | ".join("-" * w for w in widths) + " |"
+    return "\n".join([line(headers), sep, *[line(r) for r in rows]])
+
+
+def verdict(ok: bool) -> str:
+    return "meets target" if ok else "MISSES target"
+
+
+def fmt_s(seconds: float) -> str:
+    return f"{seconds:.3f} s"
+
+
+def fmt_mbs(nbytes: int, seconds: float) -> str:
+    return f"{nbytes / seconds / 1e6:,.0f} MB/s"

@@ -1,0 +1,201 @@
+"""No-op run: a 20-stage pipeline where nothing changed, `sluice run` vs `dvc repro`.
+
+The pipeline is a 10-stage chain c01..c10 plus 10 stages fanning out from it
+(f01..f05 read c05, the chain's middle; f06..f10 read c10, its end). Every stage
+is a small Python script (its own code dependency) that reads its input and
+writes a small output file. The same pipeline is written as sluice.yaml and as
+dvc.yaml in two git repos; each tool runs it once, then the no-op rerun (nothing
+changed, nothing to do) is timed as a whole process, as a user would see it.
+
+Target: sluice ≥ 5× faster than DVC.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from _common import (
+    Section,
+    Timing,
+    dvc_bin,
+    dvc_init,
+    fmt_s,
+    git_commit_all,
+    git_init,
+    measure,
+    require_sluice,
+    run,
+    sluice_cmd,
+    verdict,
+    work_dir,
+)
+
+TARGET_RATIO = 5.0
+CHAIN = [f"c{i:02d}" for i in range(1, 11)]
+FANOUT = [f"f{i:02d}" for i in range(1, 11)]
+
+SCRIPT = """\
+import hashlib
+import sys
+
+# stage {name}: digest of the input, one line of output
+data = open(sys.argv[1], "rb").read()
+with open(sys.argv[2], "w") as out:
+    out.write("{name} " + hashlib.sha256(data).hexdigest() + "\\n")
+"""
+
+
+def upstream_of(name: str) -> str | None:
+    """The stage whose output ``name`` reads; None for the first stage (reads data/raw.txt)."""
+    if name in CHAIN:
+        i = CHAIN.index(name)
+        return CHAIN[i - 1] if i else None
+    return "c05" if FANOUT.index(name) < 5 else "c10"
+
+
+def out_path(name: str) -> str:
+    return f"out/{name}.txt"
+
+
+def write_sources(root: Path) -> None:
+    (root / "src").mkdir()
+    (root / "data").mkdir()
+    (root / "out").mkdir()
+    (root / "data" / "raw.txt").write_text("".join(f"row {i}\n" for i in range(1000)))
+    for name in CHAIN + FANOUT:
+        (root / "src" / f"{name}.py").write_text(SCRIPT.format(name=name))
+
+
+def sluice_yaml() -> str:
+    lines = ["version: 1", "stages:"]
+    for name in CHAIN + FANOUT:
+        up = upstream_of(name)
+        src = f"${{stages.{up}.outs.x}}" if up else "data/raw.txt"
+        deps = [f"src/{name}.py"] + ([] if up else ["data/raw.txt"])
+        lines += [f"  {name}:",
+                  f"    cmd: python3 src/{name}.py {src} ${{outs.x}}",
+                  f"    deps: [{', '.join(deps)}]"]
+        if up:
+            lines.append(f"    inputs: [stages.{up}.outs.x]")
+        lines.append(f"    outs: {{x: {out_path(name)}}}")
+    return "\n".join(lines) + "\n"
+
+
+def dvc_yaml() -> str:
+    lines = ["stages:"]
+    for name in CHAIN + FANOUT:
+        up = upstream_of(name)
+        src = out_path(up) if up else "data/raw.txt"
+        deps = [f"src/{name}.py", src]
+        lines += [f"  {name}:",
+                  f"    cmd: python3 src/{name}.py {src} {out_path(name)}",
+                  f"    deps: [{', '.join(deps)}]",
+                  f"    outs: [{out_path(name)}]"]
+    return "\n".join(lines) + "\n"
+
+
+def output_stamps(root: Path) -> dict[str, int]:
+    return {n: os.stat(root / out_path(n)).st_mtime_ns for n in CHAIN + FANOUT}
+
+
+def setup_sluice(root: Path) -> None:
+    git_init(root)
+    write_sources(root)
+    (root / "sluice.yaml").write_text(sluice_yaml())
+    (root / ".gitignore").write_text(".sluice/\nout/\n")
+    git_commit_all(root, "pipeline")
+    out = run(sluice_cmd("run"), root)
+    if "20 ran" not in out:
+        raise RuntimeError(f"sluice's first run did not run all 20 stages:\n{out}")
+
+
+def setup_dvc(root: Path) -> None:
+    git_init(root)
+    write_sources(root)
+    dvc_init(root)
+    (root / "dvc.yaml").write_text(dvc_yaml())
+    git_commit_all(root, "pipeline")
+    run([dvc_bin(), "repro", "-q"], root)
+    git_commit_all(root, "dvc.lock")
+
+
+def check_noop(tool: str, root: Path, args: list[str], stamps: dict[str, int]) -> None:
+    out = run(args, root)
+    if output_stamps(root) != stamps:
+        raise RuntimeError(f"{tool}'s no-op run rewrote outputs; the benchmark is broken:\n{out}")
+
+
+def time_noop(tool: str, root: Path, args: list[str], repeats: int) -> Timing:
+    stamps = output_stamps(root)
+    timing = measure(lambda: run(args, root), repeats=repeats, warmup=2)
+    check_noop(tool, root, args, stamps)
+    return timing
+
+
+def bench(repeats: int = 7) -> Section:
+    require_sluice()
+    dvc = dvc_bin()
+    with work_dir("noop") as tmp:
+        sroot, droot = tmp / "sluice", tmp / "dvc"
+        sroot.mkdir()
+        droot.mkdir()
+        setup_sluice(sroot)
+        setup_dvc(droot)
+
+        s_run = time_noop("sluice", sroot, sluice_cmd("run"), repeats)
+        summary = run(sluice_cmd("run"), sroot).strip().splitlines()[-1]
+        if "20 up-to-date" not in summary:
+            raise RuntimeError(f"sluice's no-op run did not find 20 up-to-date stages: {summary}")
+        d_run = time_noop("dvc", droot, [str(dvc), "repro"], repeats)
+        s_status = measure(lambda: run(sluice_cmd("status"), sroot), repeats=repeats)
+        d_status = measure(lambda: run([dvc, "status"], droot), repeats=repeats)
+        s_help = measure(lambda: run(sluice_cmd("--help"), sroot), repeats=repeats)
+        py_floor = measure(lambda: run([sys.executable, "-c", "pass"], sroot), repeats=repeats)
+
+    ratio = d_run.median / s_run.median
+    status_ratio = d_status.median / s_status.median
+    section = Section(
+        title="No-op run: 20-stage pipeline, nothing changed",
+        what=(
+            "A 10-stage chain plus 10 stages fanning out from its middle and end; every "
+            "stage is a small Python script writing a small file. After one full run, the "
+            "no-op rerun is timed as a whole process (interpreter start-up included): "
+            f"`sluice run` vs `dvc repro`, median of {repeats} runs after 2 warm-up runs. "
+            "Both tools are checked to leave every output untouched."),
+        headers=["command", "median", "min–max (s)", "vs sluice"],
+    )
+
+    def row(label: str, t: Timing, ref: Timing | None = None) -> list[str]:
+        return [label, fmt_s(t.median), t.spread(),
+                f"{t.median / ref.median:.1f}×" if ref else ""]
+
+    section.rows = [
+        row("`sluice run` (no-op)", s_run),
+        row("`dvc repro` (no-op)", d_run, s_run),
+        row("`sluice status`", s_status),
+        row("`dvc status`", d_status, s_status),
+        row("`sluice --help` (start-up floor)", s_help),
+        row("`python -c pass` (interpreter floor)", py_floor),
+    ]
+    section.findings = [
+        f"no-op run: sluice is **{ratio:.1f}× faster** than DVC "
+        f"(target ≥ {TARGET_RATIO:g}×: {verdict(ratio >= TARGET_RATIO)})",
+        f"status: sluice is {status_ratio:.1f}× faster than DVC",
+        f"sluice's own work beyond its start-up: "
+        f"{(s_run.median - s_help.median) * 1000:.0f} ms for 20 stages",
+    ]
+    return section
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=7)
+    args = parser.parse_args()
+    bench(args.repeats).print()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,65 @@
+"""Small pipelines that end-to-end tests write into temporary git repos."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+from tests.conftest import git
+
+# A diamond with a side branch:  prepare → {left, right} → join;  other is independent.
+DIAMOND = """\
+params: params.yaml
+stages:
+  prepare:
+    cmd: python3 src/prepare.py ${outs.table}
+    deps: [src/prepare.py, data/input.txt]
+    outs: {table: build/table.txt}
+  left:
+    cmd: python3 src/scale.py ${stages.prepare.outs.table} ${params.left.factor} ${outs.result}
+    deps: [src/scale.py]
+    params: [left.factor]
+    outs: {result: build/left.txt}
+  right:
+    cmd: python3 src/scale.py ${stages.prepare.outs.table} ${params.right.factor} ${outs.result}
+    deps: [src/scale.py]
+    params: [right]
+    outs: {result: build/right.txt}
+  join:
+    cmd: cat ${stages.left.outs.result} ${stages.right.outs.result} > ${outs.joined}
+    outs: {joined: build/joined.txt}
+  other:
+    cmd: echo independent > ${outs.x}
+    outs: {x: build/other.txt}
+"""
+
+FILES = {
+    "params.yaml": "left:\n  factor: 2\nright:\n  factor: 3\nunused: 1\n",
+    "data/input.txt": "1\n2\n3\n",
+    "src/prepare.py": """\
+        import sys
+        from pathlib import Path
+        numbers = Path("data/input.txt").read_text().split()
+        Path(sys.argv[1]).write_text("\\n".join(numbers) + "\\n")
+        """,
+    "src/scale.py": """\
+        import sys
+        from pathlib import Path
+        source, factor, out = sys.argv[1], float(sys.argv[2]), sys.argv[3]
+        values = [float(x) * factor for x in Path(source).read_text().split()]
+        Path(out).write_text("\\n".join(f"{v:g}" for v in values) + "\\n")
+        """,
+}
+
+
+def write_project(repo: Path, config: str = DIAMOND,
+                  files: dict[str, str] | None = None, commit: bool = True) -> None:
+    (repo / "sluice.yaml").write_text(config)
+    for rel, text in (FILES if files is None else files).items():
+        path = repo / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text))
+    (repo / ".gitignore").write_text(".sluice/\nbuild/\n")
+    if commit:
+        git(repo, "add", "-A")
+        git(repo, "commit", "-q", "-m", "pipeline")
