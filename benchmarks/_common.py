@@ -82,11 +82,40 @@ def measure(fn: Callable[[], object], *, repeats: int = 5, warmup: int = 1,
     return Timing(samples)
 
 
+def measure_interleaved(fns: Mapping[str, Callable[[], object]], *, repeats: int = 5,
+                        warmup: int = 1) -> dict[str, Timing]:
+    """Like :func:`measure` for several operations, taken in turns (A B A B ...).
+
+    Taking turns exposes every operation to the same background noise, which
+    matters on a small shared machine.
+    """
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    samples: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            samples[name].append(time.perf_counter() - start)
+    return {name: Timing(s) for name, s in samples.items()}
+
+
 # --------------------------------------------------------------------------- processes
 
 
 def bench_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment for every measured process.
+
+    Byte-code caching is forced on, into benchmarks/.work/pycache: an environment
+    with PYTHONDONTWRITEBYTECODE=1 (as some sandboxes and CI images set) would
+    otherwise make an editable install recompile its modules on every start,
+    which no installed user pays. Both tools get the same treatment; the
+    warm-up runs fill the cache.
+    """
     env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = str(WORK_DIR / "pycache")
     env.update(QUIET_ENV)
     if extra:
         env.update(extra)
@@ -231,6 +260,7 @@ class Section:
     headers: list[str]
     rows: list[list[str]] = field(default_factory=list)
     findings: list[str] = field(default_factory=list)  # ratios and verdicts against targets
+    blocks: list[str] = field(default_factory=list)  # further Markdown (e.g. a breakdown table)
     notes: list[str] = field(default_factory=list)
 
     def table(self) -> str:
@@ -239,6 +269,8 @@ class Section:
     def markdown(self) -> str:
         parts = [f"## {self.title}", "", self.what, "", self.table(), ""]
         parts += [f"- {line}" for line in self.findings]
+        for block in self.blocks:
+            parts += ["", block]
         if self.notes:
             parts += ["", *[f"_{line}_" for line in self.notes]]
         return "\n".join(parts).rstrip() + "\n"
@@ -249,6 +281,10 @@ class Section:
         print()
         for line in self.findings:
             print(f"  * {line}")
+        for block in self.blocks:
+            print()
+            print(block)
+        print()
         for line in self.notes:
             print(f"    ({line})")
         sys.stdout.flush()

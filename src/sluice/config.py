@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import json
 import posixpath
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from sluice.config_errors import translate_validation_error
 from sluice.config_schema import ConfigSpec, DatasetSpec, ModelSpec, StageSpec
 from sluice.errors import ConfigError, ConfigErrors, Location
 from sluice.interpolate import NAMESPACES, InterpolationError, Reference, references
-from sluice.yamlsource import PathKey, YamlSource, load_yaml
+from sluice.yamlsource import PathKey, YamlSource, parse_yaml_bytes
 
 CONFIG_FILE = "sluice.yaml"
 DEFAULT_PARAMS_FILE = "params.yaml"
@@ -83,24 +84,36 @@ class Config:
     def locate(self, *path: str | int, key: bool = False) -> Location:
         return self.source.locate(tuple(path), key=key)
 
+    @property
+    def remote(self) -> str | None:
+        """The shared store `sluice data push/pull` use (a folder or URL)."""
+        return self.spec.remote
+
 
 def normalise_path(raw: str, what: str, where: Location) -> str:
-    """A repo-relative POSIX path; absolute paths and `..` escapes are errors."""
+    """A repo-relative POSIX path; absolute paths and `..` escapes are errors.
+
+    ``what`` names the path in messages; ``{path}`` in it stands for the path
+    as written, e.g. ``"dependency {path} of stage `train`"``.
+    """
     text = raw.strip()
     if not text:
-        raise ConfigError(f"{what} is an empty path", location=where,
+        subject = what.replace(" ({path})", "").replace(" {path}", "")
+        raise ConfigError(f"{subject} is an empty path", location=where,
                           hint="write a path relative to the repository root")
-    if text.startswith("/") or (len(text) > 1 and text[1] == ":"):
-        raise ConfigError(f"{what} `{raw}` is an absolute path", location=where,
+    subject = what.replace("{path}", f"`{raw}`") if "{path}" in what else f"{what} `{raw}`"
+    if text.startswith(("/", "\\")) or (len(text) > 1 and text[1] == ":" and text[0].isalpha()
+                                         and (len(text) == 2 or text[2] in "/\\")):
+        raise ConfigError(f"{subject} is an absolute path", location=where,
                           hint="write it relative to the repository root so the project "
                                "works in every clone")
     norm = posixpath.normpath(text.replace("\\", "/"))
     if norm == ".." or norm.startswith("../"):
-        raise ConfigError(f"{what} `{raw}` points outside the repository", location=where,
+        raise ConfigError(f"{subject} points outside the repository", location=where,
                           hint="keep every path inside the repository")
     top = norm.split("/", 1)[0]
     if top in (".git", ".sluice"):
-        raise ConfigError(f"{what} `{raw}` is inside `{top}/`, which sluice and git manage",
+        raise ConfigError(f"{subject} is inside `{top}/`, which git and sluice manage",
                           location=where, hint="choose a path outside .git/ and .sluice/")
     return norm
 
@@ -126,31 +139,60 @@ def _param_keys(params: dict[str, Any], prefix: str = "") -> list[str]:
     return keys
 
 
-def load_params(root: Path, name: str | None, where: Location) -> tuple[str | None, dict[str, Any]]:
+Reader = Callable[[str], bytes | None]
+
+
+def disk_reader(root: Path) -> Reader:
+    """Read repo-relative files from disk; None for a missing file or a folder."""
+    def read(rel: str) -> bytes | None:
+        try:
+            return (root / rel).read_bytes()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            return None
+        except OSError as exc:
+            raise ConfigError(f"cannot read {rel}: {exc.strerror}", location=Location(rel),
+                              hint="check that the file is readable") from None
+    return read
+
+
+def load_params(root: Path, name: str | None, where: Location,
+                read: Reader | None = None) -> tuple[str | None, dict[str, Any]]:
     """Read the params file (YAML or JSON); ``params.yaml`` is picked up by default."""
+    read = read or disk_reader(root)
     if name is None:
-        if not (root / DEFAULT_PARAMS_FILE).is_file():
+        if read(DEFAULT_PARAMS_FILE) is None:
             return None, {}
         name = DEFAULT_PARAMS_FILE
-    rel = normalise_path(name, "the params file", where)
-    path = root / rel
-    if not path.is_file():
+    rel = normalise_path(name, "params file {path}", where)
+    raw = read(rel)
+    if raw is None:
         raise ConfigError(f"params file `{rel}` not found", location=where,
-                          hint=f"create {rel} or fix the `params:` entry")
+                          hint=f"create {rel} or fix the top-level `params:` entry")
     if rel.endswith(".json"):
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except ValueError as exc:
-            raise ConfigError(f"params file `{rel}` is not valid JSON: {exc}",
-                              location=Location(rel), hint="fix the JSON syntax") from None
+            data = json.loads(raw.decode("utf-8"))
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"params file `{rel}` is not valid JSON: {exc.msg.lower()}",
+                              location=Location(rel, exc.lineno, exc.colno),
+                              hint="fix the JSON syntax") from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"params file `{rel}` is not UTF-8 text (byte {exc.start})",
+                              location=Location(rel), hint="save the file as UTF-8") from None
     else:
-        data = load_yaml(path, rel).data
+        data = parse_yaml_bytes(raw, rel).data
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError(f"params file `{rel}` must hold a mapping of keys to values",
-                          location=Location(rel, 1, 1), hint="write it as `key: value` lines")
+        raise ConfigError(f"params file `{rel}` must hold a mapping of keys to values, not "
+                          f"{'a list' if isinstance(data, list) else 'a single value'}",
+                          location=Location(rel, 1, 1),
+                          hint="write it as `key: value` lines, e.g. `train: {lr: 0.1}`")
     return rel, data
+
+
+def _label(at: PathKey) -> str:
+    """`cmd` or `env.NAME`: the field of a stage a template came from."""
+    return f"`{'.'.join(str(p) for p in at[2:])}`"
 
 
 class _Resolver:
@@ -161,14 +203,16 @@ class _Resolver:
         self.problems: list[ConfigError] = []
         self.out_paths = {(s, o): p for s, spec in config.spec.stages.items()
                           for o, p in spec.outs.items()}
-        self.dataset_paths = {name: self.path(d.path, f"dataset `{name}`",
+        self.dataset_paths = {name: self.path(d.path, f"dataset `{name}` ({{path}})",
                                               ("datasets", name, "path"))
                               for name, d in config.spec.datasets.items()}
 
     def fail(self, message: str, path: PathKey, hint: str | None = None,
-             *, key: bool = False) -> None:
-        self.problems.append(ConfigError(message, hint=hint,
-                                         location=self.config.source.locate(path, key=key)))
+             *, key: bool = False, offset: int | None = None) -> None:
+        source = self.config.source
+        where = source.locate(path, key=key) if offset is None else \
+            source.locate_offset(path, offset)
+        self.problems.append(ConfigError(message, hint=hint, location=where))
 
     def path(self, raw: str, what: str, at: PathKey) -> str | None:
         try:
@@ -181,69 +225,95 @@ class _Resolver:
         at: PathKey = ("stages", name)
         outs: dict[str, str] = {}
         for out, raw in spec.outs.items():
-            norm = self.path(raw, f"output `{out}` of stage `{name}`", (*at, "outs", out))
-            if norm is not None:
-                if is_glob(norm):
-                    self.fail(f"output `{out}` of stage `{name}` is a glob (`{raw}`)",
-                              (*at, "outs", out), "name one file or directory per output")
-                outs[out] = norm
+            where: PathKey = (*at, "outs", out)
+            norm = self.path(raw, f"output `{out}` ({{path}}) of stage `{name}`", where)
+            if norm is None:
+                continue
+            if is_glob(norm):
+                self.fail(f"output `{out}` of stage `{name}` is a glob (`{raw}`)", where,
+                          "name one file or directory per output")
+            elif norm == ".":
+                self.fail(f"output `{out}` of stage `{name}` is the repository root", where,
+                          "write each output to its own file or folder, e.g. `out/model.pkl`")
+            outs[out] = norm
         deps = []
         for i, raw in enumerate(spec.deps):
-            norm = self.path(raw, f"dependency of stage `{name}`", (*at, "deps", i))
+            norm = self.path(raw, f"dependency {{path}} of stage `{name}`", (*at, "deps", i))
             if norm is not None:
                 deps.append(norm)
         inputs = [ref for i, text in enumerate(spec.inputs)
                   if (ref := self.input_ref(name, text, (*at, "inputs", i))) is not None]
         for i, key in enumerate(spec.params):
-            self.param_key(name, key, (*at, "params", i))
+            self.param_key(f"params key `{key}` of stage `{name}`", key, (*at, "params", i))
         self.cmd_refs(name, spec, inputs)
         return Stage(name=name, spec=spec, deps=tuple(deps), inputs=tuple(inputs), outs=outs)
 
     def input_ref(self, stage: str, text: str, at: PathKey) -> InputRef | None:
-        parts = text.strip().split(".")
+        ref = text.strip()
+        parts = ref.split(".")
+        subject = f"input `{ref}` of stage `{stage}`"
         datasets = self.config.spec.datasets
         if parts[0] == "datasets" and len(parts) == 2:
             if parts[1] not in datasets:
-                self.fail(f"stage `{stage}` uses unknown dataset `{parts[1]}`"
+                self.fail(f"{subject} names unknown dataset `{parts[1]}`"
                           + did_you_mean(parts[1], tuple(datasets)), at,
                           "declare it under `datasets:` or fix the name")
                 return None
             norm = self.dataset_paths[parts[1]]
             return InputRef(text, norm, None) if norm else None
         if parts[0] == "stages" and len(parts) == 4 and parts[2] == "outs":
-            return self.stage_out(stage, parts[1], parts[3], at, text)
-        self.fail(f"input `{text}` of stage `{stage}` is not a dataset or stage output",
-                  at, "write `datasets.NAME` or `stages.STAGE.outs.OUTPUT`")
+            return self.stage_out(subject, parts[1], parts[3], at, text)
+        self.fail(f"{subject} is not a dataset or stage output", at,
+                  self.input_hint(ref))
         return None
 
-    def stage_out(self, stage: str, producer: str, out: str, at: PathKey,
-                  text: str) -> InputRef | None:
+    def input_hint(self, ref: str) -> str:
+        """How to write a malformed ``inputs:`` entry, guessing what was meant."""
+        stages, datasets = self.config.spec.stages, self.config.spec.datasets
+        inner = ref.removeprefix("${").removesuffix("}")
+        parts = inner.split(".")
+        guess = None
+        if inner != ref:
+            guess = inner
+        elif len(parts) == 2 and parts[0] in stages and parts[1] in stages[parts[0]].outs:
+            guess = f"stages.{parts[0]}.outs.{parts[1]}"
+        elif len(parts) == 1 and parts[0] in datasets:
+            guess = f"datasets.{parts[0]}"
+        elif len(parts) == 3 and parts[0] == "stages":
+            guess = f"stages.{parts[1]}.outs.{parts[2]}"
+        general = "write `datasets.NAME` or `stages.STAGE.outs.OUTPUT`"
+        return f"did you mean `{guess}`? ({general})" if guess else general
+
+    def stage_out(self, subject: str, producer: str, out: str, at: PathKey,
+                  text: str, offset: int | None = None) -> InputRef | None:
         stages = self.config.spec.stages
         if producer not in stages:
-            self.fail(f"stage `{stage}` refers to unknown stage `{producer}`"
+            self.fail(f"{subject} names unknown stage `{producer}`"
                       + did_you_mean(producer, tuple(stages)), at,
-                      "check the stage name under `stages:`")
+                      "check the stage name under `stages:`", offset=offset)
             return None
         if out not in stages[producer].outs:
             outs = tuple(stages[producer].outs)
-            self.fail(f"stage `{producer}` has no output `{out}`" + did_you_mean(out, outs),
-                      at, "its outputs are: " + (", ".join(outs) or "(none)"))
+            self.fail(f"{subject}: stage `{producer}` has no output `{out}`"
+                      + did_you_mean(out, outs), at,
+                      f"the outputs of `{producer}` are: "
+                      + (", ".join(outs) or "(none)"), offset=offset)
             return None
         path = posixpath.normpath(self.out_paths[(producer, out)].strip())
         return InputRef(text, path, producer)
 
-    def param_key(self, stage: str, key: str, at: PathKey) -> None:
+    def param_key(self, subject: str, key: str, at: PathKey, offset: int | None = None) -> None:
         found, _ = lookup_param(self.config.params, key)
         if found:
             return
         if self.config.params_file is None:
-            self.fail(f"stage `{stage}` uses params key `{key}` but there is no params file",
-                      at, f"create {DEFAULT_PARAMS_FILE} or set `params:` at the top level")
+            self.fail(f"{subject} needs a params file, but there is none", at,
+                      f"create {DEFAULT_PARAMS_FILE}, or set the top-level `params:` to the "
+                      "path of your params file", offset=offset)
             return
-        self.fail(f"params key `{key}` used by stage `{stage}` is not in "
-                  f"{self.config.params_file}"
+        self.fail(f"{subject}: `{key}` is not in {self.config.params_file}"
                   + did_you_mean(key, _param_keys(self.config.params)), at,
-                  f"add it to {self.config.params_file} or fix the key")
+                  f"add it to {self.config.params_file} or fix the key", offset=offset)
 
     def cmd_refs(self, stage: str, spec: StageSpec, inputs: list[InputRef]) -> None:
         """Check every ``${...}`` in cmd and env; stage outputs used there become inputs."""
@@ -253,8 +323,8 @@ class _Resolver:
             try:
                 refs = list(references(template))
             except InterpolationError as exc:
-                self.fail(f"in stage `{stage}`: {exc}", at,
-                          "write `$${` for a literal `${`")
+                self.fail(f"{exc} in {_label(at)} of stage `{stage}`", at, exc.hint,
+                          offset=exc.offset)
                 continue
             for ref in refs:
                 found = self.reference(stage, spec, ref, at)
@@ -265,36 +335,44 @@ class _Resolver:
                   at: PathKey) -> InputRef | None:
         parts = ref.parts
         head, rest = parts[0], parts[1:]
+        subject = f"`${{{ref.name}}}` in {_label(at)} of stage `{stage}`"
+        off = ref.offset
         if head not in NAMESPACES:
-            self.fail(f"unknown reference `${{{ref.name}}}` in stage `{stage}`"
-                      + did_you_mean(head, NAMESPACES), at,
-                      "references start with " + ", ".join(f"`{n}.`" for n in NAMESPACES))
+            close = difflib.get_close_matches(head, NAMESPACES, n=1, cutoff=0.6)
+            guess = "; did you mean `${" + ".".join([close[0], *rest]) + "}`?" if close else ""
+            self.fail(f"unknown reference {subject}" + guess, at,
+                      "references start with " + ", ".join(f"`{n}.`" for n in NAMESPACES),
+                      offset=off)
         elif head == "outs":
             if len(rest) != 1 or rest[0] not in spec.outs:
                 name = ".".join(rest)
-                self.fail(f"`${{{ref.name}}}` in stage `{stage}`: no output `{name}`"
+                outs = ", ".join(spec.outs) or "(none)"
+                self.fail(f"{subject}: stage `{stage}` has no output `{name}`"
                           + did_you_mean(name, tuple(spec.outs)), at,
-                          "declare it under the stage's `outs:`")
+                          f"declare it under the stage's `outs:` (its outputs: {outs})",
+                          offset=off)
         elif head == "params":
-            self.param_key(stage, ".".join(rest), at)
+            self.param_key(subject, ".".join(rest), at, offset=off)
         elif head == "tier":
             if len(rest) != 1 or rest[0] not in TIER_KEYS:
-                self.fail(f"unknown reference `${{{ref.name}}}` in stage `{stage}`"
-                          + did_you_mean(".".join(rest), TIER_KEYS), at,
-                          "tier values are " + ", ".join(f"`tier.{k}`" for k in TIER_KEYS))
+                close = difflib.get_close_matches(".".join(rest), TIER_KEYS, n=1, cutoff=0.6)
+                self.fail(f"unknown reference {subject}"
+                          + (f"; did you mean `${{tier.{close[0]}}}`?" if close else ""), at,
+                          "tier values are " + ", ".join(f"`tier.{k}`" for k in TIER_KEYS),
+                          offset=off)
         elif head == "datasets":
             if len(rest) != 1 or rest[0] not in self.config.spec.datasets:
                 name = ".".join(rest)
-                self.fail(f"`${{{ref.name}}}` in stage `{stage}`: unknown dataset `{name}`"
+                self.fail(f"{subject} names unknown dataset `{name}`"
                           + did_you_mean(name, tuple(self.config.spec.datasets)), at,
-                          "declare it under `datasets:`")
+                          "declare it under `datasets:`", offset=off)
             elif (path := self.dataset_paths[rest[0]]) is not None:
                 return InputRef(ref.name, path, None)
         elif len(rest) != 3 or rest[1] != "outs":
-            self.fail(f"`${{{ref.name}}}` in stage `{stage}` is not a stage output", at,
-                      "write `${stages.STAGE.outs.OUTPUT}`")
+            self.fail(f"{subject} is not a stage output", at,
+                      "write `${stages.STAGE.outs.OUTPUT}`", offset=off)
         else:
-            return self.stage_out(stage, rest[0], rest[2], at, ref.name)
+            return self.stage_out(subject, rest[0], rest[2], at, ref.name, offset=off)
         return None
 
     def model(self, name: str, spec: ModelSpec) -> None:
@@ -308,14 +386,24 @@ class _Resolver:
                           "use the name of a stage under `stages:`")
         if spec.train in stages and spec.artifact not in stages[spec.train].outs:
             outs = tuple(stages[spec.train].outs)
-            self.fail(f"model `{name}`: stage `{spec.train}` has no output `{spec.artifact}`"
-                      + did_you_mean(spec.artifact, outs), (*at, "artifact"),
-                      "the artifact is the name of one of the train stage's `outs`")
+            self.fail(f"artifact `{spec.artifact}` of model `{name}` is not an output of "
+                      f"stage `{spec.train}`" + did_you_mean(spec.artifact, outs),
+                      (*at, "artifact"),
+                      f"the artifact is the name of one of `{spec.train}`'s outputs: "
+                      + (", ".join(outs) or "(none)"))
 
 
 def load_config(root: Path) -> Config:
     """Read ``root/sluice.yaml`` and resolve it; raise ConfigErrors listing every problem."""
-    source = load_yaml(root / CONFIG_FILE, CONFIG_FILE)
+    return load_config_from(root, disk_reader(root))
+
+
+def load_config_from(root: Path, read: Reader) -> Config:
+    """Like :func:`load_config`, with files read through ``read`` (e.g. from a git revision)."""
+    raw = read(CONFIG_FILE)
+    if raw is None:
+        raise ConfigError(f"{CONFIG_FILE} not found", hint="create it, or run `sluice init`")
+    source = parse_yaml_bytes(raw, CONFIG_FILE)
     data = source.data
     if data is None:
         raise ConfigError(f"{CONFIG_FILE} is empty", location=Location(CONFIG_FILE, 1, 1),
@@ -327,7 +415,7 @@ def load_config(root: Path) -> Config:
         spec = ConfigSpec.model_validate(data)
     except ValidationError as exc:
         raise ConfigErrors(translate_validation_error(exc, source)) from None
-    params_file, params = load_params(root, spec.params, source.locate(("params",)))
+    params_file, params = load_params(root, spec.params, source.locate(("params",)), read)
     config = Config(root=root, spec=spec, source=source, params_file=params_file,
                     params=params, datasets=dict(spec.datasets), stages={},
                     models=dict(spec.models))

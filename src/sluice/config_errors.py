@@ -1,8 +1,8 @@
 """Turn pydantic's validation errors into messages a person can act on.
 
 pydantic says "Extra inputs are not permitted" at ``('stages', 'train',
-'deps_on')``; a user needs "unknown key `deps_on` in stage `train`
-(sluice.yaml:14:5); did you mean `deps`?".
+'deps_on')``; a user needs "unknown key `deps_on` in stage `train`; did you
+mean `deps`? (sluice.yaml:14:5)".
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from sluice.yamlsource import PathKey, YamlSource
 
 # What each field must look like, in words, for "must be X, not Y" messages.
 EXPECTED = {
-    "cmd": "a shell command (a string)",
+    "cmd": "a shell command string",
     "kind": "one of " + ", ".join(STAGE_KINDS),
     "description": "a string",
     "deps": "a list of paths or globs",
@@ -43,16 +43,48 @@ EXPECTED = {
     "train": "the name of a stage",
     "evaluate": "the name of a stage",
     "artifact": "the name of an output of the train stage",
+}
+# Top-level keys, where the same word can mean something else (`params`).
+EXPECTED_TOP = {
+    "version": "1",
+    "params": "the path of a params file (YAML or JSON)",
     "stages": "a mapping of stage names to stages",
     "datasets": "a mapping of dataset names to paths",
     "models": "a mapping of model names to models",
-    "version": "1",
+}
+# A correct line for each field, shown as the fix.
+EXAMPLE = {
+    "cmd": "cmd: python train.py --out ${outs.model}",
+    "description": "description: trains the churn model",
+    "deps": "deps: [src/train.py, data/]",
+    "inputs": "inputs: [datasets.raw, stages.features.outs.table]",
+    "outs": "outs: {model: models/model.pkl}",
+    "params": "params: [train.lr, train.epochs]",
+    "env": "env: {LOG_LEVEL: debug}",
+    "resources": "resources: {cpus: 4, gpus: 1, memory: 16GB}",
+    "timeout": "timeout: 30m",
+    "memory": "memory: 16GB",
+    "cpus": "cpus: 4",
+    "gpus": "gpus: 1",
+    "discover_imports": "discover_imports: false",
+    "path": "path: data/raw.csv",
+    "train": "train: train",
+    "evaluate": "evaluate: evaluate",
+    "artifact": "artifact: model",
+}
+EXAMPLE_TOP = {
+    "params": "params: params.yaml",
+    "stages": "stages: {train: {cmd: python train.py}}",
+    "datasets": "datasets: {raw: data/raw.csv}",
+    "models": "models: {churn: {train: train, artifact: model}}",
 }
 _SECTIONS: dict[str, tuple[str, type[BaseModel]]] = {
     "stages": ("stage", StageSpec),
     "datasets": ("dataset", DatasetSpec),
     "models": ("model", ModelSpec),
 }
+NAME_RULE = "a name starts with a letter or `_` and has only letters, digits, `_` and `-`"
+ENV_NAME_RULE = "a variable name starts with a letter or `_` and has only letters, digits and `_`"
 
 
 def _describe(value: Any) -> str:
@@ -86,6 +118,26 @@ def _model_for(loc: PathKey) -> type[BaseModel]:
     return ConfigSpec
 
 
+def _quote_hint(key: str, value: Any) -> str:
+    """``put it in quotes: `A: "1"` ``."""
+    text = value if isinstance(value, str) else _describe(value).strip("`")
+    return f'put it in quotes: `{key}: "{text}"`'
+
+
+def _key_error(loc: PathKey, what: str, where: Any) -> ConfigError:
+    bad = loc[-1]
+    if len(loc) >= 2 and loc[-2] == "env":
+        return ConfigError(f"environment variable name `{bad}` in {what} is not valid",
+                           location=where, hint=ENV_NAME_RULE)
+    if len(loc) >= 2 and loc[-2] == "outs":
+        return ConfigError(f"output name `{bad}` in {what} is not valid", location=where,
+                           hint=NAME_RULE + "; outputs are referred to as "
+                                "`stages.STAGE.outs.NAME`, so a `.` would be ambiguous")
+    section = str(loc[0]) if loc else ""
+    word = _SECTIONS.get(section, ("name", ConfigSpec))[0]
+    return ConfigError(f"{word} name `{bad}` is not valid", location=where, hint=NAME_RULE)
+
+
 def _one(error: Any, source: YamlSource) -> ConfigError:
     loc: PathKey = tuple(p for p in error["loc"] if p != "[key]")
     is_key_error = "[key]" in error["loc"]
@@ -94,19 +146,19 @@ def _one(error: Any, source: YamlSource) -> ConfigError:
     what, owner, inner = _context(loc)
     name = str(inner[-1]) if inner else (str(loc[-1]) if loc else "")
     field = ".".join(str(p) for p in inner if not isinstance(p, int)) or name
+    top = not owner
     where = source.locate(loc, key=kind == "extra_forbidden" or is_key_error)
+    subject = f"top-level `{field}`" if top else f"`{field}` of {what}"
+    expected = (EXPECTED_TOP if top else EXPECTED).get(name)
+    example = (EXAMPLE_TOP if top else EXAMPLE).get(name)
+    fix = f"write it like `{example}`" if example else None
 
     if is_key_error:
-        section = str(loc[0]) if loc else ""
-        word = _SECTIONS.get(section, ("name", ConfigSpec))[0] + " name"
-        if len(loc) >= 2 and loc[-2] == "outs":
-            word = f"output name in {what}:"
-        return ConfigError(f"{word} `{loc[-1]}` is not valid", location=where,
-                           hint="use letters, digits, `_` and `-`, starting with a letter or `_`")
+        return _key_error(loc, what, where)
     if kind == "extra_forbidden":
         valid = sorted(_model_for(loc).model_fields)
         close = difflib.get_close_matches(name, valid, n=1, cutoff=0.6)
-        where_text = "at the top level" if not owner else f"in {what}"
+        where_text = "at the top level" if top else f"in {what}"
         if len(inner) > 1:
             where_text = f"in `{'.'.join(str(p) for p in inner[:-1])}` of {what}"
         message = f"unknown key `{name}` {where_text}"
@@ -116,39 +168,85 @@ def _one(error: Any, source: YamlSource) -> ConfigError:
     if kind == "missing":
         parent = source.locate(loc[:-1], key=True)
         return ConfigError(f"{what} is missing the required key `{name}`", location=parent,
-                           hint=f"add `{name}:` ({EXPECTED.get(name, 'a value')})")
+                           hint=f"add `{name}:` ({EXPECTED.get(name, 'a value')})"
+                           + (f", e.g. `{EXAMPLE[name]}`" if name in EXAMPLE else ""))
     if kind == "literal_error" and name == "kind":
-        close = difflib.get_close_matches(str(value), STAGE_KINDS, n=1, cutoff=0.5)
-        message = (f"`kind` of {what} must be one of {', '.join(STAGE_KINDS)}, "
-                   f"not {_describe(value)}")
+        kinds = ", ".join(STAGE_KINDS)
+        if not isinstance(value, str):
+            return ConfigError(f"`kind` of {what} must be one of {kinds}, not {_describe(value)}",
+                               location=where, hint="e.g. `kind: train`")
+        close = difflib.get_close_matches(value, STAGE_KINDS, n=1, cutoff=0.5)
+        message = f"unknown kind `{value}` in {what}"
+        if close:
+            message += f"; did you mean `{close[0]}`?"
         return ConfigError(message, location=where,
-                           hint=f"did you mean `{close[0]}`?" if close else
-                           "check = cheap gate, transform = data step, train, evaluate")
+                           hint=f"`kind` is one of {kinds} (check = a cheap gate that runs "
+                                "first, transform = a data step)")
     if kind == "literal_error" and name == "version":
-        return ConfigError(f"unsupported `version: {value}`; this sluice reads version 1",
-                           location=where, hint="write `version: 1`, or upgrade sluice")
+        if isinstance(value, int) and not isinstance(value, bool):
+            return ConfigError(f"unsupported `version: {value}`; this sluice reads version 1",
+                               location=where, hint="write `version: 1`, or upgrade sluice")
+        return ConfigError(f"`version` must be the number 1, not {_describe(value)}",
+                           location=where, hint="write `version: 1` (no quotes)")
     if kind in ("greater_than_equal", "greater_than"):
         bound = error.get("ctx", {}).get("ge", error.get("ctx", {}).get("gt"))
-        return ConfigError(f"`{field}` of {what} must be at least {bound}, not {_describe(value)}",
-                           location=where, hint=f"set `{name}` to {EXPECTED.get(name, 'a value')}")
+        hints = {"cpus": "a stage occupies at least one CPU; write e.g. `cpus: 1`",
+                 "gpus": "write `gpus: 0` (or leave it out) for a stage without GPUs"}
+        return ConfigError(f"{subject} must be at least {bound}, not {_describe(value)}",
+                           location=where, hint=hints.get(name, fix))
     if kind == "value_error":
         reason = str(error.get("ctx", {}).get("error", error["msg"]))
-        return ConfigError(f"`{field}` of {what}: {reason}", location=where)
-    if (kind in ("model_type", "model_attributes_type") and name in ("", *_SECTIONS)) or \
-            (kind == "model_type" and len(loc) == 2 and loc[0] in _SECTIONS):
+        return ConfigError(f"{subject} must be {reason}, not {_describe(value)}",
+                           location=where, hint=fix)
+    if kind in ("model_type", "model_attributes_type", "dict_type") and len(loc) == 2 \
+            and loc[0] in _SECTIONS:
+        entry = source.locate(loc, key=value is None)
+        if loc[0] == "datasets":
+            return ConfigError(f"{what} must be a path or a mapping with `path:`, "
+                               f"not {_describe(value)}", location=entry,
+                               hint=f"write it like `{loc[1]}: data/{loc[1]}.csv`")
+        if loc[0] == "stages" and isinstance(value, str):
+            hint = f"put the command under `cmd:`, e.g. `{loc[1]}: {{cmd: {value}}}`"
+        elif loc[0] == "stages":
+            hint = f"indent its keys under its name, e.g. `{loc[1]}: {{cmd: python train.py}}`"
+        else:
+            hint = f"indent its keys under its name, e.g. `{loc[1]}: {{train: train, " \
+                   "artifact: model}`"
         return ConfigError(f"{what} must be a mapping of keys to values, not {_describe(value)}",
-                           location=where, hint="indent its keys under its name")
-    expected = EXPECTED.get(name, error["msg"].removeprefix("Input should be ").lower())
-    subject = f"`{field}` of {what}" if inner else f"`{name}` in sluice.yaml"
+                           location=entry, hint=hint)
     if inner and isinstance(inner[-1], int):
-        subject = f"item {inner[-1] + 1} of `{field}` of {what}"
-        expected = "a string"
-    return ConfigError(f"{subject} must be {expected}, not {_describe(value)}", location=where)
+        return ConfigError(f"item {inner[-1] + 1} of `{field}` of {what} must be a string, "
+                           f"not {_describe(value)}", location=where,
+                           hint=f'put it in quotes: `"{_describe(value).strip("`")}"`')
+    if len(inner) == 2 and inner[0] == "env":
+        return ConfigError(f"`env.{name}` of {what} must be a string, not {_describe(value)}",
+                           location=where, hint=_quote_hint(name, value))
+    if expected is None:
+        expected = error["msg"].removeprefix("Input should be ").lower()
+    if expected in ("a string", EXPECTED["cmd"]) and isinstance(value, int | float | bool):
+        fix = _quote_hint(name, value)
+    return ConfigError(f"{subject} must be {expected}, not {_describe(value)}",
+                       location=where, hint=fix)
+
+
+def _redundant_missing(errors: list[Any]) -> set[int]:
+    """`missing path` next to `unknown key paht`: the typo explains both; keep one."""
+    guessed: set[PathKey] = set()
+    for e in errors:
+        if e["type"] == "extra_forbidden":
+            loc = tuple(e["loc"])
+            valid = list(_model_for(loc).model_fields)
+            for close in difflib.get_close_matches(str(loc[-1]), valid, n=1, cutoff=0.6):
+                guessed.add((*loc[:-1], close))
+    return {i for i, e in enumerate(errors)
+            if e["type"] == "missing" and tuple(e["loc"]) in guessed}
 
 
 def translate_validation_error(exc: ValidationError, source: YamlSource) -> list[ConfigError]:
     """One ConfigError per pydantic error, in file order."""
-    errors = [_one(e, source) for e in exc.errors()]
+    raw = exc.errors()
+    skip = _redundant_missing(raw)
+    errors = [_one(e, source) for i, e in enumerate(raw) if i not in skip]
     errors.sort(key=lambda e: (e.location.line or 0, e.location.column or 0)
                 if e.location else (0, 0))
     return errors

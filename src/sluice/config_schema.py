@@ -23,49 +23,61 @@ _SIZE_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "m": 1000**2, "mb": 1000**2
                "kib": 1024, "mib": 1024**2, "gib": 1024**3, "tib": 1024**4}
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_\-]*$"
+ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+
+DURATION_EXAMPLES = "a duration like `90s`, `10m`, `1h30m` or `2h`"
+SIZE_EXAMPLES = "a size like `512MB` or `4GiB`"
 
 
 def parse_duration(value: Any) -> float:
-    """Seconds from ``90``, ``"90s"``, ``"10m"``, ``"1h30m"``; must be positive."""
+    """Seconds from ``90``, ``"90s"``, ``"10m"``, ``"1h30m"``; must be positive.
+
+    The ValueError's text completes "`timeout` must be …".
+    """
     if isinstance(value, bool):
-        raise ValueError("expected a duration like `90s`, `10m` or `2h`")
+        raise ValueError(DURATION_EXAMPLES)
     if isinstance(value, int | float):
         seconds = float(value)
     elif isinstance(value, str) and value.strip():
         match = _DURATION.match(value)
         if not match or not any(match.groups()):
-            raise ValueError(f"`{value}` is not a duration; write it like `90s`, `10m` or `2h`")
+            raise ValueError(DURATION_EXAMPLES)
         hours, minutes, secs = (float(g) if g else 0.0 for g in match.groups())
         seconds = hours * 3600 + minutes * 60 + secs
     else:
-        raise ValueError("expected a duration like `90s`, `10m` or `2h`")
+        raise ValueError(DURATION_EXAMPLES)
     if seconds <= 0:
-        raise ValueError("a duration must be greater than zero")
+        raise ValueError("a duration greater than zero")
     return seconds
 
 
 def parse_size(value: Any) -> int:
-    """Bytes from ``1024``, ``"512MB"``, ``"4GiB"``; must be positive."""
+    """Bytes from ``1024``, ``"512MB"``, ``"4GiB"``; must be positive.
+
+    The ValueError's text completes "`memory` must be …".
+    """
     if isinstance(value, bool):
-        raise ValueError("expected a size like `512MB` or `4GiB`")
+        raise ValueError(SIZE_EXAMPLES)
     if isinstance(value, int):
         size = value
     elif isinstance(value, str):
         match = _SIZE.match(value)
         unit = match.group(2).lower() if match else None
         if not match or unit not in _SIZE_UNITS:
-            raise ValueError(f"`{value}` is not a size; write it like `512MB` or `4GiB`")
+            raise ValueError(SIZE_EXAMPLES)
         size = int(float(match.group(1)) * _SIZE_UNITS[unit])
     else:
-        raise ValueError("expected a size like `512MB` or `4GiB`")
+        raise ValueError(SIZE_EXAMPLES)
     if size <= 0:
-        raise ValueError("a size must be greater than zero")
+        raise ValueError("a size greater than zero")
     return size
 
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 Size = Annotated[int, BeforeValidator(parse_size)]
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
+EnvName = Annotated[str, Field(pattern=ENV_NAME_PATTERN)]
 
 
 class _Strict(BaseModel):
@@ -90,7 +102,7 @@ class StageSpec(_Strict):
     inputs: list[StrictStr] = Field(default_factory=list)
     outs: dict[Name, StrictStr] = Field(default_factory=dict)
     params: list[StrictStr] = Field(default_factory=list)
-    env: dict[StrictStr, StrictStr] = Field(default_factory=dict)
+    env: dict[EnvName, StrictStr] = Field(default_factory=dict)
     resources: Resources = Field(default_factory=Resources)
     timeout: Duration | None = None
     discover_imports: StrictBool = True
@@ -124,6 +136,7 @@ class ConfigSpec(_Strict):
 
     version: Literal[1] = 1
     params: StrictStr | None = None
+    remote: StrictStr | None = None
     datasets: Annotated[dict[Name, DatasetSpec],
                         BeforeValidator(_dataset_shorthand)] = Field(default_factory=dict)
     stages: dict[Name, StageSpec] = Field(default_factory=dict)

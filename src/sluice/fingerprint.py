@@ -18,6 +18,7 @@ from typing import Any
 from sluice.config import Config, Stage, is_glob, lookup_param
 from sluice.errors import SluiceError
 from sluice.hashing import TreeEntry, hash_bytes, hash_manifest
+from sluice.imports import ImportFinder
 from sluice.interpolate import Reference, format_value, render
 from sluice.project import Project
 
@@ -114,20 +115,40 @@ def hash_dependency(project: Project, stage: Stage, path: str, what: str,
                                 hint="fix its permissions") from None
 
 
+def discovered_imports(project: Project, stage: Stage, command: str) -> list[str]:
+    """Local Python files the stage's command imports (see sluice.imports)."""
+    if not stage.spec.discover_imports:
+        return []
+    root = project.root
+
+    def read(rel: str) -> bytes | None:
+        try:
+            return (root / rel).read_bytes()
+        except OSError:
+            return None
+
+    finder = ImportFinder(lambda rel: (root / rel).is_file(), read)
+    declared = set(stage.deps)
+    return [p for p in finder.discover(command) if p not in declared]
+
+
 def stage_components(project: Project, stage: Stage, ctx: RunContext,
                      known_outputs: dict[str, str] | None = None) -> dict[str, Any]:
     """Everything the fingerprint is made of, kept so `status` can say what changed."""
     config = project.config
     known = known_outputs or {}
+    command = render_command(config, stage, ctx)
     return {
         "version": FINGERPRINT_VERSION,
-        "cmd": render_command(config, stage, ctx),
+        "cmd": command,
         "env": render_env(config, stage, ctx),
         "params": {k: lookup_param(config.params, k)[1] for k in stage.spec.params},
         "deps": {p: hash_dependency(project, stage, p, "dependency", known)
                  for p in stage.deps},
         "inputs": {i.ref: hash_dependency(project, stage, i.path, "input", known)
                    for i in stage.inputs},
+        "imports": {p: project.hasher.file(project.root / p)
+                    for p in discovered_imports(project, stage, command)},
         "outs": dict(stage.outs),
         "tier": {"fraction": ctx.fraction, "seed": ctx.seed},
     }
@@ -143,8 +164,9 @@ def describe_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     reasons: list[str] = []
     if old.get("cmd") != new["cmd"]:
         reasons.append("command changed")
-    for section, word in (("deps", "dependency"), ("inputs", "input")):
-        before, after = old.get(section, {}), new[section]
+    for section, word in (("deps", "dependency"), ("inputs", "input"),
+                          ("imports", "imported module")):
+        before, after = old.get(section, {}), new.get(section, {})
         for key in after:
             if key not in before:
                 reasons.append(f"{word} `{key}` added")

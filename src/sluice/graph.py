@@ -23,6 +23,22 @@ def _inside(path: str, folder: str) -> bool:
     return path == folder or path.startswith(folder + "/")
 
 
+def glob_touches(pattern: str, path: str) -> bool:
+    """Whether glob ``pattern`` can match ``path``, a folder above it, or a file below it.
+
+    Matching is per path component, as :func:`glob.glob` does (``*`` stops at
+    ``/``; ``**`` spans any number of folders).
+    """
+    def walk(pat: list[str], parts: list[str]) -> bool:
+        if not pat or not parts:
+            return True  # matched a folder around `path`, or something may lie below it
+        if pat[0] == "**":
+            return walk(pat[1:], parts) or walk(pat, parts[1:])
+        return fnmatch.fnmatchcase(parts[0], pat[0]) and walk(pat[1:], parts[1:])
+
+    return walk(pattern.split("/"), path.split("/"))
+
+
 def _ancestors(path: str) -> Iterable[str]:
     while True:
         path = posixpath.dirname(path)
@@ -48,11 +64,14 @@ class OutputIndex:
             for out, path in stage.outs.items():
                 other = self.by_path.get(path)
                 if other is not None:
+                    owner = "the same stage" if other.stage == stage.name else \
+                        f"stage `{other.stage}`"
                     self.problems.append(ConfigError(
-                        f"output path `{path}` is claimed by stage `{stage.name}` "
-                        f"and by stage `{other.stage}`",
+                        f"output `{out}` of stage `{stage.name}` writes `{path}`, which is "
+                        f"already output `{other.out}` of {owner}",
                         location=config.locate("stages", stage.name, "outs", out),
-                        hint="each path may be produced by one stage only; rename one output"))
+                        hint="each path is produced by one output of one stage; "
+                             "change one of the two paths"))
                     continue
                 self.by_path[path] = Producer(stage.name, out, path)
         self.sorted_paths = sorted(self.by_path)
@@ -69,9 +88,7 @@ class OutputIndex:
     def matching(self, dep: str) -> list[Producer]:
         """Outputs a dependency path (file, folder or glob) reads."""
         if is_glob(dep):
-            return [p for path, p in self.by_path.items()
-                    if fnmatch.fnmatchcase(path, dep)
-                    or any(fnmatch.fnmatchcase(a, dep) for a in _ancestors(path))]
+            return [p for path, p in self.by_path.items() if glob_touches(dep, path)]
         found = [self.by_path[a] for a in (dep, *_ancestors(dep)) if a in self.by_path]
         start = bisect.bisect_left(self.sorted_paths, dep + "/")
         for path in self.sorted_paths[start:]:
@@ -131,8 +148,39 @@ def _find_cycle(nodes: list[str], upstream: dict[str, list[str]]) -> list[str]:
 
     for node in nodes:
         if node not in state and (cycle := visit(node)):
-            return list(reversed(cycle))
+            ring = list(reversed(cycle))[:-1]
+            first = min(range(len(ring)), key=lambda i: nodes.index(ring[i]))
+            ring = ring[first:] + ring[:first]  # start at the stage written first
+            return [*ring, ring[0]]
     return nodes  # unreachable when a cycle exists
+
+
+def _reads_own_output(config: Config, name: str) -> ConfigError:
+    """A stage whose input (or `${...}` in cmd/env) is one of its own outputs."""
+    stage = config.stages[name]
+    spec = stage.spec
+    for inp in stage.inputs:
+        own = [out for out, path in stage.outs.items()
+               if inp.stage == name or _inside(inp.path, path) or _inside(path, inp.path)]
+        if not own:
+            continue
+        message = f"stage `{name}` reads its own output `{own[0]}`"
+        hint = "a stage cannot read what it writes; split it into two stages"
+        for i, text in enumerate(spec.inputs):
+            if text == inp.ref:
+                return ConfigError(f"{message} through input `{inp.ref.strip()}`",
+                                   location=config.locate("stages", name, "inputs", i),
+                                   hint=hint)
+        fields = [(("stages", name, "cmd"), spec.cmd),
+                  *((("stages", name, "env", k), v) for k, v in spec.env.items())]
+        for at, template in fields:
+            offset = template.find("${" + inp.ref)
+            if offset != -1:
+                return ConfigError(f"{message} through `${{{inp.ref}}}`",
+                                   location=config.source.locate_offset(at, offset), hint=hint)
+    return ConfigError(f"stage `{name}` reads its own output",
+                       location=config.locate("stages", name, key=True),
+                       hint="a stage cannot read what it writes")
 
 
 def build_graph(config: Config) -> Graph:
@@ -153,7 +201,7 @@ def build_graph(config: Config) -> Graph:
         for i, dep in enumerate(stage.deps):
             for out, path in stage.outs.items():
                 if _inside(path, dep) or _inside(dep, path) or \
-                        (is_glob(dep) and fnmatch.fnmatchcase(path, dep)):
+                        (is_glob(dep) and glob_touches(dep, path)):
                     problems.append(ConfigError(
                         f"stage `{stage.name}` lists `{dep}` as a dependency but also "
                         f"writes output `{out}` at `{path}`",
@@ -164,10 +212,7 @@ def build_graph(config: Config) -> Graph:
         if stage.name in ups:
             ups.pop(stage.name)
             if not reads_own_output:
-                problems.append(ConfigError(
-                    f"stage `{stage.name}` reads its own output",
-                    location=config.locate("stages", stage.name),
-                    hint="a stage cannot read what it writes"))
+                problems.append(_reads_own_output(config, stage.name))
         upstream[stage.name] = list(ups)
     if problems:
         raise ConfigErrors(problems)
@@ -181,7 +226,8 @@ def build_graph(config: Config) -> Graph:
         cycle = _find_cycle(stuck, upstream)
         raise ConfigError("the stages form a cycle: " + " → ".join(cycle),
                           location=config.locate("stages", cycle[0], key=True),
-                          hint="each arrow means 'its output is read by'; break one link")
+                          hint="`x → y` means y reads an output of x; remove one of these "
+                               "dependencies to break the cycle")
     return Graph(order=order, upstream=upstream, downstream=downstream)
 
 

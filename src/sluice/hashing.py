@@ -65,17 +65,25 @@ def hash_manifest(entries: list[TreeEntry]) -> str:
 
 
 def walk_files(root: Path) -> list[tuple[str, os.stat_result]]:
-    """(relative path, stat) of every regular file under ``root``, symlinks followed."""
+    """(relative path, stat) of every regular file under ``root``, symlinks followed.
+
+    A symlink back to a folder above it (a loop) is not followed again.
+    """
     found: list[tuple[str, os.stat_result]] = []
-    stack = [("", str(root))]
+    top = os.stat(root)
+    stack: list[tuple[str, str, frozenset[tuple[int, int]]]] = [
+        ("", str(root), frozenset({(top.st_dev, top.st_ino)}))]
     while stack:
-        prefix, folder = stack.pop()
+        prefix, folder, above = stack.pop()
         with os.scandir(folder) as entries:
             for entry in entries:
                 rel = prefix + entry.name
                 try:
                     if entry.is_dir():
-                        stack.append((rel + "/", entry.path))
+                        st = entry.stat()
+                        ident = (st.st_dev, st.st_ino)
+                        if ident not in above:
+                            stack.append((rel + "/", entry.path, above | {ident}))
                     elif entry.is_file():
                         found.append((rel, entry.stat()))
                 except OSError:

@@ -33,30 +33,38 @@ class Reference:
 
 
 class InterpolationError(ValueError):
-    """A malformed reference; the config layer adds file and line."""
+    """A malformed reference; the config layer adds where it is (file, line, field)."""
 
-    def __init__(self, message: str, offset: int) -> None:
+    def __init__(self, message: str, offset: int, hint: str) -> None:
         super().__init__(message)
         self.offset = offset
+        self.hint = hint
 
 
 def references(template: str) -> Iterator[Reference]:
     """Every ``${...}`` in ``template`` (escaped ``$${...}`` excluded)."""
+    covered: list[tuple[int, int]] = []
     for match in _REF.finditer(template):
+        covered.append(match.span())
         if match.group(1):
             continue
         name = match.group(2).strip()
         if not _NAME.match(name):
             raise InterpolationError(
-                f"`${{{match.group(2)}}}` is not a valid reference; write a dotted name "
-                "like `${outs.model}` or `${params.train.lr}`", match.start())
+                f"`${{{match.group(2)}}}` is not a valid reference", match.start(),
+                "write a dotted name like `${outs.model}` or `${params.train.lr}`, "
+                "or `$${` for a literal `${`")
         yield Reference(name, match.start())
     # A `${` with no closing brace is almost always a typo that would reach the
-    # shell unnoticed.
-    stripped = _REF.sub("", template)
-    bad = stripped.find("${")
-    if bad != -1:
-        raise InterpolationError("unclosed `${` (missing `}`)", bad)
+    # shell unnoticed; an escaped `$${` is the user saying it is meant.
+    at = template.find("${")
+    while at != -1:
+        escaped = at > 0 and template[at - 1] == "$"
+        inside = any(start <= at < end for start, end in covered)
+        if not escaped and not inside:
+            raise InterpolationError("unclosed `${`", at,
+                                     "close it with `}`, or write `$${` for a literal `${`")
+        at = template.find("${", at + 1)
 
 
 def format_value(value: Any) -> str:

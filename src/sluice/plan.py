@@ -114,7 +114,8 @@ def make_plan(project: Project, targets: list[str] | None, ctx: RunContext,
                      if u in plans and plans[u].action == "run"]
         if rerunning:
             plans[name] = StagePlan(name, stage.kind, "run",
-                                    [f"upstream `{u}` will run" for u in rerunning],
+                                    [f"upstream `{u}` will run" for u in rerunning]
+                                    + ["reused instead if its outputs come out identical"],
                                     last_wall_s=last_wall)
             continue
         try:
@@ -130,3 +131,28 @@ def make_plan(project: Project, targets: list[str] | None, ctx: RunContext,
             known_outputs.update({o["path"]: o["hash"] for o in source["outs"].values()})
     project.stat_cache.flush()
     return [plans[name] for name in selected]
+
+
+def explain_stage(project: Project, name: str, ctx: RunContext) -> dict[str, Any]:
+    """What a stage depends on, including the Python files discovered from its imports."""
+    from sluice.fingerprint import discovered_imports, render_command
+
+    if name not in project.config.stages:
+        names = list(project.config.stages)
+        raise UsageError(f"no stage named `{name}`" + did_you_mean(name, names),
+                         hint="`sluice status` lists the stages")
+    stage = project.config.stages[name]
+    command = render_command(project.config, stage, ctx)
+    return {
+        "stage": name,
+        "kind": stage.kind,
+        "command": command,
+        "deps": list(stage.deps),
+        "inputs": [i.ref for i in stage.inputs],
+        "params": list(stage.spec.params),
+        "discovered_imports": discovered_imports(project, stage, command),
+        "discover_imports": stage.spec.discover_imports,
+        "upstream": project.graph.upstream[name],
+        "downstream": project.graph.downstream[name],
+        "outs": dict(stage.outs),
+    }

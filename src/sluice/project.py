@@ -6,6 +6,7 @@ records of the last run, logs, locks and (by default) the content store.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from sluice.config import CONFIG_FILE, Config, load_config
 from sluice.errors import ConfigError
+from sluice.fsutil import atomic_write_bytes
 from sluice.graph import Graph, build_graph
 from sluice.hashing import Hasher
 from sluice.state import StatCache
@@ -68,7 +70,18 @@ class Project:
         return self.state_dir / "locks" / f"{stage}.lock"
 
 
+def _ignore_state_dir(root: Path) -> None:
+    """Keep ``.sluice/`` (caches, logs, locks) out of git, as DVC does for ``.dvc/``."""
+    marker = root / STATE_DIR / ".gitignore"
+    if not marker.exists():
+        # A read-only checkout can still plan and report.
+        with contextlib.suppress(OSError):
+            atomic_write_bytes(marker, b"# sluice's local state: never commit it\n*\n")
+
+
 def load_project(start: Path | None = None) -> Project:
     root = find_root(start)
     config = load_config(root)
-    return Project(root=root, config=config, graph=build_graph(config))
+    project = Project(root=root, config=config, graph=build_graph(config))
+    _ignore_state_dir(root)
+    return project

@@ -192,6 +192,12 @@ class _Scheduler:
             else:
                 outs = {}
                 outcome = StageOutcome(name, "up-to-date", "unchanged", decision.fingerprint)
+            reran = [u for u in self.project.graph.upstream[name]
+                     if u in self.outcomes and self.outcomes[u].status == "ran"]
+            if reran:
+                # Early cut-off: upstream reran but wrote the same bytes.
+                outcome.reason = (f"inputs unchanged after {', '.join(f'`{u}`' for u in reran)} "
+                                  f"reran — {'cached' if outcome.status == 'cached' else 'reused'}")
             self.known_outputs.update({o["path"]: o["hash"] for o in outs.values()})
         except SluiceError as exc:
             outcome = StageOutcome(name, "failed", exc.render(), decision.fingerprint)
@@ -202,7 +208,7 @@ class _Scheduler:
 
     def finish(self, result: JobResult) -> None:
         lock, decision = self.active.pop(result.stage)
-        log = str(self.project.log_path(result.stage))
+        log = str(self.project.log_path(result.stage).relative_to(self.project.root))
         outcome = StageOutcome(result.stage, "ran", "; ".join(decision.reasons),
                                decision.fingerprint, result.wall_s, result.cpu_s,
                                result.max_rss_bytes, result.returncode, log)
@@ -230,7 +236,7 @@ class _Scheduler:
         finally:
             lock.release()
         if outcome.status != "ran":
-            outcome.log_tail = _log_tail(log)
+            outcome.log_tail = _log_tail(str(self.project.root / log))
             if not self.options.keep_going and not self.stop:
                 self.stop = True
                 self.executor.cancel_all()

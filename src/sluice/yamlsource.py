@@ -3,7 +3,8 @@
 pydantic and our own checks report problems by *path* (``stages.train.deps``);
 this module turns a path back into ``file:line:column`` so every config error
 points at the right spot. Duplicate keys, which PyYAML silently merges, are
-reported as errors here.
+reported as errors here. Anchors, aliases and merge keys (``<<: *defaults``)
+work as in any YAML file; a merged value is located where it is written.
 """
 
 from __future__ import annotations
@@ -17,6 +18,19 @@ import yaml
 from sluice.errors import ConfigError, Location
 
 PathKey = tuple[str | int, ...]
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+@dataclass(frozen=True)
+class _Scalar:
+    """Enough about a scalar's source text to locate a character inside it."""
+
+    style: str | None  # None (plain), "'", '"', "|" or ">"
+    value: str
+    lines: tuple[str, ...]  # the source lines the scalar spans
+    line: int  # 1-based line of its first character
+    column: int  # 1-based column of its first character
+    single_line: bool
 
 
 @dataclass
@@ -27,6 +41,7 @@ class YamlSource:
     data: Any
     value_at: dict[PathKey, Location] = field(default_factory=dict)
     key_at: dict[PathKey, Location] = field(default_factory=dict)
+    scalars: dict[PathKey, _Scalar] = field(default_factory=dict)
 
     def locate(self, path: PathKey, *, key: bool = False) -> Location:
         """The location of ``path``; falls back to the nearest enclosing item."""
@@ -40,58 +55,175 @@ class YamlSource:
             probe = probe[:-1]
         return self.value_at.get((), Location(self.file, 1, 1))
 
+    def locate_offset(self, path: PathKey, offset: int) -> Location:
+        """The location of character ``offset`` of the string value at ``path``.
+
+        Exact for plain and quoted one-line scalars without escapes and for
+        ``|`` blocks; otherwise the start of the value.
+        """
+        start = self.locate(path)
+        scalar = self.scalars.get(tuple(path))
+        if scalar is None or not 0 <= offset <= len(scalar.value):
+            return start
+        if scalar.single_line and scalar.style in (None, "'", '"'):
+            quote = 0 if scalar.style is None else 1
+            text = scalar.lines[0][scalar.column - 1 + quote:]
+            if text.startswith(scalar.value[:offset]):
+                return Location(self.file, scalar.line, scalar.column + quote + offset)
+        if scalar.style == "|":
+            row = scalar.value.count("\n", 0, offset)
+            col = offset - (scalar.value.rfind("\n", 0, offset) + 1)
+            content = scalar.lines[1:]
+            if row < len(content):
+                line = content[row]
+                indent = next((len(s) - len(s.lstrip(" ")) for s in content if s.strip()), 0)
+                wanted = scalar.value.split("\n")[row]
+                if line[indent:].startswith(wanted):
+                    return Location(self.file, scalar.line + 1 + row, indent + 1 + col)
+        return start
+
 
 def _loc(file: str, node: yaml.Node) -> Location:
     return Location(file, node.start_mark.line + 1, node.start_mark.column + 1)
 
 
-def _build(file: str, node: yaml.Node, path: PathKey, src: YamlSource) -> Any:
-    src.value_at[path] = _loc(file, node)
-    if isinstance(node, yaml.MappingNode):
+class _Builder:
+    """Turns a composed node tree into plain data, recording every location."""
+
+    def __init__(self, file: str, lines: list[str], src: YamlSource) -> None:
+        self.file = file
+        self.lines = lines
+        self.src = src
+        self.active: set[int] = set()  # nodes being built: an alias back to one is a loop
+        self.explicit: dict[int, set[int]] = {}  # mapping → its own (not merged) keys
+
+    def build(self, node: yaml.Node, path: PathKey) -> Any:
+        if id(node) in self.active:
+            raise ConfigError("this anchored value contains an alias to itself, which would "
+                              "make it endless", location=_loc(self.file, node),
+                              hint="an anchor (`&name`) can only be used (`*name`) outside "
+                                   "the value it names")
+        self.src.value_at[path] = _loc(self.file, node)
+        if isinstance(node, yaml.MappingNode):
+            self.active.add(id(node))
+            try:
+                return self.mapping(node, path)
+            finally:
+                self.active.discard(id(node))
+        if isinstance(node, yaml.SequenceNode):
+            self.active.add(id(node))
+            try:
+                return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
+            finally:
+                self.active.discard(id(node))
+        # Scalars: compose() already resolved their tags; the constructor turns
+        # them into str, int, float, bool or None exactly as yaml.safe_load would.
+        value = _CONSTRUCTOR.construct_object(node, deep=True)
+        _CONSTRUCTOR.constructed_objects.pop(node, None)  # keep the shared loader empty
+        if isinstance(value, str) and isinstance(node, yaml.ScalarNode):
+            first, last = node.start_mark.line, node.end_mark.line
+            self.src.scalars[path] = _Scalar(
+                style=node.style or None, value=value,
+                lines=tuple(self.lines[first:last + 1]), line=first + 1,
+                column=node.start_mark.column + 1, single_line=first == last)
+        return value
+
+    def mapping(self, node: yaml.MappingNode, path: PathKey) -> dict[Any, Any]:
+        explicit = self.explicit.setdefault(
+            id(node), {id(k) for k, _ in node.value if k.tag != _MERGE_TAG})
+        if any(k.tag == _MERGE_TAG for k, _ in node.value):
+            _CONSTRUCTOR.flatten_mapping(node)  # merged pairs first, then the explicit ones
         result: dict[Any, Any] = {}
+        from_merge: set[Any] = set()
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
                 raise ConfigError("a mapping key must be a plain name, not a list or mapping",
-                                  location=_loc(file, key_node),
+                                  location=_loc(self.file, key_node),
                                   hint="write keys as `name: value`")
             key = key_node.value
+            merged = id(key_node) not in explicit
             if key in result:
-                first = src.key_at[(*path, key)]
-                raise ConfigError(f"duplicate key `{key}` (first defined at line {first.line})",
-                                  location=_loc(file, key_node),
-                                  hint="remove one of the two definitions or rename one")
-            src.key_at[(*path, key)] = _loc(file, key_node)
-            result[key] = _build(file, value_node, (*path, key), src)
+                if not merged and key not in from_merge:
+                    first = self.src.key_at[(*path, key)]
+                    inside = f" in `{'.'.join(map(str, path))}`" if path else ""
+                    raise ConfigError(
+                        f"duplicate key `{key}`{inside} (first defined at line {first.line})",
+                        location=_loc(self.file, key_node),
+                        hint="remove one of the two definitions or rename one")
+                self._forget((*path, key))  # a later value overrides a merged one
+            if merged:
+                from_merge.add(key)
+            else:
+                from_merge.discard(key)
+            self.src.key_at[(*path, key)] = _loc(self.file, key_node)
+            result[key] = self.build(value_node, (*path, key))
         return result
-    if isinstance(node, yaml.SequenceNode):
-        return [_build(file, item, (*path, i), src) for i, item in enumerate(node.value)]
-    # Scalars: compose() already resolved their tags; the constructor turns
-    # them into str, int, float, bool or None exactly as yaml.safe_load would.
-    return _SCALARS.construct_object(node, deep=True)
+
+    def _forget(self, prefix: PathKey) -> None:
+        n = len(prefix)
+        for table in (self.src.value_at, self.src.key_at, self.src.scalars):
+            for stale in [p for p in table if p[:n] == prefix]:
+                del table[stale]
 
 
-_SCALARS = yaml.SafeLoader("")
+_CONSTRUCTOR = yaml.SafeLoader("")
+
+# PyYAML's wording for the most common mistakes, and what it means to a person.
+_PLAIN_WORDS = (
+    ("found character '\\t' that cannot start any token",
+     "a tab character; YAML indentation must use spaces"),
+    ("expected <block end>, but found",
+     "this line's indentation does not line up with the lines above it"),
+    ("mapping values are not allowed here",
+     "unexpected `:`; put the value in quotes if it contains `: `"),
+    ("could not find expected ':'", "expected `key: value` here"),
+    ("expected a single document in the stream",
+     "more than one YAML document (`---`); put everything in one"),
+)
+
+
+def _explain(exc: yaml.MarkedYAMLError) -> tuple[str, yaml.Mark | None]:
+    """A plain-words reading of a PyYAML error, and the mark it is best shown at."""
+    problem = exc.problem or exc.context or "invalid YAML"
+    context = exc.context or ""
+    mark = exc.problem_mark or exc.context_mark
+    for raw, plain in _PLAIN_WORDS:
+        if problem.startswith(raw) or context.startswith(raw):
+            return plain, mark
+    if "quoted scalar" in context and exc.context_mark is not None:
+        return "this quoted string is never closed", exc.context_mark
+    for what, opener, closer in (("sequence", "[", "]"), ("mapping", "{", "}")):
+        if context == f"while parsing a flow {what}" and exc.context_mark is not None:
+            start = exc.context_mark
+            return (f"the `{opener}` opened at line {start.line + 1}, column "
+                    f"{start.column + 1} is not closed with `{closer}`", mark)
+    if problem.startswith("found undefined alias"):
+        name = problem.rsplit(" ", 1)[-1].strip("'")
+        return f"`*{name}` refers to no anchor; define `&{name}` before using it", mark
+    if context.startswith("while ") and exc.context_mark is not None:
+        return f"{problem} {context}", mark
+    return problem, mark
 
 
 def parse_yaml(text: str, file: str) -> YamlSource:
     """Parse ``text`` (the contents of ``file``) into a :class:`YamlSource`."""
+    src = YamlSource(file=file, data=None)
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
+        if node is None:
+            src.value_at[()] = Location(file, 1, 1)
+            return src
+        src.data = _Builder(file, text.splitlines(), src).build(node, ())
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
+        problem, mark = _explain(exc)
         location = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file)
-        problem = exc.problem or exc.context or "invalid YAML"
         raise ConfigError(f"{file} is not valid YAML: {problem}", location=location,
                           hint="check the indentation and quoting around that spot") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{file} is not valid YAML: {exc}", location=Location(file),
                           hint="fix the YAML syntax") from None
-    src = YamlSource(file=file, data=None)
-    if node is None:
-        src.data = None
-        src.value_at[()] = Location(file, 1, 1)
-        return src
-    src.data = _build(file, node, (), src)
+    finally:
+        _CONSTRUCTOR.constructed_objects.clear()
     return src
 
 
@@ -108,4 +240,14 @@ def load_yaml(path: Path, display: str | None = None) -> YamlSource:
     except OSError as exc:
         raise ConfigError(f"cannot read {name}: {exc.strerror}", location=Location(name),
                           hint="check that the file exists and is readable") from None
+    return parse_yaml(text, name)
+
+
+def parse_yaml_bytes(raw: bytes, name: str) -> YamlSource:
+    """Parse file content that came from disk or git; non-UTF-8 bytes are a ConfigError."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{name} is not UTF-8 text (byte {exc.start})",
+                          location=Location(name), hint="save the file as UTF-8") from None
     return parse_yaml(text, name)

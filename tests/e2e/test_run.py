@@ -121,7 +121,9 @@ def test_directory_outputs_are_cached_and_restored(repo: Path) -> None:
     write_project(repo, config="""\
 stages:
   many:
-    cmd: mkdir -p ${outs.folder}/sub && echo a > ${outs.folder}/a.txt && echo b > ${outs.folder}/sub/b.txt
+    cmd: >-
+      mkdir -p ${outs.folder}/sub && echo a > ${outs.folder}/a.txt
+      && echo b > ${outs.folder}/sub/b.txt
     outs: {folder: build/many}
   count:
     cmd: ls -R ${stages.many.outs.folder} | wc -l > ${outs.n}

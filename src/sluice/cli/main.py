@@ -12,7 +12,7 @@ import sys
 
 import typer
 
-from sluice.cli import init_cmd, plan_cmd, run_cmd, status_cmd
+from sluice.cli import affected_cmd, data_cmd, init_cmd, plan_cmd, run_cmd, status_cmd
 from sluice.errors import (
     ConfigError,
     Interrupted,
@@ -53,7 +53,7 @@ Examples:
 
 app = typer.Typer(help=HELP, no_args_is_help=True, add_completion=False,
                   rich_markup_mode=None, context_settings={"help_option_names": ["-h", "--help"]})
-for module in (init_cmd, plan_cmd, run_cmd, status_cmd):
+for module in (init_cmd, plan_cmd, run_cmd, status_cmd, affected_cmd, data_cmd):
     module.register(app)
 
 

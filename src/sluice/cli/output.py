@@ -17,7 +17,7 @@ def is_interactive() -> bool:
 
 
 def print_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, indent=2, sort_keys=False) + "\n")
+    sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
 
 
 def echo(text: str = "", *, err: bool = False) -> None:

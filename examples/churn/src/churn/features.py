@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--raw", required=True, type=Path, help="raw customers (Parquet)")
     parser.add_argument("--regions", required=True, type=Path, help="region table (CSV)")
     parser.add_argument("--test-fraction", type=float, default=0.2)
-    parser.add_argument("--salt", default="churn", help="salt of the id hash for the split")
+    parser.add_argument("--salt", default="churn-v1", help="salt of the id hash for the split")
     parser.add_argument("--satisfaction-fill", type=float, default=3.0,
                         help="value for a missing satisfaction score")
     parser.add_argument("--fraction", type=float, default=None,

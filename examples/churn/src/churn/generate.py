@@ -66,8 +66,8 @@ class GeneratorSettings:
     n_features: int = 20
     n_informative: int = 10
     n_redundant: int = 4
-    class_sep: float = 0.8
-    flip_y: float = 0.03
+    class_sep: float = 0.6
+    flip_y: float = 0.08
     churn_rate: float = 0.25
     satisfaction_missing: float = 0.3
     seed: int = 42

@@ -1,0 +1,131 @@
+"""``sluice data``: pin data outside git in sluice.lock, check it, restore it, share it."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from sluice.cli.output import echo, print_json, size
+
+data_app = typer.Typer(help="Version data outside git by content hash (sluice.lock).",
+                       no_args_is_help=True)
+
+RemoteOption = Annotated[str | None, typer.Option(
+    help="Remote store (folder or URL) [default: `remote:` in sluice.yaml or $SLUICE_REMOTE].")]
+
+
+@data_app.command("add")
+def add(paths: Annotated[list[str], typer.Argument(help="Files or folders to pin.")]) -> int:
+    """Hash data, store it in the cache, pin it in sluice.lock and git-ignore it.
+
+    Commit sluice.lock and .gitignore afterwards: the data change is then a git change.
+
+    Examples:
+
+      sluice data add data/events
+
+      sluice data add data/raw.csv data/labels.csv && git add sluice.lock .gitignore
+    """
+    from sluice.data import data_add
+    from sluice.project import load_project
+
+    for pin in data_add(load_project(), paths, lambda p: echo(f"hashing {p} ...", err=True)):
+        echo(f"pinned {pin.path}: {pin.nfiles} file(s), {size(pin.size)}, {pin.hash[:16]}")
+    echo("next: git add sluice.lock .gitignore && git commit")
+    return 0
+
+
+@data_app.command("status")
+def status(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> int:
+    """Compare pinned data in the workspace with sluice.lock; exit 1 if any differs.
+
+    Examples:
+
+      sluice data status
+
+      sluice data status --json
+    """
+    from sluice.data import data_status
+    from sluice.project import load_project
+
+    states = data_status(load_project())
+    if as_json:
+        print_json([{"path": s.path, "state": s.state, "locked": s.locked_hash,
+                     "current": s.current_hash} for s in states])
+    elif not states:
+        echo("no data pinned (see `sluice data add`)")
+    else:
+        for item in states:
+            echo(f"  {item.state:<10} {item.path}")
+        changed = sum(1 for s in states if s.state != "unchanged")
+        echo(f"{len(states) - changed} unchanged, {changed} differ from sluice.lock"
+             + ("; `sluice data checkout` restores them, `sluice data add` re-pins"
+                if changed else ""))
+    return 0 if all(s.state == "unchanged" for s in states) else 1
+
+
+@data_app.command("checkout")
+def checkout(paths: Annotated[list[str] | None, typer.Argument(
+        help="Pinned paths to restore [default: all].")] = None) -> int:
+    """Restore pinned data from the store to the version in sluice.lock.
+
+    Examples:
+
+      sluice data checkout
+
+      git checkout other-branch && sluice data checkout data/events
+    """
+    from sluice.data import data_checkout
+    from sluice.project import load_project
+
+    restored = data_checkout(load_project(), paths)
+    for path in restored:
+        echo(f"restored {path}")
+    echo(f"{len(restored)} restored" if restored else "all pinned data already matches")
+    return 0
+
+
+def _transfer(direction: str, remote: str | None, paths: list[str] | None) -> int:
+    from sluice.data import remote_store, select_pins, transfer
+    from sluice.project import load_project
+
+    project = load_project()
+    pins = select_pins(project, paths)
+    other = remote_store(project, remote)
+    source, target = (project.store, other) if direction == "push" else (other, project.store)
+    copied = transfer(source, target, pins,
+                      lambda done, total: echo(f"  {done}/{total} objects", err=True)
+                      if done == total or done % 500 == 0 else None)
+    echo(f"{direction}: {copied} object(s) copied, {len(pins)} pinned path(s) complete")
+    return 0
+
+
+@data_app.command("push")
+def push(paths: Annotated[list[str] | None, typer.Argument(help="Pinned paths.")] = None,
+         remote: RemoteOption = None) -> int:
+    """Copy pinned data the remote store lacks to it.
+
+    Examples:
+
+      sluice data push
+
+      sluice data push --remote /mnt/team/sluice-store
+    """
+    return _transfer("push", remote, paths)
+
+
+@data_app.command("pull")
+def pull(paths: Annotated[list[str] | None, typer.Argument(help="Pinned paths.")] = None,
+         remote: RemoteOption = None) -> int:
+    """Fetch pinned data missing from the local store, then `sluice data checkout` it.
+
+    Examples:
+
+      sluice data pull && sluice data checkout
+    """
+    return _transfer("pull", remote, paths)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(data_app, name="data")

@@ -1,0 +1,209 @@
+"""Data versioning: pin data outside git by content hash in ``sluice.lock``.
+
+``add`` hashes a file or folder, stores its objects and pins the hash;
+``status`` compares the workspace with the pins (cheap, through the stat cache);
+``checkout`` restores pinned data from the store; ``push``/``pull`` copy
+missing objects between the local store and a remote one.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from sluice.config import normalise_path
+from sluice.datalock import LOCK_FILE, DataPin, parse_lock, render_lock
+from sluice.errors import Location, StoreError, UsageError
+from sluice.fsutil import FileLock, atomic_write_bytes
+from sluice.graph import OutputIndex
+from sluice.hashing import DIR_SUFFIX, TreeEntry, hash_manifest, manifest_bytes, manifest_from_bytes
+from sluice.outputs import restore_outputs
+from sluice.project import Project
+from sluice.store import Store
+
+DataState = Literal["unchanged", "modified", "missing"]
+
+
+@dataclass(frozen=True)
+class DataStatus:
+    path: str
+    state: DataState
+    locked_hash: str
+    current_hash: str | None
+
+
+def read_pins(project: Project) -> dict[str, DataPin]:
+    try:
+        text = (project.root / LOCK_FILE).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    return parse_lock(text)
+
+
+def _write_pins(project: Project, pins: dict[str, DataPin]) -> None:
+    atomic_write_bytes(project.root / LOCK_FILE, render_lock(pins).encode())
+
+
+def _ensure_ignored(project: Project, path: str) -> None:
+    """Add ``/path`` to the project's .gitignore unless an identical line is there."""
+    gitignore = project.root / ".gitignore"
+    line = f"/{path}"
+    existing = gitignore.read_text(encoding="utf-8") if gitignore.exists() else ""
+    if line in existing.splitlines():
+        return
+    if existing and not existing.endswith("\n"):
+        existing += "\n"
+    atomic_write_bytes(gitignore, (existing + line + "\n").encode())
+
+
+def _store_tree(project: Project, path: Path) -> tuple[str, int, int]:
+    entries = []
+    for entry in project.hasher.tree_entries(path):
+        digest = project.store.add_file(path / entry.path, entry.hash)
+        entries.append(TreeEntry(entry.path, digest, entry.size))
+    digest = hash_manifest(entries)
+    project.store.add_bytes(manifest_bytes(entries), digest)
+    return digest, sum(e.size for e in entries), len(entries)
+
+
+def data_add(project: Project, raw_paths: list[str],
+             on_progress: Callable[[str], None] = lambda p: None) -> list[DataPin]:
+    """Pin each path: store its content, record it in sluice.lock, git-ignore it."""
+    outputs = OutputIndex(project.config)
+    added = []
+    lock = FileLock(project.state_dir / "locks" / "sluice.lock.lock")
+    lock.acquire(blocking=True)
+    try:
+        pins = read_pins(project)
+        for raw in raw_paths:
+            absolute = Path(raw).resolve()
+            try:
+                rel_raw = absolute.relative_to(project.root.resolve()).as_posix()
+            except ValueError:
+                raise UsageError(f"`{raw}` is outside the project {project.root}",
+                                 hint="move the data into the repository first") from None
+            rel = normalise_path(rel_raw, "data path", Location(raw))
+            full = project.root / rel
+            if not full.exists():
+                raise UsageError(f"`{raw}` does not exist", hint="check the path")
+            if outputs.matching(rel):
+                producer = outputs.matching(rel)[0]
+                raise UsageError(f"`{rel}` is output `{producer.out}` of stage "
+                                 f"`{producer.stage}`; sluice already caches it",
+                                 hint="pin only source data that no stage produces")
+            on_progress(rel)
+            if full.is_dir():
+                digest, size, nfiles = _store_tree(project, full)
+            else:
+                digest = project.store.add_file(full, project.hasher.file(full))
+                size, nfiles = full.stat().st_size, 1
+            pin = DataPin(rel, digest, size, nfiles)
+            pins = {p: v for p, v in pins.items()
+                    if not (p == rel or p.startswith(rel + "/"))}
+            pins[rel] = pin
+            added.append(pin)
+            _ensure_ignored(project, rel)
+        _write_pins(project, pins)
+    finally:
+        lock.release()
+        project.stat_cache.flush()
+    return added
+
+
+def data_status(project: Project) -> list[DataStatus]:
+    result = []
+    for pin in sorted(read_pins(project).values(), key=lambda p: p.path):
+        full = project.root / pin.path
+        if not full.exists():
+            result.append(DataStatus(pin.path, "missing", pin.hash, None))
+            continue
+        current = project.hasher.path(full)
+        state: DataState = "unchanged" if current == pin.hash else "modified"
+        result.append(DataStatus(pin.path, state, pin.hash, current))
+    project.stat_cache.flush()
+    return result
+
+
+def select_pins(project: Project, paths: list[str] | None) -> list[DataPin]:
+    pins = read_pins(project)
+    if not paths:
+        return list(pins.values())
+    chosen = []
+    for raw in paths:
+        rel = normalise_path(raw, "data path", Location(raw))
+        if rel not in pins:
+            raise UsageError(f"`{rel}` is not pinned in {LOCK_FILE}",
+                             hint="`sluice data status` lists the pinned paths; "
+                                  "pin new data with `sluice data add`")
+        chosen.append(pins[rel])
+    return chosen
+
+
+def data_checkout(project: Project, paths: list[str] | None = None) -> list[str]:
+    """Restore pinned data that differs from its pin; returns the restored paths."""
+    restored = []
+    try:
+        for pin in select_pins(project, paths):
+            full = project.root / pin.path
+            if full.exists() and project.hasher.path(full) == pin.hash:
+                continue
+            if not project.store.has(pin.hash):
+                raise StoreError(f"`{pin.path}` ({pin.hash[:12]}) is not in the store "
+                                 f"{project.store.url}",
+                                 hint="fetch it with `sluice data pull`, or re-pin local data "
+                                      f"with `sluice data add {pin.path}`")
+            restore_outputs(project, {"data": {"path": pin.path, "hash": pin.hash}})
+            restored.append(pin.path)
+    finally:
+        project.stat_cache.flush()
+    return restored
+
+
+def _objects_of(store: Store, pin: DataPin) -> list[str]:
+    if not pin.hash.endswith(DIR_SUFFIX):
+        return [pin.hash]
+    entries = manifest_from_bytes(store.read_bytes(pin.hash))
+    return [pin.hash, *(e.hash for e in entries)]
+
+
+def transfer(source: Store, target: Store, pins: list[DataPin],
+             on_progress: Callable[[int, int], None] = lambda done, total: None) -> int:
+    """Copy the objects of ``pins`` that ``target`` lacks; returns how many were copied."""
+    wanted: list[str] = []
+    for pin in pins:
+        if not source.has(pin.hash):
+            raise StoreError(f"`{pin.path}` is not in the store {source.url}",
+                             hint=f"run `sluice data add {pin.path}` where the data is")
+        wanted += _objects_of(source, pin)
+    missing = [d for d in dict.fromkeys(wanted) if not target.has(d)]
+    for done, digest in enumerate(missing, 1):
+        _copy_object(source, target, digest)
+        on_progress(done, len(missing))
+    return len(missing)
+
+
+def _copy_object(source: Store, target: Store, digest: str) -> None:
+    """Copy one object, verifying its content against its name on the way."""
+    local = getattr(source, "object_path", None)
+    if local is None or digest.endswith(DIR_SUFFIX):
+        target.add_bytes(source.read_bytes(digest), digest)  # read_bytes verifies
+        return
+    actual = target.add_file(local(digest))  # hashes while copying
+    if actual != digest:
+        raise StoreError(f"object {digest} in {source.url} is corrupt (its content hashes "
+                         f"to {actual})", hint="delete it there and push it again from a "
+                                               "checkout that has the data")
+
+
+def remote_store(project: Project, url: str | None) -> Store:
+    from sluice.store import open_store
+
+    remote = url or os.environ.get("SLUICE_REMOTE") or project.config.remote
+    if not remote:
+        raise UsageError("no remote store configured",
+                         hint="set `remote:` in sluice.yaml (a folder or URL), the "
+                              "SLUICE_REMOTE variable, or pass --remote")
+    return open_store(remote, project.root)

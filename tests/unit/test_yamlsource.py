@@ -1,0 +1,115 @@
+"""YAML with locations: data as yaml.safe_load gives it, plus where everything is."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import pytest
+import yaml
+
+from sluice.errors import ConfigError, Location
+from sluice.yamlsource import parse_yaml
+
+_CHARS = "abcXYZ019 _-.:#'\"{}[],&*!|>%@`\\\t\né€"
+
+
+def _random_value(rng: random.Random, depth: int = 0) -> Any:
+    kind = rng.randrange(8 if depth < 3 else 6)
+    if kind == 0:
+        return None
+    if kind == 1:
+        return rng.random() < 0.5
+    if kind == 2:
+        return rng.randint(-10**6, 10**6)
+    if kind == 3:
+        return rng.uniform(-1e6, 1e6)
+    if kind in (4, 5):
+        return "".join(rng.choice(_CHARS) for _ in range(rng.randrange(12)))
+    if kind == 6:
+        return [_random_value(rng, depth + 1) for _ in range(rng.randrange(4))]
+    return {"".join(rng.choice(_CHARS) for _ in range(1 + rng.randrange(6))):
+            _random_value(rng, depth + 1) for _ in range(rng.randrange(4))}
+
+
+@pytest.mark.parametrize("flow", [False, True])
+def test_data_matches_safe_load(flow: bool) -> None:
+    rng = random.Random(20240601)
+    for _ in range(150):
+        value = {str(i): _random_value(rng) for i in range(rng.randrange(1, 5))}
+        text = yaml.safe_dump(value, default_flow_style=flow, allow_unicode=True)
+        assert parse_yaml(text, "f.yaml").data == yaml.safe_load(text), text
+
+
+def test_scalar_types_follow_yaml() -> None:
+    src = parse_yaml("a: 1\nb: 1.5\nc: yes\nd: ~\ne: '1'\n", "f")
+    assert src.data == {"a": 1, "b": 1.5, "c": True, "d": None, "e": "1"}
+
+
+def test_keys_are_names_as_written() -> None:
+    assert parse_yaml("1: a\ntrue: b\nnull: c\n", "f").data == \
+        {"1": "a", "true": "b", "null": "c"}
+
+
+def test_locations_of_keys_and_values() -> None:
+    src = parse_yaml("top:\n  key: value\n  list:\n    - one\n    - two\n", "f.yaml")
+    assert src.locate(("top", "key"), key=True) == Location("f.yaml", 2, 3)
+    assert src.locate(("top", "key")) == Location("f.yaml", 2, 8)
+    assert src.locate(("top", "list", 1)) == Location("f.yaml", 5, 7)
+    # an unknown path falls back to the nearest enclosing item
+    assert src.locate(("top", "list", 7)) == Location("f.yaml", 4, 5)
+    assert src.locate(("nope",)) == Location("f.yaml", 1, 1)
+
+
+@pytest.mark.parametrize(("text", "offset", "where"), [
+    ("cmd: echo ${x}\n", 5, (1, 11)),
+    ("cmd: 'echo ${x}'\n", 5, (1, 12)),
+    ('cmd: "echo ${x}"\n', 5, (1, 12)),
+    ('cmd: "a\\tb ${x}"\n', 4, (1, 6)),  # an escape before the offset: the value's start
+    ('cmd: "${x} a\\tb"\n', 0, (1, 7)),  # ... but not when it comes after
+    ("cmd: |\n  echo a\n  run ${x}\n", 11, (3, 7)),
+    ("cmd: >\n  echo a\n  run ${x}\n", 11, (1, 6)),  # folded: the value's start
+    ("cmd: echo\n  more ${x}\n", 10, (1, 6)),  # a plain scalar over two lines
+    ("cmd: echo ${x}\n", 99, (1, 6)),
+])
+def test_locate_offset(text: str, offset: int, where: tuple[int, int]) -> None:
+    src = parse_yaml(text, "f")
+    assert src.locate_offset(("cmd",), offset) == Location("f", *where)
+
+
+def test_merge_keys_override_without_duplicate_errors() -> None:
+    src = parse_yaml("""\
+base: &b {x: 1, y: 2}
+more: &m {y: 3, z: 4}
+c:
+  <<: [*b, *m]
+  z: 5
+""", "f")
+    assert src.data["c"] == {"x": 1, "y": 2, "z": 5}
+    assert src.locate(("c", "x")) == Location("f", 1, 14)  # where the merged value is written
+    assert src.locate(("c", "z")) == Location("f", 5, 6)
+
+
+def test_merge_of_a_non_mapping_is_an_error() -> None:
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        parse_yaml("a: &a [1]\nb:\n  <<: *a\n", "f")
+
+
+def test_duplicate_keys_are_errors_at_any_depth() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_yaml("a:\n  - b: 1\n    b: 2\n", "f")
+    assert info.value.message == "duplicate key `b` in `a.0` (first defined at line 2)"
+    assert info.value.location == Location("f", 3, 5)
+
+
+def test_several_documents_are_an_error() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_yaml("a: 1\n---\nb: 2\n", "f")
+    assert info.value.message == ("f is not valid YAML: more than one YAML document (`---`); "
+                                  "put everything in one")
+
+
+def test_empty_document() -> None:
+    src = parse_yaml("# only a comment\n", "f")
+    assert src.data is None
+    assert src.locate(()) == Location("f", 1, 1)
