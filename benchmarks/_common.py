@@ -252,6 +252,16 @@ def work_dir(name: str) -> Iterator[Path]:
 
 
 @dataclass
+class Target:
+    """One target of the issue and how this run did against it."""
+
+    what: str
+    target: str
+    result: str
+    met: bool
+
+
+@dataclass
 class Section:
     """One benchmark's results, printable and writable into benchmarks/README.md."""
 
@@ -262,17 +272,21 @@ class Section:
     findings: list[str] = field(default_factory=list)  # ratios and verdicts against targets
     blocks: list[str] = field(default_factory=list)  # further Markdown (e.g. a breakdown table)
     notes: list[str] = field(default_factory=list)
+    targets: list[Target] = field(default_factory=list)
 
     def table(self) -> str:
         return markdown_table(self.headers, self.rows)
 
-    def markdown(self) -> str:
-        parts = [f"## {self.title}", "", self.what, "", self.table(), ""]
+    def markdown(self, measured: str = "") -> str:
+        parts = [f"## {self.title}", "", self.what, ""]
+        if measured:
+            parts += [f"_{measured}_", ""]
+        parts += [self.table(), ""]
         parts += [f"- {line}" for line in self.findings]
         for block in self.blocks:
             parts += ["", block]
-        if self.notes:
-            parts += ["", *[f"_{line}_" for line in self.notes]]
+        for line in self.notes:
+            parts += ["", f"_{line}_"]
         return "\n".join(parts).rstrip() + "\n"
 
     def print(self) -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import ast
 import posixpath
 import re
-import shlex
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -31,13 +30,15 @@ class Entry:
     module: str | None = None
 
 
+# A shell word (quoted parts included) or a control operator. shlex is exact but
+# ten times slower, and only the python words and what follows them matter here.
+_WORD = re.compile(r"""(?:'[^']*'|"(?:\\.|[^"\\])*"|\\.|[^\s'"\\;&|()])+|&&|\|\||[;&|()]""")
+_QUOTED = re.compile(r"""'([^']*)'|"((?:\\.|[^"\\])*)"|\\(.)""")
+
+
 def _words(cmd: str) -> list[str]:
-    try:
-        lexer = shlex.shlex(cmd, posix=True, punctuation_chars=True)
-        lexer.whitespace_split = True
-        return list(lexer)
-    except ValueError:
-        return cmd.split()  # unbalanced quotes: a best effort is enough here
+    return [_QUOTED.sub(lambda m: next(g for g in m.groups() if g is not None), word)
+            for word in _WORD.findall(cmd)]
 
 
 def entries(cmd: str) -> list[Entry]:
@@ -101,10 +102,18 @@ class ImportFinder:
     def __init__(self, exists: Callable[[str], bool], read: Callable[[str], bytes | None]) -> None:
         self.exists = exists
         self.read = read
+        # Per finder (one file tree), so one parse serves every stage importing a module.
         self._names: dict[tuple[str, str], list[str]] = {}
+        self._located: dict[tuple[str, tuple[str, ...]], tuple[str, str] | None] = {}
 
     def _module_file(self, name: str, roots: tuple[str, ...]) -> tuple[str, str] | None:
         """(file, root) of a local module or package, or None for third-party ones."""
+        key = (name, roots)
+        if key not in self._located:
+            self._located[key] = self._find_module_file(name, roots)
+        return self._located[key]
+
+    def _find_module_file(self, name: str, roots: tuple[str, ...]) -> tuple[str, str] | None:
         rel = name.replace(".", "/")
         for root in roots:
             for candidate in (f"{rel}.py", f"{rel}/__init__.py"):
@@ -127,14 +136,18 @@ class ImportFinder:
                 self._add_module(entry.module, SEARCH_ROOTS, found, queue)
         while queue:
             path, module, root = queue.pop()
-            content = self.read(path)
-            if content is None:
-                continue
             roots = tuple(dict.fromkeys((root, *SEARCH_ROOTS)))
-            is_package = path.endswith("__init__.py")
-            for name in _imported_names(content, module, is_package):
+            for name in self._imports_of(path, module):
                 self._add_module(name, roots, found, queue)
         return sorted(found)
+
+    def _imports_of(self, path: str, module: str) -> list[str]:
+        key = (path, module)
+        if key not in self._names:
+            content = self.read(path)
+            self._names[key] = [] if content is None else list(
+                _imported_names(content, module, path.endswith("__init__.py")))
+        return self._names[key]
 
     def _add_module(self, name: str, roots: tuple[str, ...], found: set[str],
                     queue: list[tuple[str, str, str]]) -> None:

@@ -9,6 +9,7 @@ work as in any YAML file; a merged value is located where it is written.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -167,26 +168,33 @@ class _Builder:
 
 
 _CONSTRUCTOR = yaml.SafeLoader("")
+# libyaml's composer is ~10x faster and keeps the same marks; pure Python is the fallback.
+_COMPOSER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
-# PyYAML's wording for the most common mistakes, and what it means to a person.
+# PyYAML's wording (pure Python, then libyaml) for the most common mistakes, and
+# what it means to a person.
 _PLAIN_WORDS = (
-    ("found character '\\t' that cannot start any token",
-     "a tab character; YAML indentation must use spaces"),
     ("expected <block end>, but found",
      "this line's indentation does not line up with the lines above it"),
-    ("mapping values are not allowed here",
+    ("did not find expected key",
+     "this line's indentation does not line up with the lines above it"),
+    ("mapping values are not allowed",
      "unexpected `:`; put the value in quotes if it contains `: `"),
     ("could not find expected ':'", "expected `key: value` here"),
     ("expected a single document in the stream",
      "more than one YAML document (`---`); put everything in one"),
 )
+_ALIAS = re.compile(r"\*([^\s,\[\]{}]+)")
 
 
-def _explain(exc: yaml.MarkedYAMLError) -> tuple[str, yaml.Mark | None]:
+def _explain(exc: yaml.MarkedYAMLError, text: str) -> tuple[str, yaml.Mark | None]:
     """A plain-words reading of a PyYAML error, and the mark it is best shown at."""
     problem = exc.problem or exc.context or "invalid YAML"
     context = exc.context or ""
     mark = exc.problem_mark or exc.context_mark
+    at = text[mark.index:] if mark is not None and 0 <= mark.index < len(text) else ""
+    if problem.startswith("found character") and at.startswith("\t"):
+        return "a tab character; YAML indentation must use spaces", mark
     for raw, plain in _PLAIN_WORDS:
         if problem.startswith(raw) or context.startswith(raw):
             return plain, mark
@@ -198,7 +206,8 @@ def _explain(exc: yaml.MarkedYAMLError) -> tuple[str, yaml.Mark | None]:
             return (f"the `{opener}` opened at line {start.line + 1}, column "
                     f"{start.column + 1} is not closed with `{closer}`", mark)
     if problem.startswith("found undefined alias"):
-        name = problem.rsplit(" ", 1)[-1].strip("'")
+        found = _ALIAS.match(at)
+        name = found.group(1) if found else problem.rsplit(" ", 1)[-1].strip("'")
         return f"`*{name}` refers to no anchor; define `&{name}` before using it", mark
     if context.startswith("while ") and exc.context_mark is not None:
         return f"{problem} {context}", mark
@@ -209,13 +218,13 @@ def parse_yaml(text: str, file: str) -> YamlSource:
     """Parse ``text`` (the contents of ``file``) into a :class:`YamlSource`."""
     src = YamlSource(file=file, data=None)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=_COMPOSER)
         if node is None:
             src.value_at[()] = Location(file, 1, 1)
             return src
         src.data = _Builder(file, text.splitlines(), src).build(node, ())
     except yaml.MarkedYAMLError as exc:
-        problem, mark = _explain(exc)
+        problem, mark = _explain(exc, text)
         location = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file)
         raise ConfigError(f"{file} is not valid YAML: {problem}", location=location,
                           hint="check the indentation and quoting around that spot") from None

@@ -1,0 +1,126 @@
+"""Run every benchmark and write the figures into benchmarks/README.md.
+
+    python benchmarks/run_all.py            # all, then rewrite README.md
+    python benchmarks/run_all.py --no-write # all, print only
+
+Run it with the interpreter that has sluice installed (`make bench` uses .venv).
+A benchmark that fails is reported in its section; the others still run, and
+the exit code is then 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+import time
+import traceback
+from collections.abc import Callable
+
+import hashing
+import noop_run
+import parallel_sleep
+from _common import (
+    BENCH_DIR,
+    Section,
+    Target,
+    dvc_bin,
+    machine_info,
+    markdown_table,
+    require_sluice,
+)
+
+BENCHMARKS: list[tuple[str, str, Callable[[], Section]]] = [
+    ("noop_run.py", "No-op run", noop_run.bench),
+    ("parallel_sleep.py", "Parallel stages", parallel_sleep.bench),
+    ("hashing.py", "Hashing throughput", hashing.bench),
+]
+
+INTRO = """\
+# sluice benchmarks
+
+Figures of sluice against DVC (`dvc repro`, `dvc add`), the tool it replaces,
+measured in the same run on the same machine. Benchmarks print figures and
+ratios; they are not tests and never fail the build.
+
+**This file is generated** by `python benchmarks/run_all.py` (or `make bench`);
+edit the scripts, not the figures.
+
+How to run (from the repo root, with the interpreter that has sluice installed):
+
+    make bench                                   # all of them, rewrites this file
+    .venv/bin/python benchmarks/run_all.py       # the same
+    .venv/bin/python benchmarks/noop_run.py      # one of them, printed only
+
+DVC is installed on first use into its own venv, `benchmarks/.venv-dvc`
+(git-ignored), so it never mixes with sluice's dependencies. All work happens in
+a temporary folder (`$SLUICE_BENCH_TMP` if set) that is removed afterwards;
+byte-code caches go to `benchmarks/.work/` (git-ignored).
+
+Timing: whole commands are timed as processes (interpreter start-up included,
+as a user sees them), median of several runs after a warm-up; where sluice and
+DVC are compared, their runs take turns so both see the same background load.
+"""
+
+
+def summary_table(targets: list[Target]) -> str:
+    rows = [[t.what, t.target, t.result, "✅ met" if t.met else "❌ missed"] for t in targets]
+    return markdown_table(["benchmark", "target", "this run", "verdict"], rows)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--no-write", action="store_true", help="print only; keep README.md")
+    args = parser.parse_args()
+    require_sluice()
+    dvc_bin()  # install DVC before any timing starts
+
+    info = machine_info()
+    today = dt.date.today().isoformat()
+    measured = (f"Measured {today} on {info['nproc']} CPU(s) ({info['cpu']}), "
+                f"Python {info['python']}, sluice {info['sluice']}, DVC {info['dvc']}.")
+    print(measured, flush=True)
+
+    sections: list[Section] = []
+    failed = False
+    started = time.monotonic()
+    for script, title, bench in BENCHMARKS:
+        print(f"\n--- {script}", flush=True)
+        t0 = time.monotonic()
+        try:
+            section = bench()
+        except Exception:
+            failed = True
+            section = Section(title=title, what=f"`{script}` failed in this run:",
+                              headers=["error"], rows=[])
+            section.blocks.append("```\n" + traceback.format_exc().strip() + "\n```")
+        section.notes.append(f"`benchmarks/{script}` took {time.monotonic() - t0:.0f} s.")
+        section.print()
+        sections.append(section)
+    total = time.monotonic() - started
+
+    targets = [t for s in sections for t in s.targets]
+    machine = markdown_table(["", ""], [[k, v] for k, v in info.items()])
+    text = "\n".join([
+        INTRO,
+        f"## Summary ({today})",
+        "",
+        summary_table(targets),
+        "",
+        "Machine:",
+        "",
+        machine,
+        "",
+        f"All benchmarks took {total / 60:.1f} min.",
+        "",
+        *[s.markdown(measured) for s in sections],
+    ])
+    print(f"\n{summary_table(targets)}\n\nall benchmarks: {total / 60:.1f} min")
+    if not args.no_write:
+        (BENCH_DIR / "README.md").write_text(text)
+        print(f"wrote {BENCH_DIR / 'README.md'}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
