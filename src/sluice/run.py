@@ -26,7 +26,7 @@ from sluice.plan import Decision, decide, select_stages
 from sluice.project import Project
 from sluice.records import write_record
 
-Status = Literal["ran", "cached", "up-to-date", "failed", "timeout", "skipped", "cancelled"]
+Status = Literal["ran", "cached", "failed", "timeout", "skipped", "cancelled"]
 FAILED: tuple[Status, ...] = ("failed", "timeout", "skipped", "cancelled")
 _LOG_TAIL_LINES = 20
 _LOCK_POLL_S = 0.2
@@ -44,6 +44,7 @@ class StageOutcome:
     returncode: int | None = None
     log_path: str | None = None
     log_tail: list[str] = field(default_factory=list)
+    restored: bool = False  # cached: True when outputs were copied back from the store
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -188,16 +189,16 @@ class _Scheduler:
                 write_record(self.project, name, decision.fingerprint, decision.components,
                              outs, decision.cached.get("wall_s"))
                 outcome = StageOutcome(name, "cached", "restored from cache",
-                                       decision.fingerprint)
+                                       decision.fingerprint, restored=True)
             else:
                 outs = {}
-                outcome = StageOutcome(name, "up-to-date", "unchanged", decision.fingerprint)
+                outcome = StageOutcome(name, "cached", "up to date", decision.fingerprint)
             reran = [u for u in self.project.graph.upstream[name]
                      if u in self.outcomes and self.outcomes[u].status == "ran"]
             if reran:
                 # Early cut-off: upstream reran but wrote the same bytes.
-                outcome.reason = (f"inputs unchanged after {', '.join(f'`{u}`' for u in reran)} "
-                                  f"reran — {'cached' if outcome.status == 'cached' else 'reused'}")
+                names = ", ".join(f"`{u}`" for u in reran)
+                outcome.reason = f"inputs unchanged after {names} reran — cached"
             self.known_outputs.update({o["path"]: o["hash"] for o in outs.values()})
         except SluiceError as exc:
             outcome = StageOutcome(name, "failed", exc.render(), decision.fingerprint)

@@ -60,7 +60,7 @@ class YamlSource:
         """The location of character ``offset`` of the string value at ``path``.
 
         Exact for plain and quoted one-line scalars without escapes and for
-        ``|`` blocks; otherwise the start of the value.
+        ``|`` and ``>`` blocks; otherwise the start of the value.
         """
         start = self.locate(path)
         scalar = self.scalars.get(tuple(path))
@@ -71,16 +71,20 @@ class YamlSource:
             text = scalar.lines[0][scalar.column - 1 + quote:]
             if text.startswith(scalar.value[:offset]):
                 return Location(self.file, scalar.line, scalar.column + quote + offset)
-        if scalar.style == "|":
-            row = scalar.value.count("\n", 0, offset)
-            col = offset - (scalar.value.rfind("\n", 0, offset) + 1)
+        if scalar.style in ("|", ">"):
+            # Block scalars: each content line is one run of the value, followed
+            # by one newline (literal) or space (folded). Checked run by run, so
+            # anything unusual (blank lines when folding) falls back to the start.
             content = scalar.lines[1:]
-            if row < len(content):
-                line = content[row]
-                indent = next((len(s) - len(s.lstrip(" ")) for s in content if s.strip()), 0)
-                wanted = scalar.value.split("\n")[row]
-                if line[indent:].startswith(wanted):
-                    return Location(self.file, scalar.line + 1 + row, indent + 1 + col)
+            indent = next((len(s) - len(s.lstrip(" ")) for s in content if s.strip()), 0)
+            pos = 0
+            for row, line in enumerate(content):
+                piece = line[indent:]
+                if scalar.value[pos:pos + len(piece)] != piece:
+                    break
+                if offset < pos + len(piece):
+                    return Location(self.file, scalar.line + 1 + row, indent + 1 + offset - pos)
+                pos += len(piece) + 1
         return start
 
 

@@ -127,7 +127,7 @@ stages:
     runs = (repo.parent / "runs.log").read_text().split()
     assert runs.count("run") == 1 and runs.count("run-after") == 1
     all_statuses = [_statuses(out) for out, _ in outputs]
-    assert sorted(s["slow"] for s in all_statuses) == ["ran", "up-to-date"]
+    assert sorted(s["slow"] for s in all_statuses) == ["cached", "ran"]
     assert (repo / "after.txt").read_text() == "slow\n"
 
 
@@ -153,7 +153,7 @@ stages:
         proc.wait()
     sluice(repo, "run")
     again = sluice(repo, "run", "--json")
-    assert set(_statuses(again.stdout).values()) == {"up-to-date"}
+    assert set(_statuses(again.stdout).values()) == {"cached"}
     assert (repo / "copy.bin").read_bytes() == (repo / "big.bin").read_bytes()
     _assert_store_consistent(repo)
 

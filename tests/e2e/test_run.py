@@ -25,7 +25,7 @@ def test_first_run_runs_everything_and_writes_outputs(repo: Path) -> None:
 def test_noop_rerun_runs_nothing(repo: Path) -> None:
     write_project(repo)
     statuses(repo)
-    assert set(statuses(repo).values()) == {"up-to-date"}
+    assert set(statuses(repo).values()) == {"cached"}
     assert "all 5 stages up to date" in sluice(repo, "status").stdout
 
 
@@ -37,7 +37,7 @@ def test_changing_one_dep_reruns_only_downstream(repo: Path) -> None:
     assert "prepare: stale" in status and "dependency `data/input.txt` changed" in status
     assert "other" not in status
     assert statuses(repo) == {"prepare": "ran", "left": "ran", "right": "ran",
-                              "join": "ran", "other": "up-to-date"}
+                              "join": "ran", "other": "cached"}
 
 
 def test_changing_one_params_key_reruns_only_its_users(repo: Path) -> None:
@@ -47,11 +47,11 @@ def test_changing_one_params_key_reruns_only_its_users(repo: Path) -> None:
     (repo / "params.yaml").write_text(params)
     plan = sluice(repo, "plan").stdout
     assert "params `left.factor` 2 → 5" in plan
-    assert statuses(repo) == {"prepare": "up-to-date", "left": "ran", "right": "up-to-date",
-                              "join": "ran", "other": "up-to-date"}
+    assert statuses(repo) == {"prepare": "cached", "left": "ran", "right": "cached",
+                              "join": "ran", "other": "cached"}
     # A key nobody declares changes nothing.
     (repo / "params.yaml").write_text(params.replace("unused: 1", "unused: 2"))
-    assert set(statuses(repo).values()) == {"up-to-date"}
+    assert set(statuses(repo).values()) == {"cached"}
 
 
 def test_parent_params_key_covers_children(repo: Path) -> None:
@@ -60,7 +60,7 @@ def test_parent_params_key_covers_children(repo: Path) -> None:
     (repo / "params.yaml").write_text(
         (repo / "params.yaml").read_text().replace("factor: 3", "factor: 4\n  extra: x"))
     result = statuses(repo)
-    assert result["right"] == "ran" and result["left"] == "up-to-date"
+    assert result["right"] == "ran" and result["left"] == "cached"
 
 
 def test_identical_upstream_output_leaves_downstream_cached(repo: Path) -> None:
@@ -69,8 +69,8 @@ def test_identical_upstream_output_leaves_downstream_cached(repo: Path) -> None:
     # A refactor of prepare.py that writes the same bytes.
     script = repo / "src/prepare.py"
     script.write_text(script.read_text() + "# refactored\n")
-    assert statuses(repo) == {"prepare": "ran", "left": "up-to-date", "right": "up-to-date",
-                              "join": "up-to-date", "other": "up-to-date"}
+    assert statuses(repo) == {"prepare": "ran", "left": "cached", "right": "cached",
+                              "join": "cached", "other": "cached"}
 
 
 def test_deleted_outputs_are_restored_from_cache(repo: Path) -> None:
@@ -78,8 +78,10 @@ def test_deleted_outputs_are_restored_from_cache(repo: Path) -> None:
     statuses(repo)
     (repo / "build/left.txt").unlink()
     (repo / "build/joined.txt").write_text("tampered")
-    result = statuses(repo)
-    assert result["left"] == "cached" and result["join"] == "cached"
+    stages = json.loads(sluice(repo, "run", "--json").stdout)["stages"]
+    restored = {s["stage"] for s in stages if s["restored"]}
+    assert restored == {"left", "join"}
+    assert {s["status"] for s in stages} == {"cached"}
     assert (repo / "build/joined.txt").read_text().split() == ["2", "4", "6", "3", "6", "9"]
 
 
@@ -133,7 +135,7 @@ stages:
     (repo / "build/many/sub/b.txt").write_text("changed")
     (repo / "build/many/stray.txt").write_text("not ours")
     result = statuses(repo)
-    assert result == {"many": "cached", "count": "up-to-date"}
+    assert result == {"many": "cached", "count": "cached"}
     assert (repo / "build/many/sub/b.txt").read_text() == "b\n"
     assert not (repo / "build/many/stray.txt").exists()
 

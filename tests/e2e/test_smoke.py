@@ -20,4 +20,4 @@ def test_two_stage_pipeline_runs_then_is_up_to_date(repo: Path) -> None:
     assert "2 ran" in first.stdout
     assert (repo / "b.txt").read_text() == "hello\nhello\n"
     second = sluice(repo, "run")
-    assert "2 up-to-date" in second.stdout
+    assert "2 cached" in second.stdout

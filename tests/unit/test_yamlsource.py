@@ -68,7 +68,10 @@ def test_locations_of_keys_and_values() -> None:
     ('cmd: "a\\tb ${x}"\n', 4, (1, 6)),  # an escape before the offset: the value's start
     ('cmd: "${x} a\\tb"\n', 0, (1, 7)),  # ... but not when it comes after
     ("cmd: |\n  echo a\n  run ${x}\n", 11, (3, 7)),
-    ("cmd: >\n  echo a\n  run ${x}\n", 11, (1, 6)),  # folded: the value's start
+    ("cmd: |-\n    echo a\n      run ${x}\n", 13, (3, 11)),
+    ("cmd: >-\n  echo a\n  run ${x}\n", 11, (3, 7)),
+    ("cmd: >\n  echo a\n\n  run ${x}\n", 11, (1, 6)),  # a blank line when folding: the start
+    ("cmd: >-\n    a\n    b ${x}\nnext: 1\n", 4, (3, 7)),
     ("cmd: echo\n  more ${x}\n", 10, (1, 6)),  # a plain scalar over two lines
     ("cmd: echo ${x}\n", 99, (1, 6)),
 ])
@@ -113,3 +116,32 @@ def test_empty_document() -> None:
     src = parse_yaml("# only a comment\n", "f")
     assert src.data is None
     assert src.locate(()) == Location("f", 1, 1)
+
+
+BROKEN = [
+    "stages:\n  a:\n    cmd: echo\n   outs: {x: x.txt}\n",
+    "stages:\n\ta: {cmd: x}\n",
+    "stages:\n  a:\n    cmd: echo a: b\n",
+    "stages: *base\n",
+    'stages:\n  a:\n    cmd: "echo hi\n',
+    "stages:\n  a:\n    deps: [a.txt, b.txt\n",
+    "stages: {a: {cmd: x}\n",
+    "a: 1\n---\nb: 2\n",
+]
+
+
+@pytest.mark.parametrize("text", BROKEN)
+def test_same_messages_with_libyaml_and_pure_python(text: str,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from sluice import yamlsource
+
+    def error(loader: Any) -> tuple[str, Location | None]:
+        monkeypatch.setattr(yamlsource, "_COMPOSER", loader)
+        with pytest.raises(ConfigError) as info:
+            parse_yaml(text, "f")
+        return info.value.message, info.value.location
+
+    python = error(yaml.SafeLoader)
+    assert "<" not in python[0], "PyYAML's token names mean nothing to a user"
+    if hasattr(yaml, "CSafeLoader"):
+        assert error(yaml.CSafeLoader) == python

@@ -12,7 +12,7 @@ from sluice.cli.output import is_interactive, seconds, size
 if TYPE_CHECKING:
     from sluice.run import Event, StageOutcome
 
-STATUS_WORDS = {"ran": "ran", "cached": "cached", "up-to-date": "up to date",
+STATUS_WORDS = {"ran": "ran", "cached": "cached",
                 "failed": "FAILED", "timeout": "TIMEOUT", "skipped": "skipped",
                 "cancelled": "cancelled"}
 

@@ -67,5 +67,8 @@ def register(app: typer.Typer) -> None:
         for outcome in result.outcomes:
             counts[outcome.status] = counts.get(outcome.status, 0) + 1
         summary = ", ".join(f"{n} {s}" for s, n in counts.items())
+        restored = sum(1 for o in result.outcomes if o.restored)
+        if restored:
+            summary += f" ({restored} restored from the cache)"
         echo(f"{summary} in {seconds(result.wall_s)} (run {result.run_id})", err=as_json)
         return 0 if result.ok else 1
