@@ -6,6 +6,7 @@ same run on the same machine. They are never part of the test suite's pass/fail.
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import shutil
@@ -18,6 +19,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
@@ -131,6 +133,30 @@ def run(args: Sequence[str | os.PathLike[str]], cwd: Path, *,
         raise RuntimeError(f"command failed ({proc.returncode}) in {cwd}: "
                            f"{' '.join(map(str, args))}\n{proc.stdout}")
     return proc.stdout
+
+
+def run_json(args: Sequence[str | os.PathLike[str]], cwd: Path, *,
+             env: Mapping[str, str] | None = None) -> Any:
+    """Run a command that prints JSON on stdout (progress on stderr); returns the parsed JSON."""
+    proc = subprocess.run([os.fspath(a) for a in args], cwd=cwd, env=dict(env or bench_env()),
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"command failed ({proc.returncode}) in {cwd}: "
+                           f"{' '.join(map(str, args))}\n{proc.stdout}\n{proc.stderr}")
+    return json.loads(proc.stdout)
+
+
+def sluice_statuses(args: Sequence[str], cwd: Path) -> dict[str, int]:
+    """Run ``sluice ARGS --json``; returns how many stages ended in each status.
+
+    A stage whose outputs had to be copied back from the store counts as "restored".
+    """
+    result = run_json(sluice_cmd(*args, "--json"), cwd)
+    counts: dict[str, int] = {}
+    for stage in result["stages"]:
+        status = "restored" if stage.get("restored") else stage["status"]
+        counts[status] = counts.get(status, 0) + 1
+    return counts
 
 
 def sluice_cmd(*args: str) -> list[str]:

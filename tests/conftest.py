@@ -18,6 +18,15 @@ import writeguard  # noqa: E402
 sys.dont_write_bytecode = True
 writeguard.install(None)
 
+# Hypothesis would keep its example database and caches in .hypothesis/ in the
+# repository; give it a throw-away folder instead.
+from hypothesis import settings  # noqa: E402
+from hypothesis.configuration import set_hypothesis_home_dir  # noqa: E402
+
+set_hypothesis_home_dir(tempfile.mkdtemp(prefix="sluice-tests-hypothesis-"))
+settings.register_profile("sluice", database=None)
+settings.load_profile("sluice")
+
 
 @pytest.fixture(autouse=True)
 def _no_writes_outside_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:

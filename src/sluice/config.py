@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from sluice.config_errors import translate_validation_error
+from sluice.config_errors import in_file_order, translate_validation_error
 from sluice.config_schema import ConfigSpec, DatasetSpec, ModelSpec, StageSpec
 from sluice.errors import ConfigError, ConfigErrors, Location
 from sluice.interpolate import NAMESPACES, InterpolationError, Reference, references
@@ -425,5 +425,5 @@ def load_config_from(root: Path, read: Reader) -> Config:
     for name, model_spec in spec.models.items():
         resolver.model(name, model_spec)
     if resolver.problems:
-        raise ConfigErrors(resolver.problems)
+        raise ConfigErrors(in_file_order(resolver.problems))
     return config

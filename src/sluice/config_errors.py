@@ -48,6 +48,7 @@ EXPECTED = {
 EXPECTED_TOP = {
     "version": "1",
     "params": "the path of a params file (YAML or JSON)",
+    "remote": "a folder or URL of a shared store",
     "stages": "a mapping of stage names to stages",
     "datasets": "a mapping of dataset names to paths",
     "models": "a mapping of model names to models",
@@ -74,6 +75,7 @@ EXAMPLE = {
 }
 EXAMPLE_TOP = {
     "params": "params: params.yaml",
+    "remote": "remote: /mnt/team/sluice-store",
     "stages": "stages: {train: {cmd: python train.py}}",
     "datasets": "datasets: {raw: data/raw.csv}",
     "models": "models: {churn: {train: train, artifact: model}}",
@@ -242,11 +244,16 @@ def _redundant_missing(errors: list[Any]) -> set[int]:
             if e["type"] == "missing" and tuple(e["loc"]) in guessed}
 
 
+def in_file_order(errors: list[ConfigError]) -> list[ConfigError]:
+    """``errors`` sorted by file, line and column (stable; unlocated ones first)."""
+    def key(e: ConfigError) -> tuple[str, int, int]:
+        loc = e.location
+        return ("", 0, 0) if loc is None else (loc.file, loc.line or 0, loc.column or 0)
+    return sorted(errors, key=key)
+
+
 def translate_validation_error(exc: ValidationError, source: YamlSource) -> list[ConfigError]:
     """One ConfigError per pydantic error, in file order."""
     raw = exc.errors()
     skip = _redundant_missing(raw)
-    errors = [_one(e, source) for i, e in enumerate(raw) if i not in skip]
-    errors.sort(key=lambda e: (e.location.line or 0, e.location.column or 0)
-                if e.location else (0, 0))
-    return errors
+    return in_file_order([_one(e, source) for i, e in enumerate(raw) if i not in skip])

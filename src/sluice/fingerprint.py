@@ -11,6 +11,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import posixpath
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,7 +49,8 @@ def _resolver(config: Config, stage: Stage, ctx: RunContext) -> Any:
         if head == "tier":
             return {"name": ctx.tier, "fraction": ctx.fraction, "seed": ctx.seed}[rest[0]]
         if head == "datasets":
-            return config.datasets[rest[0]].path
+            # The same normal form as outputs (`./data/x/` → `data/x`), validated at load.
+            return posixpath.normpath(config.datasets[rest[0]].path.strip())
         return config.stages[rest[0]].outs[rest[2]]  # stages.X.outs.Y, checked at load
     return resolve
 

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sluice.config import Config, is_glob
+from sluice.config_errors import in_file_order
 from sluice.errors import ConfigError, ConfigErrors
 
 
@@ -215,7 +216,7 @@ def build_graph(config: Config) -> Graph:
                 problems.append(_reads_own_output(config, stage.name))
         upstream[stage.name] = list(ups)
     if problems:
-        raise ConfigErrors(problems)
+        raise ConfigErrors(in_file_order(problems))
     downstream: dict[str, list[str]] = {name: [] for name in upstream}
     for name, ups_list in upstream.items():
         for up in ups_list:

@@ -9,6 +9,7 @@ hashed one.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import time
@@ -46,16 +47,21 @@ class StatCache:
         if self._rows is None:
             self._rows = {}
             if self.db_path.exists():
-                conn = self._connect()
                 try:
-                    for path, inode, size, mtime, recorded, digest in conn.execute(
-                            "SELECT path, inode, size, mtime_ns, recorded_ns, hash "
-                            "FROM stat_cache"):
-                        self._rows[path] = (inode, size, mtime, recorded, digest)
+                    conn = self._connect()
+                    try:
+                        for path, inode, size, mtime, recorded, digest in conn.execute(
+                                "SELECT path, inode, size, mtime_ns, recorded_ns, hash "
+                                "FROM stat_cache"):
+                            self._rows[path] = (inode, size, mtime, recorded, digest)
+                    finally:
+                        conn.close()
                 except sqlite3.DatabaseError:
-                    self._rows = {}  # a damaged cache only costs rehashing
-                finally:
-                    conn.close()
+                    # A damaged cache only costs rehashing: start a fresh one.
+                    self._rows = {}
+                    for suffix in ("", "-wal", "-shm"):
+                        with contextlib.suppress(OSError):
+                            os.unlink(f"{self.db_path}{suffix}")
         return self._rows
 
     def get(self, path: str, st: os.stat_result) -> str | None:
@@ -87,7 +93,7 @@ class StatCache:
                         "VALUES (?, ?, ?, ?, ?, ?)", rows)
             finally:
                 conn.close()
-        except sqlite3.OperationalError:
-            return  # locked for too long by another run: skip; it is only a cache
+        except sqlite3.DatabaseError:
+            return  # locked for too long by another run, or damaged: it is only a cache
         self._load().update(self._pending)
         self._pending.clear()

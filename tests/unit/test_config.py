@@ -22,6 +22,7 @@ from tests.unit._util import load, write_project
 FULL = """\
 version: 1
 params: conf/params.yaml
+remote: ../shared-store
 datasets:
   raw: data/raw.csv
   labels:
@@ -75,6 +76,7 @@ def test_every_key_of_the_schema(tmp_path: Path) -> None:
     assert cfg.root == tmp_path
     assert cfg.spec.version == 1
     assert cfg.params_file == "conf/params.yaml"
+    assert cfg.remote == "../shared-store"
     assert cfg.params["train"] == {"lr": 0.01, "epochs": 5}
     assert cfg.datasets == {
         "raw": DatasetSpec(path="data/raw.csv"),
@@ -125,7 +127,7 @@ def test_defaults(tmp_path: Path) -> None:
     assert spec.timeout is None
     assert spec.discover_imports is True
     assert cfg.params_file is None and cfg.params == {}
-    assert cfg.datasets == {} and cfg.models == {}
+    assert cfg.datasets == {} and cfg.models == {} and cfg.remote is None
 
 
 def test_no_stages_is_valid(tmp_path: Path) -> None:

@@ -96,6 +96,8 @@ stage:
          "`version` must be the number 1, not the string `1`", 1, 10),
     Case("stages-list", "stages:\n  - a\n  - b\n",
          "top-level `stages` must be a mapping of stage names to stages, not a list", 2, 3),
+    Case("remote-not-a-string", "remote: [a, b]\n",
+         "top-level `remote` must be a folder or URL of a shared store, not a list", 1, 9),
     Case("params-not-a-path", "params: 5\n",
          "top-level `params` must be the path of a params file (YAML or JSON), not `5`", 1, 9),
     # --- stage keys and types ------------------------------------------------
@@ -499,7 +501,7 @@ stages:
     ]
 
 
-def test_several_reference_errors_are_reported_together(tmp_path: Path) -> None:
+def test_several_reference_errors_are_reported_together_in_file_order(tmp_path: Path) -> None:
     found = problems(tmp_path, """\
 stages:
   a:
@@ -511,12 +513,12 @@ models:
   m: {train: a, artifact: x}
 """)
     assert [(e.message, str(e.location)) for e in found] == [
+        ("`${outs.nope}` in `cmd` of stage `a`: stage `a` has no output `nope`",
+         "sluice.yaml:3:15"),
         ("dependency `/abs` of stage `a` is an absolute path", "sluice.yaml:4:12"),
         ("input `datasets.raw` of stage `a` names unknown dataset `raw`", "sluice.yaml:5:14"),
         ("params key `lr` of stage `a` needs a params file, but there is none",
          "sluice.yaml:6:14"),
-        ("`${outs.nope}` in `cmd` of stage `a`: stage `a` has no output `nope`",
-         "sluice.yaml:3:15"),
         ("artifact `x` of model `m` is not an output of stage `a`", "sluice.yaml:8:27"),
     ]
 

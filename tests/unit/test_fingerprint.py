@@ -183,7 +183,7 @@ stages:
     stage = project.config.stages["a"]
     ctx = RunContext(tier="pr", fraction=0.02, seed=3)
     assert render_command(project.config, stage, ctx) == \
-        "run './data/my raw.csv' 0.02 3 pr '{\"a\":true,\"b\":1}'"
+        "run 'data/my raw.csv' 0.02 3 pr '{\"a\":true,\"b\":1}'"
     assert render_env(project.config, stage, ctx) == {
         "WHERE": "./data/my raw.csv", "FRACTION": "0.02", "OPT": '{"a":true,"b":1}'}
 

@@ -162,8 +162,6 @@ def test_flush_replaces_entries(tmp_path: Path) -> None:
     assert rows == [(str(f), hash_bytes(b"two"))]
 
 
-@pytest.mark.xfail(strict=True, reason="state.py opens the database outside its try block: "
-                                        "a damaged state.db raises sqlite3.DatabaseError")
 def test_damaged_database_is_tolerated(tmp_path: Path) -> None:
     db = tmp_path / "state.db"
     db.write_bytes(b"this is not a sqlite database" * 100)
