@@ -185,7 +185,7 @@ stages:
     assert render_command(project.config, stage, ctx) == \
         "run 'data/my raw.csv' 0.02 3 pr '{\"a\":true,\"b\":1}'"
     assert render_env(project.config, stage, ctx) == {
-        "WHERE": "./data/my raw.csv", "FRACTION": "0.02", "OPT": '{"a":true,"b":1}'}
+        "WHERE": "data/my raw.csv", "FRACTION": "0.02", "OPT": '{"a":true,"b":1}'}
 
 
 def test_stage_environment(tmp_path: Path) -> None:
