@@ -241,7 +241,8 @@ def bench(repeats: int = 3, with_dvc: bool = True) -> Section:
         what=(
             "Warm page cache (all data read once first), so this is CPU cost per byte. "
             "Raw read = a plain Python loop of `readinto()` calls into a buffer of up to 4 MiB "
-            "allocated per file (and `cat > /dev/null`, process start included). sluice = `hash_file_uncached` (xxh3-128) "
+            "allocated per file (and `cat > /dev/null`, process start included). "
+            "sluice = `hash_file_uncached` (xxh3-128) "
             "for the large file, `Hasher(StatCache(empty db)).tree(dir)` for the small files "
             "(cold stat cache: every file read and hashed). DVC = its MD5 file hasher "
             "(`dvc_data` `file_md5`, in-process) and `dvc add --no-commit` (hashes without "

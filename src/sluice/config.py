@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from sluice.config_errors import in_file_order, translate_validation_error
 from sluice.config_schema import ConfigSpec, DatasetSpec, ModelSpec, StageSpec
+from sluice.config_tiers import check_tiers
 from sluice.errors import ConfigError, ConfigErrors, Location
 from sluice.interpolate import NAMESPACES, InterpolationError, Reference, references
 from sluice.yamlsource import PathKey, YamlSource, parse_yaml_bytes
@@ -424,6 +425,8 @@ def load_config_from(root: Path, read: Reader) -> Config:
         config.stages[name] = resolver.stage(name, stage_spec)
     for name, model_spec in spec.models.items():
         resolver.model(name, model_spec)
+    check_tiers(spec, params, lambda message, at, hint: resolver.fail(message, at, hint),
+                did_you_mean, lambda key: lookup_param(params, key)[0])
     if resolver.problems:
         raise ConfigErrors(in_file_order(resolver.problems))
     return config

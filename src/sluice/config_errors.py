@@ -8,6 +8,7 @@ mean `deps`? (sluice.yaml:14:5)".
 from __future__ import annotations
 
 import difflib
+import typing
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -17,8 +18,9 @@ from sluice.config_schema import (
     ConfigSpec,
     DatasetSpec,
     ModelSpec,
-    Resources,
+    PeriodBudgetSpec,
     StageSpec,
+    TierSpec,
 )
 from sluice.errors import ConfigError
 from sluice.yamlsource import PathKey, YamlSource
@@ -84,7 +86,41 @@ _SECTIONS: dict[str, tuple[str, type[BaseModel]]] = {
     "stages": ("stage", StageSpec),
     "datasets": ("dataset", DatasetSpec),
     "models": ("model", ModelSpec),
+    "tiers": ("tier", TierSpec),
+    "budgets": ("budget", PeriodBudgetSpec),
 }
+# Where a field name means something else in one section (a tier's `params` are
+# overrides, a stage's are keys it reads).
+EXPECTED_IN = {
+    "tiers": {
+        "params": "a mapping of params keys to override values",
+        "select": "`affected`, `all` or a list of stage and model names",
+        "fraction": "a number greater than 0 and at most 1, e.g. 0.02",
+        "seeds": "a whole number, at least 1",
+        "on_budget": "`fail` or `skip-expensive`",
+        "trigger": "`pull_request`, `manual`, or a mapping with pull_request, push, "
+                   "schedule, manual",
+        "schedule": "a cron expression like `0 3 * * *`",
+        "branches": "a list of branch names",
+    },
+}
+EXAMPLE_IN = {
+    "tiers": {
+        "params": "params: {train.epochs: 1}",
+        "select": "select: affected",
+        "fraction": "fraction: 0.02",
+        "seeds": "seeds: 3",
+        "on_budget": "on_budget: skip-expensive",
+        "trigger": "trigger: {push: {branches: [main]}}",
+        "schedule": "schedule: '0 3 * * *'",
+        "branches": "branches: [main]",
+        "wall": "wall: 10m",
+        "usd": "usd: 50",
+    },
+    "budgets": {"window": "window: 7d", "usd": "usd: 500", "gpu_hours": "gpu_hours: 100"},
+}
+# Entries pydantic adds to a location inside a union (`literal['a','b']`, `list[str]`).
+_UNION_TAGS = {"str", "int", "float", "bool"}
 NAME_RULE = "a name starts with a letter or `_` and has only letters, digits, `_` and `-`"
 ENV_NAME_RULE = "a variable name starts with a letter or `_` and has only letters, digits and `_`"
 
@@ -111,13 +147,30 @@ def _context(loc: PathKey) -> tuple[str, PathKey, PathKey]:
     return "sluice.yaml", (), loc
 
 
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """BaseModel classes inside a type (through Optional, Annotated, dict, list)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in typing.get_args(annotation) for m in _models_in(arg)]
+
+
 def _model_for(loc: PathKey) -> type[BaseModel]:
-    if len(loc) >= 2 and loc[0] in _SECTIONS:
-        model = _SECTIONS[str(loc[0])][1]
-        if len(loc) >= 3 and loc[2] == "resources":
-            return Resources
-        return model
-    return ConfigSpec
+    """The model whose field the last element of ``loc`` names."""
+    model: type[BaseModel] = ConfigSpec
+    for part in loc[:-1]:
+        field = model.model_fields.get(str(part))
+        if field is None:
+            continue  # a dict key or list index: stay on the same model
+        found = _models_in(field.annotation)
+        if not found:
+            break
+        model = found[0]
+    return model
+
+
+def _clean_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    return tuple(p for p in loc
+                 if not (isinstance(p, str) and (("[" in p and p != "[key]") or p in _UNION_TAGS)))
 
 
 def _quote_hint(key: str, value: Any) -> str:
@@ -141,8 +194,9 @@ def _key_error(loc: PathKey, what: str, where: Any) -> ConfigError:
 
 
 def _one(error: Any, source: YamlSource) -> ConfigError:
-    loc: PathKey = tuple(p for p in error["loc"] if p != "[key]")
-    is_key_error = "[key]" in error["loc"]
+    raw_loc = _clean_loc(tuple(error["loc"]))
+    loc: PathKey = tuple(p for p in raw_loc if p != "[key]")
+    is_key_error = "[key]" in raw_loc
     kind = error["type"]
     value = error.get("input")
     what, owner, inner = _context(loc)
@@ -151,8 +205,11 @@ def _one(error: Any, source: YamlSource) -> ConfigError:
     top = not owner
     where = source.locate(loc, key=kind == "extra_forbidden" or is_key_error)
     subject = f"top-level `{field}`" if top else f"`{field}` of {what}"
-    expected = (EXPECTED_TOP if top else EXPECTED).get(name)
-    example = (EXAMPLE_TOP if top else EXAMPLE).get(name)
+    section = str(loc[0]) if loc else ""
+    expected = EXPECTED_IN.get(section, {}).get(name) or \
+        (EXPECTED_TOP if top else EXPECTED).get(name)
+    example = EXAMPLE_IN.get(section, {}).get(name) or \
+        (EXAMPLE_TOP if top else EXAMPLE).get(name)
     fix = f"write it like `{example}`" if example else None
 
     if is_key_error:
@@ -190,8 +247,19 @@ def _one(error: Any, source: YamlSource) -> ConfigError:
                                location=where, hint="write `version: 1`, or upgrade sluice")
         return ConfigError(f"`version` must be the number 1, not {_describe(value)}",
                            location=where, hint="write `version: 1` (no quotes)")
-    if kind in ("greater_than_equal", "greater_than"):
-        bound = error.get("ctx", {}).get("ge", error.get("ctx", {}).get("gt"))
+    if kind in ("less_than_equal", "less_than"):
+        bound = error.get("ctx", {}).get("le", error.get("ctx", {}).get("lt"))
+        return ConfigError(f"{subject} must be at most {bound:g}, not {_describe(value)}",
+                           location=where, hint=fix)
+    if kind == "greater_than" and expected is not None:
+        return ConfigError(f"{subject} must be {expected}, not {_describe(value)}",
+                           location=where, hint=fix)
+    if kind == "greater_than":
+        bound = error.get("ctx", {}).get("gt")
+        return ConfigError(f"{subject} must be greater than {bound:g}, not {_describe(value)}",
+                           location=where, hint=fix)
+    if kind == "greater_than_equal":
+        bound = error.get("ctx", {}).get("ge")
         hints = {"cpus": "a stage occupies at least one CPU; write e.g. `cpus: 1`",
                  "gpus": "write `gpus: 0` (or leave it out) for a stage without GPUs"}
         return ConfigError(f"{subject} must be at least {bound}, not {_describe(value)}",
@@ -253,7 +321,15 @@ def in_file_order(errors: list[ConfigError]) -> list[ConfigError]:
 
 
 def translate_validation_error(exc: ValidationError, source: YamlSource) -> list[ConfigError]:
-    """One ConfigError per pydantic error, in file order."""
+    """One ConfigError per pydantic error (one per place for unions), in file order."""
     raw = exc.errors()
     skip = _redundant_missing(raw)
-    return in_file_order([_one(e, source) for i, e in enumerate(raw) if i not in skip])
+    seen: set[tuple[Any, ...]] = set()
+    errors = []
+    for i, error in enumerate(raw):
+        place = _clean_loc(tuple(error["loc"]))
+        if i in skip or place in seen:
+            continue  # each branch of a union fails on its own; one message says it all
+        seen.add(place)
+        errors.append(_one(error, source))
+    return in_file_order(errors)

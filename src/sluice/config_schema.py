@@ -15,7 +15,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, 
 STAGE_KINDS = ("check", "transform", "train", "evaluate")
 StageKind = Literal["check", "transform", "train", "evaluate"]
 
-_DURATION = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)\s*(?:h|hr|hours?))?"
+_DURATION = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)\s*(?:d|days?))?"
+                       r"\s*(?:(\d+(?:\.\d+)?)\s*(?:h|hr|hours?))?"
                        r"\s*(?:(\d+(?:\.\d+)?)\s*(?:m|min|minutes?))?"
                        r"\s*(?:(\d+(?:\.\d+)?)\s*(?:s|sec|seconds?))?\s*$")
 _SIZE_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "m": 1000**2, "mb": 1000**2,
@@ -43,8 +44,8 @@ def parse_duration(value: Any) -> float:
         match = _DURATION.match(value)
         if not match or not any(match.groups()):
             raise ValueError(DURATION_EXAMPLES)
-        hours, minutes, secs = (float(g) if g else 0.0 for g in match.groups())
-        seconds = hours * 3600 + minutes * 60 + secs
+        days, hours, minutes, secs = (float(g) if g else 0.0 for g in match.groups())
+        seconds = days * 86400 + hours * 3600 + minutes * 60 + secs
     else:
         raise ValueError(DURATION_EXAMPLES)
     if seconds <= 0:
@@ -108,11 +109,19 @@ class StageSpec(_Strict):
     discover_imports: StrictBool = True
 
 
+class SampleSpec(_Strict):
+    """How sluice draws a smoke-run sample of a dataset itself (see ``sluice.sample``)."""
+
+    key: StrictStr
+    stratify: StrictStr | None = None
+
+
 class DatasetSpec(_Strict):
     """Named data: a file or directory in the repo."""
 
     path: StrictStr
     description: StrictStr | None = None
+    sample: SampleSpec | None = None
 
 
 class ModelSpec(_Strict):
@@ -131,6 +140,85 @@ def _dataset_shorthand(value: Any) -> Any:
     return value
 
 
+PositiveFloat = Annotated[float, Field(gt=0)]
+NonNegativeFloat = Annotated[float, Field(ge=0)]
+
+
+def _number(value: Any) -> Any:
+    """Accept ints where floats are meant (`usd: 500`), which strict mode refuses."""
+    return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+Amount = Annotated[PositiveFloat, BeforeValidator(_number)]
+Price = Annotated[NonNegativeFloat, BeforeValidator(_number)]
+
+
+class BudgetSpec(_Strict):
+    """Limits on what a run (or a period) may spend; any unit may be left out."""
+
+    wall: Duration | None = None
+    cpu_hours: Amount | None = None
+    gpu_hours: Amount | None = None
+    usd: Amount | None = None
+
+
+class PeriodBudgetSpec(BudgetSpec):
+    """A rolling-window budget, optionally for some tiers only."""
+
+    window: Duration | None = None  # default from the name: daily, weekly, monthly
+    tiers: list[StrictStr] | None = None
+
+
+class PushTrigger(_Strict):
+    branches: list[StrictStr] = Field(default_factory=lambda: ["main"])
+
+
+class PullRequestTrigger(_Strict):
+    branches: list[StrictStr] | None = None
+
+
+def _trigger_shorthand(value: Any) -> Any:
+    """``trigger: pull_request`` is short for ``trigger: {pull_request: {}}``."""
+    if isinstance(value, str):
+        return {value: {} if value != "manual" else True}
+    if isinstance(value, dict):
+        return {k: ({} if v is None and k in ("push", "pull_request") else v)
+                for k, v in value.items()}
+    return value
+
+
+class TriggerSpec(_Strict):
+    """When a CI system starts a tier. Several may be combined."""
+
+    pull_request: PullRequestTrigger | None = None
+    push: PushTrigger | None = None
+    schedule: StrictStr | None = None  # a cron expression, in UTC
+    manual: StrictBool = False
+
+
+class TierSpec(_Strict):
+    """A named way to run the pipeline: what, on how much data, within what budget."""
+
+    description: StrictStr | None = None
+    trigger: Annotated[TriggerSpec, BeforeValidator(_trigger_shorthand)] = Field(
+        default_factory=lambda: TriggerSpec(manual=True))
+    select: Literal["affected", "all"] | list[StrictStr] = "affected"
+    fraction: Annotated[float, Field(gt=0, le=1), BeforeValidator(_number)] = 1.0
+    seeds: Annotated[int, Field(ge=1)] = 1
+    params: dict[StrictStr, Any] = Field(default_factory=dict)
+    budget: BudgetSpec | None = None
+    on_budget: Literal["fail", "skip-expensive"] = "fail"
+
+
+class PricesSpec(_Strict):
+    """What compute costs, to turn time into money."""
+
+    cpu_hour: Price = 0.0
+    gpu_hour: Price | dict[StrictStr, Price] = 0.0  # one price, or per GPU type
+    per_run: Price = 0.0
+    gpu_type: StrictStr | None = None  # this machine's GPU type when NVML cannot tell
+
+
 class ConfigSpec(_Strict):
     """The whole ``sluice.yaml``."""
 
@@ -141,3 +229,7 @@ class ConfigSpec(_Strict):
                         BeforeValidator(_dataset_shorthand)] = Field(default_factory=dict)
     stages: dict[Name, StageSpec] = Field(default_factory=dict)
     models: dict[Name, ModelSpec] = Field(default_factory=dict)
+    tiers: dict[Name, TierSpec] = Field(default_factory=dict)
+    prices: PricesSpec = Field(default_factory=PricesSpec)
+    budgets: dict[Name, PeriodBudgetSpec] = Field(default_factory=dict)
+    database: StrictStr | None = None

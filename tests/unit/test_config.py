@@ -254,13 +254,13 @@ def test_locations_are_kept(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("text", "seconds"), [
     (90, 90.0), (1.5, 1.5), ("90s", 90.0), ("10m", 600.0), ("2h", 7200.0),
     ("1h30m", 5400.0), ("1h 30m 15s", 5415.0), ("0.5h", 1800.0), ("45 sec", 45.0),
-    ("3 minutes", 180.0), ("1 hour", 3600.0),
+    ("3 minutes", 180.0), ("1 hour", 3600.0), ("7d", 604800.0), ("1 day 2h", 93600.0),
 ])
 def test_parse_duration(text: object, seconds: float) -> None:
     assert parse_duration(text) == seconds
 
 
-@pytest.mark.parametrize("text", ["", "soon", "10 days", "1d", "-5s", 0, -1, True, None, [1]])
+@pytest.mark.parametrize("text", ["", "soon", "10 fortnights", "1w", "-5s", 0, -1, True, None, [1]])
 def test_parse_duration_rejects(text: object) -> None:
     with pytest.raises(ValueError, match="duration"):
         parse_duration(text)

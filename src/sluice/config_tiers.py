@@ -1,0 +1,88 @@
+"""Checks on the tiers, budgets and prices sections of ``sluice.yaml``.
+
+The schema (:mod:`sluice.config_schema`) fixes their shape; this module checks
+what refers to something else: cron expressions, the stages and models a tier
+selects, params keys it overrides, and the tiers a period budget applies to.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from sluice.config_schema import ConfigSpec
+from sluice.yamlsource import PathKey
+
+Fail = Callable[[str, PathKey, str | None], None]
+WINDOWS = {"daily": 86400.0, "weekly": 7 * 86400.0, "monthly": 30 * 86400.0}
+_CRON_FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31),
+                ("month", 1, 12), ("day of week", 0, 7))
+_NAMES = {3: ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov",
+              "dec"], 4: ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]}
+_ITEM = re.compile(r"^(\*|(\w+)(?:-(\w+))?)(?:/(\d+))?$")
+
+
+def cron_problem(expression: str) -> str | None:
+    """Why ``expression`` is not a 5-field cron expression, or None if it is one."""
+    fields = expression.split()
+    if len(fields) != 5:
+        return (f"`{expression}` has {len(fields)} field(s); a cron expression has 5: "
+                "minute hour day-of-month month day-of-week")
+    for index, (text, (name, low, high)) in enumerate(zip(fields, _CRON_FIELDS, strict=True)):
+        for item in text.split(","):
+            match = _ITEM.match(item)
+            if not match:
+                return f"`{item}` is not a valid {name} in `{expression}`"
+            for value in (match.group(2), match.group(3)):
+                if value is None:
+                    continue
+                names = _NAMES.get(index, [])
+                number = names.index(value.lower()) + (1 if index == 3 else 0) \
+                    if value.lower() in names else (int(value) if value.isdigit() else None)
+                if number is None or not low <= number <= high:
+                    return f"{name} `{value}` in `{expression}` is outside {low}-{high}"
+            if match.group(4) is not None and int(match.group(4)) == 0:
+                return f"step `/0` in `{expression}` never fires"
+    return None
+
+
+def check_tiers(spec: ConfigSpec, params: dict[str, Any], fail: Fail,
+                suggest: Callable[[str, list[str]], str],
+                has_param: Callable[[str], bool]) -> None:
+    """Report every tier, budget and price problem through ``fail``."""
+    targets = [*spec.stages, *spec.models]
+    for name, tier in spec.tiers.items():
+        at: PathKey = ("tiers", name)
+        if tier.trigger.schedule is not None and \
+                (problem := cron_problem(tier.trigger.schedule)) is not None:
+            fail(f"tier `{name}`: {problem}", (*at, "trigger", "schedule"),
+                 "write it like `0 3 * * *` (every day at 03:00 UTC)")
+        if isinstance(tier.select, list):
+            for i, target in enumerate(tier.select):
+                if target not in targets:
+                    fail(f"tier `{name}` selects unknown stage or model `{target}`"
+                         + suggest(target, targets), (*at, "select", i),
+                         "use `affected`, `all`, or a list of stage and model names")
+        for key in tier.params:
+            if not has_param(key):
+                fail(f"tier `{name}` overrides params key `{key}`, which is not in the "
+                     "params file" + suggest(key, list(params)), (*at, "params", key),
+                     "overrides replace existing keys; add the key to the params file first")
+        if tier.budget is not None and not any(tier.budget.model_dump().values()):
+            fail(f"tier `{name}` has an empty budget", (*at, "budget"),
+                 "set at least one of wall, cpu_hours, gpu_hours, usd, or remove `budget:`")
+    for name, budget in spec.budgets.items():
+        at = ("budgets", name)
+        if budget.window is None and name not in WINDOWS:
+            fail(f"budget `{name}` needs a `window:` (its name is not daily, weekly or "
+                 "monthly)", at, "add e.g. `window: 7d`")
+        limits = budget.model_dump(exclude={"window", "tiers"})
+        if not any(limits.values()):
+            fail(f"budget `{name}` sets no limit", at,
+                 "set at least one of wall, cpu_hours, gpu_hours, usd")
+        for i, tier_name in enumerate(budget.tiers or []):
+            if tier_name not in spec.tiers:
+                fail(f"budget `{name}` names unknown tier `{tier_name}`"
+                     + suggest(tier_name, list(spec.tiers)), (*at, "tiers", i),
+                     "use the name of a tier under `tiers:`")

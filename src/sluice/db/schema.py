@@ -1,0 +1,65 @@
+"""Tables of the sluice database (SQLAlchemy Core).
+
+Changing a table means adding an Alembic migration under ``migrations/versions``
+and bumping :data:`SCHEMA_REVISION` to its revision id.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+SCHEMA_REVISION = "0001_ledger"
+
+metadata = MetaData()
+
+# One row per sluice run (a tier run or a plain `sluice run`).
+runs = Table(
+    "runs", metadata,
+    Column("run_id", String(64), primary_key=True),
+    Column("tier", String(128), nullable=False),
+    Column("started_at", Float, nullable=False),
+    Column("wall_s", Float, nullable=False),
+    Column("outcome", String(32), nullable=False),
+    Column("git_commit", String(64)),
+    Column("branch", String(255)),
+    Column("actor", String(255)),
+    Column("cost_usd", Float, nullable=False, default=0.0),
+    Column("details", Text),  # JSON: budgets, selection, fraction, seeds
+    Index("ix_runs_started", "started_at"),
+)
+
+# The ledger: one row per stage execution (cache hits are not executions).
+executions = Table(
+    "executions", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(64), nullable=False),
+    Column("stage", String(255), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("tier", String(128), nullable=False),
+    Column("fingerprint", String(64)),
+    Column("started_at", Float, nullable=False),
+    Column("wall_s", Float, nullable=False),
+    Column("cpu_s", Float, nullable=False),  # measured CPU time
+    Column("cpu_alloc_s", Float, nullable=False),  # allocated CPUs × wall: what is billed
+    Column("gpu_s", Float, nullable=False),  # allocated GPUs × wall
+    Column("gpu_type", String(128)),
+    Column("max_rss_bytes", BigInteger),
+    Column("cost_usd", Float, nullable=False),
+    Column("outcome", String(32), nullable=False),
+    Column("fraction", Float, nullable=False),
+    Column("seed", Integer, nullable=False),
+    Column("git_commit", String(64)),
+    Column("actor", String(255)),
+    Index("ix_executions_stage", "stage", "outcome", "started_at"),
+    Index("ix_executions_started", "started_at", "tier"),
+)
