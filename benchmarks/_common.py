@@ -229,6 +229,23 @@ def sluice_version() -> str:
         return "unknown"
 
 
+def sluice_source() -> str:
+    """Where sluice is imported from, with its git revision when that is a checkout."""
+    try:
+        import sluice.run  # sluice itself may be a namespace package, without __file__
+
+        folder = Path(sluice.run.__file__).resolve().parent
+    except ImportError:
+        return "not importable"
+    git = ["git", "-C", str(folder)]
+    rev = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    if rev.returncode != 0:
+        return str(folder)
+    dirty = subprocess.run([*git, "status", "--porcelain", "--", "."], capture_output=True,
+                           text=True).stdout.strip()
+    return f"{folder} at {rev.stdout.strip()}" + (" + uncommitted changes" if dirty else "")
+
+
 def cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -254,6 +271,7 @@ def machine_info() -> dict[str, str]:
         "os": f"{platform.system()} {platform.release()}",
         "python": platform.python_version(),
         "sluice": sluice_version(),
+        "sluice source": sluice_source(),
         "dvc": dvc_version(),
     }
 
@@ -307,7 +325,8 @@ class Section:
         parts = [f"## {self.title}", "", self.what, ""]
         if measured:
             parts += [f"_{measured}_", ""]
-        parts += [self.table(), ""]
+        if self.rows:
+            parts += [self.table(), ""]
         parts += [f"- {line}" for line in self.findings]
         for block in self.blocks:
             parts += ["", block]
@@ -317,8 +336,9 @@ class Section:
 
     def print(self) -> None:
         print(f"\n== {self.title}\n")
-        print(self.table())
-        print()
+        if self.rows:
+            print(self.table())
+            print()
         for line in self.findings:
             print(f"  * {line}")
         for block in self.blocks:
@@ -339,6 +359,11 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str
 
     sep = "| " + " | ".join("-" * w for w in widths) + " |"
     return "\n".join([line(headers), sep, *[line(r) for r in rows]])
+
+
+def faster(ratio: float) -> str:
+    """``ratio`` = other tool's time / sluice's time, in words: "3.1× faster" or "1.2× slower"."""
+    return f"{ratio:.1f}× faster" if ratio >= 1 else f"{1 / ratio:.1f}× slower"
 
 
 def verdict(ok: bool) -> str:

@@ -1,55 +1,36 @@
-"""Where a no-op `sluice run` spends its time, phase by phase (run inside a sluice project).
+"""Run `sluice ARGS` in-process, as `python -m sluice ARGS` would, and record its wall time.
 
-Prints one JSON object: seconds per phase. Imports are timed in dependency order,
-so each phase counts only what the phases before it had not loaded yet. Used by
-noop_run.py; not a benchmark by itself.
+Used by noop_run.py under `python -X importtime`: this script writes a marker line
+to stderr right before sluice starts, so the caller can tell sluice's imports
+from this script's own, and writes {"seconds": ..., "exit": ...} to OUT_FILE.
+
+    python -X importtime benchmarks/_noop_phases.py OUT_FILE run
 """
 
 from __future__ import annotations
 
-import importlib
 import json
+import runpy
+import sys
 import time
-from collections.abc import Callable
 
-PHASES: list[tuple[str, str]] = [
-    ("import typer (CLI framework)", "typer"),
-    ("import pydantic", "pydantic.main"),
-    ("import yaml", "yaml"),
-    ("typer's pydantic adapter (loaded on first parse)", "typer._adapters"),
-    ("import sluice.config_schema (builds the pydantic models)", "sluice.config_schema"),
-    ("import sluice.config (loader, located errors)", "sluice.config"),
-    ("import sluice.cli.main", "sluice.cli.main"),
-    ("import the rest of sluice (run, plan, store, executor)", "sluice.run"),
-]
-
-
-def timed(fn: Callable[[], object]) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
+MARKER = "--- sluice starts here ---"
 
 
 def main() -> None:
-    result: dict[str, float] = {}
-    for label, module in PHASES:
-        try:
-            result[label] = timed(lambda m=module: importlib.import_module(m))
-        except ImportError:
-            result[label] = 0.0
-    for module in ("sluice.plan", "sluice.cli.plan_cmd", "sluice.cli.progress"):
-        result["import the rest of sluice (run, plan, store, executor)"] += timed(
-            lambda m=module: importlib.import_module(m))
-
-    from sluice.project import load_project
-    from sluice.run import RunOptions, run_pipeline
-
+    out_file, args = sys.argv[1], sys.argv[2:]
+    sys.argv = ["sluice", *args]
+    sys.stderr.write(MARKER + "\n")
+    sys.stderr.flush()
+    code: object = 0
     start = time.perf_counter()
-    project = load_project()
-    result["load_project (read + validate sluice.yaml, graph)"] = time.perf_counter() - start
-    result["run_pipeline (fingerprint 20 stages, no-op)"] = timed(
-        lambda: run_pipeline(project, RunOptions()))
-    print(json.dumps(result))
+    try:
+        runpy.run_module("sluice", run_name="__main__", alter_sys=True)
+    except SystemExit as exc:
+        code = exc.code
+    elapsed = time.perf_counter() - start
+    with open(out_file, "w") as handle:
+        json.dump({"seconds": elapsed, "exit": code}, handle)
 
 
 if __name__ == "__main__":

@@ -15,8 +15,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
+import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from _common import (
@@ -24,8 +27,10 @@ from _common import (
     QUIET_ENV,
     Section,
     Target,
+    bench_env,
     dvc_bin,
     dvc_init,
+    faster,
     fmt_s,
     git_commit_all,
     git_init,
@@ -38,6 +43,7 @@ from _common import (
     verdict,
     work_dir,
 )
+from _noop_phases import MARKER
 
 TARGET_RATIO = 5.0
 CHAIN = [f"c{i:02d}" for i in range(1, 11)]
@@ -136,14 +142,135 @@ def check_noop(tool: str, root: Path, args: list[str]) -> None:
         raise RuntimeError(f"{tool}'s no-op run rewrote outputs; the benchmark is broken:\n{out}")
 
 
-def phase_breakdown(root: Path, repeats: int) -> list[tuple[str, float]]:
-    """Median seconds per phase of a no-op `sluice run`, measured in-process."""
-    samples: dict[str, list[float]] = {}
-    for _ in range(repeats + 1):  # the first fills the byte-code cache
-        out = run([sys.executable, BENCH_DIR / "_noop_phases.py"], root)
-        for label, seconds in json.loads(out.strip().splitlines()[-1]).items():
-            samples.setdefault(label, []).append(seconds)
-    return [(label, statistics.median(values[1:])) for label, values in samples.items()]
+IMPORT_LINE = re.compile(r"import time:\s+(\d+) \|\s+\d+ \|( *)(\S+)")
+# Packages that come with another one, counted as part of it.
+GROUPS = {"pydantic_core": "pydantic", "annotated_types": "pydantic",
+          "typing_inspection": "pydantic", "typing_extensions": "pydantic",
+          "shellingham": "typer", "annotated_doc": "typer", "click": "typer"}
+STDLIB = "standard library"
+SMALL_S = 0.002  # packages below this are summed up as "other packages"
+
+
+@dataclass
+class Breakdown:
+    """Where one in-process no-op `sluice run` spends its time (seconds, medians)."""
+
+    total: float  # measured without instrumentation
+    other: float  # everything but imports
+    by_package: dict[str, float]  # import time, scaled to total - other
+    heaviest: list[tuple[str, float]]  # single modules by their own import time, scaled
+    inflation: float  # how much -X importtime inflated the import figures
+
+    @property
+    def imports(self) -> float:
+        return sum(self.by_package.values())
+
+
+def package_of(module: str) -> str:
+    top = module.split(".")[0]
+    return STDLIB if top in sys.stdlib_module_names else GROUPS.get(top, top)
+
+
+def attribute(importtime_log: str) -> tuple[dict[str, float], dict[str, float]]:
+    """Own import time per owner and per module, from `-X importtime` output.
+
+    A standard-library module is charged to the nearest third-party (or sluice)
+    module above it in the import tree, the one that pulled it in; only those
+    imported by nothing else stay "standard library".
+    """
+    entries = [(int(m[1]) / 1e6, len(m[2]), m[3]) for m in IMPORT_LINE.finditer(importtime_log)]
+    by_owner: dict[str, float] = {}
+    by_module: dict[str, float] = {}
+    stack: list[tuple[int, str]] = []  # (indent, owner) of the ancestors of the current line
+    for own, indent, module in reversed(entries):  # parents come before children, reversed
+        while stack and stack[-1][0] >= indent:
+            stack.pop()
+        owner = package_of(module)
+        if owner == STDLIB and stack:
+            owner = stack[-1][1]
+        stack.append((indent, owner))
+        by_owner[owner] = by_owner.get(owner, 0.0) + own
+        by_module[module] = by_module.get(module, 0.0) + own
+    return by_owner, by_module
+
+
+def in_process_run(root: Path, *, importtime: bool) -> tuple[float, str]:
+    """One `sluice run` inside benchmarks/_noop_phases.py: (seconds, stderr)."""
+    result_file = root.parent / "phases.json"
+    result_file.unlink(missing_ok=True)
+    args = [sys.executable, *(["-X", "importtime"] if importtime else []),
+            str(BENCH_DIR / "_noop_phases.py"), str(result_file), "run"]
+    proc = subprocess.run(args, cwd=root, env=bench_env(), capture_output=True, text=True)
+    result = json.loads(result_file.read_text()) if result_file.exists() else {}
+    if proc.returncode != 0 or result.get("exit") not in (0, None):
+        raise RuntimeError(f"in-process `sluice run` failed:\n{proc.stdout}\n{proc.stderr}")
+    return float(result["seconds"]), proc.stderr
+
+
+def import_breakdown(root: Path, repeats: int) -> Breakdown:
+    """Attribute a no-op `sluice run`'s in-process time to imports (by package) and the rest.
+
+    -X importtime inflates import times (its own bookkeeping lands in them), so the
+    per-package figures are scaled down to what the same run takes uninstrumented.
+    """
+    plain: list[float] = []
+    other: list[float] = []
+    instrumented_imports: list[float] = []
+    packages: list[dict[str, float]] = []
+    modules: list[dict[str, float]] = []
+    for i in range(repeats + 1):  # the first fills the byte-code cache
+        seconds, _ = in_process_run(root, importtime=False)
+        total, stderr = in_process_run(root, importtime=True)
+        if i == 0:
+            continue
+        by_package, by_module = attribute(stderr.split(MARKER, 1)[-1])
+        plain.append(seconds)
+        imports = sum(by_package.values())
+        instrumented_imports.append(imports)
+        other.append(total - imports)
+        packages.append(by_package)
+        modules.append(by_module)
+
+    def medians(runs: list[dict[str, float]], scale: float) -> dict[str, float]:
+        keys = {k for run in runs for k in run}
+        return {k: scale * statistics.median(run.get(k, 0.0) for run in runs) for k in keys}
+
+    total, rest = statistics.median(plain), statistics.median(other)
+    raw_imports = statistics.median(instrumented_imports)
+    scale = max(total - rest, 0.0) / raw_imports if raw_imports else 1.0
+    by_package = dict(sorted(medians(packages, scale).items(), key=lambda kv: -kv[1]))
+    heaviest = sorted(medians(modules, scale).items(), key=lambda kv: -kv[1])[:8]
+    return Breakdown(total, rest, by_package, heaviest, 1 / scale if scale else 1.0)
+
+
+def breakdown_block(b: Breakdown) -> str:
+    rows: list[list[str]] = []
+    small = [(p, s) for p, s in b.by_package.items() if s < SMALL_S]
+    for package, seconds in b.by_package.items():
+        if seconds >= SMALL_S:
+            if package == "sluice":
+                label = "import sluice's own modules (incl. building its pydantic models)"
+            elif package == STDLIB:
+                label = "standard-library modules imported by nothing else"
+            else:
+                label = f"import {package}"
+            rows.append([label, f"{seconds * 1000:.1f} ms", f"{seconds / b.total:.0%}"])
+    if small:
+        seconds = sum(s for _, s in small)
+        rows.append([f"import {len(small)} other packages", f"{seconds * 1000:.1f} ms",
+                     f"{seconds / b.total:.0%}"])
+    rows.append(["everything else: CLI parsing, config, graph, 20 fingerprints, records",
+                 f"{b.other * 1000:.1f} ms", f"{b.other / b.total:.0%}"])
+    rows.append(["total in-process (interpreter start-up not included)",
+                 f"{b.total * 1000:.1f} ms", "100%"])
+    heavy = ", ".join(f"`{m}` {s * 1000:.1f} ms" for m, s in b.heaviest)
+    return ("Where a no-op `sluice run` spends its time: the real command run in-process, "
+            "once plain (total) and once under `python -X importtime` (each module's own "
+            "import time, summed by package; a standard-library module counts for the "
+            "package that imported it; the instrumentation inflated import times "
+            f"{b.inflation:.2f}×, so they are scaled back to the plain run), medians:\n\n"
+            + markdown_table(["phase", "time", "share"], rows)
+            + f"\n\nHeaviest single modules (own import time): {heavy}.")
 
 
 def recompiles_sluice() -> bool:
@@ -187,7 +314,9 @@ def bench(repeats: int = 7) -> Section:
             "sluice --help": lambda: run(sluice_cmd("--help"), sroot),
             "python -c pass": lambda: run([sys.executable, "-c", "pass"], sroot),
         }, repeats=repeats, warmup=1)
-        phases = phase_breakdown(sroot, max(3, repeats // 2))
+        check_noop("sluice", sroot, sluice_cmd("run"))  # still a no-op after all those runs
+        check_noop("dvc", droot, [dvc, "repro"])
+        breakdown = import_breakdown(sroot, max(3, repeats // 2))
 
     ratio = t["dvc repro"].median / t["sluice run"].median
     status_ratio = t["dvc status"].median / t["sluice status"].median
@@ -224,24 +353,18 @@ def bench(repeats: int = 7) -> Section:
             "recompiles sluice's own modules on every start; this row shows that cost. All "
             "other rows run with byte-code caching on (PYTHONPYCACHEPREFIX under "
             "benchmarks/.work), as an installed sluice or DVC always has it.")
-    imports = sum(s for label, s in phases if label.startswith(("import", "typer")))
-    work = sum(s for label, s in phases if not label.startswith(("import", "typer")))
     section.targets = [Target("no-op `sluice run` vs `dvc repro`, 20 stages",
                               f"≥ {TARGET_RATIO:g}× faster",
                               f"{ratio:.1f}× ({t['sluice run'].median:.3f} s vs "
                               f"{t['dvc repro'].median:.3f} s)", ratio >= TARGET_RATIO)]
     section.findings = [
-        f"no-op run: sluice is **{ratio:.1f}× faster** than DVC "
+        f"no-op run: sluice is **{faster(ratio)}** than DVC "
         f"(target ≥ {TARGET_RATIO:g}×: {verdict(ratio >= TARGET_RATIO)})",
-        f"status: sluice is {status_ratio:.1f}× faster than DVC",
-        f"inside a no-op `sluice run`: {imports * 1000:.0f} ms importing modules, "
-        f"{work * 1000:.0f} ms of actual work (config, graph, 20 fingerprints)",
+        f"status: sluice is {faster(status_ratio)} than DVC",
+        f"inside a no-op `sluice run`: {breakdown.imports * 1000:.0f} ms importing modules, "
+        f"{breakdown.other * 1000:.0f} ms everything else",
     ]
-    breakdown = [[label, f"{s * 1000:.1f} ms"] for label, s in phases]
-    breakdown.append(["total (plus interpreter start-up)", f"{(imports + work) * 1000:.1f} ms"])
-    section.blocks = ["Where a no-op `sluice run` spends its time (in-process, median; each "
-                      "import counts only what earlier ones had not loaded):\n\n"
-                      + markdown_table(["phase", "time"], breakdown)]
+    section.blocks = [breakdown_block(breakdown)]
     return section
 
 

@@ -18,6 +18,7 @@ from _common import (
     Target,
     dvc_bin,
     dvc_init,
+    faster,
     fmt_s,
     git_commit_all,
     git_init,
@@ -124,7 +125,7 @@ def bench(repeats: int = 3) -> Section:
         f"`sluice run --jobs 2`: {s2.median:.2f} s (target ≈ {TARGET_S:g} s, within "
         f"±{TOLERANCE_S:g} s: {verdict(ok)})",
         f"DVC, one stage at a time: {d.median:.2f} s — sluice with 2 slots is "
-        f"**{d.median / s2.median:.1f}× faster**, with 8 slots {d.median / s8.median:.1f}×",
+        f"**{faster(d.median / s2.median)}**, with 8 slots {faster(d.median / s8.median)}",
         f"time above the ideal for the whole command: sluice {s2.median - 4 * SLEEP_S:+.2f} s "
         f"(jobs 2), DVC {d.median - 8 * SLEEP_S:+.2f} s",
     ]

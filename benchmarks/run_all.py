@@ -92,7 +92,7 @@ def main() -> int:
         except Exception:
             failed = True
             section = Section(title=title, what=f"`{script}` failed in this run:",
-                              headers=["error"], rows=[])
+                              headers=[], rows=[])
             section.blocks.append("```\n" + traceback.format_exc().strip() + "\n```")
         section.notes.append(f"`benchmarks/{script}` took {time.monotonic() - t0:.0f} s.")
         section.print()

@@ -16,14 +16,21 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from sluice.config import CONFIG_FILE, Config, is_glob, load_config_from
+from sluice.config import (
+    CONFIG_FILE,
+    Config,
+    diff_values,
+    is_glob,
+    load_config_from,
+    lookup_param,
+    template_params,
+)
 from sluice.datalock import DataPin, collect_pins
 from sluice.errors import ConfigError, SluiceError
 from sluice.fingerprint import RunContext, fingerprint_of, render_command
 from sluice.gitrepo import WORKTREE, Repo
 from sluice.graph import Graph, OutputIndex, build_graph
 from sluice.imports import ImportFinder
-from sluice.interpolate import format_value, references
 
 _MAX_CHAINS = 5
 
@@ -136,14 +143,6 @@ def load_snapshot(repo: Repo, commit: str, label: str) -> Snapshot:
     return snap
 
 
-def _cmd_params(cmd: str) -> list[str]:
-    try:
-        return [r.name.removeprefix("params.") for r in references(cmd)
-                if r.parts[0] == "params"]
-    except ValueError:
-        return []
-
-
 def revision_components(snap: Snapshot, fps: dict[str, str]) -> dict[str, dict[str, Any]]:
     """Components of every stage at ``snap``; fills ``fps`` with chained fingerprints."""
     assert snap.config is not None and snap.graph is not None and snap.outputs is not None
@@ -152,7 +151,6 @@ def revision_components(snap: Snapshot, fps: dict[str, str]) -> dict[str, dict[s
                           (snap.commit == WORKTREE and (snap.repo.root / p).is_file()),
                           snap.read)
     result: dict[str, dict[str, Any]] = {}
-    from sluice.config import lookup_param
 
     for name in snap.graph.order:
         stage = config.stages[name]
@@ -165,7 +163,8 @@ def revision_components(snap: Snapshot, fps: dict[str, str]) -> dict[str, dict[s
         for inp in stage.inputs:
             if inp.stage is None:
                 datasets[inp.ref.removeprefix("datasets.")] = snap.content_of(inp.path)
-        keys = sorted(set(stage.spec.params) | set(_cmd_params(stage.cmd)))
+        keys = sorted(set(stage.spec.params) |
+                      set(template_params(stage.cmd, *stage.spec.env.values())))
         imports = {}
         if stage.spec.discover_imports:
             command = render_command(config, stage, RunContext())
@@ -222,9 +221,9 @@ def direct_reasons(old: dict[str, Any], new: dict[str, Any], pins: dict[str, Dat
             reasons.append(f"params {key} now used by the stage")
         elif key not in new["params"]:
             reasons.append(f"params {key} no longer used by the stage")
-        elif old["params"][key] != new["params"][key]:
-            reasons.append(f"params {key} {format_value(old['params'][key])} → "
-                           f"{format_value(new['params'][key])}")
+        else:
+            reasons += [f"params {change}" for change in
+                        diff_values(key, old["params"][key], new["params"][key])]
     for dep in sorted(set(old["deps"]) | set(new["deps"])):
         reasons += _file_changes(old["deps"].get(dep, {}), new["deps"].get(dep, {}))
     for name in sorted(set(old["datasets"]) | set(new["datasets"])):

@@ -21,7 +21,7 @@ from sluice.config_errors import in_file_order, translate_validation_error
 from sluice.config_schema import ConfigSpec, DatasetSpec, ModelSpec, StageSpec
 from sluice.config_tiers import check_tiers
 from sluice.errors import ConfigError, ConfigErrors, Location
-from sluice.interpolate import NAMESPACES, InterpolationError, Reference, references
+from sluice.interpolate import NAMESPACES, InterpolationError, Reference, format_value, references
 from sluice.yamlsource import PathKey, YamlSource, parse_yaml_bytes
 
 CONFIG_FILE = "sluice.yaml"
@@ -128,6 +128,34 @@ def lookup_param(params: dict[str, Any], key: str) -> tuple[bool, Any]:
         else:
             return False, None
     return True, node
+
+
+def diff_values(key: str, old: Any, new: Any) -> list[str]:
+    """``train.gbm.lr 0.1 → 0.05`` for every leaf that differs between two params values."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        found: list[str] = []
+        for sub in sorted(set(old) | set(new), key=str):
+            path = f"{key}.{sub}"
+            if sub not in old:
+                found.append(f"{path} added ({format_value(new[sub])})")
+            elif sub not in new:
+                found.append(f"{path} removed")
+            elif old[sub] != new[sub]:
+                found += diff_values(path, old[sub], new[sub])
+        return found
+    return [f"{key} {format_value(old)} → {format_value(new)}"] if old != new else []
+
+
+def template_params(*templates: str) -> list[str]:
+    """Params keys that ``${params.…}`` references in the templates name."""
+    keys: list[str] = []
+    for template in templates:
+        try:
+            keys += [r.name.removeprefix("params.") for r in references(template)
+                     if r.parts[0] == "params"]
+        except InterpolationError:
+            continue
+    return keys
 
 
 def _param_keys(params: dict[str, Any], prefix: str = "") -> list[str]:

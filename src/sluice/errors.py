@@ -82,5 +82,13 @@ class ResourceError(SluiceError):
     """A stage asks for more resources (CPUs, GPUs, memory) than this machine has."""
 
 
+class BudgetRefused(SluiceError):
+    """A run (or a stage) would exceed a budget."""
+
+
+class DatabaseError(SluiceError):
+    """The database cannot be reached, is locked, or has an unknown schema."""
+
+
 class Interrupted(SluiceError):
     """The user pressed Ctrl-C (or the run received SIGTERM)."""

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sluice.config import Config, Stage, is_glob, lookup_param
+from sluice.config import Config, Stage, diff_values, is_glob, lookup_param, template_params
 from sluice.errors import SluiceError
 from sluice.hashing import TreeEntry, hash_bytes, hash_manifest
 from sluice.imports import ImportFinder
@@ -24,6 +24,7 @@ from sluice.interpolate import Reference, format_value, render
 from sluice.project import Project
 
 FINGERPRINT_VERSION = 1
+SEEDED_KINDS = ("train", "evaluate")
 
 
 class MissingDependency(SluiceError):
@@ -140,11 +141,14 @@ def stage_components(project: Project, stage: Stage, ctx: RunContext,
     config = project.config
     known = known_outputs or {}
     command = render_command(config, stage, ctx)
+    keys = dict.fromkeys([*stage.spec.params,
+                          *template_params(stage.cmd, *stage.spec.env.values())])
     return {
         "version": FINGERPRINT_VERSION,
+        "template": stage.cmd,
         "cmd": command,
         "env": render_env(config, stage, ctx),
-        "params": {k: lookup_param(config.params, k)[1] for k in stage.spec.params},
+        "params": {k: lookup_param(config.params, k)[1] for k in keys},
         "deps": {p: hash_dependency(project, stage, p, "dependency", known)
                  for p in stage.deps},
         "inputs": {i.ref: hash_dependency(project, stage, i.path, "input", known)
@@ -152,7 +156,9 @@ def stage_components(project: Project, stage: Stage, ctx: RunContext,
         "imports": {p: project.hasher.file(project.root / p)
                     for p in discovered_imports(project, stage, command)},
         "outs": dict(stage.outs),
-        "tier": {"fraction": ctx.fraction, "seed": ctx.seed},
+        # Seeds only separate training and evaluation runs; data steps are shared.
+        "tier": {"fraction": ctx.fraction,
+                 "seed": ctx.seed if stage.kind in SEEDED_KINDS else 0},
     }
 
 
@@ -164,8 +170,8 @@ def fingerprint_of(components: dict[str, Any]) -> str:
 def describe_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     """Human reasons a stage is out of date, from its last and current components."""
     reasons: list[str] = []
-    if old.get("cmd") != new["cmd"]:
-        reasons.append("command changed")
+    if old.get("template") != new.get("template"):
+        reasons.append("command changed in sluice.yaml")
     for section, word in (("deps", "dependency"), ("inputs", "input"),
                           ("imports", "imported module")):
         before, after = old.get(section, {}), new.get(section, {})
@@ -181,9 +187,9 @@ def describe_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
             reasons.append(f"params key `{key}` added")
         elif key not in after_params:
             reasons.append(f"params key `{key}` removed")
-        elif before_params[key] != after_params[key]:
-            reasons.append(f"params `{key}` {format_value(before_params[key])} → "
-                           f"{format_value(after_params[key])}")
+        else:
+            reasons += [f"params {change}" for change in
+                        diff_values(key, before_params[key], after_params[key])]
     if old.get("env") != new["env"]:
         reasons.append("environment settings changed")
     if old.get("outs") != new["outs"]:
@@ -192,4 +198,6 @@ def describe_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
         reasons.append("tier fraction or seed changed")
     if old.get("version") != new["version"]:
         reasons.append("sluice's fingerprint format changed")
+    if not reasons and old.get("cmd") != new["cmd"]:
+        reasons.append("a value interpolated into the command changed")
     return reasons or ["fingerprint changed"]

@@ -62,6 +62,31 @@ models:
     train: train
     evaluate: evaluate
     artifact: model
+
+# Tiers: how CI runs the pipeline. Checks always run first and gate the rest.
+tiers:
+  pr:                          # every pull request: a cheap smoke run
+    trigger: pull_request
+    select: affected           # only the stages the change touches
+    fraction: 0.02             # train on 2 % of the data (${tier.fraction})
+    budget: {wall: 10m}
+  merge:                       # merges to main: full training of what changed
+    trigger: {push: {branches: [main]}}
+    select: affected
+    budget: {wall: 2h}
+  nightly:                     # every night: retrain everything
+    trigger: {schedule: "0 3 * * *"}
+    select: all
+    budget: {wall: 6h}
+
+# Prices turn CPU- and GPU-hours into money for budgets (USD).
+prices:
+  cpu_hour: 0.05
+  gpu_hour: 2.50
+
+# Rolling budgets summed from the ledger; see `sluice budget`.
+budgets:
+  weekly: {gpu_hours: 100, usd: 500}
 """
 
 

@@ -42,7 +42,7 @@ class StagePlan:
 
 def select_stages(project: Project, targets: list[str] | None) -> list[str]:
     """Stage names to consider, in run order: the targets (stages or models) and their upstream."""
-    if not targets:
+    if targets is None:
         return list(project.graph.order)
     config = project.config
     wanted: list[str] = []

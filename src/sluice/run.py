@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
+from sluice.budget import Tracker
 from sluice.errors import Interrupted, SluiceError, StageFailed
 from sluice.execute import EXECUTORS, Executor, Job, JobResult
 from sluice.fingerprint import RunContext, render_command, stage_environment
@@ -26,8 +27,9 @@ from sluice.plan import Decision, decide, select_stages
 from sluice.project import Project
 from sluice.records import write_record
 
-Status = Literal["ran", "cached", "failed", "timeout", "skipped", "cancelled"]
-FAILED: tuple[Status, ...] = ("failed", "timeout", "skipped", "cancelled")
+Status = Literal["ran", "cached", "failed", "timeout", "budget", "skipped", "gated",
+                 "cancelled"]
+FAILED: tuple[Status, ...] = ("failed", "timeout", "budget", "skipped", "gated", "cancelled")
 _LOG_TAIL_LINES = 20
 _LOCK_POLL_S = 0.2
 
@@ -84,6 +86,9 @@ class RunOptions:
     keep_going: bool = True
     context: RunContext = field(default_factory=RunContext)
     executor: str = "local"
+    tracker: Tracker | None = None  # budgets in force while running
+    over_budget: frozenset[str] = frozenset()  # expensive stages skipped by on_budget
+    run_id: str | None = None
 
 
 def new_run_id() -> str:
@@ -107,8 +112,15 @@ class _Scheduler:
         self.project = project
         self.options = options
         self.emit = on_event
-        self.run_id = new_run_id()
+        self.run_id = options.run_id or new_run_id()
         self.selected = select_stages(project, options.targets)
+        kinds = {s: project.config.stages[s].kind for s in self.selected}
+        # Cheap before expensive: checks (and what they read) run first; every other
+        # stage waits for them and is gated when one fails.
+        self.checks = [s for s in self.selected if kinds[s] == "check"]
+        needed_by_checks = set(project.graph.with_upstream(self.checks))
+        self.gated = {s for s in self.selected if s not in needed_by_checks}
+        self.budget_capped: dict[str, str] = {}
         self.pending = list(self.selected)
         self.outcomes: dict[str, StageOutcome] = {}
         self.active: dict[str, tuple[FileLock, Decision]] = {}
@@ -122,10 +134,18 @@ class _Scheduler:
         stage = self.project.config.stages[name]
         ctx = self.options.context
         resources = stage.spec.resources
+        timeout = stage.spec.timeout
+        tracker = self.options.tracker
+        capped = tracker.time_limit(resources.cpus, resources.gpus) if tracker else None
+        if capped is not None and (timeout is None or capped[0] < timeout):
+            timeout = max(capped[0], 0.001)
+            self.budget_capped[name] = capped[1]
+        else:
+            self.budget_capped.pop(name, None)
         return Job(stage=name, command=render_command(self.project.config, stage, ctx),
                    cwd=self.project.root,
                    env=stage_environment(self.project.config, stage, ctx, self.run_id),
-                   log_path=self.project.log_path(name), timeout=stage.spec.timeout,
+                   log_path=self.project.log_path(name), timeout=timeout,
                    cpus=resources.cpus, gpus=resources.gpus, memory=resources.memory)
 
     def settle(self, outcome: StageOutcome) -> None:
@@ -140,17 +160,32 @@ class _Scheduler:
         return None
 
     def ready(self, name: str) -> bool:
+        if name in self.gated and any(c not in self.outcomes for c in self.checks):
+            return False
         return all(up in self.outcomes or up not in self.selected
                    for up in self.project.graph.upstream[name])
 
-    def try_start(self, name: str) -> bool:
-        """Settle or start ``name``; False when it has to wait (lock or capacity)."""
+    def refusal(self, name: str) -> StageOutcome | None:
+        """Why ``name`` must not start: a failed check, upstream, or an exhausted budget."""
+        if name in self.gated:
+            failed = [c for c in self.checks if self.outcomes[c].status in FAILED]
+            if failed:
+                return StageOutcome(name, "gated", f"gated by failing check `{failed[0]}`")
         failed_up = self.blocked_by(name)
         if failed_up is not None:
-            self.settle(StageOutcome(name, "skipped", f"upstream `{failed_up}` did not succeed"))
-            return True
+            return StageOutcome(name, "skipped", f"upstream `{failed_up}` did not succeed")
         if self.stop:
-            self.settle(StageOutcome(name, "skipped", "not started: a stage failed (--fail-fast)"))
+            return StageOutcome(name, "skipped", "not started: a stage failed (--fail-fast)")
+        if name in self.options.over_budget:
+            return StageOutcome(name, "budget", "not started: the estimate exceeds the budget "
+                                                "(on_budget: skip-expensive)")
+        return None
+
+    def try_start(self, name: str) -> bool:
+        """Settle or start ``name``; False when it has to wait (lock or capacity)."""
+        refused = self.refusal(name)
+        if refused is not None:
+            self.settle(refused)
             return True
         lock = FileLock(self.project.lock_path(name))
         if not lock.acquire():
@@ -167,6 +202,12 @@ class _Scheduler:
             return True
         if decision.action != "run":
             return self.reuse(name, lock, decision)
+        tracker = self.options.tracker
+        spent = tracker.exhausted() if tracker is not None else None
+        if spent is not None:
+            lock.release()
+            self.settle(StageOutcome(name, "budget", f"not started: {spent}"))
+            return True
         job = self.job_for(name)
         lock_fd = lock.fileno()
         if lock_fd is not None:
@@ -209,6 +250,9 @@ class _Scheduler:
 
     def finish(self, result: JobResult) -> None:
         lock, decision = self.active.pop(result.stage)
+        if self.options.tracker is not None:
+            resources = self.project.config.stages[result.stage].spec.resources
+            self.options.tracker.charge(result.wall_s, resources.cpus, resources.gpus)
         log = str(self.project.log_path(result.stage).relative_to(self.project.root))
         outcome = StageOutcome(result.stage, "ran", "; ".join(decision.reasons),
                                decision.fingerprint, result.wall_s, result.cpu_s,
@@ -224,6 +268,10 @@ class _Scheduler:
                 write_record(self.project, result.stage, decision.fingerprint,
                              decision.components, outs, result.wall_s)
                 self.known_outputs.update({o["path"]: o["hash"] for o in outs.values()})
+            elif result.timed_out and result.stage in self.budget_capped:
+                outcome.status = "budget"
+                outcome.reason = (f"killed after {result.wall_s:.1f} s: "
+                                  f"{self.budget_capped[result.stage]} is spent")
             elif result.timed_out:
                 limit = self.project.config.stages[result.stage].spec.timeout
                 outcome.status, outcome.reason = "timeout", f"killed after its {limit:g} s timeout"

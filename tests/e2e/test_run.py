@@ -46,7 +46,7 @@ def test_changing_one_params_key_reruns_only_its_users(repo: Path) -> None:
     params = (repo / "params.yaml").read_text().replace("factor: 2", "factor: 5")
     (repo / "params.yaml").write_text(params)
     plan = sluice(repo, "plan").stdout
-    assert "params `left.factor` 2 → 5" in plan
+    assert "params left.factor 2 → 5" in plan
     assert statuses(repo) == {"prepare": "cached", "left": "ran", "right": "cached",
                               "join": "ran", "other": "cached"}
     # A key nobody declares changes nothing.

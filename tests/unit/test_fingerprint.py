@@ -71,7 +71,8 @@ def test_components(tmp_path: Path) -> None:
     assert parts["version"] == FINGERPRINT_VERSION
     assert parts["cmd"] == ("train --lr 0.1 --in build/table.csv --out build/model.bin")
     assert parts["env"] == {"MODE": "fast"}
-    assert parts["params"] == {"train.epochs": 3}
+    # Declared keys, and keys the command interpolates.
+    assert parts["params"] == {"train.epochs": 3, "train.lr": 0.1}
     assert parts["deps"]["src/model.txt"] == hash_bytes(b"layers=3\n")
     assert parts["deps"]["conf/*.cfg"].endswith(".dir")
     assert parts["inputs"] == {"stages.prep.outs.table": hash_bytes(b"a,b\n1,2\n")}
@@ -103,7 +104,8 @@ CHANGES: dict[str, dict[str, Any]] = {
                   .replace("${outs.model}", "${outs.weights}")},
     "deps list": {"config": BASE.replace("'conf/*.cfg'", "'conf/*.cfg', data/raw.csv")},
     "fraction": {"ctx": RunContext(fraction=0.02)},
-    "seed": {"ctx": RunContext(seed=7)},
+    "seed of a train stage": {"ctx": RunContext(seed=7), "config": BASE.replace(
+        "    deps:", "    kind: train\n    deps:")},
 }
 
 
@@ -120,6 +122,8 @@ UNCHANGED: dict[str, dict[str, Any]] = {
     "unmatched file next to a glob": {"edits": {"conf/readme.md": "hi"}},
     "unrelated file": {"edits": {"notes.txt": "hi"}},
     "tier name": {"ctx": RunContext(tier="merge")},
+    # Seeds separate training runs; a data step is shared between seeds.
+    "seed of a transform stage": {"ctx": RunContext(seed=7)},
     "order of deps": {"config": BASE.replace("[src/model.txt, 'conf/*.cfg']",
                                              "['conf/*.cfg', src/model.txt]")},
     "description and kind": {"config": BASE.replace(
@@ -216,7 +220,8 @@ stages:
 
 def _parts(**overrides: Any) -> dict[str, Any]:
     parts: dict[str, Any] = {
-        "version": FINGERPRINT_VERSION, "cmd": "run", "env": {}, "params": {"lr": 0.1},
+        "version": FINGERPRINT_VERSION, "template": "run", "cmd": "run", "env": {},
+        "params": {"lr": 0.1},
         "deps": {"src/a.py": "h1"}, "inputs": {"datasets.raw": "h2"},
         "outs": {"m": "m.pkl"}, "tier": {"fraction": 1.0, "seed": 0},
     }
@@ -225,13 +230,15 @@ def _parts(**overrides: Any) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize(("new", "reasons"), [
-    (_parts(cmd="run --fast"), ["command changed"]),
+    (_parts(template="run --fast", cmd="run --fast"), ["command changed in sluice.yaml"]),
+    (_parts(cmd="run --fast"), ["a value interpolated into the command changed"]),
     (_parts(deps={"src/a.py": "h9"}), ["dependency `src/a.py` changed"]),
     (_parts(deps={"src/a.py": "h1", "src/b.py": "h3"}), ["dependency `src/b.py` added"]),
     (_parts(deps={}), ["dependency `src/a.py` removed"]),
     (_parts(inputs={"datasets.raw": "h0"}), ["input `datasets.raw` changed"]),
     (_parts(inputs={}), ["input `datasets.raw` removed"]),
-    (_parts(params={"lr": 0.2}), ["params `lr` 0.1 → 0.2"]),
+    (_parts(params={"lr": 0.2}), ["params lr 0.1 → 0.2"]),
+    (_parts(params={"lr": {"a": 1, "b": 2}}), ["params lr 0.1 → {\"a\":1,\"b\":2}"]),
     (_parts(params={"lr": 0.1, "flag": True}), ["params key `flag` added"]),
     (_parts(params={}), ["params key `lr` removed"]),
     (_parts(env={"A": "1"}), ["environment settings changed"]),
@@ -239,8 +246,9 @@ def _parts(**overrides: Any) -> dict[str, Any]:
     (_parts(tier={"fraction": 0.02, "seed": 0}), ["tier fraction or seed changed"]),
     (_parts(version=FINGERPRINT_VERSION + 1), ["sluice's fingerprint format changed"]),
     (_parts(), ["fingerprint changed"]),
-    (_parts(cmd="x", params={"lr": [1, 2]}, deps={}),
-     ["command changed", "dependency `src/a.py` removed", "params `lr` 0.1 → [1,2]"]),
+    (_parts(template="x", cmd="x", params={"lr": [1, 2]}, deps={}),
+     ["command changed in sluice.yaml", "dependency `src/a.py` removed",
+      "params lr 0.1 → [1,2]"]),
 ])
 def test_describe_changes(new: dict[str, Any], reasons: list[str]) -> None:
     assert describe_changes(_parts(), new) == reasons
@@ -248,7 +256,7 @@ def test_describe_changes(new: dict[str, Any], reasons: list[str]) -> None:
 
 def test_describe_changes_from_a_partial_old_record() -> None:
     assert describe_changes({}, _parts()) == [
-        "command changed", "dependency `src/a.py` added", "input `datasets.raw` added",
+        "command changed in sluice.yaml", "dependency `src/a.py` added", "input `datasets.raw` added",
         "params key `lr` added", "environment settings changed", "outputs changed",
         "tier fraction or seed changed", "sluice's fingerprint format changed"]
 
@@ -259,4 +267,11 @@ def test_real_change_is_described(tmp_path: Path) -> None:
         "src/model.txt": "layers=4\n",
         "params.yaml": "train:\n  lr: 0.1\n  epochs: 5\nunrelated: 1\n"}))
     assert describe_changes(before, after) == [
-        "dependency `src/model.txt` changed", "params `train.epochs` 3 → 5"]
+        "dependency `src/model.txt` changed", "params train.epochs 3 → 5"]
+
+
+def test_nested_params_change_names_the_leaf() -> None:
+    old = _parts(params={"gbm": {"lr": 0.1, "depth": 3}})
+    new = _parts(params={"gbm": {"lr": 0.05, "depth": 3, "extra": 1}})
+    assert describe_changes(old, new) == ["params gbm.extra added (1)",
+                                          "params gbm.lr 0.1 → 0.05"]

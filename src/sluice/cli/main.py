@@ -12,9 +12,19 @@ import sys
 
 import typer
 
-from sluice.cli import affected_cmd, data_cmd, init_cmd, plan_cmd, run_cmd, status_cmd
+from sluice.cli import (
+    affected_cmd,
+    budget_cmd,
+    data_cmd,
+    init_cmd,
+    plan_cmd,
+    run_cmd,
+    status_cmd,
+)
 from sluice.errors import (
+    BudgetRefused,
     ConfigError,
+    DatabaseError,
     Interrupted,
     ResourceError,
     SluiceError,
@@ -29,6 +39,8 @@ EXIT_CODES: dict[type[SluiceError], int] = {
     ConfigError: 2,
     UsageError: 2,
     ResourceError: 2,
+    BudgetRefused: 3,
+    DatabaseError: 1,
     Interrupted: 130,
 }
 
@@ -53,7 +65,7 @@ Examples:
 
 app = typer.Typer(help=HELP, no_args_is_help=True, add_completion=False,
                   rich_markup_mode=None, context_settings={"help_option_names": ["-h", "--help"]})
-for module in (init_cmd, plan_cmd, run_cmd, status_cmd, affected_cmd, data_cmd):
+for module in (init_cmd, plan_cmd, run_cmd, status_cmd, affected_cmd, data_cmd, budget_cmd):
     module.register(app)
 
 

@@ -1,31 +1,80 @@
-"""``sluice plan`` and ``sluice status``'s shared view of what would run and why."""
+"""``sluice plan``: what a run (or a tier) would do and why, with cost estimates."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from sluice.cli.output import echo, print_json, seconds
 
+if TYPE_CHECKING:
+    from sluice.pipeline import TierPlan
+    from sluice.plan import StagePlan
+
 ACTION_WORDS = {"run": "run", "restore": "restore", "up-to-date": "up to date"}
 
 
-def print_plan(plans: list[object], *, header: str) -> None:
-    from sluice.plan import StagePlan
-
+def print_plan(plans: list[StagePlan], *, header: str,
+               estimates: dict[str, str] | None = None) -> None:
     echo(header)
-    width = max((len(p.stage) for p in plans if isinstance(p, StagePlan)), default=5)
+    width = max((len(p.stage) for p in plans), default=5)
     for plan in plans:
-        assert isinstance(plan, StagePlan)
-        last = f"  (last {seconds(plan.last_wall_s)})" if plan.action == "run" and \
-            plan.last_wall_s is not None else ""
+        extra = ""
+        if plan.action == "run" and estimates and plan.stage in estimates:
+            extra = f"  [{estimates[plan.stage]}]"
+        elif plan.action == "run" and plan.last_wall_s is not None:
+            extra = f"  (last {seconds(plan.last_wall_s)})"
         why = "; ".join(plan.reasons)
-        echo(f"  {ACTION_WORDS[plan.action]:<11} {plan.stage:<{width}}  {why}{last}")
-    counts = {a: sum(1 for p in plans if isinstance(p, StagePlan) and p.action == a)
-              for a in ACTION_WORDS}
+        echo(f"  {ACTION_WORDS[plan.action]:<11} {plan.stage:<{width}}  {why}{extra}")
+    counts = {a: sum(1 for p in plans if p.action == a) for a in ACTION_WORDS}
     echo(f"{counts['run']} to run, {counts['restore']} to restore from cache, "
          f"{counts['up-to-date']} up to date")
+
+
+def print_tier_plan(plan: TierPlan, *, header: str) -> None:
+    from sluice.budget import UNITS, fmt
+
+    if plan.tier.impact is not None:
+        from sluice.cli.affected_cmd import print_impact
+
+        print_impact(plan.tier.impact)
+        echo()
+    tier = plan.tier
+    if tier.name != "default":
+        header += f" tier `{tier.name}`, fraction {tier.fraction:g}, " \
+                  f"{len(tier.seeds)} seed(s)"
+    for note in tier.notes:
+        echo(f"note: {note}")
+    estimates = None
+    check = plan.budget
+    if check is not None:
+        estimates = {}
+        for stage, estimate in check.estimates.items():
+            if estimate.known:
+                estimates[stage] = f"est. {seconds(estimate.wall_s)} from " \
+                                   f"{estimate.samples} run(s)"
+            else:
+                bound = plan.timeouts.get(stage)
+                estimates[stage] = "no history: estimate unknown" + (
+                    f", at most its timeout {seconds(bound)}" if bound else "")
+    print_plan(plan.stages, header=header, estimates=estimates)
+    if check is None:
+        return
+    echo(f"estimated cost: {seconds(check.total.wall)} wall, "
+         f"{fmt('cpu_hours', check.total.cpu_hours)}, {fmt('gpu_hours', check.total.gpu_hours)}"
+         f", {fmt('usd', check.total.usd)}"
+         + (f" (+ {len(check.unknown)} stage(s) without history)" if check.unknown else ""))
+    for limit in plan.limits:
+        parts = []
+        for unit in UNITS:
+            left = limit.left(unit)
+            if left is not None:
+                parts.append(f"{unit.replace('_', '-')} {fmt(unit, max(left, 0))} left of "
+                             f"{fmt(unit, getattr(limit.limits, unit))}")
+        echo(f"{limit.name}: " + "; ".join(parts))
+    for over in check.over:
+        echo(f"OVER BUDGET: {over}")
 
 
 def register(app: typer.Typer) -> None:
@@ -33,6 +82,8 @@ def register(app: typer.Typer) -> None:
     def plan(
         targets: Annotated[list[str] | None, typer.Argument(
             help="Stages or models to plan (with everything upstream). Default: all.")] = None,
+        tier: Annotated[str | None, typer.Option(
+            help="Plan as this tier: its selection, fraction, seeds and budget.")] = None,
         force: Annotated[bool, typer.Option(help="Plan as if every stage were forced.")] = False,
         base: Annotated[str | None, typer.Option(
             help="Plan only what changed since the merge base with this revision.")] = None,
@@ -45,19 +96,22 @@ def register(app: typer.Typer) -> None:
     ) -> int:
         """Show what `sluice run` would do and why, without running anything.
 
+        With --tier, also the estimated cost of each stage (from the ledger)
+        against what is left of the tier's and the period budgets.
+
         Examples:
 
           sluice plan
 
+          sluice plan --tier pr --base main   # what this branch affects, and its cost
+
           sluice plan train_churn --json
 
-          sluice plan --base main            # only what this branch affects
-
-          sluice plan --explain train_churn  # deps, inputs and discovered imports
+          sluice plan --explain train_churn   # deps, inputs and discovered imports
         """
-        from sluice.cli.affected_cmd import print_impact
         from sluice.fingerprint import RunContext
-        from sluice.plan import explain_stage, make_plan
+        from sluice.pipeline import TierRequest, plan_tier
+        from sluice.plan import explain_stage
         from sluice.project import load_project
 
         project = load_project()
@@ -70,23 +124,24 @@ def register(app: typer.Typer) -> None:
                     shown = ", ".join(value) if isinstance(value, list) else value
                     echo(f"{key + ':':<20} {shown if shown not in ('', None) else '-'}")
             return 0
-        impact = None
-        if base is not None:
+        if base is not None and tier is None:
+            # `plan --base` alone plans the affected stages, like a tier with defaults.
             from sluice.changes import compute_impact
+            from sluice.config_schema import TierSpec
             from sluice.gitrepo import Repo
+            from sluice.pipeline import TierPlan
+            from sluice.plan import make_plan
+            from sluice.tiers import DEFAULT_TIER, TierRun
 
             impact = compute_impact(Repo.open(project.root), base, head)
-            targets = [s for s in impact.affected_stages if not targets or s in targets]
-        plans = make_plan(project, targets, RunContext(), force=force) \
-            if targets or impact is None else []
+            chosen = [s for s in impact.affected_stages if not targets or s in targets]
+            tier_run = TierRun(DEFAULT_TIER, TierSpec(), chosen, [0], impact=impact)
+            result = TierPlan(tier_run, make_plan(project, chosen, RunContext(), force=force))
+        else:
+            result = plan_tier(project, TierRequest(tier=tier, targets=targets or None,
+                                                    base=base, head=head, force=force))
         if as_json:
-            value = {"stages": [p.to_json() for p in plans]}
-            if impact is not None:
-                value["impact"] = impact.to_json()
-            print_json(value)
-            return 0
-        if impact is not None:
-            print_impact(impact)
-            echo()
-        print_plan(list(plans), header=f"plan for {project.root.name}:")
+            print_json(result.to_json())
+        else:
+            print_tier_plan(result, header=f"plan for {project.root.name}:")
         return 0

@@ -12,7 +12,7 @@ from sluice.cli.output import is_interactive, seconds, size
 if TYPE_CHECKING:
     from sluice.run import Event, StageOutcome
 
-STATUS_WORDS = {"ran": "ran", "cached": "cached",
+STATUS_WORDS = {"ran": "ran", "cached": "cached", "budget": "BUDGET", "gated": "gated",
                 "failed": "FAILED", "timeout": "TIMEOUT", "skipped": "skipped",
                 "cancelled": "cancelled"}
 
@@ -88,7 +88,7 @@ class Progress:
         elif event.kind == "finish" and event.outcome is not None:
             self.running.pop(event.stage, None)
             self.done += 1
-            bad = event.outcome.status in ("failed", "timeout")
+            bad = event.outcome.status in ("failed", "timeout", "budget")
             self._print(outcome_line(event.outcome, self.width), "bold red" if bad else "")
             for line in failure_lines(event.outcome):
                 self._print(line, "red")

@@ -1,4 +1,4 @@
-"""``sluice run``: run the stale stages of the pipeline."""
+"""``sluice run``: run the stale stages of the pipeline, or of one tier."""
 
 from __future__ import annotations
 
@@ -14,6 +14,14 @@ def register(app: typer.Typer) -> None:
     def run(
         targets: Annotated[list[str] | None, typer.Argument(
             help="Stages or models to run (with everything upstream). Default: all.")] = None,
+        tier: Annotated[str | None, typer.Option(
+            help="Run as this tier of sluice.yaml (selection, fraction, seeds, budget).")
+        ] = None,
+        base: Annotated[str | None, typer.Option(
+            help="For `select: affected`: compare with the merge base of this revision.")
+        ] = None,
+        head: Annotated[str | None, typer.Option(
+            help="With --base: the revision to inspect [default: the working tree].")] = None,
         jobs: Annotated[int | None, typer.Option(
             "--jobs", "-j", min=1,
             help="CPU slots for parallel stages [default: number of CPUs].")] = None,
@@ -24,13 +32,19 @@ def register(app: typer.Typer) -> None:
         keep_going: Annotated[bool, typer.Option(
             "--keep-going/--fail-fast",
             help="After a failure, let independent stages finish, or stop everything.")] = True,
+        allow_over_budget: Annotated[bool, typer.Option(
+            "--allow-over-budget", help="Run even if the estimate exceeds a budget.")] = False,
+        actor: Annotated[str | None, typer.Option(
+            help="Who runs this, for the ledger [default: from CI, else the OS user].")
+        ] = None,
         as_json: Annotated[bool, typer.Option(
             "--json", help="Print the result as JSON on stdout (progress goes to stderr).")
         ] = False,
     ) -> int:
         """Run every stale stage (or TARGETS and their upstream), reusing cached results.
 
-        Exit code 1 if a stage failed or timed out.
+        Checks run first; if one fails, the other stages are gated. Exit code 1 if
+        a stage failed, 3 if a budget refused the run or stopped a stage.
 
         Examples:
 
@@ -38,37 +52,48 @@ def register(app: typer.Typer) -> None:
 
           sluice run train_churn --jobs 2
 
-          sluice run --force features
+          sluice run --tier pr --base main
+
+          sluice run --tier merge --allow-over-budget
 
           sluice run --dry-run --json
         """
-        from sluice.cli.plan_cmd import print_plan
+        from sluice.cli.plan_cmd import print_tier_plan
         from sluice.cli.progress import Progress
-        from sluice.fingerprint import RunContext
-        from sluice.plan import make_plan, select_stages
+        from sluice.pipeline import TierRequest, plan_tier, run_tier
         from sluice.project import load_project
-        from sluice.run import RunOptions, run_pipeline
 
         project = load_project()
+        request = TierRequest(tier=tier, targets=targets or None, base=base, head=head,
+                              jobs=jobs or 0, force=force, keep_going=keep_going,
+                              allow_over_budget=allow_over_budget, actor=actor)
         if dry_run:
-            plans = make_plan(project, targets, RunContext(), force=force)
+            plan = plan_tier(project, request)
             if as_json:
-                print_json({"stages": [p.to_json() for p in plans]})
+                print_json(plan.to_json())
             else:
-                print_plan(list(plans), header="dry run; nothing will be executed:")
+                print_tier_plan(plan, header="dry run; nothing will be executed:")
             return 0
-        options = RunOptions(targets=targets, jobs=jobs or 0, force=force, keep_going=keep_going)
-        names = select_stages(project, targets)
+        names = list(project.config.stages)
         with Progress(names) as progress:
-            result = run_pipeline(project, options, progress)
+            plan, result = run_tier(project, request, progress)
+        for note in plan.tier.notes:
+            echo(f"note: {note}", err=True)
         if as_json:
-            print_json(result.to_json())
+            print_json({**result.to_json(), "tier": plan.tier.name})
         counts: dict[str, int] = {}
         for outcome in result.outcomes:
             counts[outcome.status] = counts.get(outcome.status, 0) + 1
-        summary = ", ".join(f"{n} {s}" for s, n in counts.items())
+        summary = ", ".join(f"{n} {s}" for s, n in counts.items()) or "nothing to run"
         restored = sum(1 for o in result.outcomes if o.restored)
         if restored:
             summary += f" ({restored} restored from the cache)"
         echo(f"{summary} in {seconds(result.wall_s)} (run {result.run_id})", err=as_json)
-        return 0 if result.ok else 1
+        gated = [o for o in result.outcomes if o.status == "gated"]
+        if gated:
+            echo(f"{len(gated)} stage(s) did not start because a check failed: fix the check "
+                 "first; nothing expensive was spent.", err=as_json)
+        if not result.ok and any(o.status in ("failed", "timeout", "gated", "skipped",
+                                              "cancelled") for o in result.outcomes):
+            return 1
+        return 3 if any(o.status == "budget" for o in result.outcomes) else 0

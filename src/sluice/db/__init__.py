@@ -12,17 +12,13 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sluice.errors import SluiceError
+from sluice.errors import DatabaseError
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
 
 DATABASE_ENV = "SLUICE_DATABASE_URL"
 DEFAULT_DATABASE = "sqlite:///.sluice/sluice.db"
-
-
-class DatabaseError(SluiceError):
-    """The database cannot be reached, is locked, or has an unknown schema."""
 
 
 def database_url(root: Path, configured: str | None) -> str:

@@ -1,0 +1,220 @@
+"""One tier run from start to finish, as a chain of small steps.
+
+resolve the tier → plan → estimate costs and check budgets (refuse, or skip
+expensive stages) → run once per seed → record the ledger. Each step is a plain
+function; :func:`run_tier` only passes values along.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from sluice.budget import BudgetCheck, Limit, Tracker, check, period_limits
+from sluice.costs import Rates, rates
+from sluice.errors import BudgetRefused
+from sluice.fingerprint import SEEDED_KINDS, RunContext
+from sluice.plan import StagePlan, make_plan
+from sluice.project import Project
+from sluice.run import Event, RunOptions, RunResult, StageOutcome, new_run_id, run_pipeline
+from sluice.tiers import TierRun, resolve_tier
+
+EXPENSIVE_KINDS = ("train", "evaluate")
+LEDGER_STATUSES = ("ran", "failed", "timeout", "budget", "cancelled")
+
+
+@dataclass
+class TierRequest:
+    tier: str | None = None
+    targets: list[str] | None = None
+    base: str | None = None
+    head: str | None = None
+    jobs: int = 0
+    force: bool = False
+    keep_going: bool = True
+    allow_over_budget: bool = False
+    actor: str | None = None
+
+
+@dataclass
+class TierPlan:
+    """What a tier run will do and what it should cost."""
+
+    tier: TierRun
+    stages: list[StagePlan]
+    budget: BudgetCheck | None = None
+    limits: list[Limit] = field(default_factory=list)
+    rates: Rates | None = None
+    timeouts: dict[str, float] = field(default_factory=dict)  # bounds of unknown estimates
+
+    @property
+    def to_run(self) -> list[str]:
+        return [p.stage for p in self.stages if p.action == "run"]
+
+    def to_json(self) -> dict[str, Any]:
+        value: dict[str, Any] = {
+            "tier": self.tier.name, "fraction": self.tier.fraction, "seeds": self.tier.seeds,
+            "notes": self.tier.notes, "stages": [p.to_json() for p in self.stages]}
+        if self.tier.impact is not None:
+            value["impact"] = self.tier.impact.to_json()
+        if self.budget is not None:
+            value["budget"] = {
+                "ok": self.budget.ok, "over": self.budget.over, "unknown": self.budget.unknown,
+                "total": vars(self.budget.total),
+                "estimates": {s: vars(e) for s, e in self.budget.estimates.items()},
+                "limits": [{"name": lim.name, "limits": lim.limits.model_dump(),
+                            "spent": vars(lim.spent)} for lim in self.limits]}
+        return value
+
+
+def _context(tier: TierRun, seed: int) -> RunContext:
+    return RunContext(tier=tier.name, fraction=tier.fraction, seed=seed)
+
+
+def _needs_budget(project: Project, tier: TierRun) -> bool:
+    return tier.budget is not None or bool(project.config.spec.budgets)
+
+
+def plan_tier(project: Project, request: TierRequest) -> TierPlan:
+    """Resolve the tier, plan its stages and (where budgets apply) estimate their cost."""
+    tier = resolve_tier(project, request.tier, request.base, request.head)
+    targets = tier.targets
+    if request.targets:
+        targets = [t for t in request.targets if targets is None or t in targets]
+    stages = make_plan(project, targets, _context(tier, tier.seeds[0]), force=request.force)
+    result = TierPlan(tier, stages)
+    if not result.to_run or not _needs_budget(project, tier):
+        return result
+    from sluice.db import database_url, open_database
+    from sluice.ledger import estimates, spend_since
+
+    db = open_database(database_url(project.root, project.config.spec.database),
+                       project.state_dir / "locks")
+    needs_gpu = any(project.config.stages[s].spec.resources.gpus for s in result.to_run)
+    result.rates = rates(project.config.spec.prices, needs_gpu=needs_gpu)
+    limits = []
+    if tier.budget is not None:
+        limits.append(Limit(f"tier `{tier.name}` budget", tier.budget))
+    limits += period_limits(project.config.spec.budgets, tier.name,
+                            lambda since, tiers: spend_since(db, since, tiers))
+    found = estimates(db, result.to_run, tier.fraction)
+    runs_per_seed = {s: len(tier.seeds) if project.config.stages[s].kind in SEEDED_KINDS
+                     else 1 for s in result.to_run}
+    found = {s: replace(e, wall_s=None if e.wall_s is None else e.wall_s * runs_per_seed[s],
+                        cpu_alloc_s=e.cpu_alloc_s * runs_per_seed[s],
+                        gpu_s=e.gpu_s * runs_per_seed[s], usd=e.usd * runs_per_seed[s])
+             for s, e in found.items()}
+    result.budget = check(limits, found)
+    result.limits = limits
+    result.timeouts = {s: t for s in result.to_run
+                       if (t := project.config.stages[s].spec.timeout) is not None}
+    return result
+
+
+def refusal_message(plan: TierPlan) -> str:
+    assert plan.budget is not None
+    lines = [f"run of tier `{plan.tier.name}` refused: its estimated cost exceeds the budget"]
+    lines += [f"  {over}" for over in plan.budget.over]
+    costly = sorted(((e.wall_s or 0.0, s) for s, e in plan.budget.estimates.items()),
+                    reverse=True)[:3]
+    if costly:
+        lines.append("  largest estimates: " + ", ".join(f"{s} {w:.0f} s" for w, s in costly))
+    return "\n".join(lines)
+
+
+def enforce_budget(plan: TierPlan, allow_over_budget: bool, project: Project) -> frozenset[str]:
+    """Stages to skip for the budget; raises BudgetRefused when the tier says `fail`."""
+    if plan.budget is None or plan.budget.ok or allow_over_budget:
+        return frozenset()
+    if plan.tier.spec.on_budget == "skip-expensive":
+        return frozenset(s for s in plan.to_run
+                         if project.config.stages[s].kind in EXPENSIVE_KINDS)
+    raise BudgetRefused(refusal_message(plan),
+                        hint="to proceed: pass --allow-over-budget, run fewer stages or "
+                             "models (`sluice run --tier T STAGE`), lower the tier's "
+                             "`fraction`, or raise the budget in sluice.yaml")
+
+
+def _seed_outcomes(result: RunResult, seed: int, project: Project) -> list[StageOutcome]:
+    """A later seed's outcomes: only the seeded stages, named `stage@seedN`."""
+    kept = []
+    for outcome in result.outcomes:
+        if project.config.stages[outcome.stage].kind in SEEDED_KINDS:
+            kept.append(replace(outcome, stage=f"{outcome.stage}@seed{seed}"))
+    return kept
+
+
+def run_seeds(project: Project, plan: TierPlan, request: TierRequest, skip: frozenset[str],
+              on_event: Callable[[Event], None]) -> RunResult:
+    """Run the plan once per seed; the last pass restores seed 0's outputs from the cache."""
+    tier = plan.tier
+    tracker = Tracker(plan.limits, plan.rates) if plan.limits and plan.rates else None
+    run_id = new_run_id()
+    targets = [p.stage for p in plan.stages]
+    if not targets:
+        return RunResult(run_id, [], 0.0)
+    started = time.monotonic()
+    outcomes: list[StageOutcome] = []
+    passes = [*tier.seeds, tier.seeds[0]] if len(tier.seeds) > 1 else tier.seeds
+    for index, seed in enumerate(passes):
+        options = RunOptions(targets=targets, jobs=request.jobs,
+                             force=request.force and index == 0,
+                             keep_going=request.keep_going, context=_context(tier, seed),
+                             tracker=tracker, over_budget=skip, run_id=run_id)
+        result = run_pipeline(project, options, on_event)
+        if index == 0:
+            outcomes += result.outcomes
+        elif index < len(tier.seeds):
+            outcomes += _seed_outcomes(result, seed, project)
+        if not result.ok:
+            break
+    return RunResult(run_id, outcomes, time.monotonic() - started)
+
+
+def record(project: Project, plan: TierPlan, result: RunResult, started_at: float,
+           actor_name: str | None) -> None:
+    """Write the run and its executions to the ledger (skipped when nothing executed)."""
+    executed = [o for o in result.outcomes if o.status in LEDGER_STATUSES and o.wall_s]
+    if not executed:
+        return
+    from sluice import identity
+    from sluice.db import database_url, open_database
+    from sluice.ledger import Execution, RunRecord, record_run
+
+    db = open_database(database_url(project.root, project.config.spec.database),
+                       project.state_dir / "locks")
+    needs_gpu = any(project.config.stages[o.stage.split("@")[0]].spec.resources.gpus
+                    for o in executed)
+    rate = plan.rates or rates(project.config.spec.prices, needs_gpu=needs_gpu)
+    commit, who = identity.commit(project.root), identity.actor(actor_name)
+    rows = []
+    for outcome in executed:
+        name, _, seed = outcome.stage.partition("@seed")
+        spec = project.config.stages[name]
+        resources = spec.spec.resources
+        wall = outcome.wall_s or 0.0
+        cpu_alloc, gpu_s = resources.cpus * wall, resources.gpus * wall
+        rows.append(Execution(
+            result.run_id, name, spec.kind, plan.tier.name, outcome.fingerprint, started_at,
+            wall, outcome.cpu_s or 0.0, cpu_alloc, gpu_s, rate.gpu_type if gpu_s else None,
+            outcome.max_rss_bytes, rate.cost(cpu_alloc, gpu_s), outcome.status,
+            plan.tier.fraction, int(seed or plan.tier.seeds[0]), commit, who))
+    total = sum(r.cost_usd for r in rows) + rate.per_run
+    record_run(db, RunRecord(result.run_id, plan.tier.name, started_at, result.wall_s,
+                             "ok" if result.ok else "failed", commit,
+                             identity.branch(project.root), who, total,
+                             {"fraction": plan.tier.fraction, "seeds": plan.tier.seeds,
+                              "stages": [p.stage for p in plan.stages]}), rows)
+
+
+def run_tier(project: Project, request: TierRequest,
+             on_event: Callable[[Event], None] = lambda e: None) -> tuple[TierPlan, RunResult]:
+    """Plan, check the budget, run every seed, record the ledger."""
+    started_at = time.time()
+    plan = plan_tier(project, request)
+    skip = enforce_budget(plan, request.allow_over_budget, project)
+    result = run_seeds(project, plan, request, skip, on_event)
+    record(project, plan, result, started_at, request.actor)
+    return plan, result
