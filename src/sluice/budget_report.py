@@ -62,6 +62,7 @@ def budget_report(project: Project, now: float | None = None) -> BudgetReport:
         future = max(future, spent.future_rows)
         limits = budget.model_dump(include=set(UNITS))
         periods.append(PeriodRow(name, window, budget.tiers, limits, spent))
+    future = max(future, spend_since(db, 0.0, None, now=now).future_rows)
     tiers: dict[str, dict[str, Spend]] = {}
     for window_name, seconds in WINDOWS.items():
         for tier, spent in spend_by_tier(db, now - seconds).items():

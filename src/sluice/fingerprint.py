@@ -200,4 +200,5 @@ def describe_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
         reasons.append("sluice's fingerprint format changed")
     if not reasons and old.get("cmd") != new["cmd"]:
         reasons.append("a value interpolated into the command changed")
-    return reasons or ["fingerprint changed"]
+    # A key and its parent (`train`, `train.lr`) can both be tracked: say it once.
+    return list(dict.fromkeys(reasons)) or ["fingerprint changed"]

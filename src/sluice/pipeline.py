@@ -14,7 +14,7 @@ from typing import Any
 
 from sluice.budget import BudgetCheck, Limit, Tracker, check, period_limits
 from sluice.costs import Rates, rates
-from sluice.errors import BudgetRefused
+from sluice.errors import BudgetRefused, SluiceError
 from sluice.fingerprint import SEEDED_KINDS, RunContext
 from sluice.plan import StagePlan, make_plan
 from sluice.project import Project
@@ -211,10 +211,19 @@ def record(project: Project, plan: TierPlan, result: RunResult, started_at: floa
 
 def run_tier(project: Project, request: TierRequest,
              on_event: Callable[[Event], None] = lambda e: None) -> tuple[TierPlan, RunResult]:
-    """Plan, check the budget, run every seed, record the ledger."""
+    """Plan, check the budget, run every seed, record the ledger.
+
+    A ledger that cannot be written does not undo the run (its outputs are
+    cached): the error is kept on the result for the caller to report.
+    """
     started_at = time.time()
     plan = plan_tier(project, request)
+    for note in plan.tier.notes:
+        on_event(Event("note", "", note))
     skip = enforce_budget(plan, request.allow_over_budget, project)
     result = run_seeds(project, plan, request, skip, on_event)
-    record(project, plan, result, started_at, request.actor)
+    try:
+        record(project, plan, result, started_at, request.actor)
+    except SluiceError as exc:
+        result.ledger_error = exc
     return plan, result

@@ -56,7 +56,7 @@ class StageOutcome:
 class Event:
     """Something the user may want to see while a run goes on."""
 
-    kind: Literal["plan", "start", "finish", "waiting"]
+    kind: Literal["plan", "start", "finish", "waiting", "note"]
     stage: str
     message: str = ""
     outcome: StageOutcome | None = None
@@ -68,6 +68,7 @@ class RunResult:
     run_id: str
     outcomes: list[StageOutcome]
     wall_s: float
+    ledger_error: SluiceError | None = None
 
     @property
     def ok(self) -> bool:
@@ -171,14 +172,14 @@ class _Scheduler:
             failed = [c for c in self.checks if self.outcomes[c].status in FAILED]
             if failed:
                 return StageOutcome(name, "gated", f"gated by failing check `{failed[0]}`")
+        if name in self.options.over_budget:
+            return StageOutcome(name, "budget", "not started: the estimate exceeds the budget "
+                                                "(on_budget: skip-expensive)")
         failed_up = self.blocked_by(name)
         if failed_up is not None:
             return StageOutcome(name, "skipped", f"upstream `{failed_up}` did not succeed")
         if self.stop:
             return StageOutcome(name, "skipped", "not started: a stage failed (--fail-fast)")
-        if name in self.options.over_budget:
-            return StageOutcome(name, "budget", "not started: the estimate exceeds the budget "
-                                                "(on_budget: skip-expensive)")
         return None
 
     def try_start(self, name: str) -> bool:

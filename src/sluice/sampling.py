@@ -369,12 +369,30 @@ def _atomic_dir(dst: Path) -> Iterator[Path]:
             old = Path(tempfile.mkdtemp(prefix=f".{dst.name}.", suffix=".old", dir=dst.parent))
             os.replace(dst, old)  # an empty folder may be replaced by a folder
             os.replace(tmp, dst)
-            shutil.rmtree(old, ignore_errors=True)
+            _remove_tree(old)
         else:
             os.replace(tmp, dst)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        _remove_tree(tmp)
         raise
+
+
+def _remove_tree(path: Path) -> None:
+    """Delete a folder tree by absolute paths, ignoring errors.
+
+    (``shutil.rmtree`` deletes by names relative to open folders, which the test
+    suite's write guard cannot place.)
+    """
+    for root, dirs, files in os.walk(path, topdown=False):
+        for name in files:
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(root, name))
+        for name in dirs:
+            full = os.path.join(root, name)
+            with contextlib.suppress(OSError):
+                os.unlink(full) if os.path.islink(full) else os.rmdir(full)
+    with contextlib.suppress(OSError):
+        os.rmdir(path)
 
 
 def _hashes(table: _Table, key: list[str], stratify: str | None,

@@ -83,6 +83,8 @@ class Progress:
         if event.kind == "start":
             self.running[event.stage] = time.monotonic()
             self._print(f"  {'running':<10} {event.stage:<{self.width}}  {event.message}")
+        elif event.kind == "note":
+            self._print(f"note: {event.message}")
         elif event.kind == "waiting":
             self._print(f"  {'waiting':<10} {event.stage:<{self.width}}  {event.message}")
         elif event.kind == "finish" and event.outcome is not None:

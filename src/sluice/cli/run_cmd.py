@@ -77,8 +77,6 @@ def register(app: typer.Typer) -> None:
         names = list(project.config.stages)
         with Progress(names) as progress:
             plan, result = run_tier(project, request, progress)
-        for note in plan.tier.notes:
-            echo(f"note: {note}", err=True)
         if as_json:
             print_json({**result.to_json(), "tier": plan.tier.name})
         counts: dict[str, int] = {}
@@ -89,11 +87,15 @@ def register(app: typer.Typer) -> None:
         if restored:
             summary += f" ({restored} restored from the cache)"
         echo(f"{summary} in {seconds(result.wall_s)} (run {result.run_id})", err=as_json)
+        if result.ledger_error is not None:
+            raise result.ledger_error
         gated = [o for o in result.outcomes if o.status == "gated"]
         if gated:
             echo(f"{len(gated)} stage(s) did not start because a check failed: fix the check "
                  "first; nothing expensive was spent.", err=as_json)
-        if not result.ok and any(o.status in ("failed", "timeout", "gated", "skipped",
-                                              "cancelled") for o in result.outcomes):
+        statuses = {o.status for o in result.outcomes}
+        if statuses & {"failed", "timeout", "gated", "cancelled"}:
             return 1
-        return 3 if any(o.status == "budget" for o in result.outcomes) else 0
+        if "budget" in statuses:
+            return 3  # what did not run was skipped for the budget, or stopped by it
+        return 0 if result.ok else 1

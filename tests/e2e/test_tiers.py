@@ -1,0 +1,288 @@
+"""End-to-end: tiers, cheap-before-expensive gating, budgets and the ledger."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import sluice
+from tests.e2e.pipelines import write_project
+
+PIPELINE = """\
+params: params.yaml
+stages:
+  data:
+    kind: transform
+    cmd: echo rows > ${outs.table}
+    outs: {table: build/data.txt}
+  validate:
+    kind: check
+    cmd: test -s ${stages.data.outs.table}
+  unit:
+    kind: check
+    cmd: test -f tests_pass
+  features:
+    kind: transform
+    cmd: cp ${stages.data.outs.table} ${outs.f}; echo "$SLUICE_FRACTION ${tier.fraction}" > ${outs.frac}
+    outs: {f: build/features.txt, frac: build/fraction.txt}
+  train:
+    kind: train
+    cmd: echo "seed $SLUICE_SEED" >> ../train-calls.log; sleep ${params.train.seconds}; echo "model $SLUICE_SEED" > ${outs.model}
+    inputs: [stages.features.outs.f]
+    params: [train]
+    outs: {model: build/model.txt}
+  evaluate:
+    kind: evaluate
+    cmd: cat ${stages.train.outs.model} > ${outs.preds}
+    outs: {preds: build/preds.txt}
+models:
+  m: {train: train, evaluate: evaluate, artifact: model}
+tiers:
+  pr:
+    trigger: pull_request
+    fraction: 0.02
+    budget: {wall: 10m}
+  nightly:
+    trigger: {schedule: "0 3 * * *"}
+    select: all
+    seeds: 3
+"""
+PARAMS = "train:\n  seconds: 0\n"
+
+
+def project(repo: Path, extra: str = "", params: str = PARAMS) -> Path:
+    write_project(repo, PIPELINE + extra, files={"params.yaml": params, "tests_pass": ""})
+    return repo
+
+
+def run(repo: Path, *args: str, check: int = 0,
+        env: dict[str, str] | None = None) -> dict[str, dict[str, object]]:
+    result = sluice(repo, "run", "--json", *args, check=check, env=env)
+    return {s["stage"]: s for s in json.loads(result.stdout)["stages"]}
+
+
+def test_failing_check_gates_every_expensive_stage_and_only_those(repo: Path) -> None:
+    project(repo)
+    (repo / "tests_pass").unlink()
+    stages = run(repo, "--tier", "pr", check=1)
+    assert {s: v["status"] for s, v in stages.items()} == {
+        "data": "ran", "validate": "ran", "unit": "failed",
+        "features": "gated", "train": "gated", "evaluate": "gated"}
+    assert stages["train"]["reason"] == "gated by failing check `unit`"
+    plain = sluice(repo, "run", "--tier", "pr", check=1)
+    assert "gated      train" in plain.stderr
+    assert "did not start because a check failed" in plain.stdout
+    assert not (repo.parent / "train-calls.log").exists()
+
+
+def test_checks_run_before_expensive_stages(repo: Path) -> None:
+    project(repo)
+    result = sluice(repo, "run", "--tier", "pr", "--jobs", "4")
+    order = [line.split()[1] for line in result.stderr.splitlines()
+             if line.strip().startswith("ran")]
+    assert order.index("unit") < order.index("features") < order.index("train")
+
+
+def test_fraction_reaches_the_stage(repo: Path) -> None:
+    project(repo)
+    run(repo, "--tier", "pr")
+    assert (repo / "build/fraction.txt").read_text() == "0.02 0.02\n"
+    # The fraction is part of the fingerprint: a full run recomputes.
+    stages = run(repo)
+    assert stages["features"]["status"] == "ran"
+    assert (repo / "build/fraction.txt").read_text() == "1.0 1.0\n"
+
+
+def test_seeds_train_each_seed_and_leave_seed_0(repo: Path) -> None:
+    project(repo)
+    stages = run(repo, "--tier", "nightly")
+    assert [s for s in stages if s.startswith("train")] == \
+        ["train", "train@seed1", "train@seed2"]
+    assert (repo.parent / "train-calls.log").read_text().split("\n")[:3] == \
+        ["seed 0", "seed 1", "seed 2"]
+    assert (repo / "build/model.txt").read_text() == "model 0\n"
+    assert stages["data"]["status"] == "ran" and "data@seed1" not in stages
+    again = run(repo, "--tier", "nightly")
+    assert {v["status"] for v in again.values()} == {"cached"}
+
+
+def test_unknown_tier_suggests_the_closest(repo: Path) -> None:
+    project(repo)
+    result = sluice(repo, "run", "--tier", "nightyl", check=2)
+    assert "unknown tier `nightyl`; did you mean `nightly`?" in result.stderr
+
+
+def _history(repo: Path, seconds: float = 0.5) -> None:
+    """Build ledger history: the train stage takes ``seconds``."""
+    (repo / "params.yaml").write_text(f"train:\n  seconds: {seconds}\n")
+    run(repo)
+
+
+def test_budget_refusal_before_start_says_which_budget_and_how_to_proceed(
+        repo: Path) -> None:
+    project(repo, extra="  tight:\n    select: all\n    budget: {wall: 0.3s}\n")
+    _history(repo, 1.0)
+    (repo / "params.yaml").write_text("train:\n  seconds: 1.01\n")
+    plan = sluice(repo, "plan", "--tier", "tight").stdout
+    assert "est. 1.0 s from 1 run(s)" in plan and "OVER BUDGET" in plan
+    result = sluice(repo, "run", "--tier", "tight", check=3)
+    assert "run of tier `tight` refused" in result.stderr
+    assert "tier `tight` budget: wall estimate" in result.stderr
+    assert "--allow-over-budget" in result.stderr and "fraction" in result.stderr
+    assert (repo.parent / "train-calls.log").read_text().count("seed") == 1
+    # The override runs it anyway; the tier's wall budget then stops the stage.
+    stages = run(repo, "--tier", "tight", "--allow-over-budget", check=3)
+    assert stages["train"]["status"] == "budget"
+
+
+def test_stage_killed_by_the_tier_budget_with_its_process_group(repo: Path) -> None:
+    marker = f"sluice-budget-marker-{os.getpid()}"
+    extra = (f"  quick:\n    select: [slow]\n    budget: {{wall: 1.5s}}\n")
+    config = PIPELINE.replace("stages:\n", f"""stages:
+  slow:
+    kind: train
+    cmd: {sys.executable} -c "import subprocess,sys,time; subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)', '{marker}']); time.sleep(60)"
+""", 1) + extra
+    write_project(repo, config, files={"params.yaml": PARAMS, "tests_pass": ""})
+    started = time.monotonic()
+    stages = run(repo, "--tier", "quick", check=3)
+    assert time.monotonic() - started < 15
+    assert stages["slow"]["status"] == "budget"
+    assert "tier `quick` budget (wall) is spent" in str(stages["slow"]["reason"])
+    from tests.e2e.test_failures import _alive_in_group
+
+    deadline = time.monotonic() + 5
+    while _alive_in_group(marker) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _alive_in_group(marker) == []
+
+
+def test_period_budget_sums_runs_and_refuses_when_spent(repo: Path) -> None:
+    extra = ("prices: {cpu_hour: 3600}\n"  # one dollar per CPU-second
+             "budgets:\n  weekly: {usd: 1.5, tiers: [nightly, full]}\n"
+             "  daily_all: {window: 1d, cpu_hours: 100}\n")
+    project(repo, extra=PIPELINE_TIER_FULL + extra)
+    _history(repo, 0.6)  # default tier: not in the weekly budget's tiers
+    (repo / "params.yaml").write_text("train:\n  seconds: 0.61\n")
+    run(repo, "--tier", "full")
+    report = json.loads(sluice(repo, "budget", "--json").stdout)
+    weekly = next(p for p in report["periods"] if p["name"] == "weekly")
+    assert weekly["spent"]["runs"] == 1 and 0.6 < weekly["spent"]["usd"] < 1.0
+    daily = next(p for p in report["periods"] if p["name"] == "daily_all")
+    assert daily["spent"]["runs"] == 2
+    assert set(report["tiers"]) >= {"default", "full"}
+    (repo / "params.yaml").write_text("train:\n  seconds: 0.62\n")
+    run(repo, "--tier", "full")
+    (repo / "params.yaml").write_text("train:\n  seconds: 0.63\n")
+    result = sluice(repo, "run", "--tier", "full", check=3)
+    assert "weekly budget: usd estimate" in result.stderr
+    text = sluice(repo, "budget").stdout
+    assert "weekly (last 7 days, nightly, full, 2 runs)" in text
+
+
+PIPELINE_TIER_FULL = "  full:\n    select: all\n"
+
+
+def test_skip_expensive_runs_checks_and_skips_training(repo: Path) -> None:
+    project(repo, extra="  thrifty:\n    select: all\n    budget: {wall: 0.2s}\n"
+                        "    on_budget: skip-expensive\n")
+    _history(repo, 0.5)
+    (repo / "params.yaml").write_text("train:\n  seconds: 0.51\n")
+    stages = run(repo, "--tier", "thrifty", check=3)
+    assert stages["unit"]["status"] == "cached" and stages["features"]["status"] == "cached"
+    assert stages["train"]["status"] == "budget"
+    assert "skip-expensive" in str(stages["train"]["reason"])
+
+
+def test_gpu_accounting_uses_nvml_type_and_price(repo: Path, tmp_path: Path) -> None:
+    fake = tmp_path / "fake_nvml"
+    fake.mkdir()
+    # NVML mocked at the library boundary: a stand-in `pynvml` module.
+    (fake / "pynvml.py").write_text(
+        "def nvmlInit(): pass\n"
+        "def nvmlShutdown(): pass\n"
+        "def nvmlDeviceGetCount(): return 1\n"
+        "def nvmlDeviceGetHandleByIndex(i): return i\n"
+        "def nvmlDeviceGetName(h): return b'NVIDIA H100 80GB HBM3'\n")
+    config = PIPELINE.replace("    params: [train]\n",
+                              "    params: [train]\n    resources: {gpus: 1}\n")
+    config += "prices: {gpu_hour: {a100: 3600, h100: 7200}}\n"
+    write_project(repo, config, files={"params.yaml": "train:\n  seconds: 0.3\n",
+                                       "tests_pass": ""})
+    env = {"SLUICE_GPUS": "1",
+           "PYTHONPATH": f"{fake}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    run(repo, env=env)
+    db = sqlite3.connect(repo / ".sluice/sluice.db")
+    wall, gpu_s, gpu_type, cost = db.execute(
+        "SELECT wall_s, gpu_s, gpu_type, cost_usd FROM executions WHERE stage='train'"
+    ).fetchone()
+    assert gpu_type == "NVIDIA H100 80GB HBM3"
+    assert gpu_s == pytest.approx(wall)
+    assert cost == pytest.approx(2 * gpu_s)  # $7200 per GPU-hour = $2 per GPU-second
+
+
+def test_unknown_gpu_type_in_prices_is_a_clear_error(repo: Path) -> None:
+    config = PIPELINE.replace("    params: [train]\n",
+                              "    params: [train]\n    resources: {gpus: 1}\n")
+    config += "prices: {gpu_hour: {a100: 3.4}, gpu_type: t4}\nbudgets:\n  daily: {usd: 9}\n"
+    write_project(repo, config, files={"params.yaml": PARAMS, "tests_pass": ""})
+    result = sluice(repo, "run", check=2, env={"SLUICE_GPUS": "1"})
+    assert "no GPU price for GPU type `t4`" in result.stderr
+    assert "prices.gpu_hour" in result.stderr
+
+
+def test_locked_ledger_is_a_clear_error_and_writes_nothing(repo: Path) -> None:
+    project(repo)
+    run(repo)  # creates the database
+    (repo / "params.yaml").write_text("train:\n  seconds: 0.01\n")
+    holder = sqlite3.connect(repo / ".sluice/sluice.db", isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        result = sluice(repo, "run", check=1, env={"SLUICE_DB_BUSY_TIMEOUT": "0.5"})
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert "cannot record the run" in result.stderr and "locked" in result.stderr
+    assert "Traceback" not in result.stderr
+    rows = sqlite3.connect(repo / ".sluice/sluice.db").execute(
+        "SELECT COUNT(*) FROM runs").fetchone()[0]
+    assert rows == 1
+
+
+def test_unreachable_database_url(repo: Path) -> None:
+    project(repo)
+    result = sluice(repo, "budget", check=1, env={
+        "SLUICE_DATABASE_URL": "postgresql+psycopg://sluice:hunter2@127.0.0.1:9/ledger"})
+    assert "cannot use the database postgresql+psycopg://sluice:***@127.0.0.1:9/ledger" \
+        in result.stderr
+    assert "hunter2" not in result.stderr
+
+
+def test_clock_going_backwards_is_reported(repo: Path) -> None:
+    project(repo)
+    run(repo)
+    db = sqlite3.connect(repo / ".sluice/sluice.db")
+    db.execute("UPDATE runs SET started_at = ?", (time.time() + 3600,))
+    db.commit()
+    db.close()
+    text = sluice(repo, "budget").stdout
+    assert "dated in the future: the clock went backwards" in text
+
+
+@pytest.mark.parametrize(("snippet", "message"), [
+    ("  bad:\n    trigger: {schedule: '61 * * * *'}\n", "minute `61` in `61 * * * *`"),
+    ("  bad:\n    fraction: 1.5\n", "`fraction` of tier `bad` must be at most 1"),
+    ("  bad:\n    fraction: 0\n", "`fraction` of tier `bad` must be a number greater than 0"),
+    ("  bad:\n    budget: {usd: -5}\n", "`budget.usd` of tier `bad` must be greater than 0"),
+    ("  bad:\n    budget: {wall: 0s}\n", "`budget.wall` of tier `bad` must be"),
+])
+def test_bad_tier_config(repo: Path, snippet: str, message: str) -> None:
+    project(repo, extra=snippet)
+    result = sluice(repo, "plan", check=2)
+    assert message in result.stderr, result.stderr
