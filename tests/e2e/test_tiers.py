@@ -29,11 +29,15 @@ stages:
     cmd: test -f tests_pass
   features:
     kind: transform
-    cmd: cp ${stages.data.outs.table} ${outs.f}; echo "$SLUICE_FRACTION ${tier.fraction}" > ${outs.frac}
+    cmd: >-
+      cp ${stages.data.outs.table} ${outs.f};
+      echo "$SLUICE_FRACTION ${tier.fraction}" > ${outs.frac}
     outs: {f: build/features.txt, frac: build/fraction.txt}
   train:
     kind: train
-    cmd: echo "seed $SLUICE_SEED" >> ../train-calls.log; sleep ${params.train.seconds}; echo "model $SLUICE_SEED" > ${outs.model}
+    cmd: >-
+      echo "seed $SLUICE_SEED" >> ../train-calls.log; sleep ${params.train.seconds};
+      echo "model $SLUICE_SEED" > ${outs.model}
     inputs: [stages.features.outs.f]
     params: [train]
     outs: {model: build/model.txt}
@@ -143,13 +147,16 @@ def test_budget_refusal_before_start_says_which_budget_and_how_to_proceed(
 
 def test_stage_killed_by_the_tier_budget_with_its_process_group(repo: Path) -> None:
     marker = f"sluice-budget-marker-{os.getpid()}"
-    extra = (f"  quick:\n    select: [slow]\n    budget: {{wall: 1.5s}}\n")
-    config = PIPELINE.replace("stages:\n", f"""stages:
-  slow:
-    kind: train
-    cmd: {sys.executable} -c "import subprocess,sys,time; subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)', '{marker}']); time.sleep(60)"
-""", 1) + extra
-    write_project(repo, config, files={"params.yaml": PARAMS, "tests_pass": ""})
+    extra = "  quick:\n    select: [slow]\n    budget: {wall: 1.5s}\n"
+    (repo / "spawn.py").write_text(
+        "import subprocess, sys, time\n"
+        f"subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)', '{marker}'])\n"
+        "time.sleep(60)\n")
+    config = PIPELINE.replace(
+        "stages:\n", f"stages:\n  slow:\n    kind: train\n    cmd: {sys.executable} spawn.py\n",
+        1) + extra
+    write_project(repo, config, files={"params.yaml": PARAMS, "tests_pass": "",
+                                       "spawn.py": (repo / "spawn.py").read_text()})
     started = time.monotonic()
     stages = run(repo, "--tier", "quick", check=3)
     assert time.monotonic() - started < 15

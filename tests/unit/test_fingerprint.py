@@ -256,7 +256,8 @@ def test_describe_changes(new: dict[str, Any], reasons: list[str]) -> None:
 
 def test_describe_changes_from_a_partial_old_record() -> None:
     assert describe_changes({}, _parts()) == [
-        "command changed in sluice.yaml", "dependency `src/a.py` added", "input `datasets.raw` added",
+        "command changed in sluice.yaml", "dependency `src/a.py` added",
+        "input `datasets.raw` added",
         "params key `lr` added", "environment settings changed", "outputs changed",
         "tier fraction or seed changed", "sluice's fingerprint format changed"]
 
