@@ -230,7 +230,7 @@ def sluice_version() -> str:
 
 
 def sluice_source() -> str:
-    """Where sluice is imported from, with its git revision when that is a checkout."""
+    """The git revision of the sluice being measured (or its folder, outside a checkout)."""
     try:
         import sluice.run  # sluice itself may be a namespace package, without __file__
 
@@ -243,7 +243,7 @@ def sluice_source() -> str:
         return str(folder)
     dirty = subprocess.run([*git, "status", "--porcelain", "--", "."], capture_output=True,
                            text=True).stdout.strip()
-    return f"{folder} at {rev.stdout.strip()}" + (" + uncommitted changes" if dirty else "")
+    return f"git {rev.stdout.strip()}" + (" + uncommitted changes" if dirty else "")
 
 
 def cpu_model() -> str:

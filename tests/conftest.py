@@ -23,7 +23,8 @@ writeguard.install(None)
 from hypothesis import settings  # noqa: E402
 from hypothesis.configuration import set_hypothesis_home_dir  # noqa: E402
 
-set_hypothesis_home_dir(tempfile.mkdtemp(prefix="sluice-tests-hypothesis-"))
+HYPOTHESIS_HOME = tempfile.mkdtemp(prefix="sluice-tests-hypothesis-")
+set_hypothesis_home_dir(HYPOTHESIS_HOME)
 settings.register_profile("sluice", database=None)
 settings.load_profile("sluice")
 
@@ -41,7 +42,8 @@ def _no_writes_outside_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> I
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
         [str(GUARD_DIR), *filter(None, [os.environ.get("PYTHONPATH")])]))
     monkeypatch.delenv("CI", raising=False)
-    writeguard.set_roots([str(tmp_path)])
+    # Hypothesis writes its caches to its own (throw-away) home while tests run.
+    writeguard.set_roots([str(tmp_path), HYPOTHESIS_HOME])
     try:
         yield
     finally:

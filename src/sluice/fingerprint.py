@@ -16,7 +16,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sluice.config import Config, Stage, diff_values, is_glob, lookup_param, template_params
+from sluice.config import (
+    Config,
+    InputRef,
+    Stage,
+    diff_values,
+    is_glob,
+    lookup_param,
+    template_params,
+)
 from sluice.errors import SluiceError
 from sluice.hashing import TreeEntry, hash_bytes, hash_manifest
 from sluice.imports import ImportFinder
@@ -38,6 +46,15 @@ class RunContext:
     tier: str = "default"
     fraction: float = 1.0
     seed: int = 0
+    # Datasets replaced by their smoke-run samples: (name, sample path) pairs.
+    samples: tuple[tuple[str, str], ...] = ()
+
+    def dataset_path(self, config: Config, name: str) -> str:
+        for dataset, path in self.samples:
+            if dataset == name:
+                return path
+        # The same normal form as outputs (`./data/x/` → `data/x`), validated at load.
+        return posixpath.normpath(config.datasets[name].path.strip())
 
 
 def _resolver(config: Config, stage: Stage, ctx: RunContext) -> Any:
@@ -50,8 +67,7 @@ def _resolver(config: Config, stage: Stage, ctx: RunContext) -> Any:
         if head == "tier":
             return {"name": ctx.tier, "fraction": ctx.fraction, "seed": ctx.seed}[rest[0]]
         if head == "datasets":
-            # The same normal form as outputs (`./data/x/` → `data/x`), validated at load.
-            return posixpath.normpath(config.datasets[rest[0]].path.strip())
+            return ctx.dataset_path(config, rest[0])
         return config.stages[rest[0]].outs[rest[2]]  # stages.X.outs.Y, checked at load
     return resolve
 
@@ -135,6 +151,12 @@ def discovered_imports(project: Project, stage: Stage, command: str) -> list[str
     return [p for p in finder.discover(command) if p not in declared]
 
 
+def _input_path(config: Config, ref: InputRef, ctx: RunContext) -> str:
+    if ref.stage is None and ref.ref.startswith("datasets.") and ctx.samples:
+        return ctx.dataset_path(config, ref.ref.removeprefix("datasets."))
+    return ref.path
+
+
 def stage_components(project: Project, stage: Stage, ctx: RunContext,
                      known_outputs: dict[str, str] | None = None) -> dict[str, Any]:
     """Everything the fingerprint is made of, kept so `status` can say what changed."""
@@ -151,7 +173,8 @@ def stage_components(project: Project, stage: Stage, ctx: RunContext,
         "params": {k: lookup_param(config.params, k)[1] for k in keys},
         "deps": {p: hash_dependency(project, stage, p, "dependency", known)
                  for p in stage.deps},
-        "inputs": {i.ref: hash_dependency(project, stage, i.path, "input", known)
+        "inputs": {i.ref: hash_dependency(project, stage, _input_path(config, i, ctx),
+                                          "input", known)
                    for i in stage.inputs},
         "imports": {p: project.hasher.file(project.root / p)
                     for p in discovered_imports(project, stage, command)},

@@ -16,9 +16,10 @@ from sluice.budget import BudgetCheck, Limit, Tracker, check, period_limits
 from sluice.costs import Rates, rates
 from sluice.errors import BudgetRefused, SluiceError
 from sluice.fingerprint import SEEDED_KINDS, RunContext
-from sluice.plan import StagePlan, make_plan
+from sluice.plan import StagePlan, make_plan, select_stages
 from sluice.project import Project
 from sluice.run import Event, RunOptions, RunResult, StageOutcome, new_run_id, run_pipeline
+from sluice.samples import prepare_samples
 from sluice.tiers import TierRun, resolve_tier
 
 EXPENSIVE_KINDS = ("train", "evaluate")
@@ -70,7 +71,7 @@ class TierPlan:
 
 
 def _context(tier: TierRun, seed: int) -> RunContext:
-    return RunContext(tier=tier.name, fraction=tier.fraction, seed=seed)
+    return RunContext(tier=tier.name, fraction=tier.fraction, seed=seed, samples=tier.samples)
 
 
 def _needs_budget(project: Project, tier: TierRun) -> bool:
@@ -83,6 +84,7 @@ def plan_tier(project: Project, request: TierRequest) -> TierPlan:
     targets = tier.targets
     if request.targets:
         targets = [t for t in request.targets if targets is None or t in targets]
+    tier.samples = prepare_samples(project, tier.fraction, select_stages(project, targets))
     stages = make_plan(project, targets, _context(tier, tier.seeds[0]), force=request.force)
     result = TierPlan(tier, stages)
     if not result.to_run or not _needs_budget(project, tier):

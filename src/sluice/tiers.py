@@ -31,6 +31,7 @@ class TierRun:
     seeds: list[int]
     notes: list[str] = field(default_factory=list)
     impact: Impact | None = None
+    samples: tuple[tuple[str, str], ...] = ()  # datasets replaced by smoke samples
 
     @property
     def fraction(self) -> float:

@@ -293,3 +293,28 @@ def test_bad_tier_config(repo: Path, snippet: str, message: str) -> None:
     project(repo, extra=snippet)
     result = sluice(repo, "plan", check=2)
     assert message in result.stderr, result.stderr
+
+
+def test_dataset_sample_is_materialised_for_smoke_runs(repo: Path) -> None:
+    rows = "".join(f"{i},{i % 4 == 0:d}\n" for i in range(2000))
+    config = """\
+datasets:
+  customers: {path: data/customers.csv, sample: {key: id, stratify: churned}}
+stages:
+  count:
+    cmd: tail -n +2 ${datasets.customers} | wc -l > ${outs.n}
+    inputs: [datasets.customers]
+    outs: {n: build/n.txt}
+tiers:
+  pr: {fraction: 0.1}
+"""
+    write_project(repo, config, files={"data/customers.csv": "id,churned\n" + rows})
+    run(repo, "--tier", "pr")
+    smoke = int((repo / "build/n.txt").read_text())
+    assert 150 < smoke < 250
+    assert run(repo, "--tier", "pr")["count"]["status"] == "cached"
+    run(repo)
+    assert int((repo / "build/n.txt").read_text()) == 2000
+    # The same sample again: restored from the cache, not recomputed.
+    assert run(repo, "--tier", "pr")["count"]["restored"] is True
+    assert int((repo / "build/n.txt").read_text()) == smoke

@@ -15,18 +15,29 @@ _WRITE_EVENTS = {
     "os.replace": (0, 1), "os.symlink": 1, "os.link": 1, "os.chmod": 0,
     "os.truncate": 0, "os.utime": 0, "shutil.rmtree": 0, "shutil.copyfile": 1,
 }
+# Where an event's `dir_fd` argument sits: paths are then relative to that folder
+# (shutil.rmtree removes entries this way).
+_DIR_FD = {"os.remove": {0: 1}, "os.rmdir": {0: 1}, "os.mkdir": {0: 2},
+           "os.rename": {0: 2, 1: 3}, "os.replace": {0: 2, 1: 3}, "os.chmod": {0: 2},
+           "os.utime": {0: 3}}
 _ALWAYS_OK = ("/dev/", "/proc/")
 _state: dict[str, Any] = {"roots": None, "log": None, "violations": []}
 
 
-def _absolute(path: Any) -> str | None:
+def _absolute(path: Any, dir_fd: Any = None) -> str | None:
     if isinstance(path, int):
         return None  # a file descriptor: its open() was already checked
     if isinstance(path, bytes):
         path = os.fsdecode(path)
     if not isinstance(path, str | os.PathLike):
         return None
-    return os.path.realpath(os.fspath(path))
+    text = os.fspath(path)
+    if isinstance(dir_fd, int) and dir_fd >= 0 and not os.path.isabs(text):
+        try:
+            text = os.path.join(os.readlink(f"/proc/self/fd/{dir_fd}"), text)
+        except OSError:
+            return None
+    return os.path.realpath(text)
 
 
 def _allowed(path: str) -> bool:
@@ -62,8 +73,13 @@ def _hook(event: str, args: tuple[Any, ...]) -> None:
     positions = _WRITE_EVENTS.get(event)
     if positions is None:
         return
+    dir_fds = _DIR_FD.get(event, {})
     for pos in positions if isinstance(positions, tuple) else (positions,):
-        if pos < len(args) and (resolved := _absolute(args[pos])) and not _allowed(resolved):
+        if pos >= len(args):
+            continue
+        fd_pos = dir_fds.get(pos)
+        dir_fd = args[fd_pos] if fd_pos is not None and fd_pos < len(args) else None
+        if (resolved := _absolute(args[pos], dir_fd)) and not _allowed(resolved):
             _record(event, resolved)
 
 

@@ -5,7 +5,19 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from sluice.config_schema import ConfigSpec, DatasetSpec, ModelSpec, Resources, StageSpec
+from sluice.config_schema import (
+    BudgetSpec,
+    ConfigSpec,
+    DatasetSpec,
+    ModelSpec,
+    PeriodBudgetSpec,
+    PricesSpec,
+    Resources,
+    SampleSpec,
+    StageSpec,
+    TierSpec,
+    TriggerSpec,
+)
 from sluice.fingerprint import RunContext, render_command
 from tests.unit._util import load_graph
 
@@ -29,7 +41,8 @@ def test_complete_example_loads(tmp_path: Path) -> None:
 
 def test_every_key_is_documented() -> None:
     text = DOC.read_text()
-    for model in (ConfigSpec, StageSpec, Resources, DatasetSpec, ModelSpec):
+    for model in (ConfigSpec, StageSpec, Resources, DatasetSpec, ModelSpec, TierSpec,
+                  TriggerSpec, BudgetSpec, PeriodBudgetSpec, PricesSpec, SampleSpec):
         for key in model.model_fields:
             assert f"`{key}`" in text or f"`resources.{key}`" in text, key
     for variable in ("SLUICE_TIER", "SLUICE_FRACTION", "SLUICE_SEED", "SLUICE_STAGE",
