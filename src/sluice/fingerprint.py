@@ -27,7 +27,6 @@ from sluice.config import (
 )
 from sluice.errors import SluiceError
 from sluice.hashing import TreeEntry, hash_bytes, hash_manifest
-from sluice.imports import ImportFinder
 from sluice.interpolate import Reference, format_value, render
 from sluice.project import Project
 
@@ -86,8 +85,8 @@ def stage_environment(config: Config, stage: Stage, ctx: RunContext,
     """The variables a stage process gets on top of the inherited environment."""
     env = {
         "SLUICE_TIER": ctx.tier,
-        "SLUICE_FRACTION": format_value(ctx.fraction),
-        "SLUICE_SEED": str(ctx.seed),
+        "SLUICE_FRACTION": format_value(training_values(stage, ctx)[0]),
+        "SLUICE_SEED": str(training_values(stage, ctx)[1]),
         "SLUICE_STAGE": stage.name,
         "SLUICE_RUN_ID": run_id,
         "SLUICE_OUTS": json.dumps(stage.outs, sort_keys=True),
@@ -134,21 +133,25 @@ def hash_dependency(project: Project, stage: Stage, path: str, what: str,
                                 hint="fix its permissions") from None
 
 
+def training_values(stage: Stage, ctx: RunContext) -> tuple[float, int]:
+    """The fraction and seed a stage sees (``SLUICE_FRACTION``, ``SLUICE_SEED``).
+
+    Only train and evaluate stages get the tier's values: data steps and checks
+    run alike in every tier, so a smoke run and a full run share them, unless
+    their command asks for ``${tier.fraction}`` or ``${tier.seed}`` (which makes
+    the value part of their command, hence of their fingerprint).
+    """
+    if stage.kind in SEEDED_KINDS:
+        return ctx.fraction, ctx.seed
+    return 1.0, 0
+
+
 def discovered_imports(project: Project, stage: Stage, command: str) -> list[str]:
     """Local Python files the stage's command imports (see sluice.imports)."""
     if not stage.spec.discover_imports:
         return []
-    root = project.root
-
-    def read(rel: str) -> bytes | None:
-        try:
-            return (root / rel).read_bytes()
-        except OSError:
-            return None
-
-    finder = ImportFinder(lambda rel: (root / rel).is_file(), read)
     declared = set(stage.deps)
-    return [p for p in finder.discover(command) if p not in declared]
+    return [p for p in project.import_finder.discover(command) if p not in declared]
 
 
 def _input_path(config: Config, ref: InputRef, ctx: RunContext) -> str:
@@ -179,9 +182,7 @@ def stage_components(project: Project, stage: Stage, ctx: RunContext,
         "imports": {p: project.hasher.file(project.root / p)
                     for p in discovered_imports(project, stage, command)},
         "outs": dict(stage.outs),
-        # Seeds only separate training and evaluation runs; data steps are shared.
-        "tier": {"fraction": ctx.fraction,
-                 "seed": ctx.seed if stage.kind in SEEDED_KINDS else 0},
+        "tier": dict(zip(("fraction", "seed"), training_values(stage, ctx), strict=True)),
     }
 
 

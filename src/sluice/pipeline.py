@@ -7,6 +7,7 @@ function; :func:`run_tier` only passes values along.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -211,6 +212,11 @@ def record(project: Project, plan: TierPlan, result: RunResult, started_at: floa
                               "stages": [p.stage for p in plan.stages]}), rows)
 
 
+def _preload_database() -> None:
+    import sqlalchemy
+    import sqlalchemy.exc  # noqa: F401
+
+
 def run_tier(project: Project, request: TierRequest,
              on_event: Callable[[Event], None] = lambda e: None) -> tuple[TierPlan, RunResult]:
     """Plan, check the budget, run every seed, record the ledger.
@@ -220,6 +226,10 @@ def run_tier(project: Project, request: TierRequest,
     """
     started_at = time.time()
     plan = plan_tier(project, request)
+    if plan.to_run:
+        # The ledger is written after the run: import SQLAlchemy while stages run
+        # rather than after them (it takes a noticeable fraction of a second).
+        threading.Thread(target=_preload_database, daemon=True).start()
     for note in plan.tier.notes:
         on_event(Event("note", "", note))
     skip = enforce_budget(plan, request.allow_over_budget, project)

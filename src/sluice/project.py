@@ -17,6 +17,7 @@ from sluice.errors import ConfigError
 from sluice.fsutil import atomic_write_bytes
 from sluice.graph import Graph, build_graph
 from sluice.hashing import Hasher
+from sluice.imports import ImportFinder
 from sluice.state import StatCache
 from sluice.store import Store, open_store
 
@@ -59,6 +60,19 @@ class Project:
     @cached_property
     def hasher(self) -> Hasher:
         return Hasher(self.stat_cache)
+
+    @cached_property
+    def import_finder(self) -> ImportFinder:
+        """One finder per process, so a run parses each local module once."""
+        root = self.root
+
+        def read(rel: str) -> bytes | None:
+            try:
+                return (root / rel).read_bytes()
+            except OSError:
+                return None
+
+        return ImportFinder(lambda rel: (root / rel).is_file(), read)
 
     def log_path(self, stage: str) -> Path:
         return self.state_dir / "logs" / f"{stage}.log"

@@ -37,10 +37,10 @@ stages:
     kind: train
     cmd: >-
       echo "seed $SLUICE_SEED" >> ../train-calls.log; sleep ${params.train.seconds};
-      echo "model $SLUICE_SEED" > ${outs.model}
+      echo "model $SLUICE_SEED" > ${outs.model}; echo "$SLUICE_FRACTION" > ${outs.frac}
     inputs: [stages.features.outs.f]
     params: [train]
-    outs: {model: build/model.txt}
+    outs: {model: build/model.txt, frac: build/train-fraction.txt}
   evaluate:
     kind: evaluate
     cmd: cat ${stages.train.outs.model} > ${outs.preds}
@@ -95,12 +95,17 @@ def test_checks_run_before_expensive_stages(repo: Path) -> None:
 
 def test_fraction_reaches_the_stage(repo: Path) -> None:
     project(repo)
-    run(repo, "--tier", "pr")
-    assert (repo / "build/fraction.txt").read_text() == "0.02 0.02\n"
-    # The fraction is part of the fingerprint: a full run recomputes.
+    first = run(repo, "--tier", "pr")
+    # Training sees the tier's fraction; a data step only through ${tier.fraction}.
+    assert (repo / "build/train-fraction.txt").read_text() == "0.02\n"
+    assert (repo / "build/fraction.txt").read_text() == "1.0 0.02\n"
+    # The fraction is part of those fingerprints: a full run recomputes them, and
+    # shares the data step that does not use it.
     stages = run(repo)
-    assert stages["features"]["status"] == "ran"
+    assert first["data"]["status"] == "ran" and stages["data"]["status"] == "cached"
+    assert stages["features"]["status"] == "ran" and stages["train"]["status"] == "ran"
     assert (repo / "build/fraction.txt").read_text() == "1.0 1.0\n"
+    assert (repo / "build/train-fraction.txt").read_text() == "1.0\n"
 
 
 def test_seeds_train_each_seed_and_leave_seed_0(repo: Path) -> None:

@@ -103,7 +103,8 @@ CHANGES: dict[str, dict[str, Any]] = {
     "outs name": {"config": BASE.replace("{model: build", "{weights: build")
                   .replace("${outs.model}", "${outs.weights}")},
     "deps list": {"config": BASE.replace("'conf/*.cfg'", "'conf/*.cfg', data/raw.csv")},
-    "fraction": {"ctx": RunContext(fraction=0.02)},
+    "fraction of a train stage": {"ctx": RunContext(fraction=0.02), "config": BASE.replace(
+        "    deps:", "    kind: train\n    deps:")},
     "seed of a train stage": {"ctx": RunContext(seed=7), "config": BASE.replace(
         "    deps:", "    kind: train\n    deps:")},
 }
@@ -124,6 +125,7 @@ UNCHANGED: dict[str, dict[str, Any]] = {
     "tier name": {"ctx": RunContext(tier="merge")},
     # Seeds separate training runs; a data step is shared between seeds.
     "seed of a transform stage": {"ctx": RunContext(seed=7)},
+    "fraction of a transform stage": {"ctx": RunContext(fraction=0.02)},
     "order of deps": {"config": BASE.replace("[src/model.txt, 'conf/*.cfg']",
                                              "['conf/*.cfg', src/model.txt]")},
     "description and kind": {"config": BASE.replace(
@@ -196,6 +198,7 @@ def test_stage_environment(tmp_path: Path) -> None:
     config = """\
 stages:
   a:
+    kind: train
     cmd: x
     env: {EXTRA: "seed-${tier.seed}"}
     outs: {model: build/model.pkl, eval-report: build/report.json}
@@ -276,3 +279,13 @@ def test_nested_params_change_names_the_leaf() -> None:
     new = _parts(params={"gbm": {"lr": 0.05, "depth": 3, "extra": 1}})
     assert describe_changes(old, new) == ["params gbm.extra added (1)",
                                           "params gbm.lr 0.1 → 0.05"]
+
+
+def test_data_steps_see_neutral_fraction_and_seed(tmp_path: Path) -> None:
+    """Only train/evaluate stages see the tier's fraction and seed, so data steps are
+    shared between a smoke run and a full run."""
+    config = "stages:\n  prep:\n    cmd: x\n    outs: {o: o.txt}\n"
+    project = _project(tmp_path, config, {})
+    env = stage_environment(project.config, project.config.stages["prep"],
+                            RunContext(tier="pr", fraction=0.05, seed=11), "run-1")
+    assert (env["SLUICE_FRACTION"], env["SLUICE_SEED"], env["SLUICE_TIER"]) == ("1.0", "0", "pr")
