@@ -13,11 +13,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from sluice.config_schema import BudgetSpec, PeriodBudgetSpec
 from sluice.config_tiers import WINDOWS
 from sluice.costs import Rates
 from sluice.ledger import Estimate, Spend
+
+if TYPE_CHECKING:
+    from sluice.config_schema import BudgetSpec, PeriodBudgetSpec
 
 UNITS = ("wall", "cpu_hours", "gpu_hours", "usd")
 

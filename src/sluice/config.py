@@ -13,16 +13,16 @@ import posixpath
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
-
-from sluice.config_errors import in_file_order, translate_validation_error
-from sluice.config_schema import ConfigSpec, DatasetSpec, ModelSpec, StageSpec
-from sluice.config_tiers import check_tiers
-from sluice.errors import ConfigError, ConfigErrors, Location
+from sluice.errors import ConfigError, ConfigErrors, Location, in_file_order
 from sluice.interpolate import NAMESPACES, InterpolationError, Reference, format_value, references
 from sluice.yamlsource import PathKey, YamlSource, parse_yaml_bytes
+
+if TYPE_CHECKING:
+    # Only for types: pydantic is imported when a config is validated, not when
+    # it comes from the cache (see sluice.config_cache).
+    from sluice.config_schema import ConfigSpec, DatasetSpec, ModelSpec, StageSpec
 
 CONFIG_FILE = "sluice.yaml"
 DEFAULT_PARAMS_FILE = "params.yaml"
@@ -74,13 +74,21 @@ class Config:
 
     root: Path
     spec: ConfigSpec
-    source: YamlSource
     params_file: str | None
     params: dict[str, Any]
     datasets: dict[str, DatasetSpec]
     stages: dict[str, Stage]
     models: dict[str, ModelSpec]
+    raw: bytes = b""  # the text of sluice.yaml, parsed again only to locate a problem
     problems: list[ConfigError] = field(default_factory=list)
+    _source: YamlSource | None = field(default=None, repr=False)
+
+    @property
+    def source(self) -> YamlSource:
+        """Positions of every key and value (parsed on demand for a config from the cache)."""
+        if self._source is None:
+            self._source = parse_yaml_bytes(self.raw, CONFIG_FILE)
+        return self._source
 
     def locate(self, *path: str | int, key: bool = False) -> Location:
         return self.source.locate(tuple(path), key=key)
@@ -423,8 +431,20 @@ class _Resolver:
 
 
 def load_config(root: Path) -> Config:
-    """Read ``root/sluice.yaml`` and resolve it; raise ConfigErrors listing every problem."""
-    return load_config_from(root, disk_reader(root))
+    """Read ``root/sluice.yaml`` and resolve it; raise ConfigErrors listing every problem.
+
+    A config that loaded before with the same bytes comes from a cache in
+    ``.sluice/`` without re-validating it (see :mod:`sluice.config_cache`).
+    """
+    from sluice.config_cache import load_cached, save_cached
+
+    read = disk_reader(root)
+    cached = load_cached(root, read)
+    if cached is not None:
+        return cached
+    config = load_config_from(root, read)
+    save_cached(config, read)
+    return config
 
 
 def load_config_from(root: Path, read: Reader) -> Config:
@@ -440,14 +460,20 @@ def load_config_from(root: Path, read: Reader) -> Config:
     if not isinstance(data, dict):
         raise ConfigError(f"{CONFIG_FILE} must be a mapping with `stages:` at the top level",
                           location=source.locate(()), hint="start the file with `stages:`")
+    from pydantic import ValidationError
+
+    from sluice.config_errors import translate_validation_error
+    from sluice.config_schema import ConfigSpec
+    from sluice.config_tiers import check_tiers
+
     try:
         spec = ConfigSpec.model_validate(data)
     except ValidationError as exc:
         raise ConfigErrors(translate_validation_error(exc, source)) from None
     params_file, params = load_params(root, spec.params, source.locate(("params",)), read)
-    config = Config(root=root, spec=spec, source=source, params_file=params_file,
-                    params=params, datasets=dict(spec.datasets), stages={},
-                    models=dict(spec.models))
+    config = Config(root=root, spec=spec, params_file=params_file, params=params,
+                    datasets=dict(spec.datasets), stages={}, models=dict(spec.models),
+                    raw=raw, _source=source)
     resolver = _Resolver(config)
     for name, stage_spec in spec.stages.items():
         config.stages[name] = resolver.stage(name, stage_spec)

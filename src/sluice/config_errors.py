@@ -22,7 +22,7 @@ from sluice.config_schema import (
     StageSpec,
     TierSpec,
 )
-from sluice.errors import ConfigError
+from sluice.errors import ConfigError, in_file_order
 from sluice.yamlsource import PathKey, YamlSource
 
 # What each field must look like, in words, for "must be X, not Y" messages.
@@ -310,14 +310,6 @@ def _redundant_missing(errors: list[Any]) -> set[int]:
                 guessed.add((*loc[:-1], close))
     return {i for i, e in enumerate(errors)
             if e["type"] == "missing" and tuple(e["loc"]) in guessed}
-
-
-def in_file_order(errors: list[ConfigError]) -> list[ConfigError]:
-    """``errors`` sorted by file, line and column (stable; unlocated ones first)."""
-    def key(e: ConfigError) -> tuple[str, int, int]:
-        loc = e.location
-        return ("", 0, 0) if loc is None else (loc.file, loc.line or 0, loc.column or 0)
-    return sorted(errors, key=key)
 
 
 def translate_validation_error(exc: ValidationError, source: YamlSource) -> list[ConfigError]:

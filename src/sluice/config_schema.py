@@ -82,7 +82,9 @@ EnvName = Annotated[str, Field(pattern=ENV_NAME_PATTERN)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    # defer_build: a config from the cache is built with model_construct and never
+    # pays for building validators (most of pydantic's cost at start-up).
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, defer_build=True)
 
 
 class Resources(_Strict):

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sluice.config_schema import ConfigSpec
 from sluice.yamlsource import PathKey
+
+if TYPE_CHECKING:
+    from sluice.config_schema import ConfigSpec
 
 Fail = Callable[[str, PathKey, str | None], None]
 WINDOWS = {"daily": 86400.0, "weekly": 7 * 86400.0, "monthly": 30 * 86400.0}

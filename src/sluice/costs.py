@@ -8,9 +8,12 @@ from NVML through ``nvidia-ml-py`` when a GPU is present, else from
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from sluice.config_schema import PricesSpec
 from sluice.errors import ConfigError
+
+if TYPE_CHECKING:
+    from sluice.config_schema import PricesSpec
 
 
 def detect_gpu_type() -> str | None:

@@ -48,6 +48,14 @@ class SluiceError(Exception):
         return text
 
 
+def in_file_order(errors: list[ConfigError]) -> list[ConfigError]:
+    """``errors`` sorted by file, line and column (stable; unlocated ones first)."""
+    def key(e: ConfigError) -> tuple[str, int, int]:
+        loc = e.location
+        return ("", 0, 0) if loc is None else (loc.file, loc.line or 0, loc.column or 0)
+    return sorted(errors, key=key)
+
+
 class UsageError(SluiceError):
     """The command line asked for something that does not exist or makes no sense."""
 

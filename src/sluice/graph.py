@@ -16,8 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sluice.config import Config, is_glob
-from sluice.config_errors import in_file_order
-from sluice.errors import ConfigError, ConfigErrors
+from sluice.errors import ConfigError, ConfigErrors, in_file_order
 
 
 def _inside(path: str, folder: str) -> bool:

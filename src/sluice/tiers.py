@@ -10,15 +10,25 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sluice.changes import Impact
 from sluice.config import did_you_mean
-from sluice.config_schema import BudgetSpec, TierSpec
+from sluice.config_cache import view
 from sluice.errors import UsageError
 from sluice.project import Project
 
+if TYPE_CHECKING:
+    from sluice.config_schema import BudgetSpec, TierSpec
+
 DEFAULT_TIER = "default"
+# The tier of a plain `sluice run`: everything, full data, one seed, no budget. A
+# View, so a no-op run never imports pydantic (see sluice.config_cache).
+DEFAULT_TIER_SPEC: TierSpec = view({
+    "description": None, "trigger": view({"pull_request": None, "push": None,
+                                          "schedule": None, "manual": True}),
+    "select": "all", "fraction": 1.0, "seeds": 1, "params": {}, "budget": None,
+    "on_budget": "fail"})
 
 
 @dataclass
@@ -63,7 +73,7 @@ def resolve_tier(project: Project, name: str | None, base: str | None = None,
                  head: str | None = None) -> TierRun:
     tiers = project.config.spec.tiers
     if name is None:
-        spec = TierSpec(select="all")
+        spec = DEFAULT_TIER_SPEC
         return TierRun(DEFAULT_TIER, spec, None, [0])
     if name not in tiers:
         known = ", ".join(tiers) or "(none: add a `tiers:` section, see `sluice init`)"

@@ -127,15 +127,14 @@ def register(app: typer.Typer) -> None:
         if base is not None and tier is None:
             # `plan --base` alone plans the affected stages, like a tier with defaults.
             from sluice.changes import compute_impact
-            from sluice.config_schema import TierSpec
             from sluice.gitrepo import Repo
             from sluice.pipeline import TierPlan
             from sluice.plan import make_plan
-            from sluice.tiers import DEFAULT_TIER, TierRun
+            from sluice.tiers import DEFAULT_TIER, DEFAULT_TIER_SPEC, TierRun
 
             impact = compute_impact(Repo.open(project.root), base, head)
             chosen = [s for s in impact.affected_stages if not targets or s in targets]
-            tier_run = TierRun(DEFAULT_TIER, TierSpec(), chosen, [0], impact=impact)
+            tier_run = TierRun(DEFAULT_TIER, DEFAULT_TIER_SPEC, chosen, [0], impact=impact)
             result = TierPlan(tier_run, make_plan(project, chosen, RunContext(), force=force))
         else:
             result = plan_tier(project, TierRequest(tier=tier, targets=targets or None,
