@@ -85,21 +85,32 @@ def measure(fn: Callable[[], object], *, repeats: int = 5, warmup: int = 1,
 
 
 def measure_interleaved(fns: Mapping[str, Callable[[], object]], *, repeats: int = 5,
-                        warmup: int = 1) -> dict[str, Timing]:
+                        warmup: int = 1,
+                        before: Mapping[str, Callable[[], object]] | None = None
+                        ) -> dict[str, Timing]:
     """Like :func:`measure` for several operations, taken in turns (A B A B ...).
 
     Taking turns exposes every operation to the same background noise, which
-    matters on a small shared machine.
+    matters on a small shared machine. ``before[name]``, where given, runs
+    untimed before every call of ``fns[name]`` (warm-up included), e.g. to reset
+    a cache or to make the edit the operation must notice.
     """
+    before = before or {}
+
+    def once(name: str, fn: Callable[[], object]) -> float:
+        if name in before:
+            before[name]()
+        start = time.perf_counter()
+        fn()
+        return time.perf_counter() - start
+
     for _ in range(warmup):
-        for fn in fns.values():
-            fn()
+        for name, fn in fns.items():
+            once(name, fn)
     samples: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            samples[name].append(time.perf_counter() - start)
+            samples[name].append(once(name, fn))
     return {name: Timing(s) for name, s in samples.items()}
 
 
@@ -290,6 +301,63 @@ def work_dir(name: str) -> Iterator[Path]:
         yield folder
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def free_bytes(folder: Path) -> int:
+    return shutil.disk_usage(folder).free
+
+
+def require_free_space(folder: Path, needed: int, what: str) -> None:
+    """Stop before filling the disk: ``what`` needs ``needed`` bytes under ``folder``."""
+    free = free_bytes(folder)
+    if free < needed:
+        raise RuntimeError(f"{what} needs about {needed / 1e9:.1f} GB free under {folder}, "
+                           f"only {free / 1e9:.1f} GB are; set SLUICE_BENCH_TMP to a "
+                           "folder with more room")
+
+
+# --------------------------------------------------------------------------- data
+
+
+READ_CHUNK = 4 * 1024 * 1024
+
+
+def backdate(root: Path, seconds_ago: float = 60.0) -> None:
+    """Set the mtime of every file under ``root`` ``seconds_ago`` in the past.
+
+    sluice's stat cache does not trust a hash recorded within a second of the
+    file's mtime (the "racy" case), so data hashed right after it was written
+    would be hashed again by the next command; real data is rarely that fresh.
+    """
+    past = time.time_ns() - int(seconds_ago * 1e9)
+    for folder, _, files in os.walk(root):
+        for name in files:
+            os.utime(os.path.join(folder, name), ns=(past, past))
+
+
+def read_file(path: str | Path) -> int:
+    """Read every byte with readinto() into a buffer of up to 4 MiB allocated for this file.
+
+    The raw-read reference for hashing throughput: the fastest plain way to read
+    a file from Python (see hashing.py for why the buffer is allocated per file).
+    """
+    total = 0
+    with open(path, "rb", buffering=0) as handle:
+        buffer = bytearray(min(READ_CHUNK, os.fstat(handle.fileno()).st_size + 1))
+        while True:
+            n = handle.readinto(buffer)
+            if not n:
+                return total
+            total += n
+
+
+def read_tree(root: Path) -> int:
+    """Read every file under ``root`` like :func:`read_file`; returns the bytes read."""
+    total = 0
+    for folder, _, files in os.walk(root):
+        for name in files:
+            total += read_file(os.path.join(folder, name))
+    return total
 
 
 # --------------------------------------------------------------------------- results

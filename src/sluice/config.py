@@ -464,7 +464,7 @@ def load_config_from(root: Path, read: Reader) -> Config:
 
     from sluice.config_errors import translate_validation_error
     from sluice.config_schema import ConfigSpec
-    from sluice.config_tiers import check_tiers
+    from sluice.config_tiers import check_gates, check_tiers
 
     try:
         spec = ConfigSpec.model_validate(data)
@@ -481,6 +481,7 @@ def load_config_from(root: Path, read: Reader) -> Config:
         resolver.model(name, model_spec)
     check_tiers(spec, params, lambda message, at, hint: resolver.fail(message, at, hint),
                 did_you_mean, lambda key: lookup_param(params, key)[0])
+    check_gates(spec, lambda message, at, hint: resolver.fail(message, at, hint), did_you_mean)
     if resolver.problems:
         raise ConfigErrors(in_file_order(resolver.problems))
     return config

@@ -75,6 +75,11 @@ def parse_size(value: Any) -> int:
     return size
 
 
+def _number(value: Any) -> Any:
+    """Accept ints where floats are meant (`usd: 500`), which strict mode refuses."""
+    return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 Size = Annotated[int, BeforeValidator(parse_size)]
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
@@ -126,6 +131,40 @@ class DatasetSpec(_Strict):
     sample: SampleSpec | None = None
 
 
+def _margin(value: Any) -> Any:
+    """``0.01`` (absolute) or ``"2%"`` (relative to the baseline's value)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
+Margin = Annotated[Annotated[float, Field(ge=0)] | Annotated[StrictStr, Field(
+    pattern=r"^\s*\d+(\.\d+)?\s*%\s*$")], BeforeValidator(_margin)]
+
+
+class GateSpec(_Strict):
+    """A rule a candidate model must satisfy; see docs/gates.md."""
+
+    metric: StrictStr
+    min: Annotated[float, BeforeValidator(_number)] | None = None
+    max: Annotated[float, BeforeValidator(_number)] | None = None
+    max_regression: Margin | None = None
+    min_improvement: Margin | None = None
+    slices: list[StrictStr] = Field(default_factory=list)
+    slice_values: list[StrictStr] | None = None
+    min_slice_size: Annotated[int, Field(ge=1)] = 100
+    confidence: Annotated[float, Field(gt=0.5, lt=1), BeforeValidator(_number)] = 0.95
+    tiers: list[StrictStr] | None = None
+    method: Literal["auto", "bootstrap", "mcnemar", "delong"] = "auto"
+
+
+class BaselineSpec(_Strict):
+    """What a candidate is compared with: a registry alias, or a predictions file."""
+
+    alias: StrictStr | None = None
+    predictions: StrictStr | None = None
+
+
 class ModelSpec(_Strict):
     """A named product of the pipeline."""
 
@@ -133,6 +172,9 @@ class ModelSpec(_Strict):
     artifact: StrictStr
     evaluate: StrictStr | None = None
     description: StrictStr | None = None
+    predictions: StrictStr | None = None  # the evaluate stage's output holding predictions
+    baseline: BaselineSpec | None = None
+    gates: list[GateSpec] = Field(default_factory=list)
 
 
 def _dataset_shorthand(value: Any) -> Any:
@@ -144,11 +186,6 @@ def _dataset_shorthand(value: Any) -> Any:
 
 PositiveFloat = Annotated[float, Field(gt=0)]
 NonNegativeFloat = Annotated[float, Field(ge=0)]
-
-
-def _number(value: Any) -> Any:
-    """Accept ints where floats are meant (`usd: 500`), which strict mode refuses."""
-    return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
 Amount = Annotated[PositiveFloat, BeforeValidator(_number)]

@@ -1,4 +1,4 @@
-"""Checks on the tiers, budgets and prices sections of ``sluice.yaml``.
+"""Checks on the tiers, budgets, prices and gates of ``sluice.yaml``.
 
 The schema (:mod:`sluice.config_schema`) fixes their shape; this module checks
 what refers to something else: cron expressions, the stages and models a tier
@@ -88,3 +88,55 @@ def check_tiers(spec: ConfigSpec, params: dict[str, Any], fail: Fail,
                 fail(f"budget `{name}` names unknown tier `{tier_name}`"
                      + suggest(tier_name, list(spec.tiers)), (*at, "tiers", i),
                      "use the name of a tier under `tiers:`")
+
+
+def check_gates(spec: ConfigSpec, fail: Fail, suggest: Callable[[str, list[str]], str]) -> None:
+    """Report problems in the models' predictions, baselines and gates through ``fail``."""
+    for name, model in spec.models.items():
+        at: PathKey = ("models", name)
+        evaluate = spec.stages.get(model.evaluate or "")
+        if model.predictions is not None and evaluate is not None and \
+                model.predictions not in evaluate.outs:
+            outs = list(evaluate.outs)
+            fail(f"model `{name}`: stage `{model.evaluate}` has no output "
+                 f"`{model.predictions}`" + suggest(model.predictions, outs),
+                 (*at, "predictions"), "name the evaluate stage's output that holds the "
+                                       "per-example predictions")
+        if (model.gates or model.baseline) and model.evaluate is None:
+            fail(f"model `{name}` has gates but no `evaluate` stage", at,
+                 "add `evaluate: STAGE` (a stage that writes per-example predictions)")
+        if model.baseline is not None and \
+                (model.baseline.alias is None) == (model.baseline.predictions is None):
+            fail(f"model `{name}`: the baseline needs exactly one of `alias` and `predictions`",
+                 (*at, "baseline"), "e.g. `baseline: {predictions: baselines/churn.parquet}`")
+        for i, gate in enumerate(model.gates):
+            gate_at: PathKey = (*at, "gates", i)
+            _check_metric(gate.metric, (*gate_at, "metric"), fail, suggest)
+            rules = [r for r in ("min", "max", "max_regression", "min_improvement")
+                     if getattr(gate, r) is not None]
+            if not rules:
+                fail(f"gate {i + 1} of model `{name}` ({gate.metric}) sets no rule", gate_at,
+                     "add `max_regression`, `min_improvement`, `min` or `max`")
+            if gate.max_regression is not None and gate.min_improvement is not None:
+                fail(f"gate {i + 1} of model `{name}` sets both `max_regression` and "
+                     "`min_improvement`", gate_at, "split it into two gates")
+            for j, tier in enumerate(gate.tiers or []):
+                if tier not in spec.tiers:
+                    fail(f"gate {i + 1} of model `{name}` names unknown tier `{tier}`"
+                         + suggest(tier, list(spec.tiers)), (*gate_at, "tiers", j),
+                         "use the name of a tier under `tiers:`")
+
+
+def _check_metric(metric: str, at: PathKey, fail: Fail,
+                  suggest: Callable[[str, list[str]], str]) -> None:
+    if ":" in metric:
+        module, _, function = metric.partition(":")
+        if not module or not function.isidentifier():
+            fail(f"`{metric}` is not a metric reference", at,
+                 "write a built-in name, or `package.module:function` for your own")
+        return
+    from sluice.metrics import METRICS
+
+    if metric not in METRICS:
+        fail(f"unknown metric `{metric}`" + suggest(metric, list(METRICS)), at,
+             "built-in: " + ", ".join(sorted(METRICS)))

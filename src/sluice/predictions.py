@@ -92,7 +92,7 @@ class Predictions:
         """Build predictions from arrays, with the same checks as reading a file.
 
         A 2-D ``y_score`` holds one column per class, in the order of ``classes``
-        (default: the sorted labels of ``y_true``).
+        (default: 0 … k − 1 when the labels are such integers, else the sorted labels).
         """
         import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
@@ -102,8 +102,11 @@ class Predictions:
         if y_score is not None:
             score = np.asarray(y_score)
             if score.ndim == 2:
+                seen = {_label_name(v) for v in columns["y_true"]}
                 names = ([_label_name(c) for c in classes] if classes is not None
-                         else list(_order_labels({_label_name(v) for v in columns["y_true"]})))
+                         else list(_order_labels(seen)))
+                if classes is None and seen <= {str(j) for j in range(score.shape[1])}:
+                    names = [str(j) for j in range(score.shape[1])]  # column j is class j
                 if len(names) != score.shape[1]:
                     raise UsageError(f"y_score has {score.shape[1]} columns but there are "
                                      f"{len(names)} classes ({', '.join(names)})",
@@ -142,7 +145,7 @@ def read_predictions(path: str | Path, *, task: Task | None = None) -> Predictio
         elif fmt == "parquet":
             frame = pd.read_parquet(path)
         else:
-            frame = pd.read_json(path, lines=True, dtype={"id": str})
+            frame = pd.read_json(path, lines=True, dtype={"id": str}, precise_float=True)
     except pd.errors.EmptyDataError:
         raise UsageError(f"predictions file `{path}` is empty",
                          hint="the evaluate stage must write a header and one row per example") \
@@ -391,7 +394,9 @@ def align(candidate: Predictions, baseline: Predictions) -> tuple[Predictions, P
     the same way (the baseline's classes); ``y_true`` must agree, and so must weights
     (a weight column on one side only applies to both).
     """
-    if candidate.task != baseline.task:
+    labels_only = candidate.y_score is None and baseline.y_score is None
+    if candidate.task != baseline.task and (not labels_only or "regression" in (
+            candidate.task, baseline.task)):
         raise UsageError(f"the candidate's predictions ({candidate.source}) are "
                          f"{candidate.task} but the baseline's ({baseline.source}) are "
                          f"{baseline.task}", hint="compare predictions of the same task")
@@ -479,7 +484,8 @@ def _recode(candidate: Predictions, baseline: Predictions) -> Predictions:
         raise UsageError(f"the candidate ({candidate.source}) and the baseline "
                          f"({baseline.source}) disagree on the positive class",
                          hint="use the same labels in both files")
-    return replace(candidate, classes=baseline.classes, y_true=mapping[candidate.y_true],
+    return replace(candidate, task=baseline.task, classes=baseline.classes,
+                   y_true=mapping[candidate.y_true],
                    y_pred=None if candidate.y_pred is None else mapping[candidate.y_pred],
                    y_score=score)
 

@@ -307,8 +307,9 @@ class _Scheduler:
             if not self.active:
                 time.sleep(_LOCK_POLL_S)  # only other processes' locks hold us up
                 continue
-            waiting = _LOCK_POLL_S if self.waiting_noted else None
-            for result in self.executor.wait(waiting):
+            # Never block for good: a Ctrl-C may be delivered to another thread,
+            # and the main thread only notices it when it runs Python code again.
+            for result in self.executor.wait(_LOCK_POLL_S):
                 self.finish(result)
 
     def interrupt(self) -> None:

@@ -1,0 +1,644 @@
+"""Paired statistics behind gates: intervals that decide PASS / FAIL / INCONCLUSIVE.
+
+Training is stochastic and test sets are finite, so a gate never compares two point
+values. It takes an interval for the paired difference (candidate − baseline, on the same
+examples) and passes only when the whole interval clears the margin (``verdict``). The
+intervals come from a paired bootstrap (``paired_bootstrap``, percentile or BCa), McNemar's
+exact test with Newcombe's interval (accuracy), DeLong's test (ROC AUC), several training
+seeds (``seed_interval``), and are widened for several gates by Holm's rule. The formulas
+and conventions are in docs/gates.md.
+
+The bootstrap resamples the *same* example indices for both models, chooses among three
+equivalent ways of drawing resamples by cost, and never holds more than a chunk of
+about 2**20 values per array:
+
+- *cells* (exact): when every example is one of a few interchangeable kinds (accuracy,
+  precision, F1…: label × both predictions × weight), draw the counts of each kind from
+  the multinomial distribution of the bootstrap — O(cells) per resample;
+- *exact*: draw n indices per resample (the same stream as ``scipy.stats.bootstrap``) and
+  evaluate the metric under the resulting multiplicities — O(n) per resample; used while
+  n × resamples ≤ ``EXACT_WORK``;
+- *linear*: beyond that (a million examples × 10,000 resamples would be 10¹⁰ draws) the
+  difference is expanded to first order in the multiplicities, D* ≈ D + Σᵢ(mᵢ − 1)ψᵢ/n with
+  ψ the empirical influence values; Σ mᵢψᵢ is drawn exactly for the ``TAILS`` most extreme
+  examples at each end and, for ``STRATA`` quantile strata of the rest, as the exact
+  multinomial stratum count times the stratum mean plus a normal term with the stratum's
+  spread. The neglected terms are O(1/n) relative to the interval.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from statistics import NormalDist
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from sluice.errors import UsageError
+from sluice.metrics import Inputs, Metric, Prepared, multiplicities, resolve_metric
+from sluice.predictions import FloatArray, Predictions, align
+
+Verdict = Literal["PASS", "FAIL", "INCONCLUSIVE"]
+Direction = Literal["max_regression", "min_improvement", "min", "max"]
+Method = Literal["bca", "percentile"]
+Strategy = Literal["auto", "exact", "cells", "linear"]
+
+CHUNK_ELEMENTS = 1 << 20  # values per array per chunk of resamples (8 MB of float64)
+EXACT_WORK = 50_000_000  # n × resamples up to which examples are resampled one by one
+CELL_WORK = 20_000_000  # cells × resamples up to which cell counts are drawn
+JACKKNIFE_MAX = 2_000  # examples (or cells) up to which BCa's acceleration is a full jackknife
+STRATA, TAILS = 512, 128  # linear resampling: strata, and extreme examples kept whole per end
+UNDEFINED_MAX = 0.05  # share of resamples with no metric value beyond which we know nothing
+_NORMAL = NormalDist()
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A confidence interval: for a paired difference, or for one model's metric."""
+
+    low: float
+    high: float
+    point: float
+    method: str  # "bca", "percentile", "newcombe", "delong", "seeds"
+    n: int  # examples
+    confidence: float = 0.95
+    n_resamples: int = 0
+    detail: str = ""
+    relevel: Callable[[float], Interval] | None = field(default=None, repr=False,
+                                                        compare=False)
+
+    def at(self, confidence: float) -> Interval:
+        """The same interval at another confidence level (no new resampling)."""
+        _check_confidence(confidence)
+        if confidence == self.confidence:
+            return self
+        if self.relevel is None:
+            raise UsageError("this interval cannot be recomputed at another confidence level")
+        return self.relevel(confidence)
+
+
+def _check_confidence(confidence: float) -> None:
+    if not 0 < confidence < 1:
+        raise UsageError(f"confidence must be between 0 and 1, not {confidence}",
+                         hint="e.g. 0.95 for a 95% interval")
+
+
+# --------------------------------------------------------------------------- bootstrap
+
+
+@dataclass(frozen=True, eq=False)
+class _Resamples:
+    values: FloatArray  # sorted metric values of the resamples where it is defined
+    undefined: int
+    point: float
+    accel: float  # BCa acceleration
+    n: int
+    detail: str
+
+
+def paired_bootstrap(metric: str | Metric, candidate: Predictions, baseline: Predictions,
+                     n_resamples: int = 10_000, confidence: float = 0.95, seed: int = 0,
+                     method: Method = "bca", *, strategy: Strategy = "auto") -> Interval:
+    """Interval for metric(candidate) − metric(baseline), resampling the same examples."""
+    m = resolve_metric(metric)
+    cand, base = align(candidate, baseline)
+    return _bootstrap(m, [(m.inputs(cand), 1.0), (m.inputs(base), -1.0)], n_resamples,
+                      confidence, seed, method, strategy)
+
+
+def bootstrap(metric: str | Metric, predictions: Predictions, n_resamples: int = 10_000,
+              confidence: float = 0.95, seed: int = 0, method: Method = "bca", *,
+              strategy: Strategy = "auto") -> Interval:
+    """Interval for one model's metric (for absolute bounds such as ``min: 0.8``)."""
+    m = resolve_metric(metric)
+    return _bootstrap(m, [(m.inputs(predictions), 1.0)], n_resamples, confidence, seed,
+                      method, strategy)
+
+
+Sides = list[tuple[Prepared, float]]
+
+
+def _stat(sides: Sides, m: FloatArray) -> FloatArray:
+    return np.asarray(sum(sign * prep.batch(m) for prep, sign in sides), dtype=np.float64)
+
+
+def _influence(sides: Sides) -> FloatArray | None:
+    parts = [(prep.influence(), sign) for prep, sign in sides]
+    if any(psi is None for psi, _ in parts):
+        return None
+    psi = np.asarray(sum(sign * p for p, sign in parts if p is not None), dtype=np.float64)
+    return np.asarray(psi - psi.mean(), dtype=np.float64)
+
+
+def _bootstrap(metric: Metric, inputs: list[tuple[Inputs, float]], n_resamples: int,
+               confidence: float, seed: int, method: Method, strategy: Strategy) -> Interval:
+    _check_confidence(confidence)
+    if n_resamples < 100:
+        raise UsageError(f"n_resamples must be at least 100, not {n_resamples}",
+                         hint="10,000 resamples make the interval's ends stable")
+    if method not in ("bca", "percentile"):
+        raise UsageError(f"unknown bootstrap method `{method}`", hint="use bca or percentile")
+    rng = np.random.default_rng(seed)
+    sides: Sides = [(metric.prepare(inp), sign) for inp, sign in inputs]
+    n = inputs[0][0].n
+    point = float(_stat(sides, np.ones((1, n)))[0])
+    if not math.isfinite(point):
+        raise UsageError(f"{metric.name} has no value on `{inputs[0][0].source}`",
+                         hint="check the predictions (e.g. every class present)")
+    cells = _cells(sides, n) if strategy in ("auto", "cells") else None
+    if strategy == "cells" and cells is None:
+        raise UsageError(f"{metric.name} cannot be resampled by cells",
+                         hint="cells work for label metrics (accuracy, precision, f1, …)")
+    want_bca = method == "bca"
+    if cells is not None and (strategy == "cells" or len(cells[1]) * n_resamples <= CELL_WORK):
+        values, accel, detail = _by_cells(metric, inputs, cells, n_resamples, rng, want_bca)
+    else:
+        psi = None
+        if strategy == "linear" or (strategy == "auto" and n * n_resamples > EXACT_WORK):
+            psi = _influence(sides)
+            if psi is None and strategy == "linear":
+                raise UsageError(f"{metric.name} cannot be resampled linearly",
+                                 hint="custom metrics are resampled exactly")
+        if psi is not None:
+            values, accel, detail = _by_influence(psi, point, n_resamples, rng)
+        else:
+            values, accel, detail = _by_examples(sides, n, n_resamples, rng, want_bca)
+    finite = values[np.isfinite(values)]
+    resamples = _Resamples(np.sort(finite), len(values) - len(finite), point, accel, n, detail)
+    return _interval(resamples, confidence, method)
+
+
+def _by_examples(sides: Sides, n: int, n_resamples: int, rng: np.random.Generator,
+                 want_bca: bool) -> tuple[FloatArray, float, str]:
+    rows = max(1, min(n_resamples, CHUNK_ELEMENTS // n))
+    values = [_stat(sides, multiplicities(rng.integers(0, n, (min(rows, n_resamples - start),
+                                                              n)), n))
+              for start in range(0, n_resamples, rows)]
+    accel = 0.0
+    if want_bca:
+        if n <= JACKKNIFE_MAX:
+            accel = _accel(_jackknife(sides, np.ones(n)), np.ones(n))
+        else:
+            psi = _influence(sides)
+            accel = _accel_influence(psi) if psi is not None else _grouped_accel(sides, n)
+    return np.concatenate(values), accel, f"exact resampling of {n} examples"
+
+
+def _cells(sides: Sides, n: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]] | None:
+    """Groups of interchangeable examples: (first example of each, its count), or None."""
+    keys = [prep.key for prep, _ in sides]
+    joint: npt.NDArray[np.int64] | None = None
+    for key in keys:
+        if key is None:
+            return None
+        if joint is None:
+            joint = key
+            continue
+        span = int(key.max()) + 1
+        if (int(joint.max()) + 1) * span >= 2**62:
+            return None
+        joint = joint * span + key
+    assert joint is not None
+    _, first, counts = np.unique(joint, return_index=True, return_counts=True)
+    if len(counts) > n // 2:
+        return None  # hardly any repetition: resampling examples is as cheap
+    return first.astype(np.int64), counts.astype(np.int64)
+
+
+def _by_cells(metric: Metric, inputs: list[tuple[Inputs, float]],
+              cells: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]], n_resamples: int,
+              rng: np.random.Generator, want_bca: bool) -> tuple[FloatArray, float, str]:
+    first, counts = cells
+    sides: Sides = [(metric.prepare(inp.take(first)), sign) for inp, sign in inputs]
+    n, k = int(counts.sum()), len(counts)
+    probs = counts / n
+    rows = max(1, min(n_resamples, CHUNK_ELEMENTS // k))
+    values = [_stat(sides, rng.multinomial(n, probs, size=min(rows, n_resamples - start))
+                    .astype(np.float64))
+              for start in range(0, n_resamples, rows)]
+    accel = 0.0
+    if want_bca:  # leaving out one example of a cell: the jackknife, each cell weighed by size
+        weights = counts.astype(np.float64)
+        accel = _accel(_jackknife(sides, weights), weights)
+    return np.concatenate(values), accel, f"exact multinomial resampling of {k} distinct cells"
+
+
+def _jackknife(sides: Sides, weights: FloatArray) -> FloatArray:
+    """The statistic with one example (of each cell) left out, for every example or cell."""
+    k = len(weights)
+    rows = max(1, CHUNK_ELEMENTS // k)
+    out = []
+    for start in range(0, k, rows):
+        block = np.repeat(weights[None, :], min(rows, k - start), axis=0)
+        block[np.arange(block.shape[0]), start + np.arange(block.shape[0])] -= 1
+        out.append(_stat(sides, block))
+    return np.concatenate(out)
+
+
+def _accel(theta: FloatArray, weights: FloatArray) -> float:
+    """BCa acceleration from jackknife values (Efron & Tibshirani 1993, eq. 14.15)."""
+    u = float((weights * theta).sum() / weights.sum()) - theta
+    den = float((weights * u**2).sum()) ** 1.5
+    return float((weights * u**3).sum()) / (6 * den) if den > 0 else 0.0
+
+
+def _accel_influence(psi: FloatArray) -> float:
+    """The same from influence values: the infinitesimal jackknife (Efron 1987)."""
+    den = float((psi**2).sum()) ** 1.5
+    return float((psi**3).sum()) / (6 * den) if den > 0 else 0.0
+
+
+def _grouped_accel(sides: Sides, n: int) -> float:
+    """Delete-a-group jackknife in ``JACKKNIFE_MAX`` groups (i mod groups), for metrics
+    without influence values: sums of cubes of group totals grow like n·κ₃, as those of
+    single examples, so the same formula estimates the same acceleration."""
+    groups = np.arange(n) % JACKKNIFE_MAX
+    theta = np.concatenate([_stat(sides, (groups != g).astype(np.float64)[None, :])
+                            for g in range(JACKKNIFE_MAX)])
+    return _accel(theta, np.ones(JACKKNIFE_MAX))
+
+
+def _by_influence(psi: FloatArray, point: float, n_resamples: int,
+                  rng: np.random.Generator) -> tuple[FloatArray, float, str]:
+    n = len(psi)
+    v = np.sort(psi)
+    tails = min(TAILS, n // 8)
+    single = np.concatenate([v[:tails], v[n - tails:]])
+    middle = v[tails:n - tails]
+    edges = np.unique(np.linspace(0, len(middle), min(STRATA, len(middle)) + 1).astype(np.int64))
+    sizes = np.diff(edges)
+    means = np.add.reduceat(middle, edges[:-1]) / sizes
+    spread = np.sqrt(np.add.reduceat((middle - np.repeat(means, sizes)) ** 2, edges[:-1])
+                     / sizes)
+    probs = np.concatenate([np.full(len(single), 1.0 / n), sizes / n])
+    rows = max(1, min(n_resamples, CHUNK_ELEMENTS // len(probs)))
+    values = []
+    for start in range(0, n_resamples, rows):
+        counts = rng.multinomial(n, probs, size=min(rows, n_resamples - start))
+        exact, strata = counts[:, :len(single)], counts[:, len(single):].astype(np.float64)
+        noise = np.sqrt(strata) * rng.standard_normal(strata.shape)
+        values.append(point + (exact @ single + strata @ means + noise @ spread) / n)
+    detail = (f"linearised resampling of {n} examples ({len(single)} extreme ones exactly, "
+              f"the rest in {len(sizes)} strata)")
+    return np.concatenate(values), _accel_influence(psi), detail
+
+
+def _interval(r: _Resamples, confidence: float, method: Method) -> Interval:
+    total = len(r.values) + r.undefined
+
+    def relevel(level: float) -> Interval:
+        return _interval(r, level, method)
+
+    detail = r.detail
+    if r.undefined:
+        detail += f"; the metric is undefined in {r.undefined} of {total} resamples"
+    if r.undefined > UNDEFINED_MAX * total:  # too few examples of a class: we know nothing
+        return Interval(-math.inf, math.inf, r.point, method, r.n, confidence, total,
+                        detail, relevel)
+    alpha = (1 - confidence) / 2
+    levels = _bca_levels(r, alpha) if method == "bca" else None
+    used = method
+    if levels is None:
+        if method == "bca":
+            used, detail = "percentile", detail + "; BCa undefined here, percentile used"
+        levels = (alpha, 1 - alpha)
+    low, high = np.quantile(r.values, levels)
+    return Interval(float(low), float(high), r.point, used, r.n, confidence, total, detail,
+                    relevel)
+
+
+def _bca_levels(r: _Resamples, alpha: float) -> tuple[float, float] | None:
+    """BCa's adjusted quantile levels (Efron & Tibshirani 1993, eq. 14.10), as SciPy."""
+    values = r.values
+    if values[0] == values[-1]:
+        return (alpha, 1 - alpha)
+    below = np.searchsorted(values, r.point, "left") + np.searchsorted(values, r.point, "right")
+    share = below / (2 * len(values))
+    if not 0 < share < 1:
+        return None
+    z0, z = _NORMAL.inv_cdf(share), _NORMAL.inv_cdf(alpha)
+    out = []
+    for zz in (z, -z):
+        den = 1 - r.accel * (z0 + zz)
+        if den <= 0:
+            return None
+        out.append(_NORMAL.cdf(z0 + (z0 + zz) / den))
+    return out[0], out[1]
+
+
+# --------------------------------------------------------------------------- McNemar, DeLong
+
+
+@dataclass(frozen=True)
+class McNemarResult:
+    """McNemar's exact test and Newcombe's interval for a paired accuracy difference."""
+
+    p_value: float
+    interval: Interval  # accuracy(candidate) − accuracy(baseline)
+    candidate_only: int  # examples only the candidate gets right
+    baseline_only: int  # examples only the baseline gets right
+
+
+def mcnemar_exact(correct_candidate: npt.ArrayLike, correct_baseline: npt.ArrayLike,
+                  confidence: float = 0.95) -> McNemarResult:
+    """Exact two-sided McNemar test on the discordant pairs, and Newcombe's method-10
+    (square-and-add Wilson) interval for the difference in accuracy."""
+    _check_confidence(confidence)
+    a = np.asarray(correct_candidate, dtype=bool)
+    b = np.asarray(correct_baseline, dtype=bool)
+    if a.shape != b.shape or a.ndim != 1 or len(a) == 0:
+        raise UsageError("mcnemar_exact needs two equally long, non-empty 1-D arrays")
+    both, only_c = int((a & b).sum()), int((a & ~b).sum())
+    only_b, neither = int((~a & b).sum()), int((~a & ~b).sum())
+    p = _binomial_two_sided(min(only_c, only_b), only_c + only_b)
+
+    def interval(level: float) -> Interval:
+        low, high = _newcombe(both, only_c, only_b, neither, level)
+        return Interval(low, high, (only_c - only_b) / len(a), "newcombe", len(a), level,
+                        detail="Newcombe (1998) method 10", relevel=interval)
+
+    return McNemarResult(p, interval(confidence), only_c, only_b)
+
+
+def _binomial_two_sided(k: int, total: int) -> float:
+    """P-value of k or fewer (or as many more) successes of ``total`` fair coin flips."""
+    if total == 0:
+        return 1.0
+    j = np.arange(1, k + 1)
+    log_choose = np.concatenate([[0.0], np.cumsum(np.log(total - j + 1) - np.log(j))])
+    log_terms = log_choose - total * math.log(2)
+    top = float(log_terms.max())
+    return min(1.0, 2 * math.exp(top) * float(np.exp(log_terms - top).sum()))
+
+
+def _wilson(x: int, n: int, z: float) -> tuple[float, float]:
+    p = x / n
+    centre, half = p + z * z / (2 * n), z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return (centre - half) / (1 + z * z / n), (centre + half) / (1 + z * z / n)
+
+
+def _newcombe(a: int, b: int, c: int, d: int, level: float) -> tuple[float, float]:
+    n = a + b + c + d
+    z = _NORMAL.inv_cdf(1 - (1 - level) / 2)
+    p1, p2 = (a + b) / n, (a + c) / n
+    l1, u1 = _wilson(a + b, n, z)
+    l2, u2 = _wilson(a + c, n, z)
+    phi = 0.0
+    margins = (a + b) * (c + d) * (a + c) * (b + d)
+    if margins > 0:  # correlation of the two proportions, continuity-corrected as Newcombe
+        cross = a * d - b * c
+        phi = ((cross - n / 2) if cross > n / 2 else min(cross, 0)) / math.sqrt(margins)
+    diff = p1 - p2
+    low = diff - math.sqrt(max(0.0, (p1 - l1) ** 2 + (u2 - p2) ** 2
+                               - 2 * phi * (p1 - l1) * (u2 - p2)))
+    high = diff + math.sqrt(max(0.0, (p2 - l2) ** 2 + (u1 - p1) ** 2
+                                - 2 * phi * (p2 - l2) * (u1 - p1)))
+    return low, high
+
+
+@dataclass(frozen=True)
+class DeLongResult:
+    """DeLong's test for the difference of two correlated ROC AUCs."""
+
+    difference: float  # auc_candidate − auc_baseline
+    variance: float
+    interval: Interval
+    p_value: float
+    auc_candidate: float
+    auc_baseline: float
+
+
+def _midranks(x: FloatArray) -> FloatArray:
+    order = np.argsort(x, kind="mergesort")
+    xs = x[order]
+    starts = np.flatnonzero(np.concatenate([[True], xs[1:] != xs[:-1]]))
+    ends = np.concatenate([starts[1:], [len(x)]])
+    out = np.empty(len(x))
+    out[order] = np.repeat((starts + ends + 1) / 2, ends - starts)
+    return out
+
+
+def delong(y_true: npt.ArrayLike, score_candidate: npt.ArrayLike,
+           score_baseline: npt.ArrayLike, confidence: float = 0.95) -> DeLongResult:
+    """DeLong, DeLong & Clarke-Pearson (1988), in Sun & Xu's (2014) O(n log n) form.
+
+    ``y_true`` holds two labels (the greater one positive); scores are unweighted.
+    """
+    _check_confidence(confidence)
+    y = np.asarray(y_true)
+    labels = np.unique(y)
+    if len(labels) != 2:
+        raise UsageError(f"delong needs two classes in y_true, found {len(labels)}",
+                         hint="DeLong's test compares binary ROC AUCs")
+    positive = y == labels[1]
+    scores = np.vstack([np.asarray(score_candidate, dtype=np.float64),
+                        np.asarray(score_baseline, dtype=np.float64)])
+    if scores.shape[1] != len(y) or not np.isfinite(scores).all():
+        raise UsageError("delong needs finite scores, one per example, for both models")
+    m, k = int(positive.sum()), int((~positive).sum())
+    placements_pos, placements_neg, aucs = [], [], []
+    for s in scores:
+        x, z = s[positive], s[~positive]
+        ranks = _midranks(np.concatenate([x, z]))
+        placements_pos.append((ranks[:m] - _midranks(x)) / k)  # share of negatives below
+        placements_neg.append(1 - (ranks[m:] - _midranks(z)) / m)  # share of positives above
+        aucs.append(float(placements_pos[-1].mean()))
+    s10 = np.cov(np.vstack(placements_pos)) if m > 1 else np.zeros((2, 2))
+    s01 = np.cov(np.vstack(placements_neg)) if k > 1 else np.zeros((2, 2))
+    contrast = np.array([1.0, -1.0])
+    variance = float(contrast @ (s10 / m + s01 / k) @ contrast)
+    diff = aucs[0] - aucs[1]
+    se = math.sqrt(max(variance, 0.0))
+    p = 2 * _NORMAL.cdf(-abs(diff) / se) if se > 0 else float(diff == 0)
+
+    def interval(level: float) -> Interval:
+        half = _NORMAL.inv_cdf(1 - (1 - level) / 2) * se
+        return Interval(diff - half, diff + half, diff, "delong", len(y), level,
+                        detail="DeLong (1988), normal approximation", relevel=interval)
+
+    return DeLongResult(diff, variance, interval(confidence), p, aucs[0], aucs[1])
+
+
+# --------------------------------------------------------------------------- gates
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm's step-down adjusted p-values (reject gate i at level α iff adjusted ≤ α)."""
+    p = np.asarray(p_values, dtype=np.float64)
+    order = np.argsort(p, kind="stable")
+    steps = (len(p) - np.arange(len(p))) * p[order]
+    out = np.empty(len(p))
+    out[order] = np.minimum(np.maximum.accumulate(steps), 1.0)
+    return [float(x) for x in out]
+
+
+def holm_levels(p_values: Sequence[float], alpha: float = 0.05) -> list[float]:
+    """The confidence level of each gate's interval under Holm's rule for ``alpha``.
+
+    Gates are ranked by p-value (ties by position); the gate of rank k (from 1) gets
+    1 − α/(m − k + 1) while every gate before it is rejected, and from the first that is
+    not, every later gate keeps that gate's level. A gate then passes at its level
+    exactly when Holm's procedure rejects its null hypothesis.
+    """
+    m = len(p_values)
+    levels = [0.0] * m
+    stop: int | None = None
+    for rank, i in enumerate(np.argsort(np.asarray(p_values, dtype=float), kind="stable")):
+        if stop is None and p_values[i] > alpha / (m - rank):
+            stop = rank
+        levels[int(i)] = 1 - alpha / (m - (rank if stop is None else stop))
+    return levels
+
+
+def _region(margin: float, direction: Direction, higher_is_better: bool,
+            relative_to: float | None) -> tuple[float, bool, bool]:
+    """(bound, the interval must lie above it, bound included) for a gate."""
+    if not math.isfinite(margin):
+        raise UsageError(f"a gate's margin must be a finite number, not {margin}")
+    if direction in ("min", "max"):
+        return margin, direction == "min", True
+    if direction not in ("max_regression", "min_improvement"):
+        raise UsageError(f"unknown gate direction `{direction}`",
+                         hint="use max_regression, min_improvement, min or max")
+    if margin < 0:
+        raise UsageError(f"{direction} must be ≥ 0, not {margin}",
+                         hint="the margin is a size; the direction says which way")
+    if relative_to is not None:
+        margin = margin * abs(relative_to)
+    # in "gain" units (positive = better): max_regression demands gain ≥ −δ, closed, so
+    # that identical predictions pass "no worse"; min_improvement demands gain > τ, open
+    bound, closed = (-margin, True) if direction == "max_regression" else (margin, False)
+    return (bound, True, closed) if higher_is_better else (-bound, False, closed)
+
+
+def verdict(interval: Interval, margin: float, direction: Direction, *,
+            higher_is_better: bool = True, relative_to: float | None = None) -> Verdict:
+    """PASS when the whole interval lies where the gate demands, FAIL when it lies wholly
+    outside, INCONCLUSIVE otherwise (see docs/gates.md for the exact inequalities).
+
+    ``interval`` is of candidate − baseline for ``max_regression`` / ``min_improvement``
+    (``relative_to`` = the baseline's value makes the margin a fraction of it), and of the
+    candidate's own value for ``min`` / ``max`` (``margin`` is then the bound).
+    """
+    bound, above, closed = _region(margin, direction, higher_is_better, relative_to)
+    low, high = interval.low, interval.high
+    if math.isnan(low) or math.isnan(high):
+        return "INCONCLUSIVE"
+    if above:
+        ok, bad = (low >= bound, high < bound) if closed else (low > bound, high <= bound)
+    else:
+        ok, bad = (high <= bound, low > bound) if closed else (high < bound, low >= bound)
+    return "PASS" if ok else "FAIL" if bad else "INCONCLUSIVE"
+
+
+def gate_p_value(interval: Interval, margin: float, direction: Direction, *,
+                 higher_is_better: bool = True, relative_to: float | None = None) -> float:
+    """The smallest α at which the gate passes with the (1 − α) interval (1 if never).
+
+    This orders gates for Holm's rule: found by bisection on the interval's level.
+    """
+    _region(margin, direction, higher_is_better, relative_to)  # validate once
+
+    def passes(alpha: float) -> bool:
+        return verdict(interval.at(1 - alpha), margin, direction,
+                       higher_is_better=higher_is_better, relative_to=relative_to) == "PASS"
+
+    low, high = 1e-12, 1 - 1e-9
+    if passes(low):
+        return low
+    if not passes(high):
+        return 1.0
+    for _ in range(60):
+        mid = (low + high) / 2
+        low, high = (low, mid) if passes(mid) else (mid, high)
+    return high
+
+
+# --------------------------------------------------------------------------- seeds
+
+
+def seed_interval(per_seed_differences: Sequence[float], bootstrap_intervals: Sequence[Interval],
+                  confidence: float = 0.95) -> Interval:
+    """Interval for the mean difference over training seeds, all scored on one test set.
+
+    Variance of the mean = s²/K (between seeds) + the mean of the seeds' bootstrap
+    variances (test-set sampling, counted once since the seeds share the test set), with
+    Student's t on Welch–Satterthwaite's degrees of freedom (the bootstrap part counted
+    as exact). Each bootstrap variance is read off its interval: ((high − low)/(2z))².
+    """
+    _check_confidence(confidence)
+    d = np.asarray(per_seed_differences, dtype=np.float64)
+    if len(d) == 0 or len(d) != len(bootstrap_intervals):
+        raise UsageError("seed_interval needs one difference and one interval per seed")
+    k = len(d)
+    within = float(np.mean([((iv.high - iv.low)
+                             / (2 * _NORMAL.inv_cdf(1 - (1 - iv.confidence) / 2))) ** 2
+                            for iv in bootstrap_intervals]))
+    between = float(d.var(ddof=1)) / k if k > 1 else 0.0
+    total = between + within
+    df = math.inf if between == 0 else total**2 / (between**2 / (k - 1))
+    mean = float(d.mean())
+
+    def interval(level: float) -> Interval:
+        q = 1 - (1 - level) / 2
+        half = (_NORMAL.inv_cdf(q) if math.isinf(df) else _t_quantile(q, df)) * \
+            math.sqrt(total)
+        if math.isnan(half):
+            half = math.inf
+        return Interval(mean - half, mean + half, mean, "seeds", bootstrap_intervals[0].n,
+                        level, detail=f"{k} seeds, t with {df:.1f} degrees of freedom",
+                        relevel=interval)
+
+    return interval(confidence)
+
+
+def _t_quantile(q: float, df: float) -> float:
+    """Student's t quantile by bisection on its CDF (regularised incomplete beta)."""
+    def cdf(t: float) -> float:
+        tail = 0.5 * _betainc(df / 2, 0.5, df / (df + t * t))
+        return 1 - tail if t > 0 else tail
+
+    low, high = -1.0, 1.0
+    while cdf(low) > q:
+        low *= 2
+    while cdf(high) < q:
+        high *= 2
+    for _ in range(200):
+        mid = (low + high) / 2
+        low, high = (mid, high) if cdf(mid) < q else (low, mid)
+        if high - low < 1e-13 * max(1.0, abs(mid)):
+            break
+    return (low + high) / 2
+
+
+def _betainc(a: float, b: float, x: float) -> float:
+    """Regularised incomplete beta I_x(a, b), by Lentz's continued fraction."""
+    if x <= 0:
+        return 0.0
+    if x >= 1:
+        return 1.0
+    if x > (a + 1) / (a + b + 2):
+        return 1 - _betainc(b, a, 1 - x)
+    front = math.exp(math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b)
+                     + a * math.log(x) + b * math.log1p(-x)) / a
+    tiny = 1e-300
+    c, d, f = 1.0, 0.0, 1.0
+    for i in range(400):
+        m = i // 2
+        if i == 0:
+            num = 1.0
+        elif i % 2 == 0:
+            num = m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m))
+        else:
+            num = -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1))
+        d = 1 + num * d
+        d = 1 / (d if abs(d) > tiny else tiny)
+        c = 1 + num / c
+        c = c if abs(c) > tiny else tiny
+        f *= c * d
+        if abs(1 - c * d) < 1e-15:
+            break
+    return front * (f - 1)
