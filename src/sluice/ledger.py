@@ -60,8 +60,9 @@ def _fail(db: Database, what: str, exc: Exception) -> DatabaseError:
                          hint="nothing was written; retry when the database is reachable")
 
 
-def record_run(db: Database, run: RunRecord, executions: list[Execution]) -> None:
-    """Insert a run and its executions atomically."""
+def record_run(db: Database, run: RunRecord, executions: list[Execution],
+               gates: list[dict[str, Any]] | None = None) -> None:
+    """Insert a run, its executions and its gate verdicts atomically."""
     from sqlalchemy.exc import SQLAlchemyError
 
     from sluice.db.schema import executions as executions_table
@@ -74,6 +75,10 @@ def record_run(db: Database, run: RunRecord, executions: list[Execution]) -> Non
             conn.execute(runs.insert(), [row])
             if executions:
                 conn.execute(executions_table.insert(), [asdict(e) for e in executions])
+            if gates:
+                from sluice.db.schema import gate_results
+
+                conn.execute(gate_results.insert(), gates)
     except SQLAlchemyError as exc:
         raise _fail(db, "record the run", exc) from None
 

@@ -454,7 +454,7 @@ class Metric:
                              hint="evaluate on a test set with examples of every class") from None
 
     def compute(self, preds: Predictions) -> float:
-        return float(self.resampled(preds, np.arange(preds.n))[0])
+        return float(self.prepare(self.inputs(preds)).batch(np.ones((1, preds.n)))[0])
 
     def resampled(self, preds: Predictions, idx: npt.ArrayLike) -> FloatArray:
         """The metric on each resample ``idx`` (r × n index arrays) of ``preds``."""

@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sluice.budget import BudgetCheck, Limit, Tracker, check, period_limits
 from sluice.costs import Rates, rates
@@ -22,6 +22,9 @@ from sluice.project import Project
 from sluice.run import Event, RunOptions, RunResult, StageOutcome, new_run_id, run_pipeline
 from sluice.samples import prepare_samples
 from sluice.tiers import TierRun, resolve_tier
+
+if TYPE_CHECKING:
+    from sluice.gates import ModelEvaluation
 
 EXPENSIVE_KINDS = ("train", "evaluate")
 LEDGER_STATUSES = ("ran", "failed", "timeout", "budget", "cancelled")
@@ -177,10 +180,19 @@ def run_seeds(project: Project, plan: TierPlan, request: TierRequest, skip: froz
 
 
 def record(project: Project, plan: TierPlan, result: RunResult, started_at: float,
-           actor_name: str | None) -> None:
-    """Write the run and its executions to the ledger (skipped when nothing executed)."""
+           actor_name: str | None, evaluations: list[ModelEvaluation] | None = None) -> None:
+    """Write the run, its executions and its gate verdicts to the database.
+
+    Skipped when nothing executed and no gate was decided.
+    """
     executed = [o for o in result.outcomes if o.status in LEDGER_STATUSES and o.wall_s]
-    if not executed:
+    gates = [{"run_id": result.run_id, "model": e.model, "metric": g.metric, "rule": g.rule,
+              "slice": g.slice, "verdict": g.verdict, "point": g.point, "low": g.low,
+              "high": g.high, "method": g.method, "confidence": g.confidence,
+              "candidate": g.candidate, "baseline": g.baseline, "reason": g.reason,
+              "created_at": started_at}
+             for e in evaluations or [] for g in e.gates]
+    if not executed and not gates:
         return
     from sluice import identity
     from sluice.db import database_url, open_database
@@ -209,7 +221,7 @@ def record(project: Project, plan: TierPlan, result: RunResult, started_at: floa
                              "ok" if result.ok else "failed", commit,
                              identity.branch(project.root), who, total,
                              {"fraction": plan.tier.fraction, "seeds": plan.tier.seeds,
-                              "stages": [p.stage for p in plan.stages]}), rows)
+                              "stages": [p.stage for p in plan.stages]}), rows, gates)
 
 
 def _preload_database() -> None:
@@ -234,8 +246,38 @@ def run_tier(project: Project, request: TierRequest,
         on_event(Event("note", "", note))
     skip = enforce_budget(plan, request.allow_over_budget, project)
     result = run_seeds(project, plan, request, skip, on_event)
+    result.evaluations = evaluate(project, plan, result)
     try:
-        record(project, plan, result, started_at, request.actor)
+        record(project, plan, result, started_at, request.actor, result.evaluations)
     except SluiceError as exc:
         result.ledger_error = exc
+    if result.evaluations or plan.tier.name != "default":
+        from sluice.report import build_report, write_report
+
+        result.report_dir = write_report(project, build_report(plan, result, result.evaluations),
+                                         result.evaluations)
     return plan, result
+
+
+def evaluate(project: Project, plan: TierPlan, result: RunResult) -> list[ModelEvaluation]:
+    """Gate verdicts of every evaluated model; a model whose predictions cannot be read gets
+    an INCONCLUSIVE verdict with the reason, never a PASS."""
+    if not any(m.evaluate for m in project.config.models.values()):
+        return []
+    from sluice.gates import GateResult, ModelEvaluation, evaluate_model
+
+    found = []
+    settled = {o.stage: o.status for o in result.outcomes}
+    for name, spec in project.config.models.items():
+        if spec.evaluate is None or settled.get(spec.evaluate) not in ("ran", "cached"):
+            continue
+        try:
+            evaluation = evaluate_model(project, name, spec, plan.tier.name, result)
+        except SluiceError as exc:
+            evaluation = ModelEvaluation(name, "", None, notes=[exc.render()], gates=[
+                GateResult(g.metric, "evaluation", None, "INCONCLUSIVE", None, None, None, "",
+                           g.confidence, f"could not evaluate: {exc.message}")
+                for g in spec.gates] if spec.gates else [])
+        if evaluation is not None:
+            found.append(evaluation)
+    return found

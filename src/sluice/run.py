@@ -15,6 +15,7 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import Any, Literal
 
 from sluice.budget import Tracker
@@ -69,6 +70,8 @@ class RunResult:
     outcomes: list[StageOutcome]
     wall_s: float
     ledger_error: SluiceError | None = None
+    evaluations: list[Any] = field(default_factory=list)  # sluice.gates.ModelEvaluation
+    report_dir: Path | None = None
 
     @property
     def ok(self) -> bool:

@@ -1,29 +1,16 @@
 """Paired statistics behind gates: intervals that decide PASS / FAIL / INCONCLUSIVE.
 
-Training is stochastic and test sets are finite, so a gate never compares two point
-values. It takes an interval for the paired difference (candidate − baseline, on the same
-examples) and passes only when the whole interval clears the margin (``verdict``). The
-intervals come from a paired bootstrap (``paired_bootstrap``, percentile or BCa), McNemar's
-exact test with Newcombe's interval (accuracy), DeLong's test (ROC AUC), several training
-seeds (``seed_interval``), and are widened for several gates by Holm's rule. The formulas
-and conventions are in docs/gates.md.
+A gate never compares two point values: it takes an interval for the paired difference
+(candidate − baseline on the same examples) and passes only when the whole interval
+clears the margin (``verdict``). Intervals come from the paired bootstrap (percentile or
+BCa), McNemar's exact test with Newcombe's interval, DeLong's test, several training
+seeds, and are widened for several gates by Holm's rule; docs/gates.md has the formulas.
 
-The bootstrap resamples the *same* example indices for both models, chooses among three
-equivalent ways of drawing resamples by cost, and never holds more than a chunk of
-about 2**20 values per array:
-
-- *cells* (exact): when every example is one of a few interchangeable kinds (accuracy,
-  precision, F1…: label × both predictions × weight), draw the counts of each kind from
-  the multinomial distribution of the bootstrap — O(cells) per resample;
-- *exact*: draw n indices per resample (the same stream as ``scipy.stats.bootstrap``) and
-  evaluate the metric under the resulting multiplicities — O(n) per resample; used while
-  n × resamples ≤ ``EXACT_WORK``;
-- *linear*: beyond that (a million examples × 10,000 resamples would be 10¹⁰ draws) the
-  difference is expanded to first order in the multiplicities, D* ≈ D + Σᵢ(mᵢ − 1)ψᵢ/n with
-  ψ the empirical influence values; Σ mᵢψᵢ is drawn exactly for the ``TAILS`` most extreme
-  examples at each end and, for ``STRATA`` quantile strata of the rest, as the exact
-  multinomial stratum count times the stratum mean plus a normal term with the stratum's
-  spread. The neglected terms are O(1/n) relative to the interval.
+The bootstrap draws resamples one of three equivalent ways, by cost: exact multinomial
+counts of interchangeable *cells* (label metrics), exact *examples* (the same random
+stream as ``scipy.stats.bootstrap``) while n × resamples ≤ ``EXACT_WORK``, and beyond
+that a *linearised* resampling of influence values (a million examples × 10,000
+resamples in seconds). Arrays stay within ``CHUNK_ELEMENTS`` values per chunk.
 """
 
 from __future__ import annotations
@@ -152,9 +139,9 @@ def _bootstrap(metric: Metric, inputs: list[tuple[Inputs, float]], n_resamples: 
     if strategy == "cells" and cells is None:
         raise UsageError(f"{metric.name} cannot be resampled by cells",
                          hint="cells work for label metrics (accuracy, precision, f1, …)")
-    want_bca = method == "bca"
+    bca = method == "bca"
     if cells is not None and (strategy == "cells" or len(cells[1]) * n_resamples <= CELL_WORK):
-        values, accel, detail = _by_cells(metric, inputs, cells, n_resamples, rng, want_bca)
+        values, accel, detail = _by_cells(metric, inputs, cells, n_resamples, rng, bca)
     else:
         psi = None
         if strategy == "linear" or (strategy == "auto" and n * n_resamples > EXACT_WORK):
@@ -165,81 +152,77 @@ def _bootstrap(metric: Metric, inputs: list[tuple[Inputs, float]], n_resamples: 
         if psi is not None:
             values, accel, detail = _by_influence(psi, point, n_resamples, rng)
         else:
-            values, accel, detail = _by_examples(sides, n, n_resamples, rng, want_bca)
+            values, accel, detail = _by_examples(sides, n, n_resamples, rng, bca)
     finite = values[np.isfinite(values)]
     resamples = _Resamples(np.sort(finite), len(values) - len(finite), point, accel, n, detail)
     return _interval(resamples, confidence, method)
 
 
+def _chunked(total: int, width: int, draw: Callable[[int, int], FloatArray]) -> FloatArray:
+    """``draw(start, rows)`` over chunks of rows × ``width`` ≤ ``CHUNK_ELEMENTS`` values."""
+    rows = max(1, min(total, CHUNK_ELEMENTS // width))
+    return np.concatenate([draw(start, min(rows, total - start))
+                           for start in range(0, total, rows)])
+
+
 def _by_examples(sides: Sides, n: int, n_resamples: int, rng: np.random.Generator,
-                 want_bca: bool) -> tuple[FloatArray, float, str]:
-    rows = max(1, min(n_resamples, CHUNK_ELEMENTS // n))
-    values = [_stat(sides, multiplicities(rng.integers(0, n, (min(rows, n_resamples - start),
-                                                              n)), n))
-              for start in range(0, n_resamples, rows)]
+                 bca: bool) -> tuple[FloatArray, float, str]:
+    values = _chunked(n_resamples, n, lambda _, rows: _stat(
+        sides, multiplicities(rng.integers(0, n, (rows, n)), n)))
     accel = 0.0
-    if want_bca:
-        if n <= JACKKNIFE_MAX:
-            accel = _accel(_jackknife(sides, np.ones(n)), np.ones(n))
-        else:
-            psi = _influence(sides)
-            accel = _accel_influence(psi) if psi is not None else _grouped_accel(sides, n)
-    return np.concatenate(values), accel, f"exact resampling of {n} examples"
+    if bca and n <= JACKKNIFE_MAX:
+        accel = _accel(_jackknife(sides, np.ones(n)), np.ones(n))
+    elif bca:
+        psi = _influence(sides)
+        accel = _accel_influence(psi) if psi is not None else _grouped_accel(sides, n)
+    return values, accel, f"exact resampling of {n} examples"
 
 
-def _cells(sides: Sides, n: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]] | None:
+Cells = tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]
+
+
+def _cells(sides: Sides, n: int) -> Cells | None:
     """Groups of interchangeable examples: (first example of each, its count), or None."""
-    keys = [prep.key for prep, _ in sides]
-    joint: npt.NDArray[np.int64] | None = None
-    for key in keys:
-        if key is None:
+    joint = np.zeros(n, dtype=np.int64)
+    for key in (prep.key for prep, _ in sides):
+        if key is None or int(joint.max() + 1) * int(key.max() + 1) >= 2**62:
             return None
-        if joint is None:
-            joint = key
-            continue
-        span = int(key.max()) + 1
-        if (int(joint.max()) + 1) * span >= 2**62:
-            return None
-        joint = joint * span + key
-    assert joint is not None
+        joint = joint * int(key.max() + 1) + key
     _, first, counts = np.unique(joint, return_index=True, return_counts=True)
     if len(counts) > n // 2:
         return None  # hardly any repetition: resampling examples is as cheap
     return first.astype(np.int64), counts.astype(np.int64)
 
 
-def _by_cells(metric: Metric, inputs: list[tuple[Inputs, float]],
-              cells: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]], n_resamples: int,
-              rng: np.random.Generator, want_bca: bool) -> tuple[FloatArray, float, str]:
+def _by_cells(metric: Metric, inputs: list[tuple[Inputs, float]], cells: Cells,
+              n_resamples: int, rng: np.random.Generator,
+              bca: bool) -> tuple[FloatArray, float, str]:
     first, counts = cells
     sides: Sides = [(metric.prepare(inp.take(first)), sign) for inp, sign in inputs]
-    n, k = int(counts.sum()), len(counts)
-    probs = counts / n
-    rows = max(1, min(n_resamples, CHUNK_ELEMENTS // k))
-    values = [_stat(sides, rng.multinomial(n, probs, size=min(rows, n_resamples - start))
-                    .astype(np.float64))
-              for start in range(0, n_resamples, rows)]
-    accel = 0.0
-    if want_bca:  # leaving out one example of a cell: the jackknife, each cell weighed by size
-        weights = counts.astype(np.float64)
-        accel = _accel(_jackknife(sides, weights), weights)
-    return np.concatenate(values), accel, f"exact multinomial resampling of {k} distinct cells"
+    n, weights = int(counts.sum()), counts.astype(np.float64)
+    values = _chunked(n_resamples, len(counts), lambda _, rows: _stat(
+        sides, rng.multinomial(n, weights / n, size=rows).astype(np.float64)))
+    # leaving one example out of a cell: the jackknife, each cell weighed by its size
+    accel = _accel(_jackknife(sides, weights), weights) if bca else 0.0
+    return values, accel, f"exact multinomial resampling of {len(counts)} distinct cells"
 
 
 def _jackknife(sides: Sides, weights: FloatArray) -> FloatArray:
     """The statistic with one example (of each cell) left out, for every example or cell."""
-    k = len(weights)
-    rows = max(1, CHUNK_ELEMENTS // k)
-    out = []
-    for start in range(0, k, rows):
-        block = np.repeat(weights[None, :], min(rows, k - start), axis=0)
-        block[np.arange(block.shape[0]), start + np.arange(block.shape[0])] -= 1
-        out.append(_stat(sides, block))
-    return np.concatenate(out)
+    def draw(start: int, rows: int) -> FloatArray:
+        block = np.repeat(weights[None, :], rows, axis=0)
+        block[np.arange(rows), start + np.arange(rows)] -= 1
+        return _stat(sides, block)
+
+    return _chunked(len(weights), len(weights), draw)
 
 
 def _accel(theta: FloatArray, weights: FloatArray) -> float:
     """BCa acceleration from jackknife values (Efron & Tibshirani 1993, eq. 14.15)."""
+    keep = np.isfinite(theta)  # leaving out a rare class's last example can undefine it
+    theta, weights = theta[keep], weights[keep]
+    if len(theta) == 0:
+        return 0.0
     u = float((weights * theta).sum() / weights.sum()) - theta
     den = float((weights * u**2).sum()) ** 1.5
     return float((weights * u**3).sum()) / (6 * den) if den > 0 else 0.0
@@ -247,8 +230,7 @@ def _accel(theta: FloatArray, weights: FloatArray) -> float:
 
 def _accel_influence(psi: FloatArray) -> float:
     """The same from influence values: the infinitesimal jackknife (Efron 1987)."""
-    den = float((psi**2).sum()) ** 1.5
-    return float((psi**3).sum()) / (6 * den) if den > 0 else 0.0
+    return _accel(-psi, np.ones(len(psi)))
 
 
 def _grouped_accel(sides: Sides, n: int) -> float:
@@ -263,27 +245,25 @@ def _grouped_accel(sides: Sides, n: int) -> float:
 
 def _by_influence(psi: FloatArray, point: float, n_resamples: int,
                   rng: np.random.Generator) -> tuple[FloatArray, float, str]:
-    n = len(psi)
-    v = np.sort(psi)
+    n, v = len(psi), np.sort(psi)
     tails = min(TAILS, n // 8)
-    single = np.concatenate([v[:tails], v[n - tails:]])
-    middle = v[tails:n - tails]
+    single, middle = np.concatenate([v[:tails], v[n - tails:]]), v[tails:n - tails]
     edges = np.unique(np.linspace(0, len(middle), min(STRATA, len(middle)) + 1).astype(np.int64))
     sizes = np.diff(edges)
     means = np.add.reduceat(middle, edges[:-1]) / sizes
     spread = np.sqrt(np.add.reduceat((middle - np.repeat(means, sizes)) ** 2, edges[:-1])
                      / sizes)
     probs = np.concatenate([np.full(len(single), 1.0 / n), sizes / n])
-    rows = max(1, min(n_resamples, CHUNK_ELEMENTS // len(probs)))
-    values = []
-    for start in range(0, n_resamples, rows):
-        counts = rng.multinomial(n, probs, size=min(rows, n_resamples - start))
+
+    def draw(_: int, rows: int) -> FloatArray:
+        counts = rng.multinomial(n, probs, size=rows)
         exact, strata = counts[:, :len(single)], counts[:, len(single):].astype(np.float64)
         noise = np.sqrt(strata) * rng.standard_normal(strata.shape)
-        values.append(point + (exact @ single + strata @ means + noise @ spread) / n)
+        return np.asarray(point + (exact @ single + strata @ means + noise @ spread) / n)
+
     detail = (f"linearised resampling of {n} examples ({len(single)} extreme ones exactly, "
               f"the rest in {len(sizes)} strata)")
-    return np.concatenate(values), _accel_influence(psi), detail
+    return _chunked(n_resamples, len(probs), draw), _accel_influence(psi), detail
 
 
 def _interval(r: _Resamples, confidence: float, method: Method) -> Interval:
@@ -538,7 +518,8 @@ def gate_p_value(interval: Interval, margin: float, direction: Direction, *,
                  higher_is_better: bool = True, relative_to: float | None = None) -> float:
     """The smallest α at which the gate passes with the (1 − α) interval (1 if never).
 
-    This orders gates for Holm's rule: found by bisection on the interval's level.
+    This orders gates for Holm's rule: found by bisection on the interval's level, to
+    about 1e-12 (also the floor returned for a gate that passes at any level).
     """
     _region(margin, direction, higher_is_better, relative_to)  # validate once
 

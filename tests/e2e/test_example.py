@@ -41,6 +41,29 @@ def test_churn_example_through_pr_and_merge_tiers(tmp_path: Path) -> None:
     ledger = json.loads(sluice(churn, "budget", "--json").stdout)
     assert set(ledger["tiers"]) >= {"pr", "merge"}
 
+    # The merge tier's report: metrics, intervals, verdicts per model, and plots.
+    report = json.loads(sluice(churn, "report", "--json").stdout)
+    churn_model = next(m for m in report["models"] if m["model"] == "churn")
+    assert churn_model["verdict"] == "PASS"
+    assert {g["slice"] for g in churn_model["gates"]} >= {None, "region=north"}
+    auc = next(r for r in churn_model["metrics"] if r["metric"] == "roc_auc")
+    assert auc["low"] < auc["delta"] < auc["high"]
+    folder = churn / ".sluice/reports" / report["run_id"]
+    assert {"churn-deltas.png", "churn-roc.png", "churn-slices.png"} <= \
+        {p.name for p in folder.glob("*.png")}
+    markdown = sluice(churn, "report", "--format", "markdown").stdout
+    assert "### Model `churn`: ✅ PASS" in markdown and "region=west" in markdown
+
+    # A deliberately degraded model (trained on shuffled labels) fails its gates.
+    params = churn / "params.yaml"
+    params.write_text(params.read_text().replace("shuffle_labels: false",
+                                                 "shuffle_labels: true"))
+    degraded = sluice(churn, "run", "--tier", "merge", check=1, timeout=600)
+    assert "model churn: FAIL" in degraded.stdout
+    assert re.search(r"FAIL +roc_auc max_regression 0.01", degraded.stdout)
+    params.write_text(params.read_text().replace("shuffle_labels: true",
+                                                 "shuffle_labels: false"))
+
     # A broken unit test stops the pr tier before any training starts.
     test_file = next((churn / "tests").glob("test_*.py"))
     test_file.write_text(test_file.read_text() + "\n\ndef test_broken() -> None:\n"

@@ -18,6 +18,7 @@ from sluice.cli import (
     data_cmd,
     init_cmd,
     plan_cmd,
+    report_cmd,
     run_cmd,
     status_cmd,
 )
@@ -65,7 +66,8 @@ Examples:
 
 app = typer.Typer(help=HELP, no_args_is_help=True, add_completion=False,
                   rich_markup_mode=None, context_settings={"help_option_names": ["-h", "--help"]})
-for module in (init_cmd, plan_cmd, run_cmd, status_cmd, affected_cmd, data_cmd, budget_cmd):
+for module in (init_cmd, plan_cmd, run_cmd, status_cmd, affected_cmd, data_cmd, budget_cmd,
+               report_cmd):
     module.register(app)
 
 

@@ -87,6 +87,18 @@ def register(app: typer.Typer) -> None:
         if restored:
             summary += f" ({restored} restored from the cache)"
         echo(f"{summary} in {seconds(result.wall_s)} (run {result.run_id})", err=as_json)
+        for evaluation in result.evaluations:
+            verdict = evaluation.verdict or "no gates"
+            echo(f"model {evaluation.model}: {verdict}", err=as_json)
+            for gate in evaluation.gates:
+                where = f" [{gate.slice}]" if gate.slice else ""
+                echo(f"  {gate.verdict:<12} {gate.metric} {gate.rule}{where}: {gate.reason}",
+                     err=as_json)
+            for note in evaluation.notes:
+                echo(f"  note: {note}", err=as_json)
+        if result.report_dir is not None:
+            echo(f"report: {result.report_dir / 'report.html'} (also report.md, report.json; "
+                 "`sluice report` prints it)", err=as_json)
         if result.ledger_error is not None:
             raise result.ledger_error
         gated = [o for o in result.outcomes if o.status == "gated"]
@@ -98,4 +110,9 @@ def register(app: typer.Typer) -> None:
             return 1
         if "budget" in statuses:
             return 3  # what did not run was skipped for the budget, or stopped by it
+        verdicts = {e.verdict for e in result.evaluations}
+        if "FAIL" in verdicts:
+            return 1
+        if "INCONCLUSIVE" in verdicts:
+            return 4
         return 0 if result.ok else 1

@@ -18,7 +18,7 @@ from sqlalchemy import (
     Text,
 )
 
-SCHEMA_REVISION = "0001_ledger"
+SCHEMA_REVISION = "0002_gate_results"
 
 metadata = MetaData()
 
@@ -62,4 +62,26 @@ executions = Table(
     Column("actor", String(255)),
     Index("ix_executions_stage", "stage", "outcome", "started_at"),
     Index("ix_executions_started", "started_at", "tier"),
+)
+
+# Every gate verdict of every run, with the interval and method behind it.
+gate_results = Table(
+    "gate_results", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(64), nullable=False),
+    Column("model", String(255), nullable=False),
+    Column("metric", String(255), nullable=False),
+    Column("rule", String(255), nullable=False),
+    Column("slice", String(255)),
+    Column("verdict", String(16), nullable=False),
+    Column("point", Float),
+    Column("low", Float),
+    Column("high", Float),
+    Column("method", String(64)),
+    Column("confidence", Float),
+    Column("candidate", Float),
+    Column("baseline", Float),
+    Column("reason", Text),
+    Column("created_at", Float, nullable=False),
+    Index("ix_gate_results_model", "model", "created_at"),
 )

@@ -25,6 +25,7 @@ from typing import Any
 if not __package__:  # run as a script: make `src/` (not `src/churn/`) the import root
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
+import numpy as np
 import pandas as pd
 import sklearn
 from sklearn.ensemble import HistGradientBoostingClassifier
@@ -85,10 +86,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=None,
                         help="tier seed (default: $SLUICE_SEED or 0)")
     parser.add_argument("--out", required=True, type=Path, help="where to pickle the model")
+    parser.add_argument("--shuffle-labels", type=lambda text: text.lower() == "true",
+                        default=False, help="true: train on shuffled labels (a deliberately "
+                                            "broken model, to watch a gate FAIL)")
     args = parser.parse_args(argv)
 
     seed = combine_seeds(args.base_seed, tier_seed(args.seed))
     frame = read_parquet(args.train)
+    if args.shuffle_labels:
+        shuffled = np.random.default_rng(seed).permutation(frame[LABEL_COL].to_numpy())
+        frame = frame.assign(**{LABEL_COL: shuffled})
     log(f"{args.model} on {len(frame):,} rows x {len(feature_columns(frame))} features, "
         f"seed {seed}, hyperparams {args.hyperparams}")
     with timed("training"):

@@ -1,0 +1,284 @@
+"""Gates: compare each candidate model with its baseline, example by example.
+
+For every model with an evaluate stage in the run: read the candidate's
+per-example predictions (one set per seed), the baseline's (a predictions
+file, or later a registry alias), compute sluice's own metrics, and decide
+every gate that applies to the tier as PASS, FAIL or INCONCLUSIVE from a
+confidence interval (docs/gates.md). Holm's correction spans the gates of one
+model. Verdicts are deterministic: resampling is seeded.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from sluice.errors import SluiceError
+from sluice.project import Project
+
+if TYPE_CHECKING:
+    from sluice.config_schema import GateSpec, ModelSpec
+    from sluice.predictions import Predictions
+    from sluice.run import RunResult
+    from sluice.stats import Interval
+
+Verdict = Literal["PASS", "FAIL", "INCONCLUSIVE"]
+RESAMPLES = 2000  # per interval: enough for stable 95 % ends, quick on 10^5 examples
+
+
+@dataclass(frozen=True)
+class MetricRow:
+    metric: str
+    candidate: float
+    baseline: float | None = None
+    delta: float | None = None
+    low: float | None = None
+    high: float | None = None
+    method: str = ""
+    seeds: list[float] = field(default_factory=list)  # the candidate's value per seed
+
+
+@dataclass(frozen=True)
+class GateResult:
+    metric: str
+    rule: str  # "max_regression 0.01", "min 0.8", ...
+    slice: str | None  # "region=north"
+    verdict: Verdict
+    point: float | None
+    low: float | None
+    high: float | None
+    method: str
+    confidence: float
+    reason: str
+    candidate: float | None = None
+    baseline: float | None = None
+    n: int = 0
+
+
+@dataclass
+class ModelEvaluation:
+    model: str
+    candidate: str  # where the candidate's predictions came from
+    baseline: str | None
+    metrics: list[MetricRow] = field(default_factory=list)
+    gates: list[GateResult] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    seeds: int = 1
+
+    @property
+    def verdict(self) -> Verdict | None:
+        found = {g.verdict for g in self.gates}
+        if "FAIL" in found:
+            return "FAIL"
+        if "INCONCLUSIVE" in found:
+            return "INCONCLUSIVE"
+        return "PASS" if found else None
+
+    def to_json(self) -> dict[str, Any]:
+        value = asdict(self)
+        value["verdict"] = self.verdict
+        return value
+
+
+def _finite(x: float | None) -> float | None:
+    return None if x is None or not math.isfinite(x) else float(x)
+
+
+def _predictions_output(project: Project, spec: ModelSpec) -> str | None:
+    assert spec.evaluate is not None
+    outs = project.config.stages[spec.evaluate].outs
+    if spec.predictions:
+        return spec.predictions
+    return "predictions" if "predictions" in outs else None
+
+
+def _seed_predictions(project: Project, result: RunResult, stage: str, out: str,
+                      scratch: Path) -> list[Predictions]:
+    """Predictions of seed 0 (the workspace) and of every later seed (from the store)."""
+    from sluice.predictions import read_predictions
+
+    path = project.config.stages[stage].outs[out]
+    found = [read_predictions(project.root / path)]
+    for outcome in result.outcomes:
+        name, _, seed = outcome.stage.partition("@seed")
+        if name != stage or not seed or outcome.fingerprint is None:
+            continue
+        record = project.store.get_run(outcome.fingerprint)
+        if record is None or out not in record.get("outs", {}):
+            continue
+        copy = scratch / f"seed{seed}{Path(path).suffix}"
+        project.store.checkout_file(record["outs"][out]["hash"], copy)
+        found.append(read_predictions(copy))
+    return found
+
+
+def _rule(gate: GateSpec) -> list[tuple[str, Any]]:
+    return [(r, getattr(gate, r)) for r in ("min", "max", "max_regression", "min_improvement")
+            if getattr(gate, r) is not None]
+
+
+def _margin(value: Any) -> tuple[float, bool]:
+    """(margin, relative) from ``0.01`` or ``"2%"``."""
+    if isinstance(value, str):
+        return float(value.strip().rstrip("%")) / 100, True
+    return float(value), False
+
+
+def _interval(gate: GateSpec, metric: str, candidates: list[Predictions],
+              baseline: Predictions | None, direction: str) -> Interval:
+    from sluice import stats
+
+    paired = direction in ("max_regression", "min_improvement")
+    if paired and baseline is not None and gate.method in ("mcnemar", "delong"):
+        cand = candidates[0]
+        if gate.method == "mcnemar":
+            right_c = cand.predicted_labels() == cand.y_true
+            right_b = baseline.predicted_labels() == baseline.y_true
+            return stats.mcnemar_exact(right_c, right_b, gate.confidence).interval
+        assert cand.y_score is not None and baseline.y_score is not None
+        return stats.delong(cand.y_true, cand.y_score, baseline.y_score,
+                            gate.confidence).interval
+    intervals = [stats.paired_bootstrap(metric, c, baseline, RESAMPLES, gate.confidence)
+                 if paired and baseline is not None else
+                 stats.bootstrap(metric, c, RESAMPLES, gate.confidence) for c in candidates]
+    if len(intervals) == 1:
+        return intervals[0]
+    # Several seeds: the interval takes the spread between seeds into account.
+    return stats.seed_interval([iv.point for iv in intervals], intervals, gate.confidence)
+
+
+def _gate_results(model: str, gate: GateSpec, candidates: list[Predictions],
+                  baseline: Predictions | None) -> list[tuple[GateResult, Interval | None, Any]]:
+    """Each (slice of each) rule of one gate, before Holm's correction."""
+    from sluice.metrics import HIGHER_IS_BETTER, resolve_metric
+    from sluice.predictions import slice_groups
+
+    metric = resolve_metric(gate.metric)
+    higher = HIGHER_IS_BETTER.get(metric.name, True)
+    parts: list[tuple[str | None, list[Predictions], Predictions | None]] = [
+        (None, candidates, baseline)]
+    for column in gate.slices:
+        for value, index in slice_groups(candidates[0], column).items():
+            if gate.slice_values is not None and value not in gate.slice_values:
+                continue
+            if len(index) < gate.min_slice_size:
+                continue
+            parts.append((f"{column}={value}", [c.take(index) for c in candidates],
+                          None if baseline is None else baseline.take(index)))
+    results: list[tuple[GateResult, Interval | None, Any]] = []
+    for where, cands, base in parts:
+        for direction, raw in _rule(gate):
+            paired = direction in ("max_regression", "min_improvement")
+            if paired and base is None:
+                continue  # no baseline yet: only absolute gates apply
+            margin, relative = _margin(raw) if paired else (float(raw), False)
+            cand_value = metric.compute(cands[0])
+            base_value = metric.compute(base) if base is not None else None
+            try:
+                interval = _interval(gate, metric.name, cands, base, direction)
+            except SluiceError as exc:
+                results.append((GateResult(metric.name, f"{direction} {raw}", where,
+                                           "INCONCLUSIVE", None, None, None, "", gate.confidence,
+                                           f"no interval: {exc.message}"), None, None))
+                continue
+            context = (margin, direction, higher, base_value if relative else None)
+            results.append((GateResult(metric.name, f"{direction} {raw}", where, "INCONCLUSIVE",
+                                       _finite(interval.point), _finite(interval.low),
+                                       _finite(interval.high), interval.method,
+                                       gate.confidence, "", _finite(cand_value),
+                                       _finite(base_value), cands[0].n), interval, context))
+    return results
+
+
+def _explain(result: GateResult, direction: str, margin: float, relative: float | None,
+             higher: bool) -> str:
+    what = "candidate − baseline" if direction in ("max_regression", "min_improvement") \
+        else "the candidate's value"
+    interval = f"[{result.low:.4g}, {result.high:.4g}]" if result.low is not None and \
+        result.high is not None else "undefined"
+    bound = margin * relative if relative is not None else margin
+    sense = {"max_regression": f"no worse than {bound:.4g} below the baseline" if higher
+             else f"no more than {bound:.4g} above the baseline",
+             "min_improvement": f"at least {bound:.4g} better than the baseline",
+             "min": f"at least {bound:.4g}", "max": f"at most {bound:.4g}"}[direction]
+    verdicts = {"PASS": "the whole interval meets the rule",
+                "FAIL": "the whole interval breaks the rule",
+                "INCONCLUSIVE": "the interval straddles the limit: more data or seeds needed"}
+    return f"{what} is {interval} ({result.confidence:.0%}); rule: {sense}; " \
+           f"{verdicts[result.verdict]}"
+
+
+def evaluate_model(project: Project, name: str, spec: ModelSpec, tier: str,
+                   result: RunResult) -> ModelEvaluation | None:
+    from dataclasses import replace
+
+    from sluice import stats
+    from sluice.metrics import default_metrics, evaluate
+    from sluice.predictions import align, read_predictions
+
+    out = _predictions_output(project, spec) if spec.evaluate else None
+    if spec.evaluate is None or out is None:
+        return None
+    with tempfile.TemporaryDirectory(dir=project.state_dir) as scratch:
+        candidates = _seed_predictions(project, result, spec.evaluate, out, Path(scratch))
+    stage_out = project.config.stages[spec.evaluate].outs[out]
+    evaluation = ModelEvaluation(name, stage_out, None, seeds=len(candidates))
+    baseline = None
+    if spec.baseline is not None and spec.baseline.predictions is not None:
+        path = project.root / spec.baseline.predictions
+        if path.exists():
+            baseline = read_predictions(path)
+            evaluation.baseline = spec.baseline.predictions
+            aligned = [align(c, baseline) for c in candidates]
+            candidates, baseline = [a[0] for a in aligned], aligned[0][1]
+        else:
+            evaluation.notes.append(f"baseline predictions {spec.baseline.predictions} do not "
+                                    "exist yet: only absolute gates apply")
+    elif spec.baseline is not None:
+        evaluation.notes.append(f"baseline alias `{spec.baseline.alias}` needs the model "
+                                "registry: only absolute gates apply")
+    else:
+        evaluation.notes.append("no baseline configured: only absolute gates apply")
+    names = list(dict.fromkeys([*default_metrics(candidates[0]),
+                                *(g.metric for g in spec.gates)]))
+    cand_values = [evaluate(c, names) for c in candidates]
+    base_values = evaluate(baseline, names) if baseline is not None else {}
+    for metric in names:
+        row = MetricRow(metric, cand_values[0][metric], _finite(base_values.get(metric)),
+                        seeds=[v[metric] for v in cand_values])
+        if baseline is not None:
+            delta = stats.paired_bootstrap(metric, candidates[0], baseline, RESAMPLES)
+            row = replace(row, delta=_finite(delta.point), low=_finite(delta.low),
+                          high=_finite(delta.high), method=delta.method)
+        evaluation.metrics.append(row)
+    applicable = [g for g in spec.gates if g.tiers is None or tier in g.tiers]
+    pending = [item for g in applicable for item in _gate_results(name, g, candidates, baseline)]
+    decided = [(r, iv, ctx) for r, iv, ctx in pending if iv is not None]
+    intervals: list[Interval] = [iv for _, iv, _ in pending if iv is not None]
+    levels: list[float] = []
+    alpha = 0.05
+    if decided:
+        alpha = 1 - max(r.confidence for r, _, _ in decided)
+        p_values = [stats.gate_p_value(iv, ctx[0], ctx[1], higher_is_better=ctx[2],
+                                       relative_to=ctx[3])
+                    for iv, (_, _, ctx) in zip(intervals, decided, strict=True)]
+        levels = stats.holm_levels(p_values, alpha)
+    for index, (r, _, ctx) in enumerate(decided):
+        iv, level = intervals[index], levels[index]
+        final = iv.at(level) if level != iv.confidence else iv
+        margin, direction, higher, relative = ctx
+        verdict = stats.verdict(final, margin, direction, higher_is_better=higher,
+                                relative_to=relative)
+        r = replace(r, verdict=verdict, low=_finite(final.low), high=_finite(final.high),
+                    confidence=level)
+        evaluation.gates.append(replace(r, reason=_explain(r, direction, margin, relative,
+                                                            higher)))
+    evaluation.gates += [r for r, iv, _ in pending if iv is None]
+    if len(decided) > 1:
+        evaluation.notes.append(f"Holm's correction over {len(decided)} gates: intervals are "
+                                "widened so the chance of any false PASS stays at "
+                                f"{alpha:.0%}")
+    return evaluation
