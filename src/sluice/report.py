@@ -196,7 +196,11 @@ def markdown(report: dict[str, Any], plots: dict[str, list[str]] | None = None) 
 def html_page(report: dict[str, Any], folder: Path, plots: dict[str, list[str]]) -> str:
     """A self-contained page: the Markdown's content with the plots embedded."""
     body = []
-    for line in markdown(report).splitlines():
+    # Emoji read well on GitHub, but headless browsers often lack the font.
+    text = markdown(report)
+    for emoji in ("✅ ", "❌ ", "⚠️ "):
+        text = text.replace(emoji, "")
+    for line in text.splitlines():
         if line.startswith("## "):
             body.append(f"<h1>{html.escape(line[3:])}</h1>")
         elif line.startswith("### "):
@@ -208,14 +212,15 @@ def html_page(report: dict[str, Any], folder: Path, plots: dict[str, list[str]])
             body.append(f"<li>{html.escape(line[2:])}</li>")
         elif line and not line.startswith("| ---"):
             body.append(f"<p>{html.escape(line.strip('_'))}</p>")
+        elif not line:
+            body.append("")  # ends a table
     for model, files in plots.items():
         for name in files:
             data = base64.b64encode((folder / name).read_bytes()).decode()
             body.append(f'<figure><img alt="{html.escape(name)}" '
                         f'src="data:image/png;base64,{data}"><figcaption>{html.escape(model)}: '
                         f"{html.escape(name)}</figcaption></figure>")
-    content = "\n".join(body).replace("</tr>\n<tr>", "</tr><tr>")
-    content = content.replace("<tr>", "<table><tr>", 1) if "<tr>" in content else content
+    content = "\n".join(body)
     style = ("body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;}"
              "td{border:1px solid #ccc;padding:.2rem .5rem;}table{border-collapse:collapse;"
              "margin:1rem 0;}img{max-width:100%;}")
@@ -227,7 +232,7 @@ def html_page(report: dict[str, Any], folder: Path, plots: dict[str, list[str]])
 def _tables(content: str) -> str:
     """Group consecutive table rows into tables."""
     out, in_table = [], False
-    for line in content.replace("<table><tr>", "<tr>").splitlines():
+    for line in content.splitlines():
         is_row = line.startswith("<tr>")
         if is_row and not in_table:
             out.append("<table>")

@@ -210,8 +210,8 @@ models:
   churn:
     train: t
     artifact: m
-    gates: []
-""", "unknown key `gates` in model `churn`", 5, 5),
+    gate: []
+""", "unknown key `gate` in model `churn`; did you mean `gates`?", 5, 5),
     Case("model-missing-artifact", """\
 stages:
   train: {cmd: x, outs: {model: m.pkl}}

@@ -6,9 +6,11 @@ import re
 from pathlib import Path
 
 from sluice.config_schema import (
+    BaselineSpec,
     BudgetSpec,
     ConfigSpec,
     DatasetSpec,
+    GateSpec,
     ModelSpec,
     PeriodBudgetSpec,
     PricesSpec,
@@ -42,7 +44,8 @@ def test_complete_example_loads(tmp_path: Path) -> None:
 def test_every_key_is_documented() -> None:
     text = DOC.read_text()
     for model in (ConfigSpec, StageSpec, Resources, DatasetSpec, ModelSpec, TierSpec,
-                  TriggerSpec, BudgetSpec, PeriodBudgetSpec, PricesSpec, SampleSpec):
+                  TriggerSpec, BudgetSpec, PeriodBudgetSpec, PricesSpec, SampleSpec, GateSpec,
+                  BaselineSpec):
         for key in model.model_fields:
             assert f"`{key}`" in text or f"`resources.{key}`" in text, key
     for variable in ("SLUICE_TIER", "SLUICE_FRACTION", "SLUICE_SEED", "SLUICE_STAGE",
