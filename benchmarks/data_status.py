@@ -33,6 +33,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from _common import (
@@ -307,8 +308,7 @@ def bench(repeats: int = 5, clone_repeats: int = 3) -> Section:
         editor.edit(sroot)
         editor.edit(droot)
         check_modified(sroot, dvc)
-        edit_s = lambda: editor.edit(sroot)  # noqa: E731
-        edit_d = lambda: editor.edit(droot)  # noqa: E731
+        edit_s, edit_d = partial(editor.edit, sroot), partial(editor.edit, droot)
         edited = measure_interleaved(
             commands(sroot, dvc, modified=True), repeats=repeats,
             before={"sluice data status": edit_s, "sluice status": edit_s,
@@ -462,9 +462,9 @@ def report(repeats: int, clone_repeats: int, nbytes: int, sluice_add_s: float,
         "dvc status": "`dvc status`",
     }
     for key, label in tput_labels.items():
-        t = fresh[key]
-        tput_rows.append([label, fmt_s(t.median), fmt_mbs(nbytes, t.median),
-                          f"{read / t.median:.0%}"])
+        seconds = fresh[key].median
+        tput_rows.append([label, fmt_s(seconds), fmt_mbs(nbytes, seconds),
+                          f"{read / seconds:.0%}"])
     section.blocks.append(
         f"(c) as throughput over the {nbytes / 1e9:.2f} GB that must be read, warm page "
         "cache (the copies were just written and read once):\n\n"

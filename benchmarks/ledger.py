@@ -22,6 +22,8 @@ import argparse
 import random
 import sys
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -247,11 +249,11 @@ def bench(repeats: int = 5) -> Section:
         size = (full / ".sluice" / "sluice.db").stat().st_size
 
         print("timing the commands...", flush=True)
-        fns = {}
+        fns: dict[str, Callable[[], object]] = {}
         for key, args in COMMANDS.items():
-            fns[key] = lambda a=args: run(sluice_cmd(*a), full)
-            fns[f"{key}, empty"] = lambda a=args: run(sluice_cmd(*a), empty)
-        fns["floor"] = lambda: run(sluice_cmd("--help"), full)
+            fns[key] = partial(run, sluice_cmd(*args), full)
+            fns[f"{key}, empty"] = partial(run, sluice_cmd(*args), empty)
+        fns["floor"] = partial(run, sluice_cmd("--help"), full)
         t = measure_interleaved(fns, repeats=repeats, warmup=1)
         lib = in_process(full, repeats)
 

@@ -26,19 +26,19 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from _common import (
     Section,
     Target,
     Timing,
-    bench_env,
     dvc_bin,
     dvc_init,
     fmt_s,
     git_commit_all,
     git_init,
-    markdown_table,
     measure_interleaved,
     require_sluice,
     run,
@@ -225,16 +225,15 @@ def bench(repeats: int = 5, sizes: tuple[int, ...] = SIZES, with_dvc: bool = Tru
             sroot.mkdir()
             affected[n] = setup_sluice(sroot, n)
             check_sluice(sroot, affected[n])
-            fns = {
-                "plan": lambda r=sroot: run(sluice_cmd("plan", "--base", "main"), r),
-                "affected": lambda r=sroot: run(sluice_cmd("affected", "--base", "main"), r),
-                "floor": lambda: run(sluice_cmd("--help"), floor_root),
+            fns: dict[str, Callable[[], object]] = {
+                "plan": partial(run, sluice_cmd("plan", "--base", "main"), sroot),
+                "affected": partial(run, sluice_cmd("affected", "--base", "main"), sroot),
+                "floor": partial(run, sluice_cmd("--help"), floor_root),
             }
             if with_dvc:
                 droot.mkdir()
                 setup_dvc(droot, n)
-                fns["dvc status"] = lambda r=droot: run([dvc_bin(), "status"], r,
-                                                        env=bench_env())
+                fns["dvc status"] = partial(run, [dvc_bin(), "status"], droot)
             results[n] = measure_interleaved(fns, repeats=repeats, warmup=1)
             check_sluice(sroot, affected[n])  # the answer did not change meanwhile
 

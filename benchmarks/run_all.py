@@ -12,35 +12,91 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import importlib
+import subprocess
 import sys
 import time
 import traceback
 from collections.abc import Callable
 
+import data_status
 import hashing
+import ledger
 import noop_run
 import parallel_sleep
+import plan_scaling
 from _common import (
     BENCH_DIR,
     Section,
     Target,
+    bench_env,
     dvc_bin,
     machine_info,
     markdown_table,
     require_sluice,
 )
 
-BENCHMARKS: list[tuple[str, str, Callable[[], Section]]] = [
+Benchmark = tuple[str, str, Callable[[], Section]]
+
+BENCHMARKS: list[Benchmark] = [
     ("noop_run.py", "No-op run", noop_run.bench),
     ("parallel_sleep.py", "Parallel stages", parallel_sleep.bench),
     ("hashing.py", "Hashing throughput", hashing.bench),
+    ("data_status.py", "Data status", data_status.bench),
+    ("plan_scaling.py", "Plan scaling", plan_scaling.bench),
+    ("ledger.py", "Ledger", ledger.bench),
 ]
+# Benchmarks that may not exist yet in every checkout: run when their script is there.
+OPTIONAL = [("bootstrap.py", "Bootstrap")]
+
+
+def script_section(script: str, title: str) -> Section:
+    """Run a benchmark script that prints its own figures; its output becomes the section."""
+    proc = subprocess.run([sys.executable, str(BENCH_DIR / script)], cwd=BENCH_DIR.parent,
+                          env=bench_env(), capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{script} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
+    section = Section(title=title, what=f"The figures `benchmarks/{script}` printed:",
+                      headers=[])
+    section.blocks.append("```\n" + proc.stdout.strip() + "\n```")
+    return section
+
+
+def optional_benchmark(script: str, title: str) -> Benchmark | None:
+    """``script``'s bench() when it has one (returning a Section), else its printed output."""
+    if not (BENCH_DIR / script).exists():
+        return None
+    name = script.removesuffix(".py")
+
+    def bench() -> Section:
+        module = importlib.import_module(name)
+        entry = getattr(module, "bench", None)
+        if not callable(entry):
+            return script_section(script, title)
+        result = entry()
+        if isinstance(result, Section):
+            return result
+        section = Section(title=title, what=f"`benchmarks/{script}`'s `bench()` returned:",
+                          headers=[])
+        section.blocks.append("```\n" + str(result).strip() + "\n```")
+        return section
+
+    return script, title, bench
+
+
+def benchmarks() -> list[Benchmark]:
+    found = list(BENCHMARKS)
+    for script, title in OPTIONAL:
+        extra = optional_benchmark(script, title)
+        if extra is not None:
+            found.append(extra)
+    return found
 
 INTRO = """\
 # sluice benchmarks
 
-Figures of sluice against DVC (`dvc repro`, `dvc add`), the tool it replaces,
-measured in the same run on the same machine. Benchmarks print figures and
+Figures of sluice against DVC (`dvc repro`, `dvc add`, `dvc status`), the tool it
+replaces, measured in the same run on the same machine. Benchmarks print figures and
 ratios; they are not tests and never fail the build.
 
 **This file is generated** by `python benchmarks/run_all.py` (or `make bench`);
@@ -55,7 +111,9 @@ How to run (from the repo root, with the interpreter that has sluice installed):
 DVC is installed on first use into its own venv, `benchmarks/.venv-dvc`
 (git-ignored), so it never mixes with sluice's dependencies. All work happens in
 a temporary folder (`$SLUICE_BENCH_TMP` if set) that is removed afterwards;
-byte-code caches go to `benchmarks/.work/` (git-ignored).
+byte-code caches go to `benchmarks/.work/` (git-ignored). `data_status.py` needs
+about 7 GB free there (1.2 GB of data, copied and cached by each tool); it
+checks before it starts.
 
 Timing: whole commands are timed as processes (interpreter start-up included,
 as a user sees them), median of several runs after a warm-up; where sluice and
@@ -84,7 +142,7 @@ def main() -> int:
     sections: list[Section] = []
     failed = False
     started = time.monotonic()
-    for script, title, bench in BENCHMARKS:
+    for script, title, bench in benchmarks():
         print(f"\n--- {script}", flush=True)
         t0 = time.monotonic()
         try:

@@ -150,8 +150,8 @@ def _interval(gate: GateSpec, metric: str, candidates: list[Predictions],
     return stats.seed_interval([iv.point for iv in intervals], intervals, gate.confidence)
 
 
-def _gate_results(model: str, gate: GateSpec, candidates: list[Predictions],
-                  baseline: Predictions | None) -> list[tuple[GateResult, Interval | None, Any]]:
+def _gate_results(gate: GateSpec, candidates: list[Predictions], baseline: Predictions | None,
+                  notes: list[str]) -> list[tuple[GateResult, Interval | None, Any]]:
     """Each (slice of each) rule of one gate, before Holm's correction."""
     from sluice.metrics import HIGHER_IS_BETTER, resolve_metric
     from sluice.predictions import slice_groups
@@ -160,15 +160,20 @@ def _gate_results(model: str, gate: GateSpec, candidates: list[Predictions],
     higher = HIGHER_IS_BETTER.get(metric.name, True)
     parts: list[tuple[str | None, list[Predictions], Predictions | None]] = [
         (None, candidates, baseline)]
+    skipped: list[str] = []
     for column in gate.slices:
         for value, index in slice_groups(candidates[0], column).items():
             if gate.slice_values is not None and value not in gate.slice_values:
                 continue
             if len(index) < gate.min_slice_size:
+                skipped.append(f"{column}={value} ({len(index)} examples)")
                 continue
             parts.append((f"{column}={value}", [c.take(index) for c in candidates],
                           None if baseline is None else baseline.take(index)))
     results: list[tuple[GateResult, Interval | None, Any]] = []
+    if skipped:
+        notes.append(f"{gate.metric} gate: slices under {gate.min_slice_size} examples not "
+                     "gated: " + ", ".join(skipped))
     for where, cands, base in parts:
         for direction, raw in _rule(gate):
             paired = direction in ("max_regression", "min_improvement")
@@ -255,7 +260,8 @@ def evaluate_model(project: Project, name: str, spec: ModelSpec, tier: str,
                           high=_finite(delta.high), method=delta.method)
         evaluation.metrics.append(row)
     applicable = [g for g in spec.gates if g.tiers is None or tier in g.tiers]
-    pending = [item for g in applicable for item in _gate_results(name, g, candidates, baseline)]
+    pending = [item for g in applicable
+               for item in _gate_results(g, candidates, baseline, evaluation.notes)]
     decided = [(r, iv, ctx) for r, iv, ctx in pending if iv is not None]
     intervals: list[Interval] = [iv for _, iv, _ in pending if iv is not None]
     levels: list[float] = []

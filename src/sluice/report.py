@@ -172,13 +172,17 @@ def markdown(report: dict[str, Any], plots: dict[str, list[str]] | None = None) 
         icon = {"PASS": "✅", "FAIL": "❌", "INCONCLUSIVE": "⚠️"}.get(verdict, "")
         lines += ["", f"### Model `{model['model']}`: {icon} {verdict}", ""]
         lines += [f"_{note}_" for note in model["notes"]]
-        lines += ["", "| metric | candidate | baseline | delta | 95 % interval |",
-                  "| --- | --- | --- | --- | --- |"]
+        seeded = model.get("seeds", 1) > 1
+        lines += ["", "| metric | candidate | baseline | delta | 95 % interval |"
+                  + (" seeds (min–max) |" if seeded else ""),
+                  "| --- | --- | --- | --- | --- |" + (" --- |" if seeded else "")]
         for row in model["metrics"]:
             interval = f"[{_fmt(row['low'])}, {_fmt(row['high'])}]" \
                 if row["low"] is not None else "–"
+            spread = f" {_fmt(min(row['seeds']))}–{_fmt(max(row['seeds']))} |" \
+                if seeded and row["seeds"] else ""
             lines.append(f"| {row['metric']} | {_fmt(row['candidate'])} | "
-                         f"{_fmt(row['baseline'])} | {_fmt(row['delta'])} | {interval} |")
+                         f"{_fmt(row['baseline'])} | {_fmt(row['delta'])} | {interval} |{spread}")
         if model["gates"]:
             lines += ["", "| gate | slice | verdict | why |", "| --- | --- | --- | --- |"]
             for gate in model["gates"]:

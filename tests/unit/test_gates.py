@@ -85,6 +85,8 @@ def test_holm_widens_intervals_and_slices_obey_min_size(tmp_path: Path) -> None:
     # Two gates under Holm: the first one decided is tested at 1 − 0.05/2.
     assert max(g.confidence for g in evaluation.gates) == 0.975
     assert any("Holm" in note for note in evaluation.notes)
+    assert any("not gated: region=a (1000 examples), region=b (1000 examples)" in note
+               for note in evaluation.notes)
 
 
 def test_no_baseline_means_only_absolute_gates(tmp_path: Path) -> None:
