@@ -158,9 +158,10 @@ def dvc_yaml(features: list[str], models: list[tuple[str, str]]) -> str:
 
 
 def edit_feature(root: Path, features: list[str]) -> str:
-    path = root / "src" / "features" / f"{features[EDITED_FEATURE]}.py"
+    name = features[min(EDITED_FEATURE, len(features) - 1)]
+    path = root / "src" / "features" / f"{name}.py"
     path.write_text(path.read_text() + "# tweaked on the branch\n")
-    return features[EDITED_FEATURE]
+    return name
 
 
 def setup_sluice(root: Path, n: int) -> int:
@@ -191,10 +192,10 @@ def setup_dvc(root: Path, n: int) -> None:
         (root / "build" / "models" / f"{name}.pkl").write_text(f"{name}\n")
     run([dvc_bin(), "commit", "-q", "-f"], root)
     git_commit_all(root, f"{n} stages")
-    edit_feature(root, features)
+    edited = edit_feature(root, features)
     git_commit_all(root, "tweak one feature")
     out = run([dvc_bin(), "status"], root)
-    if features[EDITED_FEATURE] not in out:
+    if edited not in out:
         raise RuntimeError(f"dvc status does not see the edited feature script:\n{out[:2000]}")
 
 

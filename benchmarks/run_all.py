@@ -11,6 +11,7 @@ the exit code is then 1.
 from __future__ import annotations
 
 import argparse
+import ast
 import datetime as dt
 import importlib
 import subprocess
@@ -18,6 +19,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable
+from pathlib import Path
 
 import data_status
 import hashing
@@ -62,18 +64,22 @@ def script_section(script: str, title: str) -> Section:
     return section
 
 
+def defines_bench(path: Path) -> bool:
+    """Whether a script defines a top-level ``bench()`` (checked without importing it)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return any(isinstance(node, ast.FunctionDef) and node.name == "bench" for node in tree.body)
+
+
 def optional_benchmark(script: str, title: str) -> Benchmark | None:
     """``script``'s bench() when it has one (returning a Section), else its printed output."""
-    if not (BENCH_DIR / script).exists():
+    path = BENCH_DIR / script
+    if not path.exists():
         return None
-    name = script.removesuffix(".py")
 
     def bench() -> Section:
-        module = importlib.import_module(name)
-        entry = getattr(module, "bench", None)
-        if not callable(entry):
+        if not defines_bench(path):
             return script_section(script, title)
-        result = entry()
+        result = importlib.import_module(script.removesuffix(".py")).bench()
         if isinstance(result, Section):
             return result
         section = Section(title=title, what=f"`benchmarks/{script}`'s `bench()` returned:",
