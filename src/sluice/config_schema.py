@@ -163,6 +163,7 @@ class BaselineSpec(_Strict):
 
     alias: StrictStr | None = None
     predictions: StrictStr | None = None
+    metrics: StrictStr | None = None  # a metrics JSON of the baseline, for point values
 
 
 class ModelSpec(_Strict):
@@ -173,6 +174,7 @@ class ModelSpec(_Strict):
     evaluate: StrictStr | None = None
     description: StrictStr | None = None
     predictions: StrictStr | None = None  # the evaluate stage's output holding predictions
+    metrics: StrictStr | None = None  # its output holding a metrics JSON (point values)
     baseline: BaselineSpec | None = None
     gates: list[GateSpec] = Field(default_factory=list)
 

@@ -102,6 +102,11 @@ def check_gates(spec: ConfigSpec, fail: Fail, suggest: Callable[[str, list[str]]
                  f"`{model.predictions}`" + suggest(model.predictions, outs),
                  (*at, "predictions"), "name the evaluate stage's output that holds the "
                                        "per-example predictions")
+        if model.metrics is not None and evaluate is not None and \
+                model.metrics not in evaluate.outs:
+            fail(f"model `{name}`: stage `{model.evaluate}` has no output `{model.metrics}`"
+                 + suggest(model.metrics, list(evaluate.outs)), (*at, "metrics"),
+                 "name the evaluate stage's output that holds its metrics JSON")
         if (model.gates or model.baseline) and model.evaluate is None:
             fail(f"model `{name}` has gates but no `evaluate` stage", at,
                  "add `evaluate: STAGE` (a stage that writes per-example predictions)")

@@ -67,6 +67,8 @@ class ModelEvaluation:
     gates: list[GateResult] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     seeds: int = 1
+    # Metrics the stage reported itself (its metrics JSON): compared as point values only.
+    reported: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def verdict(self) -> Verdict | None:
@@ -216,6 +218,36 @@ def _explain(result: GateResult, direction: str, margin: float, relative: float 
            f"{verdicts[result.verdict]}"
 
 
+def _metrics_json(path: Path, notes: list[str]) -> dict[str, float]:
+    import json
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        notes.append(f"metrics JSON {path.name} could not be read: {exc}")
+        return {}
+    if not isinstance(data, dict):
+        notes.append(f"metrics JSON {path.name} is not an object of name → number")
+        return {}
+    return {k: float(v) for k, v in data.items()
+            if isinstance(v, int | float) and not isinstance(v, bool)}
+
+
+def _reported_metrics(project: Project, spec: ModelSpec, notes: list[str]) -> list[dict[str, Any]]:
+    """The stage's own metrics JSON next to the baseline's: point values, no interval."""
+    if spec.metrics is None or spec.evaluate is None:
+        return []
+    out = project.config.stages[spec.evaluate].outs[spec.metrics]
+    candidate = _metrics_json(project.root / out, notes)
+    baseline = {}
+    if spec.baseline is not None and spec.baseline.metrics is not None and \
+            (project.root / spec.baseline.metrics).exists():
+        baseline = _metrics_json(project.root / spec.baseline.metrics, notes)
+    return [{"metric": k, "candidate": v, "baseline": baseline.get(k),
+             "delta": v - baseline[k] if k in baseline else None}
+            for k, v in sorted(candidate.items())]
+
+
 def evaluate_model(project: Project, name: str, spec: ModelSpec, tier: str,
                    result: RunResult) -> ModelEvaluation | None:
     from dataclasses import replace
@@ -259,6 +291,7 @@ def evaluate_model(project: Project, name: str, spec: ModelSpec, tier: str,
             row = replace(row, delta=_finite(delta.point), low=_finite(delta.low),
                           high=_finite(delta.high), method=delta.method)
         evaluation.metrics.append(row)
+    evaluation.reported = _reported_metrics(project, spec, evaluation.notes)
     applicable = [g for g in spec.gates if g.tiers is None or tier in g.tiers]
     pending = [item for g in applicable
                for item in _gate_results(g, candidates, baseline, evaluation.notes)]

@@ -183,6 +183,11 @@ def markdown(report: dict[str, Any], plots: dict[str, list[str]] | None = None) 
                 if seeded and row["seeds"] else ""
             lines.append(f"| {row['metric']} | {_fmt(row['candidate'])} | "
                          f"{_fmt(row['baseline'])} | {_fmt(row['delta'])} | {interval} |{spread}")
+        if model.get("reported"):
+            lines += ["", "Reported by the stage (point values, no interval):", "",
+                      "| metric | candidate | baseline | delta |", "| --- | --- | --- | --- |"]
+            lines += [f"| {r['metric']} | {_fmt(r['candidate'])} | {_fmt(r['baseline'])} | "
+                      f"{_fmt(r['delta'])} |" for r in model["reported"]]
         if model["gates"]:
             lines += ["", "| gate | slice | verdict | why |", "| --- | --- | --- | --- |"]
             for gate in model["gates"]:

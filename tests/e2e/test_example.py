@@ -53,6 +53,8 @@ def test_churn_example_through_pr_and_merge_tiers(tmp_path: Path) -> None:
         {p.name for p in folder.glob("*.png")}
     markdown = sluice(churn, "report", "--format", "markdown").stdout
     assert "### Model `churn`: ✅ PASS" in markdown and "region=west" in markdown
+    assert "Reported by the stage (point values, no interval)" in markdown
+    assert {r["metric"] for r in churn_model["reported"]} >= {"roc_auc", "log_loss"}
 
     # A deliberately degraded model (trained on shuffled labels) fails its gates.
     params = churn / "params.yaml"
