@@ -249,6 +249,19 @@ class TierSpec(_Strict):
     params: dict[StrictStr, Any] = Field(default_factory=dict)
     budget: BudgetSpec | None = None
     on_budget: Literal["fail", "skip-expensive"] = "fail"
+    register: StrictBool = False  # register a version of every model the run evaluated
+    promote: StrictStr | None = None  # then move this alias to it (subject to its policy)
+
+
+class PolicySpec(_Strict):
+    """What moving a model into one alias takes."""
+
+    gates: Literal["pass", "any"] = "pass"  # pass: every gate PASSED (INCONCLUSIVE is no pass)
+    after: StrictStr | None = None  # an alias that must have held the version first
+    approvals: Annotated[int, Field(ge=0)] = 0
+    distinct_approver: StrictBool = True  # the requester cannot approve their own request
+    branches: list[StrictStr] | None = None  # promote only from these branches
+    actors: list[StrictStr] | None = None  # only these identities may promote or approve
 
 
 class PricesSpec(_Strict):
@@ -273,4 +286,5 @@ class ConfigSpec(_Strict):
     tiers: dict[Name, TierSpec] = Field(default_factory=dict)
     prices: PricesSpec = Field(default_factory=PricesSpec)
     budgets: dict[Name, PeriodBudgetSpec] = Field(default_factory=dict)
+    promotion: dict[Name, PolicySpec] = Field(default_factory=dict)
     database: StrictStr | None = None

@@ -98,5 +98,9 @@ class DatabaseError(SluiceError):
     """The database cannot be reached, is locked, or has an unknown schema."""
 
 
+class PromotionRefused(SluiceError):
+    """A registry policy forbids an alias move, or another move won the race."""
+
+
 class Interrupted(SluiceError):
     """The user pressed Ctrl-C (or the run received SIGTERM)."""

@@ -249,6 +249,13 @@ def run_tier(project: Project, request: TierRequest,
     result.evaluations = evaluate(project, plan, result)
     try:
         record(project, plan, result, started_at, request.actor, result.evaluations)
+        spec = plan.tier.spec
+        if (spec.register or spec.promote) and result.ok and result.evaluations:
+            from sluice.registration import register_and_promote
+
+            result.registered, result.moves = register_and_promote(
+                project, plan.tier.name, spec.promote, result.run_id, result.evaluations,
+                request.actor)
     except SluiceError as exc:
         result.ledger_error = exc
     if result.evaluations or plan.tier.name != "default":

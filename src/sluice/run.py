@@ -71,6 +71,8 @@ class RunResult:
     wall_s: float
     ledger_error: SluiceError | None = None
     evaluations: list[Any] = field(default_factory=list)  # sluice.gates.ModelEvaluation
+    registered: list[Any] = field(default_factory=list)  # sluice.registry.Version
+    moves: list[Any] = field(default_factory=list)  # sluice.promotion.Outcome, or why not
     report_dir: Path | None = None
 
     @property

@@ -28,7 +28,7 @@ DEFAULT_TIER_SPEC: TierSpec = view({
     "description": None, "trigger": view({"pull_request": None, "push": None,
                                           "schedule": None, "manual": True}),
     "select": "all", "fraction": 1.0, "seeds": 1, "params": {}, "budget": None,
-    "on_budget": "fail"})
+    "on_budget": "fail", "register": False, "promote": None})
 
 
 @dataclass

@@ -17,7 +17,9 @@ from sluice.cli import (
     budget_cmd,
     data_cmd,
     init_cmd,
+    models_cmd,
     plan_cmd,
+    promote_cmd,
     report_cmd,
     run_cmd,
     status_cmd,
@@ -27,6 +29,7 @@ from sluice.errors import (
     ConfigError,
     DatabaseError,
     Interrupted,
+    PromotionRefused,
     ResourceError,
     SluiceError,
     StageFailed,
@@ -41,6 +44,7 @@ EXIT_CODES: dict[type[SluiceError], int] = {
     UsageError: 2,
     ResourceError: 2,
     BudgetRefused: 3,
+    PromotionRefused: 1,
     DatabaseError: 1,
     Interrupted: 130,
 }
@@ -67,7 +71,7 @@ Examples:
 app = typer.Typer(help=HELP, no_args_is_help=True, add_completion=False,
                   rich_markup_mode=None, context_settings={"help_option_names": ["-h", "--help"]})
 for module in (init_cmd, plan_cmd, run_cmd, status_cmd, affected_cmd, data_cmd, budget_cmd,
-               report_cmd):
+               report_cmd, promote_cmd, models_cmd):
     module.register(app)
 
 

@@ -96,6 +96,11 @@ def register(app: typer.Typer) -> None:
                      err=as_json)
             for note in evaluation.notes:
                 echo(f"  note: {note}", err=as_json)
+        for version in result.registered:
+            echo(f"registered {version.model} version {version.version} "
+                 f"({version.verdict or 'no gates'})", err=as_json)
+        for move in result.moves:
+            echo(f"  {move if isinstance(move, str) else move.message}", err=as_json)
         if result.report_dir is not None:
             echo(f"report: {result.report_dir / 'report.html'} (also report.md, report.json; "
                  "`sluice report` prints it)", err=as_json)

@@ -18,7 +18,7 @@ from sqlalchemy import (
     Text,
 )
 
-SCHEMA_REVISION = "0002_gate_results"
+SCHEMA_REVISION = "0003_registry"
 
 metadata = MetaData()
 
@@ -84,4 +84,68 @@ gate_results = Table(
     Column("reason", Text),
     Column("created_at", Float, nullable=False),
     Index("ix_gate_results_model", "model", "created_at"),
+)
+
+# The model registry (see sluice.registry): immutable versions, movable aliases.
+model_versions = Table(
+    "model_versions", metadata,
+    Column("model", String(255), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("artifact_hash", String(80), nullable=False),
+    Column("artifact_path", String(1024), nullable=False),
+    Column("verdict", String(16)),
+    Column("lineage", Text, nullable=False),  # JSON: commit, branch, tier, run, fingerprints
+    Column("metrics", Text, nullable=False),  # JSON
+    Column("gates", Text, nullable=False),  # JSON: verdicts with their evidence
+    Column("predictions_hash", String(80)),
+    Column("creator", String(255), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("tags", Text, nullable=False),
+)
+aliases = Table(
+    "aliases", metadata,
+    Column("model", String(255), primary_key=True),
+    Column("alias", String(255), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("revision", Integer, nullable=False),  # bumped on every move: compare-and-swap
+    Column("updated_at", Float, nullable=False),
+    Column("updated_by", String(255), nullable=False),
+)
+alias_events = Table(
+    "alias_events", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model", String(255), nullable=False),
+    Column("alias", String(255), nullable=False),
+    Column("from_version", Integer),
+    Column("to_version", Integer, nullable=False),
+    Column("kind", String(32), nullable=False),  # promote, approve, rollback
+    Column("actor", String(255), nullable=False),
+    Column("reason", Text),
+    Column("request_id", Integer),
+    Column("evidence", Text),
+    Column("at", Float, nullable=False),
+    Index("ix_alias_events_model", "model", "alias", "id"),
+)
+promotion_requests = Table(
+    "promotion_requests", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model", String(255), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("alias", String(255), nullable=False),
+    Column("requester", String(255), nullable=False),
+    Column("reason", Text),
+    Column("status", String(16), nullable=False),  # pending, approved, rejected
+    Column("approvals", Text, nullable=False),  # JSON list of approvers
+    Column("created_at", Float, nullable=False),
+    Column("settled_at", Float),
+    Column("settled_by", String(255)),
+)
+audit_log = Table(
+    "audit_log", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", Float, nullable=False),
+    Column("actor", String(255), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("model", String(255)),
+    Column("details", Text, nullable=False),
 )

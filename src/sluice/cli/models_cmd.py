@@ -1,0 +1,149 @@
+"""``sluice models``: list, show, history and pull registered model versions."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+
+import typer
+
+from sluice.cli.output import echo, print_json
+
+models_app = typer.Typer(help="The model registry: versions, aliases and their history.",
+                         no_args_is_help=True)
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+def _db() -> tuple[Any, Any]:
+    from sluice.db import database_url, open_database
+    from sluice.project import load_project
+
+    project = load_project()
+    return project, open_database(database_url(project.root, project.config.spec.database),
+                                  project.state_dir / "locks")
+
+
+def parse_ref(ref: str) -> tuple[str, int | None, str | None]:
+    """``churn``, ``churn:3`` or ``churn@production``."""
+    from sluice.errors import UsageError
+
+    if "@" in ref:
+        model, alias = ref.split("@", 1)
+        return model, None, alias
+    if ":" in ref:
+        model, number = ref.split(":", 1)
+        if not number.isdigit():
+            raise UsageError(f"`{ref}` is not MODEL:VERSION", hint="e.g. churn:3")
+        return model, int(number), None
+    return ref, None, None
+
+
+@models_app.command("list")
+def list_(as_json: JsonOption = False) -> int:
+    """Every registered model with its latest version and aliases.
+
+    Examples:
+
+      sluice models list
+    """
+    from sluice.registry import list_models
+
+    _, db = _db()
+    found = list_models(db)
+    if as_json:
+        print_json(found)
+        return 0
+    if not found:
+        echo("no models registered yet (tiers with `register: true` register them)")
+    for item in found:
+        aliases = ", ".join(f"{a}→v{v}" for a, v in sorted(item["aliases"].items()))
+        echo(f"{item['model']:<20} latest v{item['latest']} ({item['versions']} versions)"
+             f"  {aliases}")
+    return 0
+
+
+@models_app.command("show")
+def show(ref: Annotated[str, typer.Argument(help="MODEL, MODEL:VERSION or MODEL@ALIAS.")],
+         as_json: JsonOption = False) -> int:
+    """One version with its lineage, metrics and gate verdicts (default: the latest).
+
+    Examples:
+
+      sluice models show churn@production
+
+      sluice models show churn:3 --json
+    """
+    from sluice.registry import get_version
+
+    _, db = _db()
+    model, number, alias = parse_ref(ref)
+    version = get_version(db, model, number, alias)
+    if as_json:
+        print_json(version.to_json())
+        return 0
+    when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(version.created_at))
+    echo(f"{version.model} version {version.version}: {version.verdict or 'no gates'}")
+    echo(f"  artifact  {version.artifact_path} ({version.artifact_hash[:16]})")
+    echo(f"  created   {when} UTC by {version.creator}")
+    lineage = version.lineage
+    echo(f"  lineage   commit {str(lineage.get('commit'))[:10]} on {lineage.get('branch')}, "
+         f"tier {lineage.get('tier')}, run {lineage.get('run_id')}")
+    for name, value in version.metrics.items():
+        echo(f"  metric    {name} = {value:.4g}")
+    for gate in version.gates:
+        where = f" [{gate['slice']}]" if gate.get("slice") else ""
+        echo(f"  gate      {gate['verdict']:<12} {gate['metric']} {gate['rule']}{where}")
+    return 0
+
+
+@models_app.command("history")
+def history_(model: Annotated[str, typer.Argument(help="Model name.")],
+             alias: Annotated[str | None, typer.Option(help="Only this alias.")] = None,
+             as_json: JsonOption = False) -> int:
+    """Every alias move: from, to, who, when, why, and the evidence.
+
+    Examples:
+
+      sluice models history churn --alias production
+    """
+    from sluice.registry import history
+
+    _, db = _db()
+    events = history(db, model, alias)
+    if as_json:
+        print_json(events)
+        return 0
+    if not events:
+        echo(f"no alias of `{model}` has moved yet")
+    for e in events:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(e["at"]))
+        echo(f"{when}  {e['alias']:<12} v{e['from'] or '-'} → v{e['to']}  {e['kind']:<9} "
+             f"by {e['actor']}" + (f": {e['reason']}" if e["reason"] else ""))
+    return 0
+
+
+@models_app.command("pull")
+def pull(ref: Annotated[str, typer.Argument(help="MODEL@ALIAS, MODEL:VERSION or MODEL.")],
+         output: Annotated[str, typer.Option("--output", "-o", help="Where to write it.")]
+         ) -> int:
+    """Copy a version's artifact out of the store, checking its hash.
+
+    Examples:
+
+      sluice models pull churn@production -o /tmp/churn.pkl
+    """
+    from pathlib import Path
+
+    from sluice.registry import get_version
+    from sluice.registry_pull import pull_artifact
+
+    project, db = _db()
+    model, number, alias = parse_ref(ref)
+    version = get_version(db, model, number, alias)
+    pull_artifact(project.store, version.artifact_hash, Path(output))
+    echo(f"wrote {output}: {model} version {version.version} ({version.artifact_hash[:16]})")
+    return 0
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(models_app, name="models")
