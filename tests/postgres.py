@@ -26,6 +26,7 @@ test, would make the session setup's writes count against that test.
 
 from __future__ import annotations
 
+import fcntl
 import itertools
 import os
 import pwd
@@ -36,12 +37,13 @@ import signal
 import socket
 import stat
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
@@ -49,6 +51,7 @@ MISSING = "PostgreSQL binaries not found; .ci/run installs them"
 UNPRIVILEGED_USERS = ("nobody",)  # who runs the server when the tests run as root
 USER = "sluice"
 STARTUP_TIMEOUT_S = 60
+ATTEMPTS = 3  # to start a server
 SERVER_SETTINGS = {  # a disposable server: fast over durable
     "listen_addresses": "'127.0.0.1'",
     "unix_socket_directories": "''",  # TCP only: no socket in a shared folder
@@ -104,20 +107,31 @@ def _unprivileged() -> pwd.struct_passwd | None:
 
 @contextmanager
 def _traversable(path: Path, account: pwd.struct_passwd | None) -> Iterator[None]:
-    """Let ``account`` reach ``path`` for a moment: o+x on our folders above it, then undo."""
+    """Let ``account`` reach ``path`` for a moment: o+x on our folders above it, then undo.
+
+    Sessions running at once (pytest-xdist, two people's runs) share pytest's root
+    folder, so the window is serialised by an flock on the system temp folder (a lock
+    on a directory writes nothing); otherwise one session could take the bit away
+    while another's initdb runs.
+    """
+    if account is None:
+        yield
+        return
+    lock = os.open(tempfile.gettempdir(), os.O_RDONLY)
     changed: list[tuple[Path, int]] = []
     try:
-        if account is not None:
-            for folder in path.parents:
-                info = folder.stat()
-                if info.st_mode & stat.S_IXOTH or info.st_uid != os.geteuid():
-                    continue
-                os.chmod(folder, stat.S_IMODE(info.st_mode) | stat.S_IXOTH)
-                changed.append((folder, stat.S_IMODE(info.st_mode)))
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        for folder in path.parents:
+            info = folder.stat()
+            if info.st_mode & stat.S_IXOTH or info.st_uid != os.geteuid():
+                continue
+            os.chmod(folder, stat.S_IMODE(info.st_mode) | stat.S_IXOTH)
+            changed.append((folder, stat.S_IMODE(info.st_mode)))
         yield
     finally:
         for folder, mode in reversed(changed):
             os.chmod(folder, mode)
+        os.close(lock)  # releases the flock
 
 
 @dataclass
@@ -156,7 +170,7 @@ class PostgresServer:
                               text=True, timeout=timeout, cwd=self.base, env=env,
                               stdin=subprocess.DEVNULL, **as_user)
 
-    def _fail(self, what: str, result: subprocess.CompletedProcess[str]) -> None:
+    def _fail(self, what: str, result: subprocess.CompletedProcess[str]) -> NoReturn:
         log = self.log.read_text(errors="replace")[-3000:] if self.log.exists() else ""
         raise RuntimeError(f"{what} failed (exit {result.returncode}):\n{result.stdout}"
                            f"{result.stderr}\nserver log:\n{log}")
@@ -179,20 +193,15 @@ class PostgresServer:
         with (self.data / "postgresql.conf").open("a") as conf:
             conf.write("\n# tests/postgres.py\n" + settings)
 
-    def start(self, attempts: int = 3) -> None:
-        for attempt in range(attempts):
-            self.port = _free_port()
-            with _traversable(self.base, self.account):
-                result = self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log),
-                                   "-o", f"-p {self.port}", "-w", "-t", str(STARTUP_TIMEOUT_S),
-                                   "start")
-            if result.returncode == 0:
-                return
+    def start(self) -> None:
+        self.port = _free_port()
+        with _traversable(self.base, self.account):
+            result = self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log),
+                               "-o", f"-p {self.port}", "-w", "-t", str(STARTUP_TIMEOUT_S),
+                               "start")
+        if result.returncode != 0:
             self._kill()  # a half-started server must not keep the data folder
-            log = self.log.read_text(errors="replace") if self.log.exists() else ""
-            in_use = "could not bind" in log
-            if not in_use or attempt == attempts - 1:
-                self._fail("pg_ctl start", result)
+            self._fail("pg_ctl start", result)
 
     def stop(self) -> None:
         with _traversable(self.base, self.account):
@@ -202,13 +211,16 @@ class PostgresServer:
             self._kill()
 
     def _kill(self) -> None:
-        """SIGKILL the postmaster named in postmaster.pid, if any (we may be root; it may not)."""
+        """Stop the postmaster named in postmaster.pid without pg_ctl, if one runs.
+
+        SIGQUIT is what ``pg_ctl stop -m immediate`` sends; SIGKILL if it lingers.
+        """
         with suppress(OSError, ValueError, IndexError):
             pid = int((self.data / "postmaster.pid").read_text().split()[0])
-            os.kill(pid, signal.SIGKILL)
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline:
-                os.kill(pid, 0)  # raises once it is gone
+            os.kill(pid, signal.SIGQUIT)
+            for tick in range(300):  # 15 s at most (a zombie never goes)
+                # os.kill(pid, 0) raises once it is gone.
+                os.kill(pid, signal.SIGKILL if tick == 200 else 0)
                 time.sleep(0.05)
 
     def connect(self, database: str = "postgres") -> Any:
@@ -237,13 +249,24 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgr
     except ImportError:
         pytest.skip("psycopg is not installed (pip install -e '.[dev]' installs it)")
     account = _unprivileged()
-    base = tmp_path_factory.mktemp("postgres")
-    if account is not None:
-        os.chown(base, account.pw_uid, account.pw_gid)
-    server = PostgresServer(bin_dir, base, account)
-    server.init()
+    server = None
+    for attempt in range(ATTEMPTS):
+        # A new folder and port each time: the port may have been taken meanwhile, or a
+        # pytest session starting at that moment may have reset its root folder to 0700.
+        base = tmp_path_factory.mktemp("postgres")
+        if account is not None:
+            os.chown(base, account.pw_uid, account.pw_gid)
+        server = PostgresServer(bin_dir, base, account)
+        try:
+            server.init()
+            server.start()
+            break
+        except (RuntimeError, subprocess.TimeoutExpired):
+            server._kill()
+            if attempt == ATTEMPTS - 1:
+                raise
+    assert server is not None
     try:
-        server.start()
         yield server
     finally:
         server.stop()

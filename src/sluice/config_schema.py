@@ -8,6 +8,7 @@ also turns pydantic's errors into messages with file, line and column.
 from __future__ import annotations
 
 import re
+import warnings
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictStr
@@ -235,6 +236,11 @@ class TriggerSpec(_Strict):
     push: PushTrigger | None = None
     schedule: StrictStr | None = None  # a cron expression, in UTC
     manual: StrictBool = False
+
+
+# `register` is the natural word for the tier key; pydantic warns that it shadows
+# ABCMeta.register on the class, which sluice never calls on a model.
+warnings.filterwarnings("ignore", message='Field name "register"', category=UserWarning)
 
 
 class TierSpec(_Strict):

@@ -62,11 +62,13 @@ class GateResult:
 class ModelEvaluation:
     model: str
     candidate: str  # where the candidate's predictions came from
-    baseline: str | None
+    baseline: str | None  # what it was compared with: a file, or MODEL@ALIAS (version N)
     metrics: list[MetricRow] = field(default_factory=list)
     gates: list[GateResult] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     seeds: int = 1
+    baseline_file: str | None = None  # a predictions file in the repo, for plots
+    test_set: str | None = None  # test_set_id of the candidate's predictions
     # Metrics the stage reported itself (its metrics JSON): compared as point values only.
     reported: list[dict[str, Any]] = field(default_factory=list)
 
@@ -248,6 +250,47 @@ def _reported_metrics(project: Project, spec: ModelSpec, notes: list[str]) -> li
             for k, v in sorted(candidate.items())]
 
 
+def test_set_id(preds: Predictions) -> str:
+    """Identifies a test set: its example ids (or positions) and true labels."""
+    from sluice.hashing import hash_bytes
+
+    ids = preds.ids if preds.ids is not None else range(preds.n)
+    text = "\n".join(f"{i}\t{y}" for i, y in zip(ids, preds.y_true.tolist(), strict=True))
+    return hash_bytes(text.encode())
+
+
+def _baseline_from_registry(project: Project, model: str, alias: str, candidate: Predictions,
+                            scratch: Path, evaluation: ModelEvaluation) -> Predictions | None:
+    """The predictions stored with the version behind ``alias``, if on the same test set."""
+    from sluice.db import database_url, open_database
+    from sluice.predictions import read_predictions
+    from sluice.registry import get_version
+
+    db = open_database(database_url(project.root, project.config.spec.database),
+                       project.state_dir / "locks")
+    try:
+        version = get_version(db, model, alias=alias)
+    except SluiceError:
+        evaluation.notes.append(f"no version of `{model}` holds `{alias}` yet (the first "
+                                "model): only absolute gates apply")
+        return None
+    evaluation.baseline = f"{model}@{alias} (version {version.version})"
+    stored = version.lineage.get("predictions")
+    if not version.predictions_hash or not isinstance(stored, dict):
+        evaluation.notes.append(f"version {version.version} has no stored predictions: only "
+                                "absolute gates apply")
+        return None
+    if stored.get("test_set") != test_set_id(candidate):
+        evaluation.notes.append(
+            f"the baseline's predictions (version {version.version}) were made on another test "
+            "set; re-evaluating its artifact on the new one is not automated yet, so only "
+            "absolute gates apply")
+        return None
+    path = scratch / f"baseline{Path(str(stored.get('path', ''))).suffix}"
+    project.store.checkout_file(version.predictions_hash, path)
+    return read_predictions(path)
+
+
 def evaluate_model(project: Project, name: str, spec: ModelSpec, tier: str,
                    result: RunResult) -> ModelEvaluation | None:
     from dataclasses import replace
@@ -262,21 +305,26 @@ def evaluate_model(project: Project, name: str, spec: ModelSpec, tier: str,
     with tempfile.TemporaryDirectory(dir=project.state_dir) as scratch:
         candidates = _seed_predictions(project, result, spec.evaluate, out, Path(scratch))
     stage_out = project.config.stages[spec.evaluate].outs[out]
-    evaluation = ModelEvaluation(name, stage_out, None, seeds=len(candidates))
+    evaluation = ModelEvaluation(name, stage_out, None, seeds=len(candidates),
+                                 test_set=test_set_id(candidates[0]))
     baseline = None
     if spec.baseline is not None and spec.baseline.predictions is not None:
         path = project.root / spec.baseline.predictions
         if path.exists():
             baseline = read_predictions(path)
-            evaluation.baseline = spec.baseline.predictions
+            evaluation.baseline = evaluation.baseline_file = spec.baseline.predictions
             aligned = [align(c, baseline) for c in candidates]
             candidates, baseline = [a[0] for a in aligned], aligned[0][1]
         else:
             evaluation.notes.append(f"baseline predictions {spec.baseline.predictions} do not "
                                     "exist yet: only absolute gates apply")
-    elif spec.baseline is not None:
-        evaluation.notes.append(f"baseline alias `{spec.baseline.alias}` needs the model "
-                                "registry: only absolute gates apply")
+    elif spec.baseline is not None and spec.baseline.alias is not None:
+        with tempfile.TemporaryDirectory(dir=project.state_dir) as scratch:
+            baseline = _baseline_from_registry(project, name, spec.baseline.alias,
+                                               candidates[0], Path(scratch), evaluation)
+        if baseline is not None:
+            aligned = [align(c, baseline) for c in candidates]
+            candidates, baseline = [a[0] for a in aligned], aligned[0][1]
     else:
         evaluation.notes.append("no baseline configured: only absolute gates apply")
     names = list(dict.fromkeys([*default_metrics(candidates[0]),

@@ -54,11 +54,21 @@ def register_and_promote(project: Project, tier_name: str, promote_to: str | Non
             continue
         artifact = record["outs"][spec.artifact]
         stages = [s for s in (spec.train, spec.evaluate) if s]
+        lineage = _lineage(project, stages, tier_name, run_id)
+        evaluated = read_record(project, spec.evaluate) if spec.evaluate else None
+        predictions = next((o for o in (evaluated or {}).get("outs", {}).values()
+                            if o["path"] == evaluation.candidate), None)
+        if predictions is not None:
+            # The predictions it was judged on: the next candidate's baseline, when the
+            # test set is the same.
+            lineage["predictions"] = {"path": predictions["path"],
+                                      "test_set": evaluation.test_set}
         version = register(
             db, evaluation.model, artifact_hash=artifact["hash"], artifact_path=artifact["path"],
-            verdict=evaluation.verdict, lineage=_lineage(project, stages, tier_name, run_id),
+            verdict=evaluation.verdict, lineage=lineage,
             metrics={m.metric: m.candidate for m in evaluation.metrics},
-            gates=[vars(g) for g in evaluation.gates], creator=who)
+            gates=[vars(g) for g in evaluation.gates], creator=who,
+            predictions_hash=predictions["hash"] if predictions else None)
         made.append(version)
         if promote_to is None:
             continue

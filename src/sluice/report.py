@@ -73,8 +73,8 @@ def _plots(report: dict[str, Any], project: Project, evaluations: list[Any],
             ax.set_title(f"{evaluation.model}: metric deltas")
             files.append(_save(fig, folder, f"{evaluation.model}-deltas.png"))
         candidate = read_predictions(project.root / evaluation.candidate)
-        baseline = read_predictions(project.root / evaluation.baseline) \
-            if evaluation.baseline else None
+        baseline = read_predictions(project.root / evaluation.baseline_file) \
+            if evaluation.baseline_file else None
         if candidate.task == "binary" and candidate.y_score is not None:
             files.append(_roc(candidate, baseline, evaluation.model, folder))
             if candidate.scores_are_probabilities:

@@ -164,3 +164,23 @@ def test_sixteen_concurrent_promotions_exactly_one_wins(project: Path) -> None:
     events = _json(project, "models", "history", "churn", "--alias", "staging")
     moves = [e for e in events if e["from"] == 4]  # type: ignore
     assert len(moves) == 1 and moves[0]["to"] == winner["version"]  # type: ignore
+
+
+def test_baseline_comes_from_the_alias_and_its_stored_predictions(repo: Path) -> None:
+    config = CONFIG.replace("      - {metric: roc_auc, min: 0.6}\n",
+                            "      - {metric: roc_auc, min: 0.55}\n"
+                            "      - {metric: roc_auc, max_regression: 0.01}\n"
+                            "    baseline: {alias: staging}\n")
+    write_project(repo, config, files={"predict.py": PREDICT, "params.yaml": "quality: 0.3\n"})
+    first = sluice(repo, "run", "--tier", "merge")
+    assert "no version of `churn` holds `staging` yet" in first.stdout
+    assert "`staging` of `churn`: None → 1" in first.stdout
+    (repo / "params.yaml").write_text("quality: 0.12\n")  # clearly worse than version 1
+    second = sluice(repo, "run", "--tier", "merge", check=1)
+    assert "model churn: FAIL" in second.stdout
+    assert "FAIL         roc_auc max_regression 0.01" in second.stdout
+    # Registered (its verdict is part of the record), but not promoted.
+    assert "registered churn version 2 (FAIL)" in second.stdout
+    assert "version 2 did not pass its gates (FAIL)" in second.stdout
+    report = json.loads(sluice(repo, "report", "--json").stdout)
+    assert report["models"][0]["baseline"] == "churn@staging (version 1)"
