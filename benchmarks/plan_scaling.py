@@ -215,30 +215,35 @@ def growth(times: list[float]) -> list[str]:
 
 def bench(repeats: int = 5, sizes: tuple[int, ...] = SIZES, with_dvc: bool = True) -> Section:
     require_sluice()
-    results: dict[int, dict[str, Timing]] = {}
     affected: dict[int, int] = {}
+    fns: dict[str, Callable[[], object]] = {}
     with work_dir("plan-scaling") as tmp:
         floor_root = tmp / "floor"
         floor_root.mkdir()
+        fns["floor"] = partial(run, sluice_cmd("--help"), floor_root)
         for n in sizes:
-            print(f"{n} stages...", flush=True)
+            print(f"setting up {n} stages...", flush=True)
             sroot, droot = tmp / f"sluice-{n}", tmp / f"dvc-{n}"
             sroot.mkdir()
             affected[n] = setup_sluice(sroot, n)
             check_sluice(sroot, affected[n])
-            fns: dict[str, Callable[[], object]] = {
-                "plan": partial(run, sluice_cmd("plan", "--base", "main"), sroot),
-                "affected": partial(run, sluice_cmd("affected", "--base", "main"), sroot),
-                "floor": partial(run, sluice_cmd("--help"), floor_root),
-            }
+            fns[f"plan {n}"] = partial(run, sluice_cmd("plan", "--base", "main"), sroot)
+            fns[f"affected {n}"] = partial(run, sluice_cmd("affected", "--base", "main"), sroot)
             if with_dvc:
                 droot.mkdir()
                 setup_dvc(droot, n)
-                fns["dvc status"] = partial(run, [dvc_bin(), "status"], droot)
-            results[n] = measure_interleaved(fns, repeats=repeats, warmup=1)
-            check_sluice(sroot, affected[n])  # the answer did not change meanwhile
+                fns[f"dvc status {n}"] = partial(run, [dvc_bin(), "status"], droot)
+        # Every size in every round, so that all sizes see the same background load
+        # and the growth factors compare like with like.
+        print("timing...", flush=True)
+        timings = measure_interleaved(fns, repeats=repeats, warmup=1)
+        for n in sizes:  # the answers did not change meanwhile
+            check_sluice(tmp / f"sluice-{n}", affected[n])
 
-    floor = min(results[n]["floor"].median for n in sizes)
+    results: dict[int, dict[str, Timing]] = {
+        n: {key: timings[f"{key} {n}"] for key in ("plan", "affected", "dvc status")
+            if f"{key} {n}" in timings} for n in sizes}
+    floor = timings["floor"].median
     section = Section(
         title="Plan scaling: `sluice plan --base` and `sluice affected`, 250–2,000 stages",
         what=(
@@ -250,7 +255,8 @@ def bench(repeats: int = 5, sizes: tuple[int, ...] = SIZES, with_dvc: bool = Tru
             "`main`; a branch edits one feature script and commits. On the branch, "
             "`sluice plan --base main` and `sluice affected --base main` (working tree vs "
             "merge base, from git alone) are timed as whole processes, median of "
-            f"{repeats} runs after a warm-up, the commands taking turns; both are checked to "
+            f"{repeats} runs after a warm-up, all commands at all sizes taking turns (so every "
+            "size sees the same background load); both are checked to "
             "find the edited feature stage and exactly the models that read it. Anchor: "
             "`dvc status` on the same pipeline as `dvc.yaml` (deps: the script and the "
             "helper files, which DVC must be told), recorded as run with `dvc commit -f`, "
@@ -300,8 +306,8 @@ def bench(repeats: int = 5, sizes: tuple[int, ...] = SIZES, with_dvc: bool = Tru
             f"{dvc_t / plan_t:.1f}× `sluice plan --base main`; {top['dvc status']:.2f}× "
             f"per doubling ({doubling})")
     section.notes.append(
-        f"¹ minus sluice's start-up floor, `sluice --help`: {fmt_s(floor)} (median, the "
-        "lowest of the sizes), so the growth factors show how the work itself scales.")
+        f"¹ minus sluice's start-up floor, `sluice --help`: {fmt_s(floor)} (median), so "
+        "the growth factors show how the work itself scales.")
     return section
 
 

@@ -13,6 +13,7 @@ from sluice.config_schema import (
     GateSpec,
     ModelSpec,
     PeriodBudgetSpec,
+    PolicySpec,
     PricesSpec,
     Resources,
     SampleSpec,
@@ -45,7 +46,7 @@ def test_every_key_is_documented() -> None:
     text = DOC.read_text()
     for model in (ConfigSpec, StageSpec, Resources, DatasetSpec, ModelSpec, TierSpec,
                   TriggerSpec, BudgetSpec, PeriodBudgetSpec, PricesSpec, SampleSpec, GateSpec,
-                  BaselineSpec):
+                  BaselineSpec, PolicySpec):
         for key in model.model_fields:
             assert f"`{key}`" in text or f"`resources.{key}`" in text, key
     for variable in ("SLUICE_TIER", "SLUICE_FRACTION", "SLUICE_SEED", "SLUICE_STAGE",
