@@ -27,6 +27,7 @@ import ledger
 import noop_run
 import parallel_sleep
 import plan_scaling
+import registry
 from _common import (
     BENCH_DIR,
     Section,
@@ -47,6 +48,7 @@ BENCHMARKS: list[Benchmark] = [
     ("data_status.py", "Data status", data_status.bench),
     ("plan_scaling.py", "Plan scaling", plan_scaling.bench),
     ("ledger.py", "Ledger", ledger.bench),
+    ("registry.py", "Model registry", registry.bench),
 ]
 # Benchmarks that may not exist yet in every checkout: run when their script is there.
 OPTIONAL = [("bootstrap.py", "Bootstrap")]
@@ -115,7 +117,8 @@ How to run (from the repo root, with the interpreter that has sluice installed):
     .venv/bin/python benchmarks/noop_run.py      # one of them, printed only
 
 DVC is installed on first use into its own venv, `benchmarks/.venv-dvc`
-(git-ignored), so it never mixes with sluice's dependencies. All work happens in
+(git-ignored), so it never mixes with sluice's dependencies; MLflow, the anchor
+for the model registry, likewise into `benchmarks/.venv-mlflow`. All work happens in
 a temporary folder (`$SLUICE_BENCH_TMP` if set) that is removed afterwards;
 byte-code caches go to `benchmarks/.work/` (git-ignored). `data_status.py` needs
 about 7 GB free there (1.2 GB of data, copied and cached by each tool); it

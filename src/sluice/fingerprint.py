@@ -71,8 +71,14 @@ def _resolver(config: Config, stage: Stage, ctx: RunContext) -> Any:
     return resolve
 
 
-def render_command(config: Config, stage: Stage, ctx: RunContext) -> str:
-    return render(stage.cmd, _resolver(config, stage, ctx))
+def render_command(config: Config, stage: Stage, ctx: RunContext,
+                   paths: dict[str, str] | None = None) -> str:
+    """The stage's command; ``paths`` swaps repo paths (to run it on other files)."""
+    resolve = _resolver(config, stage, ctx)
+    if not paths:
+        return render(stage.cmd, resolve)
+    return render(stage.cmd, lambda ref: (lambda v: paths.get(v, v) if isinstance(v, str)
+                                          else v)(resolve(ref)))
 
 
 def render_env(config: Config, stage: Stage, ctx: RunContext) -> dict[str, str]:

@@ -281,14 +281,52 @@ def _baseline_from_registry(project: Project, model: str, alias: str, candidate:
                                 "absolute gates apply")
         return None
     if stored.get("test_set") != test_set_id(candidate):
-        evaluation.notes.append(
-            f"the baseline's predictions (version {version.version}) were made on another test "
-            "set; re-evaluating its artifact on the new one is not automated yet, so only "
-            "absolute gates apply")
-        return None
+        evaluation.notes.append(f"the test set changed since version {version.version} was "
+                                "evaluated: its artifact was re-evaluated on the new one")
+        return _reevaluate(project, model, version, scratch, evaluation)
     path = scratch / f"baseline{Path(str(stored.get('path', ''))).suffix}"
     project.store.checkout_file(version.predictions_hash, path)
     return read_predictions(path)
+
+
+def _reevaluate(project: Project, model: str, version: Any, scratch: Path,
+                evaluation: ModelEvaluation) -> Predictions | None:
+    """Run the model's evaluate stage on the baseline's artifact instead of the candidate's."""
+    import json
+    import os
+    import subprocess
+
+    from sluice.fingerprint import RunContext, render_command, stage_environment
+    from sluice.predictions import read_predictions
+    from sluice.registry_pull import pull_artifact
+
+    spec = project.config.models[model]
+    assert spec.evaluate is not None
+    evaluate = project.config.stages[spec.evaluate]
+    artifact = project.config.stages[spec.train].outs[spec.artifact]
+    folder = scratch.relative_to(project.root)
+    swapped = {artifact: str(folder / ("baseline-artifact" + Path(artifact).suffix))}
+    pull_artifact(project.store, version.artifact_hash, project.root / swapped[artifact])
+    outs = {name: str(folder / f"baseline-{name}{Path(path).suffix}")
+            for name, path in evaluate.outs.items()}
+    swapped.update({evaluate.outs[name]: path for name, path in outs.items()})
+    env = {**os.environ, **stage_environment(project.config, evaluate, RunContext(), "baseline"),
+           "SLUICE_OUTS": json.dumps(outs, sort_keys=True)}
+    env.update({f"SLUICE_OUT_{n.upper().replace('-', '_')}": p for n, p in outs.items()})
+    log = project.log_path(f"{spec.evaluate}-baseline")
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "wb") as handle:
+        done = subprocess.run(["/bin/sh", "-c", render_command(project.config, evaluate,
+                                                               RunContext(), swapped)],
+                              cwd=project.root, env=env, stdout=handle, stderr=subprocess.STDOUT,
+                              timeout=evaluate.spec.timeout, check=False)
+    name = _predictions_output(project, spec)
+    if done.returncode != 0 or name is None or not (project.root / outs[name]).exists():
+        evaluation.notes.append(f"re-evaluating the baseline failed (exit {done.returncode}; "
+                                f"see {log.relative_to(project.root)}): only absolute gates "
+                                "apply")
+        return None
+    return read_predictions(project.root / outs[name])
 
 
 def evaluate_model(project: Project, name: str, spec: ModelSpec, tier: str,

@@ -13,6 +13,8 @@ import pytest
 from tests.conftest import git, sluice
 from tests.e2e.pipelines import write_project
 
+pytest_plugins = ["tests.postgres"]
+
 CONFIG = """\
 params: params.yaml
 stages:
@@ -22,7 +24,7 @@ stages:
     outs: {model: build/model.txt}
   evaluate:
     kind: evaluate
-    cmd: python3 predict.py ${params.quality} ${outs.predictions}
+    cmd: python3 predict.py ${stages.train.outs.model} ${params.rows} ${outs.predictions}
     deps: [predict.py]
     inputs: [stages.train.outs.model]
     outs: {predictions: build/predictions.csv}
@@ -41,10 +43,11 @@ promotion:
 """
 PREDICT = """\
 import random, sys
-quality, out = float(sys.argv[1]), sys.argv[2]
+model, count, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+quality = float(open(model).read().split()[1])  # the "model" is its quality
 random.seed(7)
 rows = ["id,y_true,y_score"]
-for i in range(600):
+for i in range(count):
     y = random.random() < 0.5
     score = min(max(0.5 + (quality if y else -quality) + random.gauss(0, 0.2), 0), 1)
     rows.append(f"{i},{int(y)},{score:.4f}")
@@ -53,13 +56,13 @@ open(out, "w").write("\\n".join(rows) + "\\n")
 
 
 def _version(repo: Path, quality: float) -> None:
-    (repo / "params.yaml").write_text(f"quality: {quality}\n")
+    (repo / "params.yaml").write_text(f"quality: {quality}\nrows: 600\n")
     sluice(repo, "run", "--tier", "merge", check=None)
 
 
 @pytest.fixture
 def project(repo: Path) -> Path:
-    write_project(repo, CONFIG, files={"predict.py": PREDICT, "params.yaml": "quality: 0.3\n"})
+    write_project(repo, CONFIG, files={"predict.py": PREDICT, "params.yaml": "quality: 0.3\nrows: 600\n"})
     return repo
 
 
@@ -144,6 +147,16 @@ def test_unknown_model_version_and_alias(project: Path) -> None:
 
 
 def test_sixteen_concurrent_promotions_exactly_one_wins(project: Path) -> None:
+    _race(project)
+
+
+def test_sixteen_concurrent_promotions_on_postgresql(
+        project: Path, fresh_postgres_db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLUICE_DATABASE_URL", fresh_postgres_db)
+    _race(project)
+
+
+def _race(project: Path) -> None:
     for quality in (0.3, 0.31, 0.32, 0.33):
         _version(project, quality)
     # staging holds v4 now; 16 processes race to move it, each expecting v4.
@@ -171,11 +184,11 @@ def test_baseline_comes_from_the_alias_and_its_stored_predictions(repo: Path) ->
                             "      - {metric: roc_auc, min: 0.55}\n"
                             "      - {metric: roc_auc, max_regression: 0.01}\n"
                             "    baseline: {alias: staging}\n")
-    write_project(repo, config, files={"predict.py": PREDICT, "params.yaml": "quality: 0.3\n"})
+    write_project(repo, config, files={"predict.py": PREDICT, "params.yaml": "quality: 0.3\nrows: 600\n"})
     first = sluice(repo, "run", "--tier", "merge")
     assert "no version of `churn` holds `staging` yet" in first.stdout
     assert "`staging` of `churn`: None → 1" in first.stdout
-    (repo / "params.yaml").write_text("quality: 0.12\n")  # clearly worse than version 1
+    (repo / "params.yaml").write_text("quality: 0.12\nrows: 600\n")  # worse than version 1
     second = sluice(repo, "run", "--tier", "merge", check=1)
     assert "model churn: FAIL" in second.stdout
     assert "FAIL         roc_auc max_regression 0.01" in second.stdout
@@ -184,3 +197,22 @@ def test_baseline_comes_from_the_alias_and_its_stored_predictions(repo: Path) ->
     assert "version 2 did not pass its gates (FAIL)" in second.stdout
     report = json.loads(sluice(repo, "report", "--json").stdout)
     assert report["models"][0]["baseline"] == "churn@staging (version 1)"
+
+
+def test_changed_test_set_re_evaluates_the_baseline_artifact(repo: Path) -> None:
+    config = CONFIG.replace("      - {metric: roc_auc, min: 0.6}\n",
+                            "      - {metric: roc_auc, min: 0.55}\n"
+                            "      - {metric: roc_auc, max_regression: 0.01}\n"
+                            "    baseline: {alias: staging}\n")
+    write_project(repo, config, files={"predict.py": PREDICT,
+                                       "params.yaml": "quality: 0.3\nrows: 600\n"})
+    sluice(repo, "run", "--tier", "merge")
+    # A new test set (more rows) and a worse model: the baseline's stored predictions
+    # no longer fit, so its artifact is run through the evaluate stage again.
+    (repo / "params.yaml").write_text("quality: 0.12\nrows: 700\n")
+    result = sluice(repo, "run", "--tier", "merge", check=1)
+    assert "the test set changed since version 1 was evaluated" in result.stdout
+    assert "model churn: FAIL" in result.stdout
+    report = json.loads(sluice(repo, "report", "--json").stdout)
+    auc = next(r for r in report["models"][0]["metrics"] if r["metric"] == "roc_auc")
+    assert auc["baseline"] > auc["candidate"] + 0.1
