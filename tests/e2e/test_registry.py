@@ -62,7 +62,8 @@ def _version(repo: Path, quality: float) -> None:
 
 @pytest.fixture
 def project(repo: Path) -> Path:
-    write_project(repo, CONFIG, files={"predict.py": PREDICT, "params.yaml": "quality: 0.3\nrows: 600\n"})
+    write_project(repo, CONFIG, files={"predict.py": PREDICT,
+                                       "params.yaml": "quality: 0.3\nrows: 600\n"})
     return repo
 
 
@@ -184,7 +185,8 @@ def test_baseline_comes_from_the_alias_and_its_stored_predictions(repo: Path) ->
                             "      - {metric: roc_auc, min: 0.55}\n"
                             "      - {metric: roc_auc, max_regression: 0.01}\n"
                             "    baseline: {alias: staging}\n")
-    write_project(repo, config, files={"predict.py": PREDICT, "params.yaml": "quality: 0.3\nrows: 600\n"})
+    write_project(repo, config, files={"predict.py": PREDICT,
+                                       "params.yaml": "quality: 0.3\nrows: 600\n"})
     first = sluice(repo, "run", "--tier", "merge")
     assert "no version of `churn` holds `staging` yet" in first.stdout
     assert "`staging` of `churn`: None → 1" in first.stdout
