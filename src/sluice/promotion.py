@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -116,26 +117,40 @@ class _Lost(Exception):
         self.current, self.by = current, by
 
 
+def _conflict(db: Database, model: str, alias: str, expected: int | None) -> PromotionRefused:
+    now, by = holder(db, model, alias)
+    return PromotionRefused(
+        f"conflict: `{alias}` of `{model}` was moved to version {now} by {by} while this "
+        f"promotion was being checked (it expected version {expected})",
+        hint=f"check `sluice models history {model} --alias {alias}`, then retry "
+             "if the move is still wanted")
+
+
 def move_alias(db: Database, model: str, alias: str, version: int, expected: int | None,
                actor: str, kind: str, reason: str | None, request_id: int | None = None,
-               evidence: Any = None) -> None:
+               evidence: Any = None, also: Callable[[Connection], None] | None = None) -> None:
+    """Move the alias if it still holds ``expected``; ``also`` runs in the same transaction."""
     from sqlalchemy.exc import IntegrityError, OperationalError
 
-    try:
-        with db.engine.begin() as conn:
-            _move(conn, model, alias, version, expected, actor, kind, reason, request_id,
-                  evidence)
-    except (_Lost, IntegrityError, OperationalError) as exc:
-        # SQLite reports a lost race as "database is locked" and PostgreSQL as a
-        # unique violation: either way, read who holds the alias now.
-        if isinstance(exc, OperationalError) and "lock" not in str(exc).lower():
-            raise
-        now, by = holder(db, model, alias)
-        raise PromotionRefused(
-            f"conflict: `{alias}` of `{model}` was moved to version {now} by {by} while this "
-            f"promotion was being checked (it expected version {expected})",
-            hint=f"check `sluice models history {model} --alias {alias}`, then retry "
-                 "if the move is still wanted") from None
+    for attempt in range(8):
+        try:
+            with db.engine.begin() as conn:
+                _move(conn, model, alias, version, expected, actor, kind, reason, request_id,
+                      evidence)
+                if also is not None:
+                    also(conn)
+            return
+        except (_Lost, IntegrityError):
+            raise _conflict(db, model, alias, expected) from None
+        except OperationalError as exc:
+            if "lock" not in str(exc).lower():
+                raise
+            # SQLite says "locked" both for a lost race and for a busy database: only
+            # a changed holder is a conflict; otherwise try again.
+            if holder(db, model, alias)[0] != expected:
+                raise _conflict(db, model, alias, expected) from None
+            time.sleep(0.05 * (attempt + 1))
+    raise _conflict(db, model, alias, expected)
 
 
 def promote(db: Database, policies: dict[str, PolicySpec], model: str, version: int | None,
@@ -144,7 +159,9 @@ def promote(db: Database, policies: dict[str, PolicySpec], model: str, version: 
     """Move ``alias`` to a version now, or open an approval request if the policy wants one."""
     from sluice.db.schema import promotion_requests
 
-    start_holder = holder(db, model, alias)[0] if expected is _UNSET else expected
+    start_holder = holder(db, model, alias)[0]
+    if expected is not _UNSET and expected != start_holder:
+        raise _conflict(db, model, alias, expected)
     chosen = get_version(db, model, version)
     policy = policies.get(alias)
     problems = policy_problems(db, policy, chosen, alias, actor, branch)
@@ -173,6 +190,21 @@ def promote(db: Database, policies: dict[str, PolicySpec], model: str, version: 
                evidence={"verdict": chosen.verdict, "gates": chosen.gates})
     return Outcome(model, alias, chosen.version, True, start_holder,
                    message=f"`{alias}` of `{model}`: {start_holder} → {chosen.version}")
+
+
+def pending_requests(db: Database, model: str | None = None) -> list[dict[str, Any]]:
+    from sqlalchemy import select
+
+    from sluice.db.schema import promotion_requests as r
+
+    query = select(r).where(r.c.status == "pending").order_by(r.c.id)
+    if model is not None:
+        query = query.where(r.c.model == model)
+    with db.engine.connect() as conn:
+        return [{"id": row.id, "model": row.model, "version": row.version,
+                 "alias": row.alias, "requester": row.requester, "reason": row.reason,
+                 "approvals": json.loads(row.approvals), "created_at": row.created_at}
+                for row in conn.execute(query)]
 
 
 def _request(db: Database, request_id: int) -> Any:
@@ -221,13 +253,18 @@ def approve(db: Database, policies: dict[str, PolicySpec], request_id: int, acto
         raise PromotionRefused("the request can no longer be carried out:\n  "
                                + "\n  ".join(problems), hint="reject it, or fix the cause")
     current = holder(db, row.model, row.alias)[0]
+
+    def settle(conn: Connection) -> None:
+        done = conn.execute(r.update().where(r.c.id == request_id, r.c.status == "pending")
+                            .values(status="approved", approvals=json.dumps(approvals),
+                                    settled_at=time.time(), settled_by=actor))
+        if done.rowcount != 1:
+            raise PromotionRefused(f"request {request_id} was settled meanwhile",
+                                   hint="`sluice models requests` shows it")
+
     move_alias(db, row.model, row.alias, row.version, current, actor, "approve", row.reason,
                request_id, {"approvals": approvals, "requester": row.requester,
-                            "verdict": version.verdict})
-    with db.engine.begin() as conn:
-        conn.execute(r.update().where(r.c.id == request_id).values(
-            status="approved", approvals=json.dumps(approvals), settled_at=time.time(),
-            settled_by=actor))
+                            "verdict": version.verdict}, also=settle)
     return Outcome(row.model, row.alias, row.version, True, current, request_id,
                    f"`{row.alias}` of `{row.model}`: {current} → {row.version} "
                    f"(approved by {', '.join(approvals)})")
@@ -245,10 +282,21 @@ def reject(db: Database, request_id: int, actor: str, reason: str | None) -> Out
                    message=f"request {request_id} rejected")
 
 
-def rollback(db: Database, model: str, alias: str, actor: str, reason: str | None) -> Outcome:
-    """Move ``alias`` back to the version that held it before the current one."""
+def rollback(db: Database, policies: dict[str, PolicySpec], model: str, alias: str,
+             actor: str, reason: str | None) -> Outcome:
+    """Move ``alias`` back to the version that held it before the current one.
+
+    The previous holder is the one before the current version's promotion, so a
+    second rollback goes further back instead of undoing the first.
+    """
+    policy = policies.get(alias)
+    if policy is not None and policy.actors is not None and actor not in policy.actors:
+        raise PromotionRefused(f"`{actor}` may not move `{alias}`",
+                               hint="allowed: " + ", ".join(policy.actors))
+    get_version(db, model)  # an unknown model is a usage error, not "nothing to roll back"
     current, _ = holder(db, model, alias)
-    events = [e for e in history(db, model, alias) if e["to"] == current]
+    events = [e for e in history(db, model, alias)
+              if e["to"] == current and e["kind"] != "rollback"]
     previous = events[-1]["from"] if events else None
     if current is None or previous is None:
         raise PromotionRefused(f"`{alias}` of `{model}` has no previous version to go back to",

@@ -176,6 +176,8 @@ def history(db: Database, model: str, alias: str | None = None) -> list[dict[str
         query = query.where(e.c.alias == alias)
     with db.engine.connect() as conn:
         rows = conn.execute(query.order_by(e.c.id)).all()
+    if not rows and model not in [m["model"] for m in list_models(db)]:
+        _unknown(db, model, None)
     return [{"id": r.id, "alias": r.alias, "from": r.from_version, "to": r.to_version,
              "kind": r.kind, "actor": r.actor, "reason": r.reason, "request": r.request_id,
              "evidence": json.loads(r.evidence) if r.evidence else None, "at": r.at}

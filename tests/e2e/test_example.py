@@ -56,6 +56,16 @@ def test_churn_example_through_pr_and_merge_tiers(tmp_path: Path) -> None:
     assert "Reported by the stage (point values, no interval)" in markdown
     assert {r["metric"] for r in churn_model["reported"]} >= {"roc_auc", "log_loss"}
 
+    # The merge tier registered both models and moved staging; production needs approval.
+    models = {m["model"]: m for m in json.loads(sluice(churn, "models", "list",
+                                                       "--json").stdout)}
+    assert models["churn"]["aliases"] == {"staging": 1}
+    asked = sluice(churn, "promote", "churn", "--to", "production", "--actor", "alice")
+    assert "request 1 needs 1 approval(s): `sluice approve 1`" in asked.stdout
+    sluice(churn, "approve", "1", "--actor", "bob")
+    history = sluice(churn, "models", "history", "churn").stdout
+    assert re.search(r"production +v- → v1 +approve +by bob", history)
+
     # A deliberately degraded model (trained on shuffled labels) fails its gates.
     params = churn / "params.yaml"
     params.write_text(params.read_text().replace("shuffle_labels: false",

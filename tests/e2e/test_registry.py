@@ -119,6 +119,9 @@ def test_approval_rejection_and_rollback_with_history(project: Path) -> None:
     rolled = sluice(project, "rollback", "churn", "--alias", "production", "--actor", "bob",
                     "--reason", "latency")
     assert "rolled back: 2 → 1" in rolled.stdout
+    # A second rollback goes further back (v1 had no predecessor), not back to v2.
+    again = sluice(project, "rollback", "churn", "--alias", "production", check=1)
+    assert "has no previous version to go back to" in again.stderr
     events = _json(project, "models", "history", "churn", "--alias", "production")
     assert [(e["from"], e["to"], e["kind"], e["actor"]) for e in events] == [  # type: ignore
         (None, 1, "approve", "bob"), (1, 2, "approve", "bob"), (2, 1, "rollback", "bob")]
@@ -218,3 +221,15 @@ def test_changed_test_set_re_evaluates_the_baseline_artifact(repo: Path) -> None
     report = json.loads(sluice(repo, "report", "--json").stdout)
     auc = next(r for r in report["models"][0]["metrics"] if r["metric"] == "roc_auc")
     assert auc["baseline"] > auc["candidate"] + 0.1
+
+
+def test_expect_guards_the_move_and_requests_are_listed(project: Path) -> None:
+    _version(project, 0.3)
+    _version(project, 0.31)   # staging: v2
+    stale = sluice(project, "promote", "churn", "1", "--to", "staging", "--expect", "1",
+                   check=1)
+    assert "conflict: `staging` of `churn` was moved to version 2" in stale.stderr
+    sluice(project, "promote", "churn", "1", "--to", "production", "--actor", "alice")
+    pending = _json(project, "models", "requests")
+    assert [(r["id"], r["version"], r["alias"]) for r in pending] == [(1, 1, "production")]  # type: ignore
+    assert "no alias" not in sluice(project, "models", "history", "nope", check=2).stderr

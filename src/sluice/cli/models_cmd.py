@@ -122,10 +122,34 @@ def history_(model: Annotated[str, typer.Argument(help="Model name.")],
     return 0
 
 
+@models_app.command("requests")
+def requests(model: Annotated[str | None, typer.Argument(help="Only this model.")] = None,
+             as_json: JsonOption = False) -> int:
+    """Pending promotion requests, waiting for `sluice approve` or `sluice reject`.
+
+    Examples:
+
+      sluice models requests churn
+    """
+    from sluice.promotion import pending_requests
+
+    _, db = _db()
+    found = pending_requests(db, model)
+    if as_json:
+        print_json(found)
+        return 0
+    if not found:
+        echo("no pending promotion requests")
+    for item in found:
+        echo(f"request {item['id']}: {item['model']} v{item['version']} → {item['alias']} "
+             f"asked by {item['requester']}; approvals: {', '.join(item['approvals']) or '-'}")
+    return 0
+
+
 @models_app.command("pull")
 def pull(ref: Annotated[str, typer.Argument(help="MODEL@ALIAS, MODEL:VERSION or MODEL.")],
-         output: Annotated[str, typer.Option("--output", "-o", help="Where to write it.")]
-         ) -> int:
+         output: Annotated[str, typer.Option("--output", "-o", help="Where to write it.")],
+         as_json: JsonOption = False) -> int:
     """Copy a version's artifact out of the store, checking its hash.
 
     Examples:
@@ -141,7 +165,12 @@ def pull(ref: Annotated[str, typer.Argument(help="MODEL@ALIAS, MODEL:VERSION or 
     model, number, alias = parse_ref(ref)
     version = get_version(db, model, number, alias)
     pull_artifact(project.store, version.artifact_hash, Path(output))
-    echo(f"wrote {output}: {model} version {version.version} ({version.artifact_hash[:16]})")
+    if as_json:
+        print_json({"model": model, "version": version.version, "path": output,
+                    "artifact_hash": version.artifact_hash})
+    else:
+        echo(f"wrote {output}: {model} version {version.version} "
+             f"({version.artifact_hash[:16]})")
     return 0
 
 

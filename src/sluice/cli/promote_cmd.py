@@ -121,5 +121,6 @@ def register(app: typer.Typer) -> None:
         from sluice import identity
         from sluice.promotion import rollback as do_rollback
 
-        _, db = _context()
-        return _print(do_rollback(db, model, alias, identity.actor(actor), reason), as_json)
+        project, db = _context()
+        return _print(do_rollback(db, project.config.spec.promotion, model, alias,
+                                  identity.actor(actor), reason), as_json)
