@@ -21,7 +21,7 @@ from sluice.config import (
     Config,
     diff_values,
     is_glob,
-    load_config_from,
+    load_config_cached,
     lookup_param,
     template_params,
 )
@@ -126,7 +126,7 @@ def load_snapshot(repo: Repo, commit: str, label: str) -> Snapshot:
         problem = f"no {CONFIG_FILE} at {label}: every stage is new"
     else:
         try:
-            config = load_config_from(repo.root, read)
+            config = load_config_cached(repo.root, read)
         except SluiceError as exc:
             if commit == WORKTREE:
                 raise
@@ -151,6 +151,14 @@ def revision_components(snap: Snapshot, fps: dict[str, str]) -> dict[str, dict[s
                           (snap.commit == WORKTREE and (snap.repo.root / p).is_file()),
                           snap.read)
     result: dict[str, dict[str, Any]] = {}
+    if snap.commit != WORKTREE:
+        # Every stage's entry script, fetched from git in one exchange.
+        from sluice.imports import entries
+
+        scripts = [e.script for stage in config.stages.values() if stage.spec.discover_imports
+                   for e in entries(render_command(config, stage, RunContext()))
+                   if e.script is not None and e.script in snap.files]
+        snap.repo.prefetch(snap.commit, scripts)
 
     for name in snap.graph.order:
         stage = config.stages[name]

@@ -436,9 +436,13 @@ def load_config(root: Path) -> Config:
     A config that loaded before with the same bytes comes from a cache in
     ``.sluice/`` without re-validating it (see :mod:`sluice.config_cache`).
     """
+    return load_config_cached(root, disk_reader(root))
+
+
+def load_config_cached(root: Path, read: Reader) -> Config:
+    """:func:`load_config_from` through the cache in ``root/.sluice`` (any revision)."""
     from sluice.config_cache import load_cached, save_cached
 
-    read = disk_reader(root)
     cached = load_cached(root, read)
     if cached is not None:
         return cached

@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any, cast
 
 from sluice.config import CONFIG_FILE, Config, InputRef, Reader, Stage
-from sluice.fsutil import atomic_write_json, read_json
+from sluice.fsutil import atomic_write_bytes, read_json
 from sluice.hashing import hash_bytes
 
-CACHE_FILE = ".sluice/config-cache.json"
+CACHE_DIR = ".sluice/config-cache"  # one entry per sluice.yaml content (revisions too)
 _CODE = ("config.py", "config_schema.py", "config_tiers.py", "config_cache.py")
 _MODEL = "__model__"  # tags a pydantic model's fields in the cache file
 
@@ -106,10 +106,16 @@ def _key(raw: bytes, params_file: str | None, read: Reader) -> str | None:
     return hash_bytes(raw + b"\0" + (params_file or "").encode() + b"\0" + params)
 
 
+def cache_file(root: Path, raw: bytes) -> Path:
+    return root / CACHE_DIR / f"{hash_bytes(raw)}.json"
+
+
 def load_cached(root: Path, read: Reader) -> Config | None:
     raw = read(CONFIG_FILE)
-    entry = read_json(root / CACHE_FILE)
-    if raw is None or not isinstance(entry, dict):
+    if raw is None:
+        return None
+    entry = read_json(cache_file(root, raw))
+    if not isinstance(entry, dict):
         return None
     try:
         if entry["code"] != _code_version() or \
@@ -141,4 +147,14 @@ def save_cached(config: Config, read: Reader) -> None:
                    for name, s in config.stages.items()},
     }
     with contextlib.suppress(OSError, TypeError, ValueError):
-        atomic_write_json(config.root / CACHE_FILE, entry)
+        # Not sorted: the order of stages in sluice.yaml is the order of plans.
+        atomic_write_bytes(cache_file(config.root, config.raw), json.dumps(entry).encode())
+        _prune(config.root / CACHE_DIR)
+
+
+def _prune(folder: Path, keep: int = 32) -> None:
+    """Keep the entries of the most recent configs only (each edit makes a new one)."""
+    entries = sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for stale in entries[keep:]:
+        with contextlib.suppress(OSError):
+            stale.unlink()

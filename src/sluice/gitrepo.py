@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -156,6 +157,38 @@ class Repo:
         if key not in self._blobs:
             self._blobs[key] = self._cat_file(key)
         return self._blobs[key]
+
+    def prefetch(self, commit: str, paths: list[str]) -> None:
+        """Read many files at ``commit`` in one pipelined exchange with git.
+
+        Asking for blobs one at a time costs a round trip each; a plan over a
+        few thousand stages would spend most of its time waiting on them.
+        """
+        keys = [f"{commit}:{self.prefix}{p}" for p in dict.fromkeys(paths)]
+        keys = [k for k in keys if k not in self._blobs]
+        if commit == WORKTREE or not keys:
+            return
+        process = subprocess.Popen(["git", "cat-file", "--batch"], cwd=self.root,
+                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                   stderr=subprocess.DEVNULL)
+        assert process.stdin is not None and process.stdout is not None
+        stdin = process.stdin
+
+        def feed() -> None:  # in a thread: git's output pipe must be drained meanwhile
+            stdin.write("".join(k + "\n" for k in keys).encode())
+            stdin.close()
+
+        writer = threading.Thread(target=feed, daemon=True)
+        writer.start()
+        for key in keys:
+            header = process.stdout.readline().split()
+            if len(header) != 3:
+                self._blobs[key] = None
+                continue
+            data = process.stdout.read(int(header[2]) + 1)[:-1]
+            self._blobs[key] = data if header[1] == b"blob" else None
+        writer.join()
+        process.wait()
 
     def _cat_file(self, key: str) -> bytes | None:
         # One long-lived `git cat-file --batch` serves every read of a session.

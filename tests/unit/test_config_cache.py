@@ -8,14 +8,14 @@ import sys
 from pathlib import Path
 
 from sluice.config import load_config
-from sluice.config_cache import CACHE_FILE, View
+from sluice.config_cache import View, cache_file
 
 CONFIG = """\
 params: params.yaml
 datasets:
   raw: {path: data/raw.csv, sample: {key: id}}
 stages:
-  prep:
+  zprep:
     cmd: cp ${datasets.raw} ${outs.table}
     inputs: [datasets.raw]
     outs: {table: build/table.csv}
@@ -23,7 +23,7 @@ stages:
     timeout: 90s
   train:
     kind: train
-    cmd: train ${params.train.lr} ${stages.prep.outs.table}
+    cmd: train ${params.train.lr} ${stages.zprep.outs.table}
     outs: {model: build/model.bin}
 models:
   m: {train: train, artifact: model}
@@ -43,12 +43,13 @@ def _write(root: Path, config: str = CONFIG, params: str = "train: {lr: 0.1}\n")
 def test_second_load_comes_from_the_cache_and_matches(tmp_path: Path) -> None:
     _write(tmp_path)
     fresh = load_config(tmp_path)
-    assert (tmp_path / CACHE_FILE).exists()
+    assert cache_file(tmp_path, (tmp_path / "sluice.yaml").read_bytes()).exists()
     cached = load_config(tmp_path)
     assert isinstance(cached.spec, View)
     assert cached.spec == fresh.spec
-    assert cached.stages["prep"].spec.resources.cpus == 2
-    assert cached.stages["prep"].spec.timeout == 90.0
+    assert list(cached.stages) == list(fresh.stages) == ["zprep", "train"]  # file order
+    assert cached.stages["zprep"].spec.resources.cpus == 2
+    assert cached.stages["zprep"].spec.timeout == 90.0
     assert cached.stages["train"].inputs == fresh.stages["train"].inputs
     assert cached.spec.tiers["pr"].budget.wall == 600.0
     assert cached.spec.tiers["pr"].select == ["m"]
@@ -65,7 +66,7 @@ def test_any_change_is_validated_again(tmp_path: Path) -> None:
     _write(tmp_path, params="train: {lr: 0.2}\n")
     assert load_config(tmp_path).params == {"train": {"lr": 0.2}}
     _write(tmp_path, CONFIG.replace("cpus: 2", "cpus: 3"))
-    assert load_config(tmp_path).stages["prep"].spec.resources.cpus == 3
+    assert load_config(tmp_path).stages["zprep"].spec.resources.cpus == 3
     _write(tmp_path, CONFIG.replace("cpus: 2", "cpus: 0"))
     try:
         load_config(tmp_path)
@@ -78,10 +79,10 @@ def test_any_change_is_validated_again(tmp_path: Path) -> None:
 def test_damaged_cache_is_ignored(tmp_path: Path) -> None:
     _write(tmp_path)
     load_config(tmp_path)
-    (tmp_path / CACHE_FILE).write_text("{not json")
-    assert load_config(tmp_path).stages["prep"].spec.resources.cpus == 2
-    (tmp_path / CACHE_FILE).write_text('{"code": 1}')
-    assert load_config(tmp_path).stages["prep"].spec.resources.cpus == 2
+    cache_file(tmp_path, (tmp_path / "sluice.yaml").read_bytes()).write_text("{not json")
+    assert load_config(tmp_path).stages["zprep"].spec.resources.cpus == 2
+    cache_file(tmp_path, (tmp_path / "sluice.yaml").read_bytes()).write_text('{"code": 1}')
+    assert load_config(tmp_path).stages["zprep"].spec.resources.cpus == 2
 
 
 def test_cached_load_does_not_import_pydantic(tmp_path: Path) -> None:
