@@ -66,6 +66,14 @@ Examples:
   sluice run --jobs 4              # run stale stages, 4 CPU slots
 
   sluice status                    # which stages are stale and why
+
+  sluice affected --base main      # which stages and models a change touches
+
+  sluice run --tier pr --base main # the pull-request tier: checks, smoke training
+
+  sluice report                    # the last run's report: stages, costs, verdicts
+
+  sluice promote churn --to production   # move an alias, as its policy allows
 """
 
 app = typer.Typer(help=HELP, no_args_is_help=True, add_completion=False,
