@@ -6,6 +6,8 @@ same run on the same machine. They are never part of the test suite's pass/fail.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import os
 import platform
@@ -255,6 +257,26 @@ def sluice_source() -> str:
     dirty = subprocess.run([*git, "status", "--porcelain", "--", "."], capture_output=True,
                            text=True).stdout.strip()
     return f"git {rev.stdout.strip()}" + (" + uncommitted changes" if dirty else "")
+
+
+def sluice_tree_digest() -> str:
+    """A digest of the sluice package's source files, to notice edits during a run.
+
+    Benchmarks run an editable install, so a change to the sources while they run
+    (a commit, a checkout, someone editing) would silently mix two versions.
+    """
+    try:
+        import sluice.run  # sluice itself may be a namespace package, without __file__
+
+        folder = Path(sluice.run.__file__).resolve().parent
+    except ImportError:
+        return ""
+    digest = hashlib.sha256()
+    for path in sorted(folder.rglob("*.py")):
+        digest.update(str(path.relative_to(folder)).encode() + b"\0")
+        with contextlib.suppress(OSError):
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 def cpu_model() -> str:

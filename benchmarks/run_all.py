@@ -37,6 +37,8 @@ from _common import (
     machine_info,
     markdown_table,
     require_sluice,
+    sluice_source,
+    sluice_tree_digest,
 )
 
 Benchmark = tuple[str, str, Callable[[], Section]]
@@ -100,6 +102,7 @@ def benchmarks() -> list[Benchmark]:
             found.append(extra)
     return found
 
+
 INTRO = """\
 # sluice benchmarks
 
@@ -150,10 +153,12 @@ def main() -> int:
 
     sections: list[Section] = []
     failed = False
+    mixed: list[str] = []  # benchmarks during which sluice's sources changed
     started = time.monotonic()
     for script, title, bench in benchmarks():
         print(f"\n--- {script}", flush=True)
         t0 = time.monotonic()
+        source_before = sluice_tree_digest()
         try:
             section = bench()
         except Exception:
@@ -162,9 +167,16 @@ def main() -> int:
                               headers=[], rows=[])
             section.blocks.append("```\n" + traceback.format_exc().strip() + "\n```")
         section.notes.append(f"`benchmarks/{script}` took {time.monotonic() - t0:.0f} s.")
+        if sluice_tree_digest() != source_before:
+            mixed.append(script)
+            section.notes.append("⚠ sluice's source files changed while this benchmark ran, so "
+                                 "its figures may mix two versions of sluice; rerun it.")
         section.print()
         sections.append(section)
     total = time.monotonic() - started
+    source_now = sluice_source()
+    if source_now != info["sluice source"]:
+        info["sluice source"] = f"{info['sluice source']} at the start, {source_now} at the end"
 
     targets = [t for s in sections for t in s.targets]
     machine = markdown_table(["", ""], [[k, v] for k, v in info.items()])
@@ -183,6 +195,9 @@ def main() -> int:
         *[s.markdown(measured) for s in sections],
     ])
     print(f"\n{summary_table(targets)}\n\nall benchmarks: {total / 60:.1f} min")
+    if mixed:
+        print(f"WARNING: sluice's sources changed during {', '.join(mixed)}; rerun "
+              "when nobody is editing them", file=sys.stderr)
     if not args.no_write:
         (BENCH_DIR / "README.md").write_text(text)
         print(f"wrote {BENCH_DIR / 'README.md'}")
