@@ -37,6 +37,8 @@ from _common import (
     fmt_s,
     measure,
     measure_interleaved,
+    read_file,
+    read_tree,
     require_sluice,
     run,
     verdict,
@@ -90,32 +92,7 @@ def backdate(root: Path) -> None:
             os.utime(os.path.join(folder, name), ns=(past, past))
 
 
-# --------------------------------------------------------------------------- readers
-
-
-def read_file(path: str | Path) -> int:
-    """Read every byte with readinto() into a buffer of up to 4 MiB allocated for this file.
-
-    The buffer is allocated per call, as sluice's hash_file_uncached does: on this
-    kind of VM, reading a large file into one 4 MiB buffer reused across calls was
-    measurably *slower*, and the reference must be the fastest plain read.
-    """
-    total = 0
-    with open(path, "rb", buffering=0) as handle:
-        buffer = bytearray(min(CHUNK, os.fstat(handle.fileno()).st_size + 1))
-        while True:
-            n = handle.readinto(buffer)
-            if not n:
-                return total
-            total += n
-
-
-def read_tree(root: Path) -> int:
-    total = 0
-    for folder, _, files in os.walk(root):
-        for name in files:
-            total += read_file(os.path.join(folder, name))
-    return total
+# The raw-read reference (read_file, read_tree) lives in _common.
 
 
 def xxh3_tree(root: Path) -> None:
