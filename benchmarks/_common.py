@@ -243,7 +243,11 @@ def sluice_version() -> str:
 
 
 def sluice_source() -> str:
-    """The git revision of the sluice being measured (or its folder, outside a checkout)."""
+    """The git revision of the sluice being measured (or its folder, outside a checkout).
+
+    That is the last commit that changed sluice's own sources: commits that touch
+    only benchmarks, tests or docs do not change what is measured.
+    """
     try:
         import sluice.run  # sluice itself may be a namespace package, without __file__
 
@@ -251,8 +255,9 @@ def sluice_source() -> str:
     except ImportError:
         return "not importable"
     git = ["git", "-C", str(folder)]
-    rev = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
-    if rev.returncode != 0:
+    rev = subprocess.run([*git, "log", "-1", "--format=%h", "--", "."], capture_output=True,
+                         text=True)
+    if rev.returncode != 0 or not rev.stdout.strip():
         return str(folder)
     dirty = subprocess.run([*git, "status", "--porcelain", "--", "."], capture_output=True,
                            text=True).stdout.strip()

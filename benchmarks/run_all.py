@@ -146,6 +146,7 @@ def main() -> int:
     dvc_bin()  # install DVC before any timing starts
 
     info = machine_info()
+    source_at_start = sluice_tree_digest()
     today = dt.date.today().isoformat()
     measured = (f"Measured {today} on {info['nproc']} CPU(s) ({info['cpu']}), "
                 f"Python {info['python']}, sluice {info['sluice']}, DVC {info['dvc']}.")
@@ -174,9 +175,9 @@ def main() -> int:
         section.print()
         sections.append(section)
     total = time.monotonic() - started
-    source_now = sluice_source()
-    if source_now != info["sluice source"]:
-        info["sluice source"] = f"{info['sluice source']} at the start, {source_now} at the end"
+    if sluice_tree_digest() != source_at_start:
+        info["sluice source"] = (f"{info['sluice source']} at the start, {sluice_source()} at "
+                                 "the end (changed during the run)")
 
     targets = [t for s in sections for t in s.targets]
     machine = markdown_table(["", ""], [[k, v] for k, v in info.items()])
