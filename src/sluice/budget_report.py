@@ -49,11 +49,10 @@ class BudgetReport:
 
 
 def budget_report(project: Project, now: float | None = None) -> BudgetReport:
-    from sluice.db import database_url, open_database
+    from sluice.db import open_project_database
 
     now = time.time() if now is None else now
-    db = open_database(database_url(project.root, project.config.spec.database),
-                       project.state_dir / "locks")
+    db = open_project_database(project)
     periods = []
     future = 0
     for name, budget in project.config.spec.budgets.items():

@@ -262,12 +262,11 @@ def test_set_id(preds: Predictions) -> str:
 def _baseline_from_registry(project: Project, model: str, alias: str, candidate: Predictions,
                             scratch: Path, evaluation: ModelEvaluation) -> Predictions | None:
     """The predictions stored with the version behind ``alias``, if on the same test set."""
-    from sluice.db import database_url, open_database
+    from sluice.db import open_project_database
     from sluice.predictions import read_predictions
     from sluice.registry import get_version
 
-    db = open_database(database_url(project.root, project.config.spec.database),
-                       project.state_dir / "locks")
+    db = open_project_database(project)
     try:
         version = get_version(db, model, alias=alias)
     except SluiceError:

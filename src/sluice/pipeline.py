@@ -93,11 +93,10 @@ def plan_tier(project: Project, request: TierRequest) -> TierPlan:
     result = TierPlan(tier, stages)
     if not result.to_run or not _needs_budget(project, tier):
         return result
-    from sluice.db import database_url, open_database
+    from sluice.db import open_project_database
     from sluice.ledger import estimates, spend_since
 
-    db = open_database(database_url(project.root, project.config.spec.database),
-                       project.state_dir / "locks")
+    db = open_project_database(project)
     needs_gpu = any(project.config.stages[s].spec.resources.gpus for s in result.to_run)
     result.rates = rates(project.config.spec.prices, needs_gpu=needs_gpu)
     limits = []
@@ -195,11 +194,10 @@ def record(project: Project, plan: TierPlan, result: RunResult, started_at: floa
     if not executed and not gates:
         return
     from sluice import identity
-    from sluice.db import database_url, open_database
+    from sluice.db import open_project_database
     from sluice.ledger import Execution, RunRecord, record_run
 
-    db = open_database(database_url(project.root, project.config.spec.database),
-                       project.state_dir / "locks")
+    db = open_project_database(project)
     needs_gpu = any(project.config.stages[o.stage.split("@")[0]].spec.resources.gpus
                     for o in executed)
     rate = plan.rates or rates(project.config.spec.prices, needs_gpu=needs_gpu)

@@ -37,12 +37,11 @@ def register_and_promote(project: Project, tier_name: str, promote_to: str | Non
                          run_id: str, evaluations: list[ModelEvaluation], actor: str | None
                          ) -> tuple[list[Version], list[Outcome | str]]:
     """Register every evaluated model; then move ``promote_to`` where the policy allows."""
-    from sluice.db import database_url, open_database
+    from sluice.db import open_project_database
     from sluice.promotion import promote
     from sluice.registry import register
 
-    db = open_database(database_url(project.root, project.config.spec.database),
-                       project.state_dir / "locks")
+    db = open_project_database(project)
     who = identity.actor(actor)
     made: list[Version] = []
     moves: list[Outcome | str] = []

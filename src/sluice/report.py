@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -101,8 +102,10 @@ def _save(fig: Any, folder: Path, name: str) -> str:
     import matplotlib.pyplot as plt
 
     fig.tight_layout()
-    fig.savefig(folder / name, dpi=110)
+    partial = folder / f".{name}.part"
+    fig.savefig(partial, dpi=110, format="png")
     plt.close(fig)
+    os.replace(partial, folder / name)  # atomic, like every other write
     return name
 
 

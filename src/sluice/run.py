@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from sluice.budget import Tracker
-from sluice.errors import Interrupted, SluiceError, StageFailed
+from sluice.errors import Interrupted, SluiceError
 from sluice.execute import EXECUTORS, Executor, Job, JobResult
 from sluice.fingerprint import RunContext, render_command, stage_environment
 from sluice.fsutil import FileLock, atomic_write_json
@@ -339,15 +339,8 @@ def run_pipeline(project: Project, options: RunOptions,
                           hint="rerun `sluice run`: finished stages are cached") from None
     finally:
         project.stat_cache.flush()
+    project.store.clean_tmp()  # leftovers of writers killed in a previous run
     outcomes = [scheduler.outcomes[name] for name in scheduler.selected]
     result = RunResult(scheduler.run_id, outcomes, time.monotonic() - started)
     atomic_write_json(project.state_dir / "runs" / f"{result.run_id}.json", result.to_json())
     return result
-
-
-def raise_for_failures(result: RunResult) -> None:
-    """StageFailed naming what went wrong, for callers that want an exception."""
-    bad = [o for o in result.outcomes if o.status in ("failed", "timeout")]
-    if bad:
-        raise StageFailed(", ".join(f"`{o.stage}` {o.status}" for o in bad),
-                          hint="see the stage logs in .sluice/logs/")

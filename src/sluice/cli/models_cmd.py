@@ -15,12 +15,11 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 def _db() -> tuple[Any, Any]:
-    from sluice.db import database_url, open_database
+    from sluice.db import open_project_database
     from sluice.project import load_project
 
     project = load_project()
-    return project, open_database(database_url(project.root, project.config.spec.database),
-                                  project.state_dir / "locks")
+    return project, open_project_database(project)
 
 
 def parse_ref(ref: str) -> tuple[str, int | None, str | None]:

@@ -17,6 +17,8 @@ from sluice.errors import DatabaseError
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
 
+    from sluice.project import Project
+
 DATABASE_ENV = "SLUICE_DATABASE_URL"
 DEFAULT_DATABASE = "sqlite:///.sluice/sluice.db"
 
@@ -120,6 +122,12 @@ def _migrate(engine: Engine, lock_dir: Path) -> None:
             command.upgrade(config, "head")
     finally:
         lock.release()
+
+
+def open_project_database(project: Project) -> Database:
+    """The database a project's sluice.yaml (or $SLUICE_DATABASE_URL) names."""
+    return open_database(database_url(project.root, project.config.spec.database),
+                         project.state_dir / "locks")
 
 
 def open_database(url: str, lock_dir: Path) -> Database:
