@@ -124,12 +124,55 @@ class SampleSpec(_Strict):
     stratify: StrictStr | None = None
 
 
+Threshold = Annotated[float, Field(ge=0), BeforeValidator(_number)]
+OnDrift = Literal["warn", "fail"]
+
+
+class ColumnDriftSpec(_Strict):
+    """Per-column overrides of a dataset's drift thresholds."""
+
+    psi: Threshold | None = None
+    ks: Threshold | None = None
+    wasserstein: Threshold | None = None
+    js: Threshold | None = None
+    linf: Threshold | None = None
+    missing: Threshold | None = None
+    on_drift: OnDrift | None = None
+    ignore: StrictBool = False
+
+
+class DriftSpec(_Strict):
+    """How a dataset is compared with its reference data, and when that is an alert."""
+
+    # base: the dataset at the base revision (through sluice.lock);
+    # model: the data the model at `alias` was trained on (registry lineage).
+    reference: Literal["base", "model"] = "base"
+    model: StrictStr | None = None
+    alias: StrictStr = "production"
+    psi: Threshold = 0.2
+    ks: Threshold = 0.1
+    wasserstein: Threshold | None = None  # in units of the reference's standard deviation
+    js: Threshold = 0.1
+    linf: Threshold = 0.2
+    missing: Threshold = 0.05  # absolute change of the missing-value rate
+    on_drift: OnDrift = "warn"
+    bins: Annotated[int, Field(ge=2, le=1000)] = 10
+    top: Annotated[int, Field(ge=1)] = 10
+    columns: dict[StrictStr, ColumnDriftSpec] = Field(default_factory=dict)
+
+
+warnings.filterwarnings("ignore", message='Field name "schema"', category=UserWarning)
+
+
 class DatasetSpec(_Strict):
     """Named data: a file or directory in the repo."""
 
     path: StrictStr
     description: StrictStr | None = None
     sample: SampleSpec | None = None
+    format: Literal["auto", "parquet", "csv", "jsonl"] = "auto"
+    schema: StrictStr | None = None  # type: ignore[assignment]  # a schema YAML file
+    drift: DriftSpec | None = None
 
 
 def _margin(value: Any) -> Any:
@@ -279,6 +322,25 @@ class PricesSpec(_Strict):
     gpu_type: StrictStr | None = None  # this machine's GPU type when NVML cannot tell
 
 
+class StorageSpec(_Strict):
+    """Where CI runners share state: a content store on any fsspec URL, and a database."""
+
+    cache: StrictStr | None = None  # s3://bucket/prefix, gs://…, az://…, file:///shared/…
+    database: StrictStr | None = None  # postgresql+psycopg://… (same as top-level `database`)
+
+
+class CISpec(_Strict):
+    """What the generated CI files need to know about the project."""
+
+    python: StrictStr = "3.11"
+    install: StrictStr = "pip install -e ."
+    default_branch: StrictStr = "main"
+    runs_on: StrictStr = "ubuntu-latest"  # GitHub runner label
+    image: StrictStr = "python:3.11"  # GitLab / CircleCI / Jenkins container image
+    secrets: list[EnvName] = Field(default_factory=list)  # passed to non-PR jobs only
+    artifacts: list[StrictStr] = Field(default_factory=list)  # extra paths to upload
+
+
 class ConfigSpec(_Strict):
     """The whole ``sluice.yaml``."""
 
@@ -294,3 +356,5 @@ class ConfigSpec(_Strict):
     budgets: dict[Name, PeriodBudgetSpec] = Field(default_factory=dict)
     promotion: dict[Name, PolicySpec] = Field(default_factory=dict)
     database: StrictStr | None = None
+    storage: StorageSpec = Field(default_factory=lambda: StorageSpec())
+    ci: CISpec = Field(default_factory=lambda: CISpec())

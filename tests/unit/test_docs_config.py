@@ -8,8 +8,11 @@ from pathlib import Path
 from sluice.config_schema import (
     BaselineSpec,
     BudgetSpec,
+    CISpec,
+    ColumnDriftSpec,
     ConfigSpec,
     DatasetSpec,
+    DriftSpec,
     GateSpec,
     ModelSpec,
     PeriodBudgetSpec,
@@ -18,6 +21,7 @@ from sluice.config_schema import (
     Resources,
     SampleSpec,
     StageSpec,
+    StorageSpec,
     TierSpec,
     TriggerSpec,
 )
@@ -46,7 +50,7 @@ def test_every_key_is_documented() -> None:
     text = DOC.read_text()
     for model in (ConfigSpec, StageSpec, Resources, DatasetSpec, ModelSpec, TierSpec,
                   TriggerSpec, BudgetSpec, PeriodBudgetSpec, PricesSpec, SampleSpec, GateSpec,
-                  BaselineSpec, PolicySpec):
+                  BaselineSpec, PolicySpec, DriftSpec, ColumnDriftSpec, StorageSpec, CISpec):
         for key in model.model_fields:
             assert f"`{key}`" in text or f"`resources.{key}`" in text, key
     for variable in ("SLUICE_TIER", "SLUICE_FRACTION", "SLUICE_SEED", "SLUICE_STAGE",
