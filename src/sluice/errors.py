@@ -104,3 +104,11 @@ class PromotionRefused(SluiceError):
 
 class Interrupted(SluiceError):
     """The user pressed Ctrl-C (or the run received SIGTERM)."""
+
+
+class DataInvalid(SluiceError):
+    """Data that fails its schema, cannot be read, or drifted past a failing threshold."""
+
+
+class PublishError(SluiceError):
+    """A report could not be published to a pull or merge request."""

@@ -128,4 +128,8 @@ def pull(paths: Annotated[list[str] | None, typer.Argument(help="Pinned paths.")
 
 
 def register(app: typer.Typer) -> None:
+    from sluice.cli import drift_cmd, validate_cmd
+
+    validate_cmd.register(data_app)
+    drift_cmd.register(data_app)
     app.add_typer(data_app, name="data")

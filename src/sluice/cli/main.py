@@ -16,6 +16,7 @@ import typer
 from sluice.cli import (
     affected_cmd,
     budget_cmd,
+    ci_cmd,
     data_cmd,
     init_cmd,
     models_cmd,
@@ -29,8 +30,10 @@ from sluice.errors import (
     BudgetRefused,
     ConfigError,
     DatabaseError,
+    DataInvalid,
     Interrupted,
     PromotionRefused,
+    PublishError,
     ResourceError,
     SluiceError,
     StageFailed,
@@ -47,6 +50,8 @@ EXIT_CODES: dict[type[SluiceError], int] = {
     BudgetRefused: 3,
     PromotionRefused: 1,
     DatabaseError: 1,
+    DataInvalid: 1,
+    PublishError: 1,
     Interrupted: 130,
 }
 
@@ -80,7 +85,7 @@ Examples:
 app = typer.Typer(help=HELP, no_args_is_help=True, add_completion=False,
                   rich_markup_mode=None, context_settings={"help_option_names": ["-h", "--help"]})
 for module in (init_cmd, plan_cmd, run_cmd, status_cmd, affected_cmd, data_cmd, budget_cmd,
-               report_cmd, promote_cmd, models_cmd):
+               report_cmd, promote_cmd, models_cmd, ci_cmd):
     module.register(app)
 
 
