@@ -13,7 +13,7 @@ import posixpath
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sluice.errors import ConfigError, ConfigErrors, Location, in_file_order
 from sluice.interpolate import NAMESPACES, InterpolationError, Reference, format_value, references
@@ -243,6 +243,30 @@ class _Resolver:
         self.dataset_paths = {name: self.path(d.path, f"dataset `{name}` ({{path}})",
                                               ("datasets", name, "path"))
                               for name, d in config.spec.datasets.items()}
+
+    def validation_stages(self, read: Reader) -> None:
+        """Add a `validate-<dataset>` check for each dataset with a schema (sluice.data_checks)."""
+        from sluice.config_schema import StageSpec
+        from sluice.data_checks import stage_fields, stage_name
+
+        for name, dataset in self.config.spec.datasets.items():
+            if dataset.schema is None or self.dataset_paths[name] is None:
+                continue
+            at: PathKey = ("datasets", name, "schema")
+            schema = self.path(dataset.schema, f"schema file {{path}} of dataset `{name}`", at)
+            stage = stage_name(name)
+            if stage in self.config.spec.stages:
+                self.fail(f"stage `{stage}` clashes with the validation stage sluice adds for "
+                          f"dataset `{name}`", ("stages", stage), "rename the stage", key=True)
+                continue
+            if schema is None:
+                continue
+            if read(schema) is None:
+                self.fail(f"schema file `{schema}` of dataset `{name}` does not exist", at,
+                          f"create it, e.g. with `sluice data infer {name}`")
+            spec = StageSpec.model_validate(
+                stage_fields(name, cast(str, self.dataset_paths[name]), schema))
+            self.config.stages[stage] = Stage(stage, spec, tuple(spec.deps), (), {})
 
     def fail(self, message: str, path: PathKey, hint: str | None = None,
              *, key: bool = False, offset: int | None = None) -> None:
@@ -479,6 +503,7 @@ def load_config_from(root: Path, read: Reader) -> Config:
                     datasets=dict(spec.datasets), stages={}, models=dict(spec.models),
                     raw=raw, _source=source)
     resolver = _Resolver(config)
+    resolver.validation_stages(read)
     for name, stage_spec in spec.stages.items():
         config.stages[name] = resolver.stage(name, stage_spec)
     for name, model_spec in spec.models.items():

@@ -20,7 +20,8 @@ from sluice.fsutil import atomic_write_bytes, read_json
 from sluice.hashing import hash_bytes
 
 CACHE_DIR = ".sluice/config-cache"  # one entry per sluice.yaml content (revisions too)
-_CODE = ("config.py", "config_schema.py", "config_tiers.py", "config_cache.py")
+_CODE = ("config.py", "config_schema.py", "config_tiers.py", "config_cache.py",
+         "data_checks.py")
 _MODEL = "__model__"  # tags a pydantic model's fields in the cache file
 
 
@@ -123,7 +124,8 @@ def load_cached(root: Path, read: Reader) -> Config | None:
             return None
         spec = _decode(entry["spec"])
         stages = {
-            name: Stage(name=name, spec=spec.stages[name], deps=tuple(item["deps"]),
+            name: Stage(name=name, deps=tuple(item["deps"]),
+                        spec=spec.stages[name] if "spec" not in item else _decode(item["spec"]),
                         inputs=tuple(InputRef(*ref) for ref in item["inputs"]),
                         outs=dict(item["outs"]))
             for name, item in entry["stages"].items()}
@@ -143,7 +145,9 @@ def save_cached(config: Config, read: Reader) -> None:
         "code": _code_version(), "key": key, "params_file": config.params_file,
         "params": config.params, "spec": _encode(config.spec),
         "stages": {name: {"deps": list(s.deps), "outs": s.outs,
-                          "inputs": [[i.ref, i.path, i.stage] for i in s.inputs]}
+                          "inputs": [[i.ref, i.path, i.stage] for i in s.inputs],
+                          # stages sluice added itself (sluice.data_checks) keep their spec
+                          **({} if name in config.spec.stages else {"spec": _encode(s.spec)})}
                    for name, s in config.stages.items()},
     }
     with contextlib.suppress(OSError, TypeError, ValueError):

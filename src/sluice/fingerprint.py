@@ -12,6 +12,7 @@ import glob
 import json
 import os
 import posixpath
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -96,6 +97,8 @@ def stage_environment(config: Config, stage: Stage, ctx: RunContext,
         "SLUICE_STAGE": stage.name,
         "SLUICE_RUN_ID": run_id,
         "SLUICE_OUTS": json.dumps(stage.outs, sort_keys=True),
+        # The Python running sluice, for commands sluice adds (sluice.data_checks).
+        "SLUICE_PYTHON": sys.executable,
     }
     for name, path in stage.outs.items():
         env[f"SLUICE_OUT_{name.upper().replace('-', '_')}"] = path

@@ -24,6 +24,7 @@ from sluice.samples import prepare_samples
 from sluice.tiers import TierRun, resolve_tier
 
 if TYPE_CHECKING:
+    from sluice.drift_check import DatasetDrift
     from sluice.gates import ModelEvaluation
 
 EXPENSIVE_KINDS = ("train", "evaluate")
@@ -152,7 +153,8 @@ def _seed_outcomes(result: RunResult, seed: int, project: Project) -> list[Stage
 
 
 def run_seeds(project: Project, plan: TierPlan, request: TierRequest, skip: frozenset[str],
-              on_event: Callable[[Event], None]) -> RunResult:
+              on_event: Callable[[Event], None], failed_checks: tuple[str, ...] = ()
+              ) -> RunResult:
     """Run the plan once per seed; the last pass restores seed 0's outputs from the cache."""
     tier = plan.tier
     tracker = Tracker(plan.limits, plan.rates) if plan.limits and plan.rates else None
@@ -167,7 +169,8 @@ def run_seeds(project: Project, plan: TierPlan, request: TierRequest, skip: froz
         options = RunOptions(targets=targets, jobs=request.jobs,
                              force=request.force and index == 0,
                              keep_going=request.keep_going, context=_context(tier, seed),
-                             tracker=tracker, over_budget=skip, run_id=run_id)
+                             tracker=tracker, over_budget=skip, run_id=run_id,
+                             failed_checks=failed_checks)
         result = run_pipeline(project, options, on_event)
         if index == 0:
             outcomes += result.outcomes
@@ -243,7 +246,10 @@ def run_tier(project: Project, request: TierRequest,
     for note in plan.tier.notes:
         on_event(Event("note", "", note))
     skip = enforce_budget(plan, request.allow_over_budget, project)
-    result = run_seeds(project, plan, request, skip, on_event)
+    drift = check_drift(project, plan, request, on_event)
+    failed = tuple(f"drift-{d.dataset}" for d in drift if d.failed)
+    result = run_seeds(project, plan, request, skip, on_event, failed)
+    result.drift = drift
     result.evaluations = evaluate(project, plan, result)
     try:
         record(project, plan, result, started_at, request.actor, result.evaluations)
@@ -257,11 +263,29 @@ def run_tier(project: Project, request: TierRequest,
     except SluiceError as exc:
         result.ledger_error = exc
     if result.evaluations or plan.tier.name != "default":
-        from sluice.report import build_report, write_report
+        from sluice.data_report import data_section
+        from sluice.report import build_report, report_folder, write_report
 
-        result.report_dir = write_report(project, build_report(plan, result, result.evaluations),
-                                         result.evaluations)
+        report = build_report(plan, result, result.evaluations)
+        folder = report_folder(project, result.run_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        report["data"] = data_section(project, result, folder)
+        result.report_dir = write_report(project, report, result.evaluations)
     return plan, result
+
+
+def check_drift(project: Project, plan: TierPlan, request: TierRequest,
+                on_event: Callable[[Event], None]) -> list[DatasetDrift]:
+    """Drift of the datasets the run reads, before any stage starts (sluice.drift_check)."""
+    if not any(d.drift is not None for d in project.config.datasets.values()):
+        return []
+    from sluice.drift_check import check_drift as compute
+
+    base = plan.tier.impact.base if plan.tier.impact is not None else request.base
+    found = compute(project, [p.stage for p in plan.stages], base)
+    for item in found:
+        on_event(Event("note", "", item.summary()))
+    return found
 
 
 def evaluate(project: Project, plan: TierPlan, result: RunResult) -> list[ModelEvaluation]:

@@ -8,6 +8,7 @@ upstream stage that will run). The plan is data: printed, or serialised to JSON.
 
 from __future__ import annotations
 
+import posixpath
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -56,7 +57,25 @@ def select_stages(project: Project, targets: list[str] | None) -> list[str]:
             names = list(config.stages) + list(config.models)
             raise UsageError(f"no stage or model named `{target}`" + did_you_mean(target, names),
                              hint="`sluice status` lists the stages")
-    return project.graph.with_upstream(wanted)
+    return project.graph.with_upstream(wanted + validations_for(project, wanted))
+
+
+def validations_for(project: Project, stages: list[str]) -> list[str]:
+    """The validation checks of the datasets that ``stages`` (and their upstream) read."""
+    from sluice.data_checks import consumed_datasets, stage_name
+
+    config = project.config
+    paths = {name: posixpath.normpath(d.path.strip()) for name, d in config.datasets.items()
+             if d.schema is not None}
+    if not paths:
+        return []
+    found = []
+    for name in project.graph.with_upstream(stages):
+        stage = config.stages[name]
+        found += [stage_name(d) for d in consumed_datasets(
+            stage.deps, [(i.ref, i.path) for i in stage.inputs], paths)
+            if stage_name(d) in config.stages and stage_name(d) != name]
+    return list(dict.fromkeys(found))
 
 
 @dataclass

@@ -202,6 +202,8 @@ def markdown(report: dict[str, Any], plots: dict[str, list[str]] | None = None) 
                           ", ".join(f"{g['slice']} ({g['verdict']})" for g in regressed)]
         for name in (plots or {}).get(model["model"], []):
             lines += ["", f"![{name}]({name})"]
+    if report.get("data"):
+        lines += ["", report["data"]["markdown"]]
     return "\n".join(lines) + "\n"
 
 
@@ -220,6 +222,10 @@ def html_page(report: dict[str, Any], folder: Path, plots: dict[str, list[str]])
         elif line.startswith("| ") and not line.startswith("| ---"):
             cells = [html.escape(c.strip()).replace("**", "") for c in line.strip("|").split("|")]
             body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+        elif line.startswith("!["):
+            continue  # the plots are embedded below
+        elif line.startswith("#### "):
+            body.append(f"<h3>{html.escape(line[5:])}</h3>")
         elif line.startswith("- "):
             body.append(f"<li>{html.escape(line[2:])}</li>")
         elif line and not line.startswith("| ---"):
@@ -257,11 +263,17 @@ def _tables(content: str) -> str:
     return "\n".join(out)
 
 
+def report_folder(project: Project, run_id: str) -> Path:
+    return project.state_dir / REPORTS_DIR / run_id
+
+
 def write_report(project: Project, report: dict[str, Any], evaluations: list[Any]) -> Path:
     """Write JSON, Markdown, HTML and plots; returns the report's folder."""
-    folder: Path = project.state_dir / REPORTS_DIR / str(report["run_id"])
+    folder = report_folder(project, str(report["run_id"]))
     folder.mkdir(parents=True, exist_ok=True)
     plots = _plots(report, project, evaluations, folder) if evaluations else {}
+    if report.get("data") and report["data"]["images"]:
+        plots["data"] = report["data"]["images"]
     report = {**report, "plots": plots}
     atomic_write_bytes(folder / "report.json", json.dumps(report, indent=1).encode())
     atomic_write_bytes(folder / "report.md", markdown(report, plots).encode())

@@ -74,14 +74,19 @@ class RunResult:
     registered: list[Any] = field(default_factory=list)  # sluice.registry.Version
     moves: list[Any] = field(default_factory=list)  # sluice.promotion.Outcome, or why not
     report_dir: Path | None = None
+    drift: list[Any] = field(default_factory=list)  # sluice.drift_check.DatasetDrift
 
     @property
     def ok(self) -> bool:
-        return all(o.status not in FAILED for o in self.outcomes)
+        return all(o.status not in FAILED for o in self.outcomes) and \
+            not any(d.failed for d in self.drift)
 
     def to_json(self) -> dict[str, Any]:
-        return {"run_id": self.run_id, "ok": self.ok, "wall_s": round(self.wall_s, 3),
-                "stages": [o.to_json() for o in self.outcomes]}
+        value = {"run_id": self.run_id, "ok": self.ok, "wall_s": round(self.wall_s, 3),
+                 "stages": [o.to_json() for o in self.outcomes]}
+        if self.drift:
+            value["drift"] = [d.to_json() for d in self.drift]
+        return value
 
 
 @dataclass
@@ -95,6 +100,7 @@ class RunOptions:
     tracker: Tracker | None = None  # budgets in force while running
     over_budget: frozenset[str] = frozenset()  # expensive stages skipped by on_budget
     run_id: str | None = None
+    failed_checks: tuple[str, ...] = ()  # checks settled before the run (drift) that failed
 
 
 def new_run_id() -> str:
@@ -174,7 +180,8 @@ class _Scheduler:
     def refusal(self, name: str) -> StageOutcome | None:
         """Why ``name`` must not start: a failed check, upstream, or an exhausted budget."""
         if name in self.gated:
-            failed = [c for c in self.checks if self.outcomes[c].status in FAILED]
+            failed = [*self.options.failed_checks,
+                      *(c for c in self.checks if self.outcomes[c].status in FAILED)]
             if failed:
                 return StageOutcome(name, "gated", f"gated by failing check `{failed[0]}`")
         if name in self.options.over_budget:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -216,6 +217,7 @@ stages:
                                    "model": "build/model.pkl"}, sort_keys=True),
         "SLUICE_OUT_MODEL": "build/model.pkl",
         "SLUICE_OUT_EVAL_REPORT": "build/report.json",
+        "SLUICE_PYTHON": sys.executable,
         "EXTRA": "seed-11",
     }
     assert json.loads(env["SLUICE_OUTS"]) == project.config.stages["a"].outs

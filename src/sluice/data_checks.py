@@ -1,0 +1,52 @@
+"""Check stages sluice adds by itself: one ``validate-<dataset>`` per dataset with a schema.
+
+A schema is a cheap check like a unit test, so it runs as one: a ``check``
+stage whose dependencies are the data and the schema file. It is fingerprinted
+and cached like any stage (a validation is redone only when the data or the
+schema changed), and a failure gates every expensive stage of the run.
+
+The command runs the same Python that runs sluice (``$SLUICE_PYTHON``, set in
+every stage's environment) rather than a ``sluice`` found on ``PATH``; the
+variable, not its value, is in the command, so the fingerprint is the same on
+every machine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+PREFIX = "validate-"
+PYTHON_ENV = "SLUICE_PYTHON"
+
+
+def stage_name(dataset: str) -> str:
+    return PREFIX + dataset
+
+
+def dataset_of(stage: str) -> str | None:
+    """The dataset a synthesised validation stage checks, or None for other stages."""
+    return stage[len(PREFIX):] if stage.startswith(PREFIX) else None
+
+
+def stage_fields(dataset: str, data_path: str, schema_path: str) -> dict[str, Any]:
+    """The fields of the ``StageSpec`` of a dataset's validation stage."""
+    return {
+        "cmd": f'"${PYTHON_ENV}" -m sluice data validate {dataset}',
+        "kind": "check",
+        "description": f"validate dataset `{dataset}` against {schema_path}",
+        "deps": [data_path, schema_path],
+        "discover_imports": False,
+    }
+
+
+def consumed_datasets(deps: Iterable[str], inputs: Iterable[tuple[str, str]],
+                      dataset_paths: dict[str, str]) -> list[str]:
+    """Datasets a stage reads: through ``inputs: [datasets.X]`` or a dep inside X's path."""
+    found = [ref.removeprefix("datasets.") for ref, _ in inputs if ref.startswith("datasets.")]
+    for dep in deps:
+        for name, path in dataset_paths.items():
+            if dep == path or dep.startswith(path.rstrip("/") + "/") or \
+                    path.startswith(dep.rstrip("/") + "/"):
+                found.append(name)
+    return list(dict.fromkeys(found))
