@@ -41,7 +41,11 @@ def _no_writes_outside_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> I
     monkeypatch.setenv("SLUICE_TEST_VIOLATIONS", str(violations_log))
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
         [str(GUARD_DIR), *filter(None, [os.environ.get("PYTHONPATH")])]))
-    monkeypatch.delenv("CI", raising=False)
+    # Tests that need a CI environment set it themselves; when the suite itself runs in
+    # CI, its variables must not turn on group markers and annotations everywhere.
+    for variable in ("CI", "GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY", "GITHUB_EVENT_PATH",
+                     "GITHUB_BASE_REF", "GITLAB_CI", "JENKINS_URL", "JENKINS_HOME", "CIRCLECI"):
+        monkeypatch.delenv(variable, raising=False)
     # Hypothesis writes its caches to its own (throw-away) home while tests run.
     writeguard.set_roots([str(tmp_path), HYPOTHESIS_HOME])
     try:

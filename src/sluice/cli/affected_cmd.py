@@ -37,7 +37,9 @@ def register(app: typer.Typer) -> None:
     @app.command("affected")
     def affected(
         base: Annotated[str, typer.Option(
-            help="Compare with the merge base of this revision (like `git diff BASE...`).")],
+            help="Compare with the merge base of this revision (like `git diff BASE...`); "
+                 "`auto`: the pull request's base or the pushed range, from the CI "
+                 "environment.")],
         head: Annotated[str | None, typer.Option(
             help="Revision to inspect [default: the working tree, uncommitted changes "
                  "included].")] = None,
@@ -52,12 +54,19 @@ def register(app: typer.Typer) -> None:
           sluice affected --base main
 
           sluice affected --base origin/main --head HEAD --json
+
+          sluice affected --base auto   # in CI: what this pull request or push changed
         """
         from sluice.changes import compute_impact
+        from sluice.ci.base import resolve_base
         from sluice.gitrepo import Repo
-        from sluice.project import find_root
+        from sluice.project import find_root, load_project
 
-        impact = compute_impact(Repo.open(find_root()), base, head)
+        root = find_root()
+        if base == "auto":
+            base = resolve_base(root, base,
+                                default_branch=load_project().config.spec.ci.default_branch)
+        impact = compute_impact(Repo.open(root), base, head)
         if as_json:
             print_json(impact.to_json())
         else:

@@ -86,7 +86,8 @@ def register(app: typer.Typer) -> None:
             help="Plan as this tier: its selection, fraction, seeds and budget.")] = None,
         force: Annotated[bool, typer.Option(help="Plan as if every stage were forced.")] = False,
         base: Annotated[str | None, typer.Option(
-            help="Plan only what changed since the merge base with this revision.")] = None,
+            help="Plan only what changed since the merge base with this revision "
+                 "(`auto`: from the CI environment).")] = None,
         head: Annotated[str | None, typer.Option(
             help="With --base: the revision to inspect [default: the working tree].")] = None,
         explain: Annotated[str | None, typer.Option(
@@ -115,6 +116,11 @@ def register(app: typer.Typer) -> None:
         from sluice.project import load_project
 
         project = load_project()
+        if base is not None:
+            from sluice.ci.base import resolve_base
+
+            base = resolve_base(project.root, base,
+                                default_branch=project.config.spec.ci.default_branch)
         if explain:
             details = explain_stage(project, explain, RunContext())
             if as_json:

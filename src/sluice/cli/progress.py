@@ -36,7 +36,14 @@ def failure_lines(outcome: StageOutcome) -> list[str]:
 class Progress:
     """Receives run events; prints them plainly or drives a live view."""
 
-    def __init__(self, stage_names: list[str], *, stream: Any = None) -> None:
+    def __init__(self, stage_names: list[str], *, stream: Any = None,
+                 group: str | None = None) -> None:
+        from sluice.ci.base import ci_system
+
+        # In CI the stage lines fold into one group; failure logs wait for its end,
+        # so that they stay in view (groups cannot nest).
+        self.group = group if group is not None and ci_system() is not None else None
+        self.deferred: list[str] = []
         self.width = max((len(n) for n in stage_names), default=5)
         self.stream = stream or sys.stderr
         self.live: Any = None
@@ -65,12 +72,24 @@ class Progress:
     def __enter__(self) -> Progress:
         if self.live is not None:
             self.live.__enter__()
+        if self.group is not None:
+            from sluice.ci.annotations import group_start
+
+            self._print(group_start(self.group))
         return self
 
     def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
                  tb: TracebackType | None) -> None:
         if self.live is not None:
             self.live.__exit__(kind, value, tb)
+        if self.group is not None:
+            from sluice.ci.annotations import group_end
+
+            end = group_end(self.group)
+            if end is not None:
+                self._print(end)
+            for line in self.deferred:
+                self._print(line)
 
     def _print(self, line: str, style: str = "") -> None:
         if self.live is not None:
@@ -93,4 +112,7 @@ class Progress:
             bad = event.outcome.status in ("failed", "timeout", "budget")
             self._print(outcome_line(event.outcome, self.width), "bold red" if bad else "")
             for line in failure_lines(event.outcome):
-                self._print(line, "red")
+                if self.group is not None:
+                    self.deferred.append(line)
+                else:
+                    self._print(line, "red")

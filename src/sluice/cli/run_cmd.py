@@ -18,7 +18,9 @@ def register(app: typer.Typer) -> None:
             help="Run as this tier of sluice.yaml (selection, fraction, seeds, budget).")
         ] = None,
         base: Annotated[str | None, typer.Option(
-            help="For `select: affected`: compare with the merge base of this revision.")
+            help="For `select: affected`: compare with the merge base of this revision; "
+                 "`auto`: the pull request's base or the pushed range, from the CI "
+                 "environment.")
         ] = None,
         head: Annotated[str | None, typer.Option(
             help="With --base: the revision to inspect [default: the working tree].")] = None,
@@ -56,6 +58,8 @@ def register(app: typer.Typer) -> None:
 
           sluice run --tier merge --allow-over-budget
 
+          sluice run --tier pr --base auto   # in CI: the pull request's base
+
           sluice run --dry-run --json
         """
         from sluice.cli.plan_cmd import print_tier_plan
@@ -64,6 +68,11 @@ def register(app: typer.Typer) -> None:
         from sluice.project import load_project
 
         project = load_project()
+        if base is not None:
+            from sluice.ci.base import resolve_base
+
+            base = resolve_base(project.root, base,
+                                default_branch=project.config.spec.ci.default_branch)
         request = TierRequest(tier=tier, targets=targets or None, base=base, head=head,
                               jobs=jobs or 0, force=force, keep_going=keep_going,
                               allow_over_budget=allow_over_budget, actor=actor)
@@ -75,8 +84,13 @@ def register(app: typer.Typer) -> None:
                 print_tier_plan(plan, header="dry run; nothing will be executed:")
             return 0
         names = list(project.config.stages)
-        with Progress(names) as progress:
+        group = "sluice run" + (f" --tier {tier}" if tier else "")
+        with Progress(names, group=group) as progress:
             plan, result = run_tier(project, request, progress)
+        from sluice.ci.annotations import after_run
+
+        for line in after_run(project, result):  # GitHub Actions only: summary, annotations
+            echo(line, err=as_json)
         if as_json:
             print_json({**result.to_json(), "tier": plan.tier.name})
         counts: dict[str, int] = {}

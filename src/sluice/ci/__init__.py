@@ -1,0 +1,1 @@
+"""Running sluice in CI: generated CI files, ``--base auto``, annotations and summaries."""

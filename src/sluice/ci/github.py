@@ -1,0 +1,165 @@
+"""GitHub Actions: ``.github/workflows/sluice.yml``.
+
+Security, as zizmor and actionlint check it: ``permissions: {}`` for the
+workflow and the least each job needs; only the ``pull_request`` event for
+pull requests (never ``pull_request_target``), so fork code runs with a
+read-only token and no secrets; ``ci.secrets`` reach only jobs that never run
+pull-request code; third-party actions pinned by full commit SHA; checkout
+without persisted credentials; no ``${{ }}`` inside ``run:``; superseded
+pull-request runs cancelled by a concurrency group.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sluice.ci.generate import STATE_PATH, Job, Pipeline, dump_yaml, header
+
+# Full commit SHAs of the releases named after them (update together with the tag).
+ACTIONS = {
+    "checkout": ("actions/checkout", "11bd71901bbe5b1630ceea73d27597364c9af683", "v4.2.2"),
+    "setup-python": ("actions/setup-python", "a26af69be951a213d495a4c3e4e4022e16d87065",
+                     "v5.6.0"),
+    "cache": ("actions/cache", "5a3ec84eff668545956fd18022155c47e93e2684", "v4.2.3"),
+    "upload-artifact": ("actions/upload-artifact", "ea165f8d65b6e75b540449e92b4886f43607fa02",
+                        "v4.6.2"),
+}
+PERMISSION_REASONS = {"contents: read": "check out the repository",
+                      "pull-requests: write": "comment the report on the pull request"}
+_GLOB = set("*?[!+")
+
+
+def _uses(name: str) -> str:
+    repo, sha, _ = ACTIONS[name]
+    return f"{repo}@{sha}"
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _branch_test(variable: str, prefix: str, patterns: tuple[str, ...]) -> str:
+    """An expression true when ``variable`` names one of the branch ``patterns``."""
+    tests = []
+    for pattern in patterns:
+        cut = next((i for i, c in enumerate(pattern) if c in _GLOB), None)
+        if cut is None:
+            tests.append(f"{variable} == {_quote(prefix + pattern)}")
+        else:  # a glob: the part before its first wildcard (GitHub filters the rest)
+            tests.append(f"startsWith({variable}, {_quote(prefix + pattern[:cut])})")
+    return tests[0] if len(tests) == 1 else "(" + " || ".join(tests) + ")"
+
+
+def _event_tests(job: Job) -> list[str]:
+    tests: list[str] = []
+    if job.pull_request:
+        test = "github.event_name == 'pull_request'"
+        if job.pr_branches:
+            test += " && " + _branch_test("github.base_ref", "", job.pr_branches)
+        tests.append(test)
+    if job.push_branches:
+        tests.append("github.event_name == 'push' && "
+                     + _branch_test("github.ref", "refs/heads/", job.push_branches))
+    if job.schedule:
+        tests.append(f"github.event_name == 'schedule' && "
+                     f"github.event.schedule == {_quote(job.schedule)}")
+    if job.manual:
+        tests.append(f"github.event_name == 'workflow_dispatch' && "
+                     f"inputs.tier == {_quote(job.tier)}")
+    return tests
+
+
+def _condition(job: Job) -> str:
+    tests = list(dict.fromkeys(t for j in job.triggers() for t in _event_tests(j)))
+    if len(tests) == 1:
+        return tests[0]
+    return " || ".join(f"({t})" for t in tests)
+
+
+def _triggers(pipeline: Pipeline) -> dict[str, Any]:
+    on: dict[str, Any] = {}
+    if any(job.pull_request for job in pipeline.jobs):
+        branches = pipeline.pr_branches()
+        on["pull_request"] = {"branches": list(branches)} if branches else None
+    if pipeline.push_branches():
+        on["push"] = {"branches": list(pipeline.push_branches())}
+    if pipeline.schedules():
+        on["schedule"] = [{"cron": cron} for cron in pipeline.schedules()]
+    manual = pipeline.manual_tiers()
+    if manual:
+        on["workflow_dispatch"] = {"inputs": {"tier": {
+            "description": "The sluice tier to run", "type": "choice", "required": True,
+            "default": manual[0], "options": list(manual)}}}
+    return on
+
+
+def _job(pipeline: Pipeline, job: Job) -> dict[str, Any]:
+    permissions = {"contents": "read"}
+    if job.pull_request:
+        permissions["pull-requests"] = "write"
+    steps: list[dict[str, Any]] = [
+        {"name": "Check out (full history, for --base auto)", "uses": _uses("checkout"),
+         "with": {"fetch-depth": 0, "persist-credentials": False}},
+        {"name": "Set up Python", "uses": _uses("setup-python"),
+         "with": {"python-version": pipeline.python}},
+        {"name": "Install the project", "run": pipeline.install},
+        {"name": "Restore sluice's local state", "uses": _uses("cache"),
+         "with": {"path": STATE_PATH,
+                  "key": f"sluice-${{{{ runner.os }}}}-{job.tier}-${{{{ github.sha }}}}",
+                  "restore-keys": f"sluice-${{{{ runner.os }}}}-{job.tier}-\n"}},
+    ]
+    run: dict[str, Any] = {"name": f"Run tier {job.tier}", "run": job.command}
+    if job.secrets:
+        run["env"] = {name: f"${{{{ secrets.{name} }}}}" for name in job.secrets}
+    steps.append(run)
+    if job.pull_request:
+        steps.append({"name": "Publish the report on the pull request",
+                      "if": "always() && github.event_name == 'pull_request'",
+                      "run": "sluice report --publish",
+                      "env": {"GITHUB_TOKEN": "${{ github.token }}"}})
+    steps.append({"name": "Upload the report and artifacts", "if": "always()",
+                  "uses": _uses("upload-artifact"),
+                  "with": {"name": f"sluice-{job.tier}",
+                           "path": "\n".join(pipeline.upload_paths) + "\n",
+                           "if-no-files-found": "ignore"}})
+    body: dict[str, Any] = {"name": f"{job.tier}: {job.description}"}
+    if job.needs:
+        body["needs"] = job.needs
+    body.update({"if": _condition(job), "runs-on": pipeline.runs_on,
+                 "timeout-minutes": job.timeout_minutes, "permissions": permissions,
+                 "steps": steps})
+    return body
+
+
+class GitHubActions:
+    """``sluice ci generate github``."""
+
+    system = "github"
+    path = ".github/workflows/sluice.yml"
+    comment = "#"
+
+    def render(self, pipeline: Pipeline) -> str:
+        workflow: dict[str, Any] = {
+            "name": "sluice",
+            "on": _triggers(pipeline),
+            "permissions": {},
+            # A new push to a pull request cancels its previous run; other runs never
+            # share a group, so a merge's registration is never cut short.
+            "concurrency": {
+                "group": "sluice-${{ github.event.pull_request.number || github.run_id }}",
+                "cancel-in-progress": "${{ github.event_name == 'pull_request' }}"},
+            "jobs": {job.tier: _job(pipeline, job) for job in pipeline.jobs},
+        }
+        text = dump_yaml(workflow).replace("'on':", "on:", 1)
+        # zizmor (pedantic) asks for a reason beside every permission a job holds.
+        for permission, reason in PERMISSION_REASONS.items():
+            text = text.replace(f"      {permission}\n", f"      {permission} # {reason}\n")
+        for repo, sha, tag in ACTIONS.values():
+            text = text.replace(f"uses: {repo}@{sha}\n", f"uses: {repo}@{sha} # {tag}\n")
+        notes = ["Jobs: " + ", ".join(
+            f"{j.tier} ({'needs ' + j.needs if j.needs else 'runs first'})"
+            for j in pipeline.jobs) + "."]
+        if pipeline.secrets:
+            notes.append("Repository secrets to set: " + ", ".join(pipeline.secrets)
+                         + " (never given to pull-request jobs).")
+        return header(self, notes) + text

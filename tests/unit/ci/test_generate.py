@@ -1,0 +1,152 @@
+"""The job model derived from tiers, and the security properties of each generated file."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from sluice.ci.generate import GENERATED_MARK, GENERATORS, Pipeline, build_pipeline
+from sluice.errors import UsageError
+from tests.unit._util import load
+
+CONFIG = """\
+version: 1
+stages:
+  unit: {cmd: "true", kind: check}
+  train: {cmd: "true", kind: train}
+tiers:
+  nightly:
+    trigger: {schedule: "0 3 * * *", manual: true}
+    select: all
+    seeds: 3
+    budget: {wall: 3h}
+  merge:
+    trigger: {push: {branches: [main, "release/*"]}}
+    budget: {wall: 1h}
+  pr:
+    trigger: {pull_request: {branches: [main]}}
+    fraction: 0.02
+    budget: {wall: 10m}
+  adhoc:
+    trigger: manual
+ci:
+  secrets: [AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY]
+  artifacts: [reports/]
+storage: {cache: "s3://bucket/sluice"}
+"""
+
+
+@pytest.fixture
+def pipeline(tmp_path: Path) -> Pipeline:
+    return build_pipeline(load(tmp_path, CONFIG).spec)
+
+
+def render(pipeline: Pipeline, system: str) -> str:
+    return GENERATORS[system].render(pipeline)
+
+
+def test_cheapest_pull_request_tier_gates_every_other_tier(pipeline: Pipeline) -> None:
+    jobs = {job.tier: job for job in pipeline.jobs}
+    assert next(job.tier for job in pipeline.jobs) == "pr"
+    assert jobs["pr"].needs is None and jobs["pr"].is_gate
+    assert {jobs[t].needs for t in ("merge", "nightly", "adhoc")} == {"pr"}
+    assert {j.tier for j in jobs["pr"].gated} == {"merge", "nightly", "adhoc"}
+
+
+def test_secrets_never_reach_pull_request_jobs(pipeline: Pipeline) -> None:
+    jobs = {job.tier: job for job in pipeline.jobs}
+    assert jobs["pr"].secrets == ()
+    assert jobs["merge"].secrets == ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+    assert pipeline.shared_storage
+
+
+def test_timeouts_come_from_the_wall_budget(pipeline: Pipeline) -> None:
+    jobs = {job.tier: job for job in pipeline.jobs}
+    assert (jobs["pr"].timeout_minutes, jobs["merge"].timeout_minutes,
+            jobs["nightly"].timeout_minutes, jobs["adhoc"].timeout_minutes) == (20, 70, 190, 360)
+
+
+def test_no_tiers_is_a_usage_error(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="no tiers"):
+        build_pipeline(load(tmp_path, "version: 1\nstages: {a: {cmd: 'true'}}\n").spec)
+
+
+@pytest.mark.parametrize("system", sorted(GENERATORS))
+def test_every_file_says_it_is_generated_and_is_deterministic(pipeline: Pipeline,
+                                                              system: str) -> None:
+    text = render(pipeline, system)
+    assert GENERATED_MARK in text.splitlines()[0]
+    assert f"sluice ci generate {system} --write" in text
+    assert text == render(pipeline, system)
+    assert "sluice run --tier pr --base auto" in text
+
+
+def test_github_workflow_security(pipeline: Pipeline) -> None:
+    text = render(pipeline, "github")
+    workflow: dict[Any, Any] = yaml.load(text, Loader=yaml.BaseLoader)
+    assert "pull_request_target" not in text
+    assert set(workflow["on"]) == {"pull_request", "push", "schedule", "workflow_dispatch"}
+    assert workflow["permissions"] == {}
+    assert workflow["concurrency"]["cancel-in-progress"] == \
+        "${{ github.event_name == 'pull_request' }}"
+    for name, job in workflow["jobs"].items():
+        assert job["permissions"]["contents"] == "read"
+        assert ("pull-requests" in job["permissions"]) == (name == "pr")
+        assert int(job["timeout-minutes"]) > 0
+        for step in job["steps"]:
+            if "uses" in step:
+                assert re.fullmatch(r"actions/[a-z-]+@[0-9a-f]{40}", step["uses"]), step
+            if "run" in step:
+                assert "${{" not in step["run"], step
+            if step.get("uses", "").startswith("actions/checkout@"):
+                assert step["with"]["persist-credentials"] == "false"
+        secrets = [v for s in job["steps"] for v in s.get("env", {}).values()
+                   if "secrets." in v]
+        assert bool(secrets) == (name != "pr"), name
+    assert workflow["jobs"]["merge"]["needs"] == "pr"
+    assert "startsWith(github.ref, 'refs/heads/release/')" in workflow["jobs"]["merge"]["if"]
+    assert "github.base_ref == 'main'" in workflow["jobs"]["pr"]["if"]
+
+
+def test_gitlab_orders_and_gates_jobs(pipeline: Pipeline) -> None:
+    document = yaml.safe_load(render(pipeline, "gitlab"))
+    assert document["stages"] == ["gate", "tiers"]
+    assert document["pr"]["stage"] == "gate" and document["merge"]["needs"] == ["pr"]
+    assert document["merge"]["timeout"] == "70m"
+    assert any("$CI_COMMIT_BRANCH =~ /^release\\/.*$/" in r["if"]
+               for r in document["merge"]["rules"])
+    assert "sluice report --publish" in document["pr"]["after_script"][0]
+    assert "AWS_SECRET_ACCESS_KEY" not in yaml.safe_dump(document["pr"])
+
+
+def test_circleci_uses_the_secret_context_only_outside_pull_requests(
+        pipeline: Pipeline) -> None:
+    document = yaml.safe_load(render(pipeline, "circleci"))
+    workflows = document["workflows"]
+    assert workflows["pull-request"]["jobs"] == ["pr"]
+    merge = workflows["merge-push"]["jobs"]
+    assert merge[0] == "pr" and merge[1] == {"merge": {"requires": ["pr"],
+                                                       "context": ["sluice"]}}
+    assert "nightly-run" in workflows and "adhoc-run" in workflows
+
+
+def test_jenkins_binds_credentials_only_outside_pull_request_stages(
+        pipeline: Pipeline) -> None:
+    text = render(pipeline, "jenkins")
+    pr_stage = text[text.index("stage('pr')"):text.index("stage('merge')")]
+    assert "credentials(" not in pr_stage and "changeRequest target: 'main'" in pr_stage
+    assert "AWS_SECRET_ACCESS_KEY = credentials('AWS_SECRET_ACCESS_KEY')" in text
+    assert text.index("stage('pr')") < text.index("stage('merge')")
+    assert "cron('0 3 * * *')" in text and "timeout(time: 70, unit: 'MINUTES')" in text
+
+
+def test_without_a_pull_request_tier_nothing_is_gated(tmp_path: Path) -> None:
+    spec = load(tmp_path, "version: 1\nstages: {a: {cmd: 'true'}}\ntiers:\n"
+                          "  nightly: {trigger: {schedule: '0 1 * * *'}}\n").spec
+    pipeline = build_pipeline(spec)
+    assert [(j.tier, j.needs, j.is_gate) for j in pipeline.jobs] == [("nightly", None, False)]
+    assert "pull_request" not in yaml.load(render(pipeline, "github"), Loader=yaml.BaseLoader)["on"]
