@@ -1,0 +1,200 @@
+"""Chunked readers for Parquet, CSV and JSON lines: any file size in bounded memory.
+
+Parquet is read batch by batch (``ParquetFile.iter_batches``), CSV with
+``pandas.read_csv(chunksize=...)``, JSON lines a block of lines at a time; a
+folder is read as partitions, file by file in name order. Anything unreadable
+(truncated Parquet, a CSV row with too many fields, a broken JSON line) raises
+:class:`~sluice.errors.DataInvalid` naming the file and, where known, the line.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from itertools import islice
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sluice.errors import DataInvalid
+
+if TYPE_CHECKING:
+    import pandas as pd  # type: ignore[import-untyped, unused-ignore]
+
+CHUNK_ROWS = 500_000
+FORMATS = ("parquet", "csv", "jsonl")
+EXTENSIONS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".jsonl": "jsonl",
+              ".ndjson": "jsonl", ".json": "jsonl"}
+_SKIPPED = (".", "_")  # _SUCCESS, .crc files and other markers beside partitions
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Rows ``offset .. offset+len(frame)`` of the whole data, read from ``file``.
+
+    ``source_types`` maps each column to its stored type for typed formats
+    (Parquet); it is None for text formats, whose values carry no type.
+    """
+
+    frame: pd.DataFrame
+    file: Path
+    offset: int
+    source_types: dict[str, str] | None
+
+
+def format_of(path: Path) -> str | None:
+    return EXTENSIONS.get(path.suffix.lower())
+
+
+def partitions(path: Path, fmt: str = "auto") -> tuple[list[Path], str]:
+    """The files that make up ``path`` (itself, or a folder's data files) and their format."""
+    if not path.exists():
+        raise DataInvalid(f"{path} does not exist",
+                          hint="restore it with `sluice data checkout` or run the stage "
+                               "that writes it")
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.is_file()
+                       and not p.name.startswith(_SKIPPED)
+                       and (fmt != "auto" or format_of(p) is not None))
+        if not files:
+            raise DataInvalid(f"folder {path} holds no data files",
+                              hint="partitions must end in .parquet, .csv or .jsonl "
+                                   "(or set `format:` on the dataset)")
+        formats = {fmt} if fmt != "auto" else {format_of(p) for p in files}
+        if len(formats) > 1:
+            names = ", ".join(sorted(map(str, formats)))
+            raise DataInvalid(f"folder {path} mixes formats ({names})",
+                              hint="keep one format per dataset folder")
+        return files, formats.pop() or "parquet"
+    found = fmt if fmt != "auto" else format_of(path)
+    if found is None:
+        raise DataInvalid(f"cannot tell the format of {path} from its extension",
+                          hint="set `format: parquet|csv|jsonl` on the dataset in sluice.yaml")
+    return [path], found
+
+
+def _parquet(file: Path, columns: list[str] | None, chunk_rows: int) -> Iterator[Chunk]:
+    import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
+    import pyarrow.parquet as pq  # type: ignore[import-untyped, unused-ignore]
+
+    try:
+        # pre_buffer would read ahead every row group: the whole file in memory.
+        handle = pq.ParquetFile(file, pre_buffer=False)
+        schema = handle.schema_arrow
+        present = [c for c in columns if c in schema.names] if columns is not None else None
+        types = {f.name: str(f.type) for f in schema if present is None or f.name in present}
+        offset = 0
+        for batch in handle.iter_batches(batch_size=chunk_rows, columns=present):
+            frame = batch.to_pandas(split_blocks=True, self_destruct=True)
+            yield Chunk(frame, file, offset, types)
+            offset += len(frame)
+        if offset == 0:  # no row groups: still yield the (empty) columns
+            yield Chunk(schema.empty_table().select(present or schema.names).to_pandas(),
+                        file, 0, types)
+    except (pa.ArrowException, OSError) as exc:
+        size = file.stat().st_size if file.exists() else 0
+        what = "is empty (0 bytes)" if size == 0 else f"is not a readable Parquet file ({exc})"
+        raise DataInvalid(f"{file} {what}",
+                          hint="the file may be truncated or not Parquet at all: re-export "
+                               "it, or restore it with `sluice data checkout`") from None
+
+
+def _csv(file: Path, columns: list[str] | None, chunk_rows: int) -> Iterator[Chunk]:
+    import pandas as pd  # type: ignore[import-untyped, unused-ignore]
+
+    if file.stat().st_size == 0:
+        raise DataInvalid(f"{file} is empty (0 bytes): a CSV file needs at least a header row",
+                          hint="re-export the data with its header row")
+    offset = 0
+    try:
+        usecols = (lambda c: c in columns) if columns is not None else None
+        with pd.read_csv(file, chunksize=chunk_rows, usecols=usecols,
+                         low_memory=False) as reader:
+            for frame in reader:
+                yield Chunk(frame, file, offset, None)
+                offset += len(frame)
+    except pd.errors.ParserError as exc:
+        # pandas counts lines from the start of the file, across chunks.
+        detail = str(exc).replace("Error tokenizing data. C error: ", "").strip()
+        raise DataInvalid(f"{file}: malformed CSV: {detail}",
+                          hint="every row needs as many fields as the header; quote fields "
+                               "that contain commas") from None
+    except (pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as exc:
+        raise DataInvalid(f"{file} cannot be read as CSV: {exc}",
+                          hint="check that it is UTF-8 CSV with a header row") from None
+
+
+def _jsonl(file: Path, columns: list[str] | None, chunk_rows: int) -> Iterator[Chunk]:
+    import pandas as pd  # type: ignore[import-untyped, unused-ignore]
+
+    offset = 0
+    line_no = 0
+    with open(file, encoding="utf-8") as handle:
+        while True:
+            try:
+                lines = list(islice(handle, chunk_rows))
+            except UnicodeDecodeError as exc:
+                raise DataInvalid(f"{file} is not UTF-8 text ({exc.reason})",
+                                  hint="save it as UTF-8 JSON lines") from None
+            if not lines:
+                break
+            records = []
+            for i, line in enumerate(lines, start=line_no + 1):
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise DataInvalid(f"{file}:{i}: not valid JSON ({exc.msg})",
+                                      hint="each line must be one JSON object; the file may "
+                                           "be truncated") from None
+                if not isinstance(record, dict):
+                    raise DataInvalid(f"{file}:{i}: a JSON line must be an object, not "
+                                      f"{type(record).__name__}",
+                                      hint="write one {\"column\": value, ...} per line")
+                records.append(record)
+            line_no += len(lines)
+            frame = pd.DataFrame.from_records(records)
+            if columns is not None:
+                frame = frame[[c for c in columns if c in frame.columns]]
+            yield Chunk(frame, file, offset, None)
+            offset += len(frame)
+    if offset == 0:
+        yield Chunk(pd.DataFrame(), file, 0, None)
+
+
+_READERS = {"parquet": _parquet, "csv": _csv, "jsonl": _jsonl}
+
+
+def iter_parts(path: Path, fmt: str = "auto", columns: list[str] | None = None,
+               chunk_rows: int = CHUNK_ROWS) -> Iterator[Chunk]:
+    """Chunks of every file of ``path`` with global row offsets; see :class:`Chunk`."""
+    files, found = partitions(path, fmt)
+    reader = _READERS[found]
+    offset = 0
+    for file in files:
+        for chunk in reader(file, columns, chunk_rows):
+            frame = chunk.frame
+            frame.index = _range(offset, len(frame))
+            yield Chunk(frame, file, offset, chunk.source_types)
+            offset += len(frame)
+
+
+def _range(start: int, n: int) -> pd.RangeIndex:
+    import pandas as pd  # type: ignore[import-untyped, unused-ignore]
+
+    return pd.RangeIndex(start, start + n)
+
+
+def iter_chunks(path: Path, fmt: str = "auto", columns: list[str] | None = None,
+                chunk_rows: int = CHUNK_ROWS) -> Iterator[pd.DataFrame]:
+    """DataFrames of at most ``chunk_rows`` rows covering ``path``, indexed by global row.
+
+    ``columns`` restricts the columns read (missing ones are left out). Raises
+    DataInvalid for data that cannot be read.
+    """
+    for chunk in iter_parts(path, fmt, columns, chunk_rows):
+        yield chunk.frame
+
+
+__all__ = ["CHUNK_ROWS", "FORMATS", "Chunk", "iter_chunks", "iter_parts", "partitions"]
