@@ -244,8 +244,12 @@ class _Resolver:
                                               ("datasets", name, "path"))
                               for name, d in config.spec.datasets.items()}
 
-    def validation_stages(self, read: Reader) -> None:
-        """Add a `validate-<dataset>` check for each dataset with a schema (sluice.data_checks)."""
+    def validation_stages(self) -> None:
+        """Add a `validate-<dataset>` check for each dataset with a schema (sluice.data_checks).
+
+        A schema file that does not exist yet is no error here (`sluice data infer`
+        writes it); the check's plan says it is missing.
+        """
         from sluice.config_schema import StageSpec
         from sluice.data_checks import stage_fields, stage_name
 
@@ -261,9 +265,6 @@ class _Resolver:
                 continue
             if schema is None:
                 continue
-            if read(schema) is None:
-                self.fail(f"schema file `{schema}` of dataset `{name}` does not exist", at,
-                          f"create it, e.g. with `sluice data infer {name}`")
             spec = StageSpec.model_validate(
                 stage_fields(name, cast(str, self.dataset_paths[name]), schema))
             self.config.stages[stage] = Stage(stage, spec, tuple(spec.deps), (), {})
@@ -503,7 +504,7 @@ def load_config_from(root: Path, read: Reader) -> Config:
                     datasets=dict(spec.datasets), stages={}, models=dict(spec.models),
                     raw=raw, _source=source)
     resolver = _Resolver(config)
-    resolver.validation_stages(read)
+    resolver.validation_stages()
     for name, stage_spec in spec.stages.items():
         config.stages[name] = resolver.stage(name, stage_spec)
     for name, model_spec in spec.models.items():

@@ -77,10 +77,9 @@ def _training_model(project: Project, dataset: str) -> str | None:
     return found[0] if len(found) == 1 else None
 
 
-def reference_revision(project: Project, dataset: str, base: str | None) -> tuple[str, str]:
+def reference_revision(project: Project, dataset: str, spec: Any,
+                       base: str | None) -> tuple[str, str]:
     """(revision, description) of the dataset's reference; UsageError when there is none."""
-    spec = project.config.datasets[dataset].drift
-    assert spec is not None
     if spec.reference == "base":
         if base is None:
             raise UsageError(f"drift of dataset `{dataset}` needs a base revision",
@@ -107,11 +106,18 @@ def dataset_drift(project: Project, dataset: str, base: str | None) -> DatasetDr
     from sluice.drift import compute_drift
     from sluice.validation.readers import iter_chunks
 
-    spec = project.config.datasets[dataset].drift
-    if spec is None:
-        raise UsageError(f"dataset `{dataset}` has no `drift:` section",
-                         hint="add `drift: {reference: base}` to it in sluice.yaml")
-    revision, described = reference_revision(project, dataset, base)
+    datasets = project.config.datasets
+    if dataset not in datasets:
+        from sluice.config import did_you_mean
+
+        raise UsageError(f"no dataset named `{dataset}`" + did_you_mean(dataset, list(datasets)),
+                         hint="datasets are declared under `datasets:` in sluice.yaml")
+    spec = datasets[dataset].drift
+    if spec is None:  # asked for by name: the documented defaults
+        from sluice.config_schema import DriftSpec
+
+        spec = DriftSpec()
+    revision, described = reference_revision(project, dataset, spec, base)
     fmt = _reader_format(project, dataset)
     current = project.root / posixpath.normpath(project.config.datasets[dataset].path.strip())
     with dataset_at(project, dataset, revision) as reference:

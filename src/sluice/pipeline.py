@@ -262,7 +262,7 @@ def run_tier(project: Project, request: TierRequest,
                 request.actor)
     except SluiceError as exc:
         result.ledger_error = exc
-    if result.evaluations or plan.tier.name != "default":
+    if result.evaluations or result.drift or plan.tier.name != "default":
         from sluice.data_report import data_section
         from sluice.report import build_report, report_folder, write_report
 
