@@ -278,6 +278,7 @@ class Impact:
     note: str | None
     stages: dict[str, StageImpact]
     models: dict[str, ModelImpact]
+    base_commit: str | None = None  # the commit compared with (base is its label)
 
     @property
     def affected_stages(self) -> list[str]:
@@ -331,7 +332,7 @@ def compare(base: Snapshot, head: Snapshot) -> Impact:
         parts = [s for s in (model.train, model.evaluate) if s and stages[s].affected]
         chains = [[name, *chain] for s in parts for chain in stages[s].chains][:_MAX_CHAINS]
         models[name] = ModelImpact(name, bool(parts), parts, chains)
-    return Impact(base.label, head.label, base.problem, stages, models)
+    return Impact(base.label, head.label, base.problem, stages, models, base.commit)
 
 
 def compute_impact(repo: Repo, base_rev: str, head_rev: str | None = None) -> Impact:

@@ -281,7 +281,7 @@ def check_drift(project: Project, plan: TierPlan, request: TierRequest,
         return []
     from sluice.drift_check import check_drift as compute
 
-    base = plan.tier.impact.base if plan.tier.impact is not None else request.base
+    base = plan.tier.impact.base_commit if plan.tier.impact is not None else request.base
     found = compute(project, [p.stage for p in plan.stages], base)
     for item in found:
         on_event(Event("note", "", item.summary()))

@@ -85,3 +85,36 @@ def test_churn_example_through_pr_and_merge_tiers(tmp_path: Path) -> None:
     assert re.search(r"gated +train_churn +gated by failing check `unit`", result.stderr)
     assert "did not start because a check failed" in result.stdout
     assert not re.search(r"running +train_churn", result.stderr)
+    test_file.write_text(test_file.read_text().replace(
+        "\n\ndef test_broken() -> None:\n    assert 1 == 2\n", ""))
+
+    # A pull request that corrupts the data (a renamed column, a negative density)
+    # stops the pr tier at the schema check, before any training.
+    git(churn, "checkout", "-q", "-b", "corrupt-data")
+    regions = churn / "data/regions.csv"
+    regions.write_text(regions.read_text().replace("region,", "area,", 1)
+                       .replace("north,85.2", "north,-85.2"))
+    git(churn, "-c", "user.email=a@b", "-c", "user.name=n", "commit", "-q", "-am",
+        "corrupt the regions")
+    result = sluice(churn, "run", "--tier", "pr", "--base", "main", check=1, timeout=600)
+    assert re.search(r"FAILED +validate-regions", result.stderr)
+    assert "population_density [min] 1 rows: values below min 0" in result.stderr
+    assert "region [required]" in result.stderr
+    assert re.search(r"gated +train_churn +gated by failing check `validate-regions`",
+                     result.stderr)
+    assert "drift warning against base" in result.stderr + result.stdout
+    report = json.loads(sluice(churn, "report", "--json").stdout)
+    assert report["data"]["validation"][0]["ok"] is False
+
+
+def test_example_ships_current_ci_files(tmp_path: Path) -> None:
+    churn = tmp_path / "churn"
+    sluice(tmp_path, "init", "--example", "churn", str(churn))
+    for path in (".github/workflows/sluice.yml", ".gitlab-ci.yml", "Jenkinsfile",
+                 ".circleci/config.yml", "schemas/regions.yaml"):
+        assert (churn / path).is_file(), path
+    sluice(churn, "ci", "check")
+    workflow = churn / ".github/workflows/sluice.yml"
+    workflow.write_text(workflow.read_text().replace("timeout-minutes: 20", "timeout-minutes: 5"))
+    drifted = sluice(churn, "ci", "check", check=1)
+    assert ".github/workflows/sluice.yml" in drifted.stdout + drifted.stderr
