@@ -46,7 +46,9 @@ def _outside_ci(monkeypatch: pytest.MonkeyPatch) -> None:
 def churn(tmp_path: Path) -> Path:
     target = tmp_path / "churn"
     shutil.copytree(EXAMPLE, target, ignore=shutil.ignore_patterns(
-        ".sluice", "__pycache__", "models", "reports", "raw", "features"))
+        ".sluice", "__pycache__", "models", "reports", "raw", "features",
+        # The example ships its generated CI files; these tests make their own.
+        ".github", ".gitlab-ci.yml", "Jenkinsfile", ".circleci"))
     return target
 
 
