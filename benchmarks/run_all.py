@@ -28,6 +28,7 @@ import noop_run
 import parallel_sleep
 import plan_scaling
 import registry
+import validate
 from _common import (
     BENCH_DIR,
     Section,
@@ -51,6 +52,7 @@ BENCHMARKS: list[Benchmark] = [
     ("plan_scaling.py", "Plan scaling", plan_scaling.bench),
     ("ledger.py", "Ledger", ledger.bench),
     ("registry.py", "Model registry", registry.bench),
+    ("validate.py", "Data validation", validate.bench),
 ]
 # Benchmarks that may not exist yet in every checkout: run when their script is there.
 OPTIONAL = [("bootstrap.py", "Bootstrap")]

@@ -122,14 +122,12 @@ def measure(side: str, data: Path, schema: Path) -> dict[str, float]:
     return result
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rows", type=int, default=10_000_000)
-    args = parser.parse_args()
+def bench(rows: int = 10_000_000) -> Section:
+    """Validate ``rows`` x 20 columns with sluice (chunked) and pandera (whole file)."""
     require_sluice()
     with work_dir("validate") as folder:
-        print(f"writing {args.rows:,} rows x 20 columns ...", flush=True)
-        data, schema = make_data(folder, args.rows)
+        print(f"writing {rows:,} rows x 20 columns ...", flush=True)
+        data, schema = make_data(folder, rows)
         size = data.stat().st_size
         runs = {side: measure(side, data, schema) for side in ("sluice", "pandera")}
     for side, result in runs.items():
@@ -139,7 +137,7 @@ def main() -> None:
     ratio = sl["seconds"] / pd_["seconds"]
     section = Section(
         title="Data validation",
-        what=f"Validate a {args.rows:,}-row x 20-column Parquet file ({size / 1e6:,.0f} MB) "
+        what=f"Validate a {rows:,}-row x 20-column Parquet file ({size / 1e6:,.0f} MB) "
              "against a schema checking every column (ranges, allowed values, a regex, a "
              "unique key): sluice in chunks vs pandera on the file loaded whole.",
         headers=["", "time", "peak RSS"],
@@ -153,7 +151,13 @@ def main() -> None:
                               f"{ratio:.2f}x", ratio <= TIME_RATIO),
                        Target("validation peak RSS", "< 1 GB", f"{sl['rss'] / 1e6:,.0f} MB",
                               sl["rss"] < RSS_LIMIT)]
-    section.print()
+    return section
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rows", type=int, default=10_000_000)
+    bench(parser.parse_args().rows).print()
 
 
 if __name__ == "__main__":
