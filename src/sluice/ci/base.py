@@ -19,6 +19,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sluice.errors import UsageError
 from sluice.gitrepo import git
@@ -51,7 +52,8 @@ class Candidate:
     source: str
 
 
-def _event(env: Mapping[str, str]) -> dict[str, object]:
+def github_event(env: Mapping[str, str]) -> dict[str, Any]:
+    """The webhook payload of the GitHub event that started the workflow ({} when none)."""
     path = env.get("GITHUB_EVENT_PATH")
     if not path:
         return {}
@@ -80,7 +82,7 @@ def candidates(env: Mapping[str, str], default_branch: str) -> list[Candidate]:
             found.append(Candidate(value, True, source))
 
     if system == "github":
-        event = _event(env)
+        event = github_event(env)
         pull = event.get("pull_request")
         if isinstance(pull, dict) and isinstance(pull.get("base"), dict):
             commit(pull["base"].get("sha"), "the pull request's base (event payload)")

@@ -6,12 +6,11 @@ followed through ``Link: rel="next"``) and ``PATCH /repos/{owner}/{repo}/issues/
 
 from __future__ import annotations
 
-import json
 import urllib.parse
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
+from sluice.ci.base import github_event
 from sluice.errors import PublishError
 from sluice.publish.base import (
     Comment,
@@ -26,18 +25,6 @@ from sluice.publish.http import ApiClient, HttpFailure, next_link
 MAX_PAGES = 1000  # 100 comments a page: far beyond any real pull request
 TOKEN_HINT = ("in the workflow, give the job `permissions: pull-requests: write` and "
               "`env: GITHUB_TOKEN: ${{ secrets.GITHUB_TOKEN }}`")
-
-
-def _event(env: Mapping[str, str]) -> dict[str, Any]:
-    """The webhook payload of the event that started the workflow ({} when there is none)."""
-    path = env.get("GITHUB_EVENT_PATH", "")
-    if not path:
-        return {}
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def _pr_number(event: dict[str, Any]) -> int | None:
@@ -78,7 +65,7 @@ class GitHubPublisher:
                 else f"`{repository}` is not a GitHub repository name",
                 hint="run in GitHub Actions (it sets GITHUB_REPOSITORY) or pass "
                      "--repository OWNER/NAME")
-        event = _event(env)
+        event = github_event(env)
         number = options.pr or _pr_number(event)
         if number is None:
             raise PublishError(
