@@ -80,6 +80,12 @@ Examples:
   sluice report                    # the last run's report: stages, costs, verdicts
 
   sluice promote churn --to production   # move an alias, as its policy allows
+
+  sluice data validate             # datasets against their schema files
+
+  sluice data drift customers --base main   # column drift against the base
+
+  sluice ci generate github --write         # the CI file that runs the tiers
 """
 
 app = typer.Typer(help=HELP, no_args_is_help=True, add_completion=False,
