@@ -22,7 +22,7 @@ from sluice.graph import OutputIndex
 from sluice.hashing import DIR_SUFFIX, TreeEntry, hash_manifest, manifest_bytes, manifest_from_bytes
 from sluice.outputs import restore_outputs
 from sluice.project import Project
-from sluice.store import Store
+from sluice.store import LocalStore, Store
 
 DataState = Literal["unchanged", "modified", "missing"]
 
@@ -171,39 +171,40 @@ def _objects_of(store: Store, pin: DataPin) -> list[str]:
 
 def transfer(source: Store, target: Store, pins: list[DataPin],
              on_progress: Callable[[int, int], None] = lambda done, total: None) -> int:
-    """Copy the objects of ``pins`` that ``target`` lacks; returns how many were copied."""
+    """Copy the objects of ``pins`` that ``target`` lacks; returns how many were copied.
+
+    Existence is checked in batches (a listing per prefix on object stores, not a
+    request per object), the copies run in parallel, and every object is hashed
+    on the way, so a corrupt one is reported and never installed. A layered
+    store takes part through its local layer: push sends what this checkout has,
+    pull fetches into this checkout.
+    """
+    from sluice.store_shared import copy_objects, local_layer
+
+    source, target = local_layer(source), local_layer(target)
+    # Only pins the target lacks must be in the source (one batched check each side).
+    absent = set(source.missing(target.missing([pin.hash for pin in pins])))
+    for pin in pins:
+        if pin.hash in absent:
+            raise StoreError(f"`{pin.path}` is not in the store {source.url}",
+                             hint=f"run `sluice data add {pin.path}` where the data is, "
+                                  "and push it from there")
     wanted: list[str] = []
     for pin in pins:
-        if not source.has(pin.hash):
-            raise StoreError(f"`{pin.path}` is not in the store {source.url}",
-                             hint=f"run `sluice data add {pin.path}` where the data is")
-        wanted += _objects_of(source, pin)
-    missing = [d for d in dict.fromkeys(wanted) if not target.has(d)]
-    for done, digest in enumerate(missing, 1):
-        _copy_object(source, target, digest)
-        on_progress(done, len(missing))
-    return len(missing)
-
-
-def _copy_object(source: Store, target: Store, digest: str) -> None:
-    """Copy one object, verifying its content against its name on the way."""
-    local = getattr(source, "object_path", None)
-    if local is None or digest.endswith(DIR_SUFFIX):
-        target.add_bytes(source.read_bytes(digest), digest)  # read_bytes verifies
-        return
-    actual = target.add_file(local(digest))  # hashes while copying
-    if actual != digest:
-        raise StoreError(f"object {digest} in {source.url} is corrupt (its content hashes "
-                         f"to {actual})", hint="delete it there and push it again from a "
-                                               "checkout that has the data")
+        # Read a folder's manifest from this disk when it is here: no request.
+        here = [s for s in (source, target) if isinstance(s, LocalStore) and s.has(pin.hash)]
+        wanted += _objects_of(here[0] if here else source, pin)
+    return copy_objects(source, target, dict.fromkeys(wanted), on_progress)
 
 
 def remote_store(project: Project, url: str | None) -> Store:
     from sluice.store import open_store
 
-    remote = url or os.environ.get("SLUICE_REMOTE") or project.config.remote
+    remote = url or os.environ.get("SLUICE_REMOTE") or project.config.remote \
+        or project.shared_cache_url
     if not remote:
         raise UsageError("no remote store configured",
-                         hint="set `remote:` in sluice.yaml (a folder or URL), the "
-                              "SLUICE_REMOTE variable, or pass --remote")
+                         hint="set `remote:` or `storage: cache:` in sluice.yaml (a folder "
+                              "or URL such as s3://bucket/prefix), the SLUICE_REMOTE "
+                              "variable, or pass --remote")
     return open_store(remote, project.root)

@@ -13,16 +13,17 @@ from functools import cached_property
 from pathlib import Path
 
 from sluice.config import CONFIG_FILE, Config, load_config
-from sluice.errors import ConfigError
+from sluice.errors import ConfigError, StoreError
 from sluice.fsutil import atomic_write_bytes
 from sluice.graph import Graph, build_graph
 from sluice.hashing import Hasher
 from sluice.imports import ImportFinder
 from sluice.state import StatCache
-from sluice.store import Store, open_store
+from sluice.store import LocalStore, Store, open_store
 
 STATE_DIR = ".sluice"
-CACHE_ENV = "SLUICE_CACHE"
+CACHE_ENV = "SLUICE_CACHE"  # this checkout's own store (a folder)
+SHARED_CACHE_ENV = "SLUICE_CACHE_URL"  # the store CI runners share (overrides storage.cache)
 
 
 def find_root(start: Path | None = None) -> Path:
@@ -48,10 +49,31 @@ class Project:
     def state_dir(self) -> Path:
         return self.root / STATE_DIR
 
+    @property
+    def shared_cache_url(self) -> str | None:
+        """The shared store: $SLUICE_CACHE_URL, then `storage: cache:` in sluice.yaml."""
+        return os.environ.get(SHARED_CACHE_ENV) or self.config.spec.storage.cache or None
+
     @cached_property
     def store(self) -> Store:
-        return open_store(self.cache_url or os.environ.get(CACHE_ENV)
-                          or f"{STATE_DIR}/cache", self.root)
+        """The local store, with the shared one behind it when one is configured."""
+        local = open_store(self.cache_url or os.environ.get(CACHE_ENV)
+                           or f"{STATE_DIR}/cache", self.root)
+        shared_url = self.shared_cache_url
+        if not shared_url or not isinstance(local, LocalStore):
+            return local
+        try:
+            shared = open_store(shared_url, self.root)
+        except StoreError as exc:
+            if os.environ.get(SHARED_CACHE_ENV):
+                raise
+            raise ConfigError(f"`storage: cache:` {exc.message}", hint=exc.hint,
+                              location=self.config.locate("storage", "cache")) from None
+        if isinstance(shared, LocalStore) and shared.root.resolve() == local.root.resolve():
+            return local
+        from sluice.store_shared import LayeredStore
+
+        return LayeredStore(local, shared)
 
     @cached_property
     def stat_cache(self) -> StatCache:

@@ -17,7 +17,7 @@ import contextlib
 import os
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -40,6 +40,7 @@ class Store(Protocol):
     url: str
 
     def has(self, digest: str) -> bool: ...
+    def missing(self, digests: Iterable[str]) -> list[str]: ...
     def add_file(self, src: Path, digest: str | None = None) -> str: ...
     def add_bytes(self, data: bytes, digest: str) -> None: ...
     def read_bytes(self, digest: str) -> bytes: ...
@@ -64,6 +65,23 @@ class LocalStore:
 
     def has(self, digest: str) -> bool:
         return self.object_path(digest).is_file()
+
+    def missing(self, digests: Iterable[str]) -> list[str]:
+        """Those of ``digests`` not stored here (a stat each: local disks need no batching)."""
+        return [d for d in dict.fromkeys(digests) if not self.has(d)]
+
+    def adopt(self, verified: Path, digest: str) -> None:
+        """Move ``verified`` (a file on this disk whose content hashes to ``digest``) in."""
+        try:
+            target = self.object_path(digest)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.chmod(verified, 0o444)
+            os.replace(verified, target)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(verified)
+            raise StoreError(f"cannot write to the store {self.root}: {exc.strerror}",
+                             hint="check free space and permissions") from None
 
     def add_file(self, src: Path, digest: str | None = None) -> str:
         """Copy ``src`` in, hashing as it copies; returns the digest of what was stored.
@@ -159,18 +177,38 @@ def _open_local(url: str, root: Path) -> Store:
     return LocalStore(path if path.is_absolute() else root / path)
 
 
+def _open_fsspec(url: str, root: Path) -> Store:
+    from sluice.store_fsspec import open_fsspec_store  # fsspec loads only when used
+
+    return open_fsspec_store(url, root)
+
+
+# A shared folder (a network mount) is a plain LocalStore: rename is atomic there.
 STORES: dict[str, Callable[[str, Path], Store]] = {
     "file": _open_local,
     "": _open_local,
+    "s3": _open_fsspec,
+    "gs": _open_fsspec,
+    "gcs": _open_fsspec,
+    "az": _open_fsspec,
+    "abfs": _open_fsspec,
+    "abfss": _open_fsspec,
+    "memory": _open_fsspec,
 }
 
 
 def open_store(url: str, root: Path) -> Store:
-    """The store for ``url`` (a path, or ``scheme://…``), relative paths from ``root``."""
+    """The store for ``url`` (a path, or ``scheme://…``), relative paths from ``root``.
+
+    A URL carrying a credential is refused: credentials come from the environment.
+    """
+    from sluice.credentials import mask, reject_embedded_secrets
+
+    reject_embedded_secrets(url)
     scheme = url.split("://", 1)[0] if "://" in url else ""
     opener = STORES.get(scheme)
     if opener is None:
-        raise StoreError(f"no store backend for `{scheme}://` URLs",
+        raise StoreError(f"no store backend for `{scheme}://` URLs ({mask(url)})",
                          hint="supported: " + ", ".join(f"{s}://" for s in STORES if s)
                               + " or a local path")
     return opener(url, root)

@@ -124,9 +124,22 @@ def _migrate(engine: Engine, lock_dir: Path) -> None:
         lock.release()
 
 
+def configured_database(project: Project) -> str | None:
+    """`storage: database:` or top-level `database:` (the same setting; one may be set)."""
+    spec = project.config.spec
+    shared, top = spec.storage.database, spec.database
+    if shared and top and shared != top and not os.environ.get(DATABASE_ENV):
+        from sluice.errors import ConfigError
+
+        raise ConfigError("`storage: database:` and `database:` name different databases",
+                          hint="they are the same setting: keep one of them",
+                          location=project.config.locate("storage", "database"))
+    return shared or top
+
+
 def open_project_database(project: Project) -> Database:
     """The database a project's sluice.yaml (or $SLUICE_DATABASE_URL) names."""
-    return open_database(database_url(project.root, project.config.spec.database),
+    return open_database(database_url(project.root, configured_database(project)),
                          project.state_dir / "locks")
 
 

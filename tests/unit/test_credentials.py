@@ -1,0 +1,86 @@
+"""Masking credentials in everything sluice shows, and refusing URLs that carry them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sluice.credentials import embedded_secrets, mask, reject_embedded_secrets
+from sluice.errors import StoreError
+
+ENV = {
+    "AWS_ACCESS_KEY_ID": "AKIAEXAMPLEKEYID",
+    "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+    "AWS_SESSION_TOKEN": "FwoGZXIvYXdzEBYaDexampletoken",
+    "GITHUB_TOKEN": "ghp_exampleexampleexample",
+    "MY_DB_PASSWORD": "correct-horse",
+    "SHORT_TOKEN": "abc",  # too short to mask without wrecking ordinary text
+    "HOME": "/home/someone",
+}
+
+
+def test_secret_environment_values_are_masked() -> None:
+    text = ("key AKIAEXAMPLEKEYID secret wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY "
+            "token FwoGZXIvYXdzEBYaDexampletoken gh ghp_exampleexampleexample "
+            "pw correct-horse abc /home/someone")
+    masked = mask(text, ENV)
+    for name in ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "GITHUB_TOKEN", "MY_DB_PASSWORD"):
+        assert ENV[name] not in masked
+    assert "AKIAEXAMPLEKEYID" in masked  # an identifier, not a secret
+    assert masked.endswith("pw *** abc /home/someone")
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("postgresql+psycopg://sluice:s3cr3t@db:5432/ci",
+     "postgresql+psycopg://sluice:***@db:5432/ci"),
+    ("cannot reach https://user:p%40ss@host/x now", "cannot reach https://user:***@host/x now"),
+    ("s3://bucket/p?access_key=AK&secret_key=SK&region=eu",
+     "s3://bucket/p?access_key=***&secret_key=***&region=eu"),
+    ("https://b.s3.amazonaws.com/k?X-Amz-Credential=AK%2F1&X-Amz-Signature=abc123",
+     "https://b.s3.amazonaws.com/k?X-Amz-Credential=***&X-Amz-Signature=***"),
+    ("az://container/p?sig=abcdef&sv=2020", "az://container/p?sig=***&sv=2020"),
+    ("s3://bucket/prefix and user@host:path", "s3://bucket/prefix and user@host:path"),
+])
+def test_urls_lose_their_passwords_and_secret_parameters(text: str, expected: str) -> None:
+    assert mask(text, {}) == expected
+
+
+def test_embedded_secrets_are_named_and_refused() -> None:
+    assert embedded_secrets("s3://bucket/prefix") == []
+    assert embedded_secrets("gs://u:pw@bucket/p") == ["a password"]
+    assert embedded_secrets("s3://b/p?token=x&sig=y") == ["sig", "token"]
+    with pytest.raises(StoreError) as caught:
+        reject_embedded_secrets("s3://b/p?secret_key=topsecretvalue")
+    rendered = caught.value.render()
+    assert "topsecretvalue" not in rendered and "AWS_SECRET_ACCESS_KEY" in rendered
+
+
+def test_store_urls_and_errors_are_masked(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sluice.store_fsspec import FsspecStore
+
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "a-very-secret-value")
+    class Broken:
+        protocol = ("s3",)
+
+        def invalidate_cache(self, path: str) -> None:
+            pass
+
+        def call_s3(self, method: str, **kwargs: object) -> dict[str, object]:
+            raise RuntimeError("signature mismatch for key a-very-secret-value")
+
+    # An absurd prefix, but whatever the URL holds must not leak.
+    store = FsspecStore(Broken(), "bucket/a-very-secret-value", "s3://bucket/a-very-secret-value")
+    assert store.url == "s3://bucket/***"
+    broken = FsspecStore(Broken(), "bucket/p", "s3://bucket/p")
+    with pytest.raises(StoreError) as caught:
+        broken.has("ab" * 16)
+    assert "a-very-secret-value" not in caught.value.render()
+    assert "signature mismatch for key ***" in caught.value.render()
+
+
+def test_open_store_refuses_credentials_in_the_url() -> None:
+    from sluice.store import open_store
+
+    with pytest.raises(StoreError, match="contains a credential"):
+        open_store("gs://someone:hunter22@bucket/prefix", Path("."))
