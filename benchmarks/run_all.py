@@ -27,6 +27,7 @@ import ledger
 import noop_run
 import parallel_sleep
 import plan_scaling
+import push_pull
 import registry
 import validate
 from _common import (
@@ -53,6 +54,7 @@ BENCHMARKS: list[Benchmark] = [
     ("ledger.py", "Ledger", ledger.bench),
     ("registry.py", "Model registry", registry.bench),
     ("validate.py", "Data validation", validate.bench),
+    ("push_pull.py", "Push and pull to S3", lambda: push_pull.bench(3)),
 ]
 # Benchmarks that may not exist yet in every checkout: run when their script is there.
 OPTIONAL = [("bootstrap.py", "Bootstrap")]

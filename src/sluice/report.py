@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from sluice.credentials import mask
 from sluice.fsutil import atomic_write_bytes, read_json
 from sluice.project import Project
 
@@ -275,9 +276,10 @@ def write_report(project: Project, report: dict[str, Any], evaluations: list[Any
     if report.get("data") and report["data"]["images"]:
         plots["data"] = report["data"]["images"]
     report = {**report, "plots": plots}
-    atomic_write_bytes(folder / "report.json", json.dumps(report, indent=1).encode())
-    atomic_write_bytes(folder / "report.md", markdown(report, plots).encode())
-    atomic_write_bytes(folder / "report.html", html_page(report, folder, plots).encode())
+    # Reports are uploaded and published: no credential may end up in one.
+    atomic_write_bytes(folder / "report.json", mask(json.dumps(report, indent=1)).encode())
+    atomic_write_bytes(folder / "report.md", mask(markdown(report, plots)).encode())
+    atomic_write_bytes(folder / "report.html", mask(html_page(report, folder, plots)).encode())
     atomic_write_bytes(project.state_dir / REPORTS_DIR / "latest", report["run_id"].encode())
     return folder
 

@@ -50,9 +50,9 @@ LIST_PAGE = 1000  # keys per LIST response (S3, GCS and Azure alike)
 PREFIXES = 256  # two hex digits
 EMPTY = hash_bytes(b"")
 # scheme -> (package that provides it, the sluice extra that installs it)
-BACKENDS = {"s3": ("s3fs", "s3"), "s3a": ("s3fs", "s3"), "gs": ("gcsfs", None),
-            "gcs": ("gcsfs", None), "az": ("adlfs", None), "abfs": ("adlfs", None),
-            "abfss": ("adlfs", None), "memory": ("fsspec", None)}
+BACKENDS = {"s3": ("s3fs", "s3"), "s3a": ("s3fs", "s3"), "gs": ("gcsfs", "gcs"),
+            "gcs": ("gcsfs", "gcs"), "az": ("adlfs", "azure"), "abfs": ("adlfs", "azure"),
+            "abfss": ("adlfs", "azure"), "memory": ("fsspec", None)}
 CREDENTIALS_HINT = ("check the URL and the credentials in the environment (AWS_ACCESS_KEY_ID/"
                     "AWS_SECRET_ACCESS_KEY or AWS_PROFILE, and AWS_ENDPOINT_URL for an "
                     "S3-compatible server; GOOGLE_APPLICATION_CREDENTIALS; AZURE_STORAGE_*)")

@@ -12,7 +12,8 @@ data_app = typer.Typer(help="Version data outside git by content hash (sluice.lo
                        no_args_is_help=True)
 
 RemoteOption = Annotated[str | None, typer.Option(
-    help="Remote store (folder or URL) [default: `remote:` in sluice.yaml or $SLUICE_REMOTE].")]
+    help="Remote store: a folder or an s3://, gs://, az:// URL [default: $SLUICE_REMOTE, "
+         "`remote:` in sluice.yaml, or `storage: cache:`].")]
 
 
 @data_app.command("add")

@@ -115,7 +115,9 @@ def main() -> None:
     try:
         code = app(standalone_mode=False)
     except SluiceError as error:
-        sys.stderr.write(f"error: {error.render()}\n")
+        from sluice.credentials import mask
+
+        sys.stderr.write(f"error: {mask(error.render())}\n")
         sys.exit(exit_code_for(error))
     except (KeyboardInterrupt, typer.Abort):
         sys.stderr.write("interrupted\n")

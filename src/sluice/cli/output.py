@@ -11,18 +11,20 @@ import os
 import sys
 from typing import Any
 
+from sluice.credentials import mask  # nothing sluice prints shows a credential
+
 
 def is_interactive() -> bool:
     return sys.stderr.isatty() and not os.environ.get("CI")
 
 
 def print_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
+    sys.stdout.write(mask(json.dumps(value, indent=2, ensure_ascii=False)) + "\n")
 
 
 def echo(text: str = "", *, err: bool = False) -> None:
     stream = sys.stderr if err else sys.stdout
-    stream.write(text + "\n")
+    stream.write(mask(text) + "\n")
     stream.flush()
 
 

@@ -8,6 +8,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from sluice.cli.output import is_interactive, seconds, size
+from sluice.credentials import mask
 
 if TYPE_CHECKING:
     from sluice.run import Event, StageOutcome
@@ -92,6 +93,7 @@ class Progress:
                 self._print(line)
 
     def _print(self, line: str, style: str = "") -> None:
+        line = mask(line)  # log tails may show what a stage printed
         if self.live is not None:
             self.console.print(line, style=style or None, markup=False, highlight=False)
         else:
