@@ -51,8 +51,15 @@ class Project:
 
     @property
     def shared_cache_url(self) -> str | None:
-        """The shared store: $SLUICE_CACHE_URL, then `storage: cache:` in sluice.yaml."""
-        return os.environ.get(SHARED_CACHE_ENV) or self.config.spec.storage.cache or None
+        """The shared store: $SLUICE_CACHE_URL, then `storage: cache:` in sluice.yaml.
+
+        ``SLUICE_CACHE_URL=none`` turns it off: CI jobs that run pull-request code
+        have no credentials for it and work from their local cache alone.
+        """
+        value = os.environ.get(SHARED_CACHE_ENV)
+        if value is not None and value.strip().lower() == "none":
+            return None
+        return value or self.config.spec.storage.cache or None
 
     @cached_property
     def store(self) -> Store:

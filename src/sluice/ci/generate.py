@@ -35,6 +35,7 @@ SETUP_MINUTES = 10  # checkout, Python, install, cache: added to a tier's wall b
 UNBUDGETED_MINUTES = 360  # a tier without a wall budget: GitHub's own job limit
 REPORT_PATHS = (".sluice/reports/", ".sluice/logs/")
 STATE_PATH = ".sluice"
+LOCAL_DATABASE = "sqlite:///.sluice/sluice.db"
 
 
 @dataclass(frozen=True)
@@ -52,10 +53,16 @@ class Job:
     needs: str | None  # the gate tier's job, which must pass first
     gated: tuple[Job, ...] = ()  # the gate job also runs on these jobs' events
     secrets: tuple[str, ...] = ()  # empty for every job that runs pull-request code
+    # Pull-request jobs get no credentials, so they cannot reach `storage:`: they run
+    # on their restored local state, with a local ledger.
+    local_state_only: bool = False
 
     @property
     def command(self) -> str:
-        return f"sluice run --tier {self.tier} --base auto"
+        run = f"sluice run --tier {self.tier} --base auto"
+        if self.local_state_only:
+            return f"SLUICE_CACHE_URL=none SLUICE_DATABASE_URL={LOCAL_DATABASE} {run}"
+        return run
 
     @property
     def is_gate(self) -> bool:
@@ -161,7 +168,8 @@ def build_pipeline(spec: ConfigSpec) -> Pipeline:
             schedule=trigger.schedule, manual=trigger.manual,
             timeout_minutes=timeout_minutes(tier),
             needs=gate if gate is not None and name != gate else None,
-            secrets=() if runs_pr_code else tuple(ci.secrets))
+            secrets=() if runs_pr_code else tuple(ci.secrets),
+            local_state_only=runs_pr_code and bool(spec.storage.cache or spec.storage.database))
     jobs = list(plain.values())
     if gate is not None:
         gated = tuple(job for job in jobs if job.tier != gate)

@@ -150,3 +150,33 @@ def test_without_a_pull_request_tier_nothing_is_gated(tmp_path: Path) -> None:
     pipeline = build_pipeline(spec)
     assert [(j.tier, j.needs, j.is_gate) for j in pipeline.jobs] == [("nightly", None, False)]
     assert "pull_request" not in yaml.load(render(pipeline, "github"), Loader=yaml.BaseLoader)["on"]
+
+
+def test_pull_request_jobs_run_without_the_shared_store(pipeline: Pipeline,
+                                                       tmp_path: Path) -> None:
+    # They have no credentials for it: local state and a local ledger only.
+    commands = {job.tier: job.command for job in pipeline.jobs}
+    assert commands["pr"] == ("SLUICE_CACHE_URL=none SLUICE_DATABASE_URL=sqlite:///.sluice/"
+                              "sluice.db sluice run --tier pr --base auto")
+    assert commands["merge"] == "sluice run --tier merge --base auto"
+    for system in GENERATORS:
+        assert commands["pr"] in render(pipeline, system)
+    without = build_pipeline(load(tmp_path / "b", CONFIG.replace(
+        'storage: {cache: "s3://bucket/sluice"}\n', "")).spec)
+    assert {job.tier: job.command for job in without.jobs}["pr"] == \
+        "sluice run --tier pr --base auto"
+
+
+def test_sluice_cache_url_none_turns_the_shared_store_off(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sluice.graph import build_graph
+    from sluice.project import Project
+    from sluice.store import LocalStore
+
+    config = load(tmp_path, CONFIG)
+    project = Project(tmp_path, config, build_graph(config))
+    assert project.shared_cache_url == "s3://bucket/sluice"
+    monkeypatch.setenv("SLUICE_CACHE_URL", "none")
+    project = Project(tmp_path, config, build_graph(config))
+    assert project.shared_cache_url is None
+    assert isinstance(project.store, LocalStore)
