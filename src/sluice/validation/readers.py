@@ -9,6 +9,7 @@ folder is read as partitions, file by file in name order. Anything unreadable
 
 from __future__ import annotations
 
+import csv
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -99,12 +100,54 @@ def _parquet(file: Path, columns: list[str] | None, chunk_rows: int) -> Iterator
                                "it, or restore it with `sluice data checkout`") from None
 
 
+def _refuse_ragged_rows(file: Path, shown: int = 5) -> None:
+    """Raise DataInvalid if a row has fewer or more fields than the header.
+
+    pandas reports a row with too many fields but silently pads one with too
+    few; pyarrow's streaming parser sees both, in one quick pass that converts
+    a single column.
+    """
+    import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
+    import pyarrow.csv as pcsv  # type: ignore[import-untyped, unused-ignore]
+
+    bad: list[tuple[int | None, int, int]] = []
+
+    def note(row: object) -> str:
+        bad.append((getattr(row, "number", None), getattr(row, "expected_columns", 0),
+                    getattr(row, "actual_columns", 0)))
+        return "skip"
+
+    try:
+        with open(file, newline="", encoding="utf-8") as handle:
+            first = next(csv.reader(handle))[0]
+        reader = pcsv.open_csv(
+            file, read_options=pcsv.ReadOptions(use_threads=False, block_size=16 << 20),
+            parse_options=pcsv.ParseOptions(invalid_row_handler=note, newlines_in_values=True),
+            convert_options=pcsv.ConvertOptions(include_columns=[first],
+                                                column_types={first: pa.string()}))
+        for _ in reader:
+            pass
+    except (pa.ArrowInvalid, OSError, IndexError, StopIteration, UnicodeDecodeError,
+            csv.Error):
+        return  # not for this check to say: the main reader reports unreadable files
+    if bad:
+        # pyarrow counts records from 1 at the header; results count data rows from 0.
+        rows = ", ".join(f"row {number - 2} has {actual} field(s)" if number else
+                         f"a row has {actual} field(s)" for number, _, actual in bad[:shown])
+        more = f" and {len(bad) - shown} more ragged row(s)" if len(bad) > shown else ""
+        raise DataInvalid(f"{file}: malformed CSV: {rows}{more}; the header has "
+                          f"{bad[0][1]} (rows counted from 0 after the header)",
+                          hint="every row needs as many fields as the header; quote fields "
+                               "that contain commas")
+
+
 def _csv(file: Path, columns: list[str] | None, chunk_rows: int) -> Iterator[Chunk]:
     import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
     if file.stat().st_size == 0:
         raise DataInvalid(f"{file} is empty (0 bytes): a CSV file needs at least a header row",
                           hint="re-export the data with its header row")
+    _refuse_ragged_rows(file)
     offset = 0
     try:
         usecols = (lambda c: c in columns) if columns is not None else None

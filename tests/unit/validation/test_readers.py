@@ -70,8 +70,17 @@ def test_truncated_parquet(tmp_path: Path) -> None:
 def test_ragged_csv_names_the_line(tmp_path: Path) -> None:
     data = tmp_path / "d.csv"
     data.write_text("id,x\n" + "".join(f"{i},0.5\n" for i in range(30)) + "31,0.5,extra\n")
-    with pytest.raises(DataInvalid, match="line 32"):
+    with pytest.raises(DataInvalid, match="row 30 has 3 field"):
         list(iter_chunks(data, "csv", chunk_rows=8))
+
+
+def test_a_short_csv_row_is_ragged_too(tmp_path: Path) -> None:
+    # pandas would pad it with missing values; it is reported, with every ragged line.
+    data = tmp_path / "d.csv"
+    data.write_text('id,x,note\n1,0.5,"a, quoted\nvalue"\n2,0.5\n3,0.5,ok\n4\n')
+    with pytest.raises(DataInvalid) as info:
+        list(iter_chunks(data, "csv"))
+    assert "row 1 has 2 field(s), row 3 has 1 field(s); the header has 3" in info.value.message
 
 
 def test_broken_json_line_names_the_line(tmp_path: Path) -> None:
