@@ -120,13 +120,20 @@ def _refuse_ragged_rows(file: Path, shown: int = 5) -> None:
     try:
         with open(file, newline="", encoding="utf-8") as handle:
             first = next(csv.reader(handle))[0]
-        reader = pcsv.open_csv(
-            file, read_options=pcsv.ReadOptions(use_threads=False, block_size=16 << 20),
-            parse_options=pcsv.ParseOptions(invalid_row_handler=note, newlines_in_values=True),
-            convert_options=pcsv.ConvertOptions(include_columns=[first],
-                                                column_types={first: pa.string()}))
-        for _ in reader:
-            pass
+        # In parallel first; only a file with ragged rows is read again, in one thread,
+        # for their numbers (pyarrow does not know them when parsing in parallel).
+        for threads in (True, False):
+            bad.clear()
+            reader = pcsv.open_csv(
+                file, read_options=pcsv.ReadOptions(use_threads=threads, block_size=16 << 20),
+                parse_options=pcsv.ParseOptions(invalid_row_handler=note,
+                                                newlines_in_values=True),
+                convert_options=pcsv.ConvertOptions(include_columns=[first],
+                                                    column_types={first: pa.string()}))
+            for _ in reader:
+                pass
+            if all(number is not None for number, _, _ in bad):
+                break
     except (pa.ArrowInvalid, OSError, IndexError, StopIteration, UnicodeDecodeError,
             csv.Error):
         return  # not for this check to say: the main reader reports unreadable files
