@@ -102,10 +102,6 @@ def reference_revision(project: Project, dataset: str, spec: Any,
 
 def dataset_drift(project: Project, dataset: str, base: str | None) -> DatasetDrift:
     """Compare ``dataset`` in the workspace with its reference (see module docstring)."""
-    from sluice.data_reference import dataset_at
-    from sluice.drift import compute_drift
-    from sluice.validation.readers import iter_chunks
-
     datasets = project.config.datasets
     if dataset not in datasets:
         from sluice.config import did_you_mean
@@ -118,6 +114,11 @@ def dataset_drift(project: Project, dataset: str, base: str | None) -> DatasetDr
 
         spec = DriftSpec()
     revision, described = reference_revision(project, dataset, spec, base)
+    # pandas and friends only once there is something to compare with.
+    from sluice.data_reference import dataset_at
+    from sluice.drift import compute_drift
+    from sluice.validation.readers import iter_chunks
+
     fmt = _reader_format(project, dataset)
     current = project.root / posixpath.normpath(project.config.datasets[dataset].path.strip())
     with dataset_at(project, dataset, revision) as reference:

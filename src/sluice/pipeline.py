@@ -262,7 +262,8 @@ def run_tier(project: Project, request: TierRequest,
                 request.actor)
     except SluiceError as exc:
         result.ledger_error = exc
-    if result.evaluations or result.drift or plan.tier.name != "default":
+    if result.evaluations or any(d.report for d in result.drift) or \
+            plan.tier.name != "default":
         from sluice.data_report import data_section
         from sluice.report import build_report, report_folder, write_report
 
@@ -282,6 +283,8 @@ def check_drift(project: Project, plan: TierPlan, request: TierRequest,
     from sluice.drift_check import check_drift as compute
 
     base = plan.tier.impact.base_commit if plan.tier.impact is not None else request.base
+    if base is None and request.tier is None:
+        return []  # a plain `sluice run` compares with nothing; tiers say why they did not
     found = compute(project, [p.stage for p in plan.stages], base)
     for item in found:
         on_event(Event("note", "", item.summary()))
