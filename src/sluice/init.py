@@ -90,7 +90,16 @@ budgets:
 """
 
 
-def write_starter(folder: Path, *, force: bool = False) -> Path:
+STARTER_PARAMS = """\
+# Values the stages are tuned with; a stage reruns when a key it lists changes.
+train:
+  lr: 0.01
+  epochs: 5
+"""
+
+
+def write_starter(folder: Path, *, force: bool = False) -> list[Path]:
+    """Write the starter sluice.yaml, and the params.yaml it names unless one exists."""
     target = folder / CONFIG_FILE
     if target.exists() and not force:
         raise UsageError(f"{target} already exists",
@@ -98,7 +107,12 @@ def write_starter(folder: Path, *, force: bool = False) -> Path:
     if not folder.is_dir():
         raise UsageError(f"{folder} is not a folder", hint="create it first")
     atomic_write_bytes(target, STARTER.encode())
-    return target
+    written = [target]
+    params = folder / "params.yaml"
+    if not params.exists():  # never overwrite a user's values, even with --force
+        atomic_write_bytes(params, STARTER_PARAMS.encode())
+        written.append(params)
+    return written
 
 
 def examples_root() -> Path:

@@ -66,12 +66,15 @@ def test_resources_beyond_the_machine_are_refused_before_running(repo: Path) -> 
 
 
 def test_init_writes_a_valid_starter_and_refuses_to_overwrite(repo: Path) -> None:
-    sluice(repo, "init")
+    assert "and" in sluice(repo, "init").stdout  # sluice.yaml and the params.yaml it names
     text = (repo / "sluice.yaml").read_text()
     assert text.startswith("# sluice.yaml")
     assert "already exists" in sluice(repo, "init", check=2).stderr
-    # The starter is valid: plan only complains about the files it names.
+    # The starter is valid as written: plan only complains about the files it names.
+    assert (repo / "params.yaml").read_text().startswith("# Values")
     (repo / "params.yaml").write_text("train:\n  lr: 0.1\n")
+    sluice(repo, "init", "--force")
+    assert (repo / "params.yaml").read_text() == "train:\n  lr: 0.1\n"  # never overwritten
     plan = sluice(repo, "plan")
     assert "will fail: dependency `src/features.py` of stage `features` does not exist" \
         in plan.stdout

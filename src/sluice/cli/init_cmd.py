@@ -34,6 +34,7 @@ def register(app: typer.Typer) -> None:
             echo(f"copied example `{example}` into {path} ({len(written)} files)")
             echo("next: cd into it, `git init`, then `sluice run`")
         else:
-            target = write_starter(path, force=force)
-            echo(f"wrote {target}; edit its stages, then run `sluice plan`")
+            written = write_starter(path, force=force)
+            echo(f"wrote {' and '.join(str(p) for p in written)}; edit the stages, then run "
+                 "`sluice plan`")
         return 0

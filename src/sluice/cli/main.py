@@ -88,6 +88,11 @@ Examples:
   sluice ci generate github --write         # the CI file that runs the tiers
 """
 
+# With rich installed, typer escapes the brackets of "[default: …]" for rich markup
+# even when markup is off (rich_markup_mode=None), and `--help` shows "\[default: …]".
+# sluice renders no help through rich, so typer is told rich is absent.
+typer.core.HAS_RICH = False
+
 app = typer.Typer(help=HELP, no_args_is_help=True, add_completion=False,
                   rich_markup_mode=None, context_settings={"help_option_names": ["-h", "--help"]})
 for module in (init_cmd, plan_cmd, run_cmd, status_cmd, affected_cmd, data_cmd, budget_cmd,
