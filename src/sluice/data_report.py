@@ -34,7 +34,7 @@ def data_section(project: Project, result: Any, folder: Path) -> dict[str, Any] 
             validations.append(validate_dataset(project, name))
         except SluiceError as exc:
             notes.append(f"dataset `{name}`: {exc.message}")
-    lines = ["### Data", ""]
+    lines = []
     if validations:
         lines += [validation_markdown(validations), ""]
     lines += [f"- {note}" for note in notes]
@@ -43,13 +43,14 @@ def data_section(project: Project, result: Any, folder: Path) -> dict[str, Any] 
         from sluice.drift_render import render_markdown as drift_markdown
 
         for item in result.drift:
-            lines += [f"#### Drift of `{item.dataset}`"
-                      + (f" against {item.reference}" if item.reference else ""), ""]
             if item.report is None:
-                lines += [f"_{item.note}_", ""]
+                lines += [f"### Drift of `{item.dataset}`", "", f"_{item.note}_", ""]
                 continue
             before = {p.name for p in folder.glob("*.png")}
-            lines += [drift_markdown(item.report, folder), ""]
+            text = drift_markdown(item.report, folder)
+            lines += [text.replace("### Data drift",
+                                   f"### Drift of `{item.dataset}` against {item.reference}", 1),
+                      ""]
             images += sorted({p.name for p in folder.glob("*.png")} - before)
     return {"validation": [v.to_json() for v in validations],
             "drift": [d.to_json() for d in result.drift],

@@ -44,7 +44,11 @@ def build_report(plan: Any, result: Any, evaluations: list[Any]) -> dict[str, An
 
 
 def _fmt(value: float | None, digits: int = 4) -> str:
-    return "–" if value is None else f"{value:.{digits}g}"
+    if value is None:
+        return "–"
+    if float(value).is_integer() and abs(value) < 1e12:
+        return f"{int(value):,}"  # counts such as `n`: 39,930, not 3.993e+04
+    return f"{value:.{digits}g}"
 
 
 def _plots(report: dict[str, Any], project: Project, evaluations: list[Any],

@@ -70,7 +70,7 @@ def test_a_drift_failure_gates_training_and_is_reported(repo: Path) -> None:
     assert len(report["data"]["images"]) == 2
     assert all((folder / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
                for name in report["data"]["images"])
-    assert "#### Drift of `customers`" in (folder / "report.md").read_text()
+    assert "### Drift of `customers` against base" in (folder / "report.md").read_text()
 
 
 def test_a_warning_does_not_stop_the_run(repo: Path) -> None:

@@ -98,7 +98,7 @@ def test_churn_example_through_pr_and_merge_tiers(tmp_path: Path) -> None:
         "corrupt the regions")
     result = sluice(churn, "run", "--tier", "pr", "--base", "main", check=1, timeout=600)
     assert re.search(r"FAILED +validate-regions", result.stderr)
-    assert "population_density [min] 1 rows: values below min 0" in result.stderr
+    assert "population_density [min] 1 row: values below min 0" in result.stderr
     assert "region [required]" in result.stderr
     assert re.search(r"gated +train_churn +gated by failing check `validate-regions`",
                      result.stderr)

@@ -8,7 +8,8 @@ import typer
 
 from sluice.cli.output import echo, print_json, size
 
-data_app = typer.Typer(help="Version data outside git by content hash (sluice.lock).",
+data_app = typer.Typer(help="Data: version it outside git (sluice.lock), validate it against a "
+                              "schema, compare it with a reference for drift.",
                        no_args_is_help=True)
 
 RemoteOption = Annotated[str | None, typer.Option(

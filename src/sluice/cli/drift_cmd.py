@@ -33,7 +33,7 @@ def drift(
 
       sluice data drift customers --base auto --json
 
-      sluice data drift customers --markdown drift/report.md
+      sluice data drift customers --base main --markdown drift/report.md
     """
     from sluice.drift_check import dataset_drift
     from sluice.drift_render import render_json, render_markdown, render_text

@@ -71,9 +71,13 @@ def infer(
 
     project = load_project()
     path = infer_schema(project, dataset, output, force)
-    shown = path.relative_to(project.root) if path.is_relative_to(project.root) else path
-    echo(f"wrote {shown}; review it, then set `schema: {shown}` on datasets.{dataset} "
-         "in sluice.yaml and run `sluice data validate`")
+    if path.is_relative_to(project.root):
+        shown = path.relative_to(project.root)
+        echo(f"wrote {shown}; review it, then set `schema: {shown}` on datasets.{dataset} "
+             "in sluice.yaml and run `sluice data validate`")
+    else:
+        echo(f"wrote {path}; review it, move it into the repository and set `schema:` on "
+             f"datasets.{dataset} to its path relative to the repository root")
     return 0
 
 

@@ -42,7 +42,8 @@ def render_text(results: Sequence[DatasetValidation]) -> str:
     for result in results:
         lines.append(_summary(result))
         for failure in result.failures:
-            count = f"{failure.failing_rows:,} rows: " if failure.failing_rows else ""
+            count = (f"{failure.failing_rows:,} row{'' if failure.failing_rows == 1 else 's'}: "
+                     if failure.failing_rows else "")
             lines.append(f"  {failure.column} [{failure.check}] {count}{failure.message}")
             if failure.examples:
                 lines.append(f"      e.g. {_examples(failure)}")
