@@ -493,7 +493,7 @@ def load_config_from(root: Path, read: Reader) -> Config:
 
     from sluice.config_errors import translate_validation_error
     from sluice.config_schema import ConfigSpec
-    from sluice.config_tiers import check_gates, check_tiers
+    from sluice.config_tiers import check_gates, check_storage, check_tiers
 
     try:
         spec = ConfigSpec.model_validate(data)
@@ -512,6 +512,7 @@ def load_config_from(root: Path, read: Reader) -> Config:
     check_tiers(spec, params, lambda message, at, hint: resolver.fail(message, at, hint),
                 did_you_mean, lambda key: lookup_param(params, key)[0])
     check_gates(spec, lambda message, at, hint: resolver.fail(message, at, hint), did_you_mean)
+    check_storage(spec, lambda message, at, hint: resolver.fail(message, at, hint))
     if resolver.problems:
         raise ConfigErrors(in_file_order(resolver.problems))
     return config

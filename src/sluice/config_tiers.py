@@ -145,3 +145,14 @@ def _check_metric(metric: str, at: PathKey, fail: Fail,
     if metric not in METRICS:
         fail(f"unknown metric `{metric}`" + suggest(metric, list(METRICS)), at,
              "built-in: " + ", ".join(sorted(METRICS)))
+
+
+def check_storage(spec: ConfigSpec, fail: Fail) -> None:
+    """Store URLs with a scheme no backend serves are refused at load, not mid-run."""
+    from sluice.store import STORES
+
+    for at, url in ((("remote",), spec.remote), (("storage", "cache"), spec.storage.cache)):
+        if url and "://" in url and url.split("://", 1)[0] not in STORES:
+            schemes = ", ".join(f"{s}://" for s in STORES if s)
+            fail(f"no store backend for `{url.split('://', 1)[0]}://` URLs", at,
+                 f"use a folder or one of {schemes}")

@@ -330,3 +330,12 @@ def test_config_is_loaded_from_root_only(tmp_path: Path) -> None:
     (tmp_path / "sub").mkdir()
     with pytest.raises(ConfigError, match="not found"):
         load_config(tmp_path / "sub")
+
+
+def test_a_store_url_no_backend_serves_is_refused_at_load(tmp_path: Path) -> None:
+    from tests.unit._util import problems
+
+    found = problems(tmp_path, "remote: ftp2://host/x\nstorage: {cache: 's3://b/p'}\n"
+                               "stages:\n  a: {cmd: 'true'}\n")
+    assert [(p.message, p.location.line if p.location else None) for p in found] == [
+        ("no store backend for `ftp2://` URLs", 1)]
