@@ -14,8 +14,10 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
+from pathlib import Path
 
 from sluice.errors import StoreError
+from sluice.fsutil import atomic_write_bytes
 
 MASK = "***"
 # Environment variables whose values are secrets whatever their length.
@@ -78,3 +80,25 @@ def reject_embedded_secrets(url: str, what: str = "store URL") -> None:
                  "(AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE for S3, "
                  "GOOGLE_APPLICATION_CREDENTIALS for GCS, AZURE_STORAGE_ACCOUNT_NAME/"
                  "AZURE_STORAGE_ACCOUNT_KEY for Azure)")
+
+
+def mask_file(path: Path, environ: Mapping[str, str] | None = None) -> bool:
+    """Mask the secret environment values a file (a stage's log) contains; True if any.
+
+    CI uploads the logs as artifacts, so a stage that echoes a credential must not
+    leave it there. Nothing is read unless the environment holds a secret.
+    """
+    secrets = [value.encode() for value in secret_values(environ)]
+    if not secrets:
+        return False
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return False
+    masked = data
+    for secret in secrets:
+        masked = masked.replace(secret, MASK.encode())
+    if masked == data:
+        return False
+    atomic_write_bytes(path, masked)
+    return True

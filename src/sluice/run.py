@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from sluice.budget import Tracker
+from sluice.credentials import mask_file
 from sluice.errors import Interrupted, SluiceError
 from sluice.execute import EXECUTORS, Executor, Job, JobResult
 from sluice.fingerprint import RunContext, render_command, stage_environment
@@ -267,6 +268,7 @@ class _Scheduler:
             resources = self.project.config.stages[result.stage].spec.resources
             self.options.tracker.charge(result.wall_s, resources.cpus, resources.gpus)
         log = str(self.project.log_path(result.stage).relative_to(self.project.root))
+        mask_file(self.project.log_path(result.stage))  # logs are uploaded as CI artifacts
         outcome = StageOutcome(result.stage, "ran", "; ".join(decision.reasons),
                                decision.fingerprint, result.wall_s, result.cpu_s,
                                result.max_rss_bytes, result.returncode, log)
