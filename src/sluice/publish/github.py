@@ -68,9 +68,12 @@ class GitHubPublisher:
         event = github_event(env)
         number = options.pr or _pr_number(event)
         if number is None:
+            path = env.get("GITHUB_EVENT_PATH")
+            why = ("GITHUB_EVENT_PATH is not set" if not path else
+                   f"GITHUB_EVENT_PATH ({path}) cannot be read as an event" if not event else
+                   "the event in GITHUB_EVENT_PATH has no pull request number")
             raise PublishError(
-                "this run is not for a pull request (the event in GITHUB_EVENT_PATH has no "
-                "pull request number)",
+                f"this run is not for a pull request ({why})",
                 hint="publish from a `pull_request` or `workflow_run` job, or pass --pr NUMBER")
         token = first_token(env, self.token_variables)
         if token is None:
