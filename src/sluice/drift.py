@@ -126,8 +126,10 @@ def compare_sketches(ref: DatasetSketch, cur: DatasetSketch, spec: Any) -> Drift
     overrides: dict[str, Any] = dict(spec.columns or {})
     names = list(ref.columns) + [name for name in cur.columns if name not in ref.columns]
     ignored = [name for name in names if name in overrides and overrides[name].ignore]
+    from sluice.config import did_you_mean
+
     notes = [f"drift.columns names {name!r}, which is in neither dataset"
-             for name in overrides if name not in names]
+             + did_you_mean(name, names) for name in overrides if name not in names]
     empty = [side for side, sketch in (("reference", ref), ("current", cur)) if not sketch.rows]
     notes += [f"the {side} data has no rows" for side in empty]
     columns = []

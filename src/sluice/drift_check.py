@@ -44,13 +44,14 @@ class DatasetDrift:
         if self.report is None:
             return f"dataset `{self.dataset}`: {self.note}"
         drifted = self.report.drifted
+        notes = "".join(f" (note: {note})" for note in self.report.notes)
         if not drifted:
-            return f"dataset `{self.dataset}`: no drift against {self.reference}"
+            return f"dataset `{self.dataset}`: no drift against {self.reference}{notes}"
         level = "FAIL" if self.failed else "warning"
         names = ", ".join(f"{c.name} ({', '.join(c.breaches)})" for c in drifted[:3])
         more = f" and {len(drifted) - 3} more" if len(drifted) > 3 else ""
         return (f"dataset `{self.dataset}`: drift {level} against {self.reference}: "
-                f"{names}{more}")
+                f"{names}{more}{notes}")
 
     def to_json(self) -> dict[str, Any]:
         return {"dataset": self.dataset, "reference": self.reference, "note": self.note,
