@@ -85,7 +85,7 @@ def reference_revision(project: Project, dataset: str, spec: Any,
         if base is None:
             raise UsageError(f"drift of dataset `{dataset}` needs a base revision",
                              hint="pass --base REV (in CI: --base auto)")
-        return base, f"base {base[:12]}"
+        return base, f"base {base[:10]}"
     model = spec.model or _training_model(project, dataset)
     if model is None:
         raise UsageError(f"drift of dataset `{dataset}`: which model's training data is the "
