@@ -13,7 +13,7 @@ import posixpath
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from sluice.errors import ConfigError, ConfigErrors, Location, in_file_order
 from sluice.interpolate import NAMESPACES, InterpolationError, Reference, format_value, references
@@ -244,31 +244,6 @@ class _Resolver:
                                               ("datasets", name, "path"))
                               for name, d in config.spec.datasets.items()}
 
-    def validation_stages(self) -> None:
-        """Add a `validate-<dataset>` check for each dataset with a schema (sluice.data_checks).
-
-        A schema file that does not exist yet is no error here (`sluice data infer`
-        writes it); the check's plan says it is missing.
-        """
-        from sluice.config_schema import StageSpec
-        from sluice.data_checks import stage_fields, stage_name
-
-        for name, dataset in self.config.spec.datasets.items():
-            if dataset.schema is None or self.dataset_paths[name] is None:
-                continue
-            at: PathKey = ("datasets", name, "schema")
-            schema = self.path(dataset.schema, f"schema file {{path}} of dataset `{name}`", at)
-            stage = stage_name(name)
-            if stage in self.config.spec.stages:
-                self.fail(f"stage `{stage}` clashes with the validation stage sluice adds for "
-                          f"dataset `{name}`", ("stages", stage), "rename the stage", key=True)
-                continue
-            if schema is None:
-                continue
-            spec = StageSpec.model_validate(
-                stage_fields(name, cast(str, self.dataset_paths[name]), schema))
-            self.config.stages[stage] = Stage(stage, spec, tuple(spec.deps), (), {})
-
     def fail(self, message: str, path: PathKey, hint: str | None = None,
              *, key: bool = False, offset: int | None = None) -> None:
         source = self.config.source
@@ -494,6 +469,7 @@ def load_config_from(root: Path, read: Reader) -> Config:
     from sluice.config_errors import translate_validation_error
     from sluice.config_schema import ConfigSpec
     from sluice.config_tiers import check_gates, check_storage, check_tiers
+    from sluice.data_checks import add_validation_stages
 
     try:
         spec = ConfigSpec.model_validate(data)
@@ -504,7 +480,7 @@ def load_config_from(root: Path, read: Reader) -> Config:
                     datasets=dict(spec.datasets), stages={}, models=dict(spec.models),
                     raw=raw, _source=source)
     resolver = _Resolver(config)
-    resolver.validation_stages()
+    add_validation_stages(resolver)
     for name, stage_spec in spec.stages.items():
         config.stages[name] = resolver.stage(name, stage_spec)
     for name, model_spec in spec.models.items():

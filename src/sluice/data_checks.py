@@ -14,7 +14,10 @@ every machine.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sluice.config import _Resolver
 
 PREFIX = "validate-"
 PYTHON_ENV = "SLUICE_PYTHON"
@@ -50,3 +53,30 @@ def consumed_datasets(deps: Iterable[str], inputs: Iterable[tuple[str, str]],
                     path.startswith(dep.rstrip("/") + "/"):
                 found.append(name)
     return list(dict.fromkeys(found))
+
+
+def add_validation_stages(resolver: _Resolver) -> None:
+    """Add a `validate-<dataset>` check for each dataset with a schema, while loading.
+
+    A schema file that does not exist yet is no error here (`sluice data infer`
+    writes it); the check's plan says it is missing.
+    """
+    from sluice.config import Stage
+    from sluice.config_schema import StageSpec
+
+    config = resolver.config
+    for name, dataset in config.spec.datasets.items():
+        data_path = resolver.dataset_paths[name]
+        if dataset.schema is None or data_path is None:
+            continue
+        at = ("datasets", name, "schema")
+        schema = resolver.path(dataset.schema, f"schema file {{path}} of dataset `{name}`", at)
+        stage = stage_name(name)
+        if stage in config.spec.stages:
+            resolver.fail(f"stage `{stage}` clashes with the validation stage sluice adds for "
+                          f"dataset `{name}`", ("stages", stage), "rename the stage", key=True)
+            continue
+        if schema is None:
+            continue
+        spec = StageSpec.model_validate(stage_fields(name, data_path, schema))
+        config.stages[stage] = Stage(stage, spec, tuple(spec.deps), (), {})
