@@ -131,7 +131,17 @@ def test_generated_files_pass_the_validators(churn: Path) -> None:
 
 
 @pytest.mark.slow
-def test_github_workflow_passes_zizmor_and_actionlint(churn: Path) -> None:
+@pytest.mark.parametrize("variant", ["example", "release branches, secrets, shared store"])
+def test_github_workflow_passes_zizmor_and_actionlint(churn: Path, variant: str) -> None:
+    if variant != "example":
+        # Pushes to release-like branches make zizmor audit caching and secrets closely.
+        config = churn / "sluice.yaml"
+        text = config.read_text().replace("trigger: {push: {branches: [main]}}",
+                                          'trigger: {push: {branches: [main, "release/*"]}}')
+        config.write_text(text.replace("ci:\n  install:", "ci:\n  secrets: [AWS_ACCESS_KEY_ID, "
+                                       "AWS_SECRET_ACCESS_KEY]\n  install:")
+                          + 'storage: {cache: "s3://ml-ci-cache/churn"}\n')
+        assert "release/*" in config.read_text() and "secrets:" in config.read_text()
     sluice(churn, "ci", "generate", "github", "--write")
     zizmor = tool("zizmor")
     if zizmor is None:

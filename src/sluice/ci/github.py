@@ -20,7 +20,12 @@ ACTIONS = {
     "checkout": ("actions/checkout", "11bd71901bbe5b1630ceea73d27597364c9af683", "v4.2.2"),
     "setup-python": ("actions/setup-python", "a26af69be951a213d495a4c3e4e4022e16d87065",
                      "v5.6.0"),
-    "cache": ("actions/cache", "5a3ec84eff668545956fd18022155c47e93e2684", "v4.2.3"),
+    # Restore and save as two steps (the same release of actions/cache): a workflow
+    # that also runs on release-like pushes must not let the combined action restore
+    # and write back in one go (zizmor's cache-poisoning audit).
+    "cache/restore": ("actions/cache/restore", "5a3ec84eff668545956fd18022155c47e93e2684",
+                      "v4.2.3"),
+    "cache/save": ("actions/cache/save", "5a3ec84eff668545956fd18022155c47e93e2684", "v4.2.3"),
     "upload-artifact": ("actions/upload-artifact", "ea165f8d65b6e75b540449e92b4886f43607fa02",
                         "v4.6.2"),
 }
@@ -97,21 +102,24 @@ def _job(pipeline: Pipeline, job: Job) -> dict[str, Any]:
     permissions = {"contents": "read"}
     if job.pull_request:
         permissions["pull-requests"] = "write"
+    cache_key = f"sluice-${{{{ runner.os }}}}-{job.tier}-${{{{ github.sha }}}}"
     steps: list[dict[str, Any]] = [
         {"name": "Check out (full history, for --base auto)", "uses": _uses("checkout"),
          "with": {"fetch-depth": 0, "persist-credentials": False}},
         {"name": "Set up Python", "uses": _uses("setup-python"),
          "with": {"python-version": pipeline.python}},
         {"name": "Install the project", "run": pipeline.install},
-        {"name": "Restore sluice's local state", "uses": _uses("cache"),
-         "with": {"path": STATE_PATH,
-                  "key": f"sluice-${{{{ runner.os }}}}-{job.tier}-${{{{ github.sha }}}}",
+        {"name": "Restore sluice's local state", "uses": _uses("cache/restore"),
+         "with": {"path": STATE_PATH, "key": cache_key,
                   "restore-keys": f"sluice-${{{{ runner.os }}}}-{job.tier}-\n"}},
     ]
     run: dict[str, Any] = {"name": f"Run tier {job.tier}", "run": job.command}
     if job.secrets:
         run["env"] = {name: f"${{{{ secrets.{name} }}}}" for name in job.secrets}
     steps.append(run)
+    # Saved even when the tier failed: the stages that succeeded need not run again.
+    steps.append({"name": "Save sluice's local state", "if": "always()",
+                  "uses": _uses("cache/save"), "with": {"path": STATE_PATH, "key": cache_key}})
     if job.pull_request:
         steps.append({"name": "Publish the report on the pull request",
                       "if": "always() && github.event_name == 'pull_request'",

@@ -99,7 +99,7 @@ def test_github_workflow_security(pipeline: Pipeline) -> None:
         assert int(job["timeout-minutes"]) > 0
         for step in job["steps"]:
             if "uses" in step:
-                assert re.fullmatch(r"actions/[a-z-]+@[0-9a-f]{40}", step["uses"]), step
+                assert re.fullmatch(r"actions/[a-z-]+(/[a-z-]+)?@[0-9a-f]{40}", step["uses"]), step
             if "run" in step:
                 assert "${{" not in step["run"], step
             if step.get("uses", "").startswith("actions/checkout@"):
