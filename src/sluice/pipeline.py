@@ -250,9 +250,16 @@ def run_tier(project: Project, request: TierRequest,
     failed = tuple(f"drift-{d.dataset}" for d in drift if d.failed)
     result = run_seeds(project, plan, request, skip, on_event, failed)
     result.drift = drift
-    result.evaluations = evaluate(project, plan, result)
+    from sluice.evaluation_cache import evaluation_key, evaluations_from_report, reusable_report
+
+    key = evaluation_key(project, plan.tier, result)
+    reused = reusable_report(project, key, result)
+    result.evaluations = evaluate(project, plan, result) if reused is None else \
+        evaluations_from_report(reused[0])
     try:
-        record(project, plan, result, started_at, request.actor, result.evaluations)
+        # Verdicts reused from an earlier run are on record already.
+        record(project, plan, result, started_at, request.actor,
+               result.evaluations if reused is None else [])
         spec = plan.tier.spec
         if (spec.register or spec.promote) and result.ok and result.evaluations:
             from sluice.registration import register_and_promote
@@ -262,12 +269,15 @@ def run_tier(project: Project, request: TierRequest,
                 request.actor)
     except SluiceError as exc:
         result.ledger_error = exc
-    if result.evaluations or any(d.report for d in result.drift) or \
+    if reused is not None:
+        result.report_dir, result.report_reused = reused[1], str(reused[0]["run_id"])
+    elif result.evaluations or any(d.report for d in result.drift) or \
             plan.tier.name != "default":
         from sluice.data_report import data_section
         from sluice.report import build_report, report_folder, write_report
 
         report = build_report(plan, result, result.evaluations)
+        report["evaluation_key"] = key
         folder = report_folder(project, result.run_id)
         folder.mkdir(parents=True, exist_ok=True)
         report["data"] = data_section(project, result, folder)

@@ -64,6 +64,8 @@ def _plots(report: dict[str, Any], project: Project, evaluations: list[Any],
 
     made: dict[str, list[str]] = {}
     for evaluation in evaluations:
+        if not evaluation.candidate:
+            continue  # it could not be evaluated: its notes say why, there is nothing to draw
         files: list[str] = []
         rows = [m for m in evaluation.metrics if m.delta is not None]
         if rows:

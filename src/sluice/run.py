@@ -76,6 +76,7 @@ class RunResult:
     moves: list[Any] = field(default_factory=list)  # sluice.promotion.Outcome, or why not
     report_dir: Path | None = None
     drift: list[Any] = field(default_factory=list)  # sluice.drift_check.DatasetDrift
+    report_reused: str | None = None  # the run whose report still stands (nothing changed)
 
     @property
     def ok(self) -> bool:

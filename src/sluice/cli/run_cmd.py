@@ -115,7 +115,10 @@ def register(app: typer.Typer) -> None:
                  f"({version.verdict or 'no gates'})", err=as_json)
         for move in result.moves:
             echo(f"  {move if isinstance(move, str) else move.message}", err=as_json)
-        if result.report_dir is not None:
+        if result.report_reused is not None:
+            echo(f"nothing changed since run {result.report_reused}: its report and verdicts "
+                 "stand (`sluice report`)", err=as_json)
+        elif result.report_dir is not None:
             echo(f"report: {result.report_dir / 'report.html'} (also report.md, report.json; "
                  "`sluice report` prints it)", err=as_json)
         if result.ledger_error is not None:

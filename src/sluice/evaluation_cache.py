@@ -1,0 +1,106 @@
+"""Reusing the last report when a run changed nothing its verdicts depend on.
+
+Evaluating gates (bootstrap intervals over every test example) and drawing the
+report's plots cost seconds, which a no-op ``sluice run`` should not pay. Each
+report records an *evaluation key*: a digest of what its verdicts were computed
+from — the tier, every model's spec (gates included), the fingerprint of each
+evaluate stage's last run (its code, model and test set), the baseline files'
+contents, and the code that computes verdicts and draws plots. When nothing ran
+and the key is the one of the latest report, that report stands, verdicts and
+all.
+
+Not reused: multi-seed tiers (their predictions come from each seed's run),
+registry baselines (the alias may have moved), tiers that register or promote,
+and runs with drift to report.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from sluice.hashing import hash_bytes
+from sluice.project import Project
+from sluice.records import read_record
+
+# The code a verdict or a plot depends on: any change means computing afresh.
+_CODE = ("gates.py", "stats.py", "metrics.py", "metric_kernels.py", "bootstrap.py",
+         "predictions.py", "report.py", "evaluation_cache.py")
+
+
+def _code_stamp() -> str:
+    import sluice
+
+    here = Path(__file__).parent
+    stamps = [getattr(sluice, "__version__", "0")]
+    for name in _CODE:
+        st = (here / name).stat()
+        stamps.append(f"{name}:{st.st_size}:{st.st_mtime_ns}")
+    return "|".join(stamps)
+
+
+def _file_digest(project: Project, rel: str | None) -> str | None:
+    if rel is None:
+        return None
+    try:
+        return project.hasher.file(project.root / rel)
+    except OSError:
+        return "missing"
+
+
+def evaluation_key(project: Project, tier: Any, result: Any) -> str | None:
+    """The digest described above (after the run), or None for what is never reused."""
+    spec = tier.spec
+    if len(tier.seeds) > 1 or spec.register or spec.promote:
+        return None
+    settled = {o.stage: o.status for o in result.outcomes}
+    models: dict[str, Any] = {}
+    for name, model in project.config.models.items():
+        if model.evaluate is None or settled.get(model.evaluate) not in ("ran", "cached"):
+            continue
+        baseline = model.baseline
+        if baseline is not None and baseline.alias is not None:
+            return None
+        record = read_record(project, model.evaluate)
+        if record is None:
+            return None
+        models[name] = {
+            "spec": model.model_dump(), "evaluated": record["fingerprint"],
+            "baseline": None if baseline is None else {
+                "predictions": _file_digest(project, baseline.predictions),
+                "metrics": _file_digest(project, baseline.metrics)}}
+    if not models:
+        return None
+    text = json.dumps({"tier": tier.name, "fraction": tier.fraction, "models": models,
+                       "code": _code_stamp()}, sort_keys=True, default=str)
+    return hash_bytes(text.encode())
+
+
+def reusable_report(project: Project, key: str | None,
+                    result: Any) -> tuple[dict[str, Any], Path] | None:
+    """The latest report, if nothing ran and it was computed from ``key``."""
+    from sluice.errors import UsageError
+    from sluice.report import load_report
+
+    if key is None or any(o.status != "cached" for o in result.outcomes) or \
+            any(d.report for d in result.drift):
+        return None
+    try:
+        report, folder = load_report(project, None)
+    except UsageError:
+        return None
+    return (report, folder) if report.get("evaluation_key") == key else None
+
+
+def evaluations_from_report(report: dict[str, Any]) -> list[Any]:
+    """The report's models as ``ModelEvaluation`` objects again."""
+    from sluice.gates import GateResult, MetricRow, ModelEvaluation
+
+    found = []
+    for item in report.get("models", []):
+        fields = {k: v for k, v in item.items() if k != "verdict"}
+        fields["metrics"] = [MetricRow(**m) for m in fields.get("metrics", [])]
+        fields["gates"] = [GateResult(**g) for g in fields.get("gates", [])]
+        found.append(ModelEvaluation(**fields))
+    return found
