@@ -33,7 +33,10 @@ _SECRET_NAME = re.compile(r"SECRET|TOKEN|PASSWORD|PASSWD|CREDENTIAL|PRIVATE_KEY|
 # Shorter values would mask ordinary words ("x", "test") all over a report.
 _MIN_SECRET_LEN = 6
 # user:password@ in any scheme://… URL.
-_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^/\s:@]*:)(?P<pw>[^@\s/]+)(?=@)")
+# The password runs to the *last* @ before the host, so one holding "/" or "@" is
+# masked whole (such URLs are invalid, but people write them).
+_URL_PASSWORD = re.compile(
+    r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^/\s:@]*:)(?P<pw>[^\s]*?)(?=@[^@\s/]*(?:[/:?#]|$|\s))")
 _SECRET_PARAMS = ("access_key", "accesskey", "secret", "secret_key", "secret_access_key",
                   "token", "session_token", "password", "passwd", "pwd", "sig", "signature",
                   "sas", "sas_token", "account_key", "key", "credential", "credentials",

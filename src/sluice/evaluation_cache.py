@@ -10,8 +10,9 @@ and the key is the one of the latest report, that report stands, verdicts and
 all.
 
 Not reused: multi-seed tiers (their predictions come from each seed's run),
-registry baselines (the alias may have moved), tiers that register or promote,
-and runs with drift to report.
+registry baselines (the alias may have moved), gates on custom metrics (their
+code is the project's), tiers that register or promote, and runs with drift to
+report.
 """
 
 from __future__ import annotations
@@ -62,6 +63,8 @@ def evaluation_key(project: Project, tier: Any, result: Any) -> str | None:
         baseline = model.baseline
         if baseline is not None and baseline.alias is not None:
             return None
+        if any(":" in gate.metric for gate in model.gates):
+            return None  # a custom `module:function` metric is project code sluice cannot key
         record = read_record(project, model.evaluate)
         if record is None:
             return None

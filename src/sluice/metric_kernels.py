@@ -328,8 +328,14 @@ class _Custom:
         every = np.arange(self.inputs.n)
         for row in range(m.shape[0]):
             ix = np.repeat(every, m[row].astype(np.int64))
-            value = self.fn(self.inputs.y_true[ix], self.inputs.y[ix],
-                            self.inputs.weight[ix] if self.inputs.weighted else None)
+            try:
+                value = self.fn(self.inputs.y_true[ix], self.inputs.y[ix],
+                                self.inputs.weight[ix] if self.inputs.weighted else None)
+            except Exception as exc:  # the user's code: any failure is theirs to fix
+                raise UsageError(f"custom metric `{self.name}` raised "
+                                 f"{type(exc).__name__}: {exc}",
+                                 hint="it is called as f(y_true, y, weight) and returns one "
+                                      "number (see docs/gates.md, Metrics)") from None
             try:
                 out[row] = float(value)
             except (TypeError, ValueError):

@@ -314,8 +314,10 @@ class FsspecStore:
         except FileNotFoundError:
             raise
         except OSError:
-            # S3 refuses any range of an empty object ("not satisfiable").
-            first = self.fs.cat_file(key)
+            # S3 refuses any range of an empty object ("not satisfiable"): read it whole,
+            # and that is all of it.
+            yield self.fs.cat_file(key)
+            return
         yield first
         if len(first) < CHUNK:
             return

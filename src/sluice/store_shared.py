@@ -170,13 +170,18 @@ class LayeredStore:
             raise
 
     def put_run(self, fingerprint: str, record: dict[str, Any]) -> None:
-        """Record locally, then objects to the shared store, then the record there."""
-        self.local.put_run(fingerprint, record)
+        """Objects to the shared store, then the record there, then the local record.
+
+        The local record comes last: if the shared store fails, the stage has no
+        record anywhere and its next run tries again (and shares it), instead of
+        finding a local record that would never reach the other runners.
+        """
         self.flush()
         # Objects stored by an earlier process are in no pending set: check them all
         # (the shared store's existence cache makes this cheap).
         copy_objects(self.local, self.shared, record_objects(self.local, record))
         self.shared.put_run(fingerprint, record)
+        self.local.put_run(fingerprint, record)
 
     # ------------------------------------------------------------------ reading
 

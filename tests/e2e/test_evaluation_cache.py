@@ -95,3 +95,23 @@ def test_a_model_that_cannot_be_evaluated_still_gets_a_report(repo: Path) -> Non
     report = json.loads(sluice(repo, "report", "--json").stdout)
     assert report["models"][0]["verdict"] == "INCONCLUSIVE"
     assert any("could not evaluate" in g["reason"] for g in report["models"][0]["gates"])
+
+
+def test_a_custom_metric_is_always_computed_afresh(repo: Path) -> None:
+    # Its code is the project's: a change to it must change the verdict at once.
+    (repo / "sluice.yaml").write_text(CONFIG.replace("{metric: roc_auc, min: MIN}",
+                                                     "{metric: 'mymetric:score', min: 0.5}"))
+    (repo / "params.yaml").write_text("quality: 0.3\n")
+    (repo / "predict.py").write_text(PREDICT)
+    (repo / "mymetric.py").write_text("def score(y_true, y, weight):\n    return 0.9\n")
+    _baseline(repo, 0.1)
+    assert "model churn: PASS" in sluice(repo, "run").stdout
+    (repo / "mymetric.py").write_text("def score(y_true, y, weight):\n    return 0.1\n")
+    again = sluice(repo, "run", check=1)
+    assert "nothing changed" not in again.stdout and "model churn: FAIL" in again.stdout
+    # A metric that raises is reported, with no traceback.
+    (repo / "mymetric.py").write_text("def score(y_true, y, weight):\n    return 1 / 0\n")
+    broken = sluice(repo, "run", check=None)
+    assert "Traceback" not in broken.stderr and broken.returncode in (1, 2, 4)
+    assert "custom metric `mymetric:score` raised ZeroDivisionError" in \
+        broken.stdout + broken.stderr

@@ -84,3 +84,9 @@ def test_open_store_refuses_credentials_in_the_url() -> None:
 
     with pytest.raises(StoreError, match="contains a credential"):
         open_store("gs://someone:hunter22@bucket/prefix", Path("."))
+
+
+def test_a_url_password_with_a_slash_or_an_at_sign_is_masked_whole() -> None:
+    assert mask("postgresql://u:ab/cd@h/db", {}) == "postgresql://u:***@h/db"
+    assert mask("postgresql://u:p@ss@h:5432/db", {}) == "postgresql://u:***@h:5432/db"
+    assert mask("postgresql+psycopg://user@host/db", {}) == "postgresql+psycopg://user@host/db"
