@@ -287,3 +287,27 @@ def test_long_reports_are_truncated_with_a_link_to_the_artifacts(tmp_path: Path)
         assert len(body) <= 65_536 and "Report truncated" in body
         assert "(https://github.example/octo/app/actions/runs/99)" in body
         assert [r.method for r in forge.requests] == ["GET", "GET", "POST"]  # 500 retried
+
+
+def test_a_jenkins_pull_request_build_is_read_from_change_url() -> None:
+    from sluice.publish.base import PublishOptions
+    from sluice.publish.jenkins import from_jenkins
+
+    env, options = from_jenkins({"CHANGE_ID": "12", "CHANGE_URL":
+                                 "https://github.com/octo/app/pull/12"}, PublishOptions())
+    assert (options.platform, options.repository, options.pr) == ("github", "octo/app", 12)
+    assert env["GITHUB_API_URL"] == "https://api.github.com"
+    env, options = from_jenkins({"CHANGE_ID": "7", "CHANGE_URL":
+                                 "https://ghe.example.com/octo/app/pull/7"}, PublishOptions())
+    assert env["GITHUB_API_URL"] == "https://ghe.example.com/api/v3"
+    env, options = from_jenkins({"CHANGE_ID": "3", "CHANGE_URL":
+                                 "https://gitlab.example.com/ml/team/churn/-/merge_requests/3"},
+                                PublishOptions(pr=None))
+    assert (options.platform, options.repository, options.pr) == ("gitlab", "ml/team/churn", 3)
+    assert env["CI_API_V4_URL"] == "https://gitlab.example.com/api/v4"
+    # Not a pull request build, or explicit options: left as they are.
+    plain = {"BUILD_ID": "1"}
+    assert from_jenkins(plain, PublishOptions()) == (plain, PublishOptions())
+    _, kept = from_jenkins({"CHANGE_ID": "12", "CHANGE_URL": "https://github.com/o/r/pull/12"},
+                           PublishOptions(pr=99, repository="x/y"))
+    assert (kept.pr, kept.repository) == (99, "x/y")

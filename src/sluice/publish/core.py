@@ -21,6 +21,7 @@ from sluice.publish.body import fit, rewrite_images
 from sluice.publish.github import GitHubPublisher
 from sluice.publish.gitlab import GitLabPublisher
 from sluice.publish.http import HttpFailure, mask
+from sluice.publish.jenkins import from_jenkins
 
 PUBLISHERS: dict[str, Publisher] = {"github": GitHubPublisher(), "gitlab": GitLabPublisher()}
 
@@ -84,6 +85,7 @@ def publish_report(project: Project, run_id: str | None, options: PublishOptions
 
     data, folder = load_report(project, run_id)
     env = os.environ if environ is None else environ
+    env, options = from_jenkins(env, options)
     key = options.key or str(data.get("tier") or "default")
     mark = marker(key)
     result = PublishResult(run_id=str(data["run_id"]), published=False, key=key,
