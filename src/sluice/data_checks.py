@@ -32,13 +32,17 @@ def dataset_of(stage: str) -> str | None:
     return stage[len(PREFIX):] if stage.startswith(PREFIX) else None
 
 
-def stage_fields(dataset: str, data_path: str, schema_path: str) -> dict[str, Any]:
+def stage_fields(dataset: str, data_path: str, schema_path: str,
+                 data_format: str = "auto") -> dict[str, Any]:
     """The fields of the ``StageSpec`` of a dataset's validation stage."""
     return {
         "cmd": f'"${PYTHON_ENV}" -m sluice data validate {dataset}',
         "kind": "check",
         "description": f"validate dataset `{dataset}` against {schema_path}",
         "deps": [data_path, schema_path],
+        # How the data is read is part of the result: in the environment, it is part
+        # of the fingerprint, so changing `format:` reruns the check.
+        "env": {"SLUICE_DATA_FORMAT": data_format},
         "discover_imports": False,
     }
 
@@ -78,5 +82,5 @@ def add_validation_stages(resolver: _Resolver) -> None:
             continue
         if schema is None:
             continue
-        spec = StageSpec.model_validate(stage_fields(name, data_path, schema))
+        spec = StageSpec.model_validate(stage_fields(name, data_path, schema, dataset.format))
         config.stages[stage] = Stage(stage, spec, tuple(spec.deps), (), {})

@@ -41,6 +41,7 @@ def test_a_dataset_with_a_schema_gets_a_check_stage_first(tmp_path: Path) -> Non
     assert stage.kind == "check"
     assert stage.deps == ("data/raw.csv", "schemas/raw.yaml")
     assert stage.cmd == '"$SLUICE_PYTHON" -m sluice data validate raw'
+    assert stage.spec.env == {"SLUICE_DATA_FORMAT": "auto"}  # a `format:` change reruns it
     assert "validate-regions" not in config.stages  # no schema, no check
     assert graph.order[0] == "validate-raw"
 
