@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from sluice.errors import StoreError
@@ -56,10 +56,18 @@ def secret_values(environ: Mapping[str, str] | None = None) -> list[str]:
     return sorted(found, key=len, reverse=True)
 
 
+def mask_values(text: str, values: Iterable[str]) -> str:
+    """``text`` with each of ``values`` (known secrets, e.g. a token) replaced by ``***``;
+    values shorter than a real secret are left, lest ordinary words be masked."""
+    for value in sorted(values, key=len, reverse=True):
+        if len(value) >= _MIN_SECRET_LEN:
+            text = text.replace(value, MASK)
+    return text
+
+
 def mask(text: str, environ: Mapping[str, str] | None = None) -> str:
     """``text`` with every credential replaced by ``***``."""
-    for value in secret_values(environ):
-        text = text.replace(value, MASK)
+    text = mask_values(text, secret_values(environ))
     text = _URL_PASSWORD.sub(lambda m: m.group("head") + MASK, text)
     return _QUERY_SECRET.sub(lambda m: m.group("head") + MASK, text)
 

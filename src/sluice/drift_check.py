@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import posixpath
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sluice.data_checks import consumed_datasets
@@ -149,6 +148,3 @@ def check_drift(project: Project, stages: list[str], base: str | None) -> list[D
             results.append(DatasetDrift(dataset, "", note=f"drift not checked: {exc.message}"))
     return results
 
-
-def report_images(project: Project, run_id: str) -> Path:
-    return project.state_dir / "reports" / run_id

@@ -8,7 +8,7 @@ update it, where the CI run's artifacts can be seen, and how to explain a refusa
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -116,3 +116,25 @@ class Publisher(Protocol):
     def explain(self, target: Target, failure: HttpFailure) -> PublishError:
         """A refusal turned into what went wrong and what to do about it."""
         ...
+
+
+def explain_failure(forge: str, request: str, target: Target, failure: HttpFailure,
+                    api_variable: str, token_hint: str,
+                    specific: Callable[[int, str], PublishError | None]) -> PublishError:
+    """A forge's refusal as what went wrong and what to do: ``specific`` answers the
+    statuses that differ between forges, the rest is said the same way for both."""
+    where = f"publishing to {forge} {request} {target.describe()} failed"
+    status, detail = failure.status, failure.detail
+    if status is None:
+        return PublishError(f"{where}: {detail}",
+                            hint=f"check the network and {api_variable} ({target.api_url})")
+    said = f"{where}: HTTP {status} on {failure.method} ({detail})"
+    answer = specific(status, said)
+    if answer is not None:
+        return answer
+    if status == 401:
+        return PublishError(said, hint=f"the token in {target.token_source} is invalid or "
+                                       f"expired; {token_hint}")
+    if status >= 500 or status == 429:
+        return PublishError(said, hint=f"{forge} is busy or having trouble; publish again later")
+    return PublishError(said, hint=f"{forge} refused the request for the reason it gives above")

@@ -14,13 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sluice.credentials import mask
 from sluice.errors import PublishError, UsageError
 from sluice.project import Project
 from sluice.publish.base import Comment, Publisher, PublishOptions, Target, marker
 from sluice.publish.body import fit, rewrite_images
 from sluice.publish.github import GitHubPublisher
 from sluice.publish.gitlab import GitLabPublisher
-from sluice.publish.http import HttpFailure, mask
+from sluice.publish.http import HttpFailure
 from sluice.publish.jenkins import from_jenkins
 
 PUBLISHERS: dict[str, Publisher] = {"github": GitHubPublisher(), "gitlab": GitLabPublisher()}
@@ -68,11 +69,6 @@ def detect_platform(env: Mapping[str, str], options: PublishOptions) -> str:
                                       "github|gitlab with --repository and --pr")
 
 
-def _secrets(env: Mapping[str, str]) -> list[str]:
-    return [env[name] for publisher in PUBLISHERS.values()
-            for name in publisher.token_variables if env.get(name)]
-
-
 def publish_report(project: Project, run_id: str | None, options: PublishOptions,
                    environ: Mapping[str, str] | None = None) -> PublishResult:
     """Publish the report of ``run_id`` (default: the latest run) as a comment.
@@ -98,9 +94,9 @@ def publish_report(project: Project, run_id: str | None, options: PublishOptions
         comment, result.action, result.truncated = _post(publisher, target, project, data,
                                                          folder, options, mark)
     except PublishError as error:
-        secrets = _secrets(env)
-        masked = PublishError(mask(error.message, secrets),
-                              hint=mask(error.hint, secrets) if error.hint else None)
+        # The tokens' variables are secret by name (…TOKEN), so `mask` finds them in env.
+        masked = PublishError(mask(error.message, env),
+                              hint=mask(error.hint, env) if error.hint else None)
         if options.require:
             raise masked from None
         result.error = masked.render()

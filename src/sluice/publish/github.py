@@ -16,6 +16,7 @@ from sluice.publish.base import (
     Comment,
     PublishOptions,
     Target,
+    explain_failure,
     first_token,
     is_ours,
     positive_int,
@@ -130,29 +131,24 @@ class GitHubPublisher:
         return Comment(comment.id, reply.data.get("html_url") or comment.url)
 
     def explain(self, target: Target, failure: HttpFailure) -> PublishError:
-        where = f"publishing to GitHub pull request {target.describe()} failed"
-        status, detail = failure.status, failure.detail
-        if status is None:
-            return PublishError(f"{where}: {detail}",
-                                hint=f"check the network and GITHUB_API_URL ({target.api_url})")
-        said = f"{where}: HTTP {status} on {failure.method} ({detail})"
-        if status == 401:
-            return PublishError(said, hint=f"the token in {target.token_source} is invalid or "
-                                           f"expired; {TOKEN_HINT}")
-        if status == 403 and failure.headers.get("x-ratelimit-remaining") == "0":
-            return PublishError(said, hint="the API rate limit is spent; publish again later")
-        if status == 403 and target.fork:
-            return PublishError(said, hint="the token has no write access to pull requests "
-                                           "from forks; add `permissions: pull-requests: write` "
-                                           "or publish from a `workflow_run` job "
-                                           "(see docs/publish.md)")
-        if status == 403:
-            return PublishError(said, hint="the token may not comment on pull requests; add "
-                                           "`permissions: pull-requests: write` to the job (a "
-                                           "fine-grained token needs `Pull requests: write`)")
-        if status == 404:
-            return PublishError(said, hint=f"check that `{target.repository}` has pull request "
-                                           f"#{target.number} and the token can see it")
-        if status >= 500 or status == 429:
-            return PublishError(said, hint="GitHub is busy or having trouble; publish again later")
-        return PublishError(said, hint="GitHub refused the request for the reason it gives above")
+        def specific(status: int, said: str) -> PublishError | None:
+            if status == 403 and failure.headers.get("x-ratelimit-remaining") == "0":
+                return PublishError(said, hint="the API rate limit is spent; publish again later")
+            if status == 403 and target.fork:
+                return PublishError(said, hint="the token has no write access to pull requests "
+                                               "from forks; add `permissions: pull-requests: "
+                                               "write` or publish from a `workflow_run` job "
+                                               "(see docs/publish.md)")
+            if status == 403:
+                return PublishError(said, hint="the token may not comment on pull requests; add "
+                                               "`permissions: pull-requests: write` to the job "
+                                               "(a fine-grained token needs `Pull requests: "
+                                               "write`)")
+            if status == 404:
+                return PublishError(said, hint=f"check that `{target.repository}` has pull "
+                                               f"request #{target.number} and the token can "
+                                               "see it")
+            return None
+
+        return explain_failure("GitHub", "pull request", target, failure, "GITHUB_API_URL",
+                               TOKEN_HINT, specific)

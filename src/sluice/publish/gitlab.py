@@ -14,6 +14,7 @@ from sluice.publish.base import (
     Comment,
     PublishOptions,
     Target,
+    explain_failure,
     first_token,
     is_ours,
     positive_int,
@@ -111,27 +112,20 @@ class GitLabPublisher:
         return comment
 
     def explain(self, target: Target, failure: HttpFailure) -> PublishError:
-        where = f"publishing to GitLab merge request {target.describe()} failed"
-        status, detail = failure.status, failure.detail
-        if status is None:
-            return PublishError(f"{where}: {detail}",
-                                hint=f"check the network and CI_API_V4_URL ({target.api_url})")
-        said = f"{where}: HTTP {status} on {failure.method} ({detail})"
-        if status in (401, 403) and target.token_source == JOB_TOKEN:
-            return PublishError(said, hint="the only token is CI_JOB_TOKEN, and GitLab's CI "
-                                           "job token cannot post merge request notes on most "
-                                           f"instances; {TOKEN_HINT}")
-        if status == 401:
-            return PublishError(said, hint=f"the token in {target.token_source} is invalid or "
-                                           f"expired; {TOKEN_HINT}")
-        if status == 403:
-            return PublishError(said, hint="the token may not comment on this merge request: "
-                                           "it needs the `api` scope and the Reporter role or "
-                                           "higher")
-        if status == 404:
-            return PublishError(said, hint=f"check that project `{target.repository}` has "
-                                           f"merge request !{target.number} and the token can "
-                                           "see it")
-        if status >= 500 or status == 429:
-            return PublishError(said, hint="GitLab is busy or having trouble; publish again later")
-        return PublishError(said, hint="GitLab refused the request for the reason it gives above")
+        def specific(status: int, said: str) -> PublishError | None:
+            if status in (401, 403) and target.token_source == JOB_TOKEN:
+                return PublishError(said, hint="the only token is CI_JOB_TOKEN, and GitLab's CI "
+                                               "job token cannot post merge request notes on "
+                                               f"most instances; {TOKEN_HINT}")
+            if status == 403:
+                return PublishError(said, hint="the token may not comment on this merge "
+                                               "request: it needs the `api` scope and the "
+                                               "Reporter role or higher")
+            if status == 404:
+                return PublishError(said, hint=f"check that project `{target.repository}` has "
+                                               f"merge request !{target.number} and the token "
+                                               "can see it")
+            return None
+
+        return explain_failure("GitLab", "merge request", target, failure, "CI_API_V4_URL",
+                               TOKEN_HINT, specific)

@@ -15,21 +15,14 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from sluice.credentials import mask_values
+
 USER_AGENT = "sluice-report-publisher"
-
-
-def mask(text: str, secrets: Iterable[str]) -> str:
-    """``text`` with every secret replaced by ``***`` (secrets under 4 characters are not
-    real tokens, and masking them would garble the message)."""
-    for secret in secrets:
-        if len(secret) >= 4:
-            text = text.replace(secret, "***")
-    return text
 
 
 @dataclass(frozen=True)
@@ -152,17 +145,17 @@ class ApiClient:
                 status = reply.status
         except urllib.error.HTTPError as error:
             headers = {k.lower(): v for k, v in (error.headers or {}).items()}
-            detail = mask(_detail(error.read() or b""), self.secrets)
+            detail = mask_values(_detail(error.read() or b""), self.secrets)
             raise HttpFailure(method, url, error.code, detail, headers) from None
         except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as error:
             reason = getattr(error, "reason", error)
-            raise HttpFailure(method, url, None, mask(f"could not reach the server ({reason})",
-                                                      self.secrets)) from None
+            said = mask_values(f"could not reach the server ({reason})", self.secrets)
+            raise HttpFailure(method, url, None, said) from None
         try:
             parsed = json.loads(raw) if raw.strip() else None
         except ValueError:
             raise HttpFailure(method, url, status, "the answer is not JSON: "
-                              + mask(_detail(raw), self.secrets), headers) from None
+                              + mask_values(_detail(raw), self.secrets), headers) from None
         return Response(status, headers, parsed)
 
 
