@@ -1,7 +1,7 @@
 """``sluice ci generate|check`` on the example project, the validators, and a run in "CI".
 
-Golden files: ``tests/golden/ci/`` holds the four files generated for
-examples/churn. After an intended change, regenerate them with
+Golden files: the four files examples/churn ships (generated from its
+sluice.yaml) are the golden files. After an intended change, regenerate them with
 
     SLUICE_UPDATE_GOLDEN=1 python -m pytest tests/e2e/test_ci.py -k golden
 
@@ -24,9 +24,6 @@ import pytest
 from tests.conftest import git, sluice
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "churn"
-GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "ci"
-GOLDEN_NAMES = {"github": "github.yml", "gitlab": "gitlab-ci.yml", "jenkins": "Jenkinsfile",
-                "circleci": "circleci.yml"}
 PATHS = {"github": ".github/workflows/sluice.yml", "gitlab": ".gitlab-ci.yml",
          "jenkins": "Jenkinsfile", "circleci": ".circleci/config.yml"}
 SCHEMAS = {"github": "vendor.github-workflows", "gitlab": "vendor.gitlab-ci",
@@ -64,14 +61,14 @@ def actionlint() -> list[str] | None:
     return [found] if found else None
 
 
-@pytest.mark.parametrize("system", sorted(GOLDEN_NAMES))
+@pytest.mark.parametrize("system", sorted(PATHS))
 def test_golden_files_for_the_example(churn: Path, system: str, tmp_path: Path) -> None:
     text = sluice(churn, "ci", "generate", system).stdout
-    golden = GOLDEN / GOLDEN_NAMES[system]
+    golden = EXAMPLE / PATHS[system]
     if os.environ.get("SLUICE_UPDATE_GOLDEN"):
         import writeguard  # type: ignore[import-not-found]  # tests/guard: on sys.path
 
-        writeguard.set_roots([str(tmp_path), str(GOLDEN)])
+        writeguard.set_roots([str(tmp_path), str(golden.parent)])
         golden.parent.mkdir(parents=True, exist_ok=True)
         golden.write_text(text, encoding="utf-8")
     assert golden.is_file(), f"no golden file {golden}: run with SLUICE_UPDATE_GOLDEN=1"
