@@ -63,3 +63,39 @@ def write_project(repo: Path, config: str = DIAMOND,
     if commit:
         git(repo, "add", "-A")
         git(repo, "commit", "-q", "-m", "pipeline")
+
+
+# A model sluice scores itself: `train` writes a "model" that is just its quality
+# (params `quality`), `evaluate` writes `rows` predictions (params `rows`) whose
+# scores are that good. Tests append the model's gates, tiers and so on.
+MODEL_PIPELINE = """\
+params: params.yaml
+stages:
+  train:
+    kind: train
+    cmd: echo "model ${params.quality}" > ${outs.model}
+    outs: {model: build/model.txt}
+  evaluate:
+    kind: evaluate
+    cmd: python3 predict.py ${stages.train.outs.model} ${params.rows} ${outs.predictions}
+    deps: [predict.py]
+    inputs: [stages.train.outs.model]
+    outs: {predictions: build/predictions.csv}
+models:
+  churn:
+    train: train
+    evaluate: evaluate
+    artifact: model
+"""
+PREDICT = """\
+import random, sys
+model, count, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+quality = float(open(model).read().split()[1])  # the "model" is its quality
+random.seed(7)
+rows = ["id,y_true,y_score"]
+for i in range(count):
+    y = random.random() < 0.5
+    score = min(max(0.5 + (quality if y else -quality) + random.gauss(0, 0.2), 0), 1)
+    rows.append(f"{i},{int(y)},{score:.4f}")
+open(out, "w").write("\\n".join(rows) + "\\n")
+"""

@@ -8,46 +8,19 @@ import sys
 from pathlib import Path
 
 from tests.conftest import sluice
+from tests.e2e.pipelines import MODEL_PIPELINE, PREDICT
 
-CONFIG = """\
-params: params.yaml
-stages:
-  train:
-    kind: train
-    cmd: echo "model ${params.quality}" > ${outs.model}
-    outs: {model: build/model.txt}
-  evaluate:
-    kind: evaluate
-    cmd: python3 predict.py ${stages.train.outs.model} ${outs.predictions}
-    deps: [predict.py]
-    inputs: [stages.train.outs.model]
-    outs: {predictions: build/predictions.csv}
-models:
-  churn:
-    train: train
-    evaluate: evaluate
-    artifact: model
+CONFIG = MODEL_PIPELINE + """\
     baseline: {predictions: baseline.csv}
     gates:
       - {metric: roc_auc, min: MIN}
-"""
-PREDICT = """\
-import random, sys
-quality = float(open(sys.argv[1]).read().split()[1])
-random.seed(7)
-rows = ["id,y_true,y_score"]
-for i in range(400):
-    y = random.random() < 0.5
-    score = min(max(0.5 + (quality if y else -quality) + random.gauss(0, 0.2), 0), 1)
-    rows.append(f"{i},{int(y)},{score:.4f}")
-open(sys.argv[2], "w").write("\\n".join(rows) + "\\n")
 """
 
 
 def _baseline(repo: Path, quality: float) -> None:
     (repo / "base-model.txt").write_text(f"model {quality}\n")
-    subprocess.run([sys.executable, "predict.py", "base-model.txt", "baseline.csv"], cwd=repo,
-                   check=True)
+    subprocess.run([sys.executable, "predict.py", "base-model.txt", "400", "baseline.csv"],
+                   cwd=repo, check=True)
 
 
 def _latest(repo: Path) -> str:
@@ -57,7 +30,7 @@ def _latest(repo: Path) -> str:
 def test_a_no_op_run_reuses_the_report_until_an_input_of_the_verdict_changes(
         repo: Path) -> None:
     (repo / "sluice.yaml").write_text(CONFIG.replace("MIN", "0.6"))
-    (repo / "params.yaml").write_text("quality: 0.3\n")
+    (repo / "params.yaml").write_text("quality: 0.3\nrows: 400\n")
     (repo / "predict.py").write_text(PREDICT)
     _baseline(repo, 0.1)
     first = sluice(repo, "run")
@@ -86,7 +59,7 @@ def test_a_no_op_run_reuses_the_report_until_an_input_of_the_verdict_changes(
 
 def test_a_model_that_cannot_be_evaluated_still_gets_a_report(repo: Path) -> None:
     (repo / "sluice.yaml").write_text(CONFIG.replace("MIN", "0.6"))
-    (repo / "params.yaml").write_text("quality: 0.3\n")
+    (repo / "params.yaml").write_text("quality: 0.3\nrows: 400\n")
     (repo / "predict.py").write_text(PREDICT)
     (repo / "baseline.csv").write_text("id,y_true,y_score\n9000,1,0.9\n9001,0,0.2\n")
     result = sluice(repo, "run", check=None)
@@ -101,7 +74,7 @@ def test_a_custom_metric_is_always_computed_afresh(repo: Path) -> None:
     # Its code is the project's: a change to it must change the verdict at once.
     (repo / "sluice.yaml").write_text(CONFIG.replace("{metric: roc_auc, min: MIN}",
                                                      "{metric: 'mymetric:score', min: 0.5}"))
-    (repo / "params.yaml").write_text("quality: 0.3\n")
+    (repo / "params.yaml").write_text("quality: 0.3\nrows: 400\n")
     (repo / "predict.py").write_text(PREDICT)
     (repo / "mymetric.py").write_text("def score(y_true, y, weight):\n    return 0.9\n")
     _baseline(repo, 0.1)

@@ -11,44 +11,15 @@ import pytest
 
 from tests.conftest import sluice
 from tests.e2e.forge_server import FakeForge
-from tests.e2e.pipelines import write_project
+from tests.e2e.pipelines import MODEL_PIPELINE, PREDICT, write_project
 
 TOKEN = "s3cr3t-token-value"
-CONFIG = """\
-params: params.yaml
-stages:
-  train:
-    kind: train
-    cmd: echo "model ${params.quality}" > ${outs.model}
-    outs: {model: build/model.txt}
-  evaluate:
-    kind: evaluate
-    cmd: python3 predict.py ${stages.train.outs.model} ${outs.predictions}
-    deps: [predict.py]
-    inputs: [stages.train.outs.model]
-    outs: {predictions: build/predictions.csv}
-models:
-  churn:
-    train: train
-    evaluate: evaluate
-    artifact: model
+CONFIG = MODEL_PIPELINE + """\
     gates:
       - {metric: roc_auc, min: 0.6}
 tiers:
   pr: {select: all}
   merge: {select: all}
-"""
-PREDICT = """\
-import random, sys
-model, out = sys.argv[1], sys.argv[2]
-quality = float(open(model).read().split()[1])
-random.seed(7)
-rows = ["id,y_true,y_score"]
-for i in range(300):
-    y = random.random() < 0.5
-    score = min(max(0.5 + (quality if y else -quality) + random.gauss(0, 0.2), 0), 1)
-    rows.append(f"{i},{int(y)},{score:.4f}")
-open(out, "w").write("\\n".join(rows) + "\\n")
 """
 # Every variable that could leak in from a CI that runs these tests, blanked.
 CLEAN = {name: "" for name in (
@@ -61,7 +32,8 @@ CLEAN = {name: "" for name in (
 
 @pytest.fixture
 def project(repo: Path) -> Path:
-    write_project(repo, CONFIG, files={"predict.py": PREDICT, "params.yaml": "quality: 0.3\n"})
+    write_project(repo, CONFIG, files={"predict.py": PREDICT,
+                                       "params.yaml": "quality: 0.3\nrows: 300\n"})
     sluice(repo, "run", "--tier", "pr")
     return repo
 

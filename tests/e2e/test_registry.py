@@ -11,28 +11,11 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import git, sluice
-from tests.e2e.pipelines import write_project
+from tests.e2e.pipelines import MODEL_PIPELINE, PREDICT, write_project
 
 pytest_plugins = ["tests.postgres"]
 
-CONFIG = """\
-params: params.yaml
-stages:
-  train:
-    kind: train
-    cmd: echo "model ${params.quality}" > ${outs.model}
-    outs: {model: build/model.txt}
-  evaluate:
-    kind: evaluate
-    cmd: python3 predict.py ${stages.train.outs.model} ${params.rows} ${outs.predictions}
-    deps: [predict.py]
-    inputs: [stages.train.outs.model]
-    outs: {predictions: build/predictions.csv}
-models:
-  churn:
-    train: train
-    evaluate: evaluate
-    artifact: model
+CONFIG = MODEL_PIPELINE + """\
     gates:
       - {metric: roc_auc, min: 0.6}
 tiers:
@@ -40,18 +23,6 @@ tiers:
 promotion:
   staging: {gates: pass}
   production: {gates: pass, after: staging, approvals: 1, distinct_approver: true}
-"""
-PREDICT = """\
-import random, sys
-model, count, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-quality = float(open(model).read().split()[1])  # the "model" is its quality
-random.seed(7)
-rows = ["id,y_true,y_score"]
-for i in range(count):
-    y = random.random() < 0.5
-    score = min(max(0.5 + (quality if y else -quality) + random.gauss(0, 0.2), 0), 1)
-    rows.append(f"{i},{int(y)},{score:.4f}")
-open(out, "w").write("\\n".join(rows) + "\\n")
 """
 
 
