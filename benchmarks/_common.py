@@ -198,17 +198,29 @@ def git_commit_all(folder: Path, message: str) -> None:
 # --------------------------------------------------------------------------- DVC
 
 
+def pip_install(venv: Path, *packages: str) -> Path:
+    """Install ``packages`` into an anchor tool's own venv (made on first use); its python.
+
+    Anchor tools (DVC, MLflow) live in venvs of their own so that their dependencies
+    never mix with sluice's.
+    """
+    python = venv / "bin" / "python"
+    print(f"installing {', '.join(packages)} into {venv.relative_to(REPO_ROOT)} "
+          "(first use only; takes a minute or two)...", flush=True)
+    if not python.exists():
+        base = getattr(sys, "_base_executable", sys.executable)
+        run([base, "-m", "venv", venv], REPO_ROOT)
+    run([python, "-m", "pip", "install", "-q", "--disable-pip-version-check", *packages],
+        REPO_ROOT)
+    return python
+
+
 def dvc_bin() -> Path:
     """The ``dvc`` executable of benchmarks/.venv-dvc, creating that venv on first use."""
     exe = DVC_VENV / "bin" / "dvc"
     if exe.exists():
         return exe
-    print(f"installing {DVC_PACKAGE} into {DVC_VENV.relative_to(REPO_ROOT)} "
-          "(first use only; takes a minute)...", flush=True)
-    base = getattr(sys, "_base_executable", sys.executable)
-    run([base, "-m", "venv", DVC_VENV], REPO_ROOT)
-    run([DVC_VENV / "bin" / "python", "-m", "pip", "install", "-q", "--disable-pip-version-check",
-         DVC_PACKAGE], REPO_ROOT)
+    pip_install(DVC_VENV, DVC_PACKAGE)
     if not exe.exists():
         raise RuntimeError(f"pip installed {DVC_PACKAGE} but {exe} does not exist")
     return exe

@@ -38,7 +38,6 @@ from typing import Any
 
 from _common import (
     DVC_VENV,
-    REPO_ROOT,
     Section,
     Timing,
     backdate,
@@ -50,6 +49,7 @@ from _common import (
     git_commit_all,
     git_init,
     measure_interleaved,
+    pip_install,
     require_sluice,
     run,
     sluice_cmd,
@@ -146,9 +146,7 @@ def dvc_with_s3() -> Path:
     """DVC's executable, with the dvc-s3 plugin installed into its venv."""
     exe = dvc_bin()
     if not list((DVC_VENV / "lib").glob("python*/site-packages/dvc_s3")):
-        print("installing dvc-s3 into the DVC venv (first use only)...", flush=True)
-        run([DVC_VENV / "bin" / "python", "-m", "pip", "install", "-q",
-             "--disable-pip-version-check", "dvc-s3"], REPO_ROOT)
+        pip_install(DVC_VENV, "dvc-s3")
     return exe
 
 

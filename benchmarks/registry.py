@@ -54,11 +54,11 @@ from typing import IO, Any
 
 from _common import (
     BENCH_DIR,
-    REPO_ROOT,
     Section,
     Target,
     bench_env,
     faster,
+    pip_install,
     require_sluice,
     run,
     verdict,
@@ -231,15 +231,7 @@ class SluiceSide:
 def mlflow_python() -> Path:
     """The interpreter of benchmarks/.venv-mlflow, creating that venv on first use."""
     python = MLFLOW_VENV / "bin" / "python"
-    if python.exists():
-        return python
-    print(f"installing {', '.join(MLFLOW_PACKAGES)} into {MLFLOW_VENV.relative_to(REPO_ROOT)} "
-          "(first use only; takes a minute or two)...", flush=True)
-    base = getattr(sys, "_base_executable", sys.executable)
-    run([base, "-m", "venv", MLFLOW_VENV], REPO_ROOT)
-    run([python, "-m", "pip", "install", "-q", "--disable-pip-version-check",
-         *MLFLOW_PACKAGES], REPO_ROOT)
-    return python
+    return python if python.exists() else pip_install(MLFLOW_VENV, *MLFLOW_PACKAGES)
 
 
 def mlflow_worker(uri: str, source: str) -> None:
