@@ -13,11 +13,13 @@ every machine.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import posixpath
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from sluice.config import _Resolver
+    from sluice.project import Project
 
 PREFIX = "validate-"
 PYTHON_ENV = "SLUICE_PYTHON"
@@ -56,6 +58,21 @@ def consumed_datasets(deps: Iterable[str], inputs: Iterable[tuple[str, str]],
             if dep == path or dep.startswith(path.rstrip("/") + "/") or \
                     path.startswith(dep.rstrip("/") + "/"):
                 found.append(name)
+    return list(dict.fromkeys(found))
+
+
+def datasets_read(project: Project, stages: Iterable[str],
+                  which: Callable[[Any], bool] = lambda dataset: True) -> list[str]:
+    """The datasets (those ``which`` accepts) that ``stages`` or their upstream read."""
+    config = project.config
+    paths = {name: posixpath.normpath(d.path.strip()) for name, d in config.datasets.items()
+             if which(d)}
+    if not paths:
+        return []
+    found: list[str] = []
+    for name in project.graph.with_upstream(stages):
+        stage = config.stages[name]
+        found += consumed_datasets(stage.deps, [(i.ref, i.path) for i in stage.inputs], paths)
     return list(dict.fromkeys(found))
 
 

@@ -15,7 +15,7 @@ import posixpath
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sluice.data_checks import consumed_datasets
+from sluice.data_checks import datasets_read
 from sluice.errors import SluiceError, UsageError
 from sluice.project import Project
 
@@ -64,16 +64,8 @@ def _reader_format(project: Project, name: str) -> str:
 
 def _training_model(project: Project, dataset: str) -> str | None:
     """The model whose training reads ``dataset`` (directly or upstream), if exactly one."""
-    config = project.config
-    path = posixpath.normpath(config.datasets[dataset].path.strip())
-    found = []
-    for model, spec in config.models.items():
-        for stage in project.graph.with_upstream([spec.train]):
-            s = config.stages[stage]
-            if dataset in consumed_datasets(s.deps, [(i.ref, i.path) for i in s.inputs],
-                                            {dataset: path}):
-                found.append(model)
-                break
+    found = [model for model, spec in project.config.models.items()
+             if dataset in datasets_read(project, [spec.train])]
     return found[0] if len(found) == 1 else None
 
 
@@ -128,14 +120,7 @@ def dataset_drift(project: Project, dataset: str, base: str | None) -> DatasetDr
 
 def drifted_datasets(project: Project, stages: list[str]) -> list[str]:
     """Datasets with a ``drift:`` section that ``stages`` (or their upstream) read."""
-    config = project.config
-    paths = {n: posixpath.normpath(d.path.strip()) for n, d in config.datasets.items()
-             if d.drift is not None}
-    found: list[str] = []
-    for name in project.graph.with_upstream(stages):
-        stage = config.stages[name]
-        found += consumed_datasets(stage.deps, [(i.ref, i.path) for i in stage.inputs], paths)
-    return list(dict.fromkeys(found))
+    return datasets_read(project, stages, lambda dataset: dataset.drift is not None)
 
 
 def check_drift(project: Project, stages: list[str], base: str | None) -> list[DatasetDrift]:

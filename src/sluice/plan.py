@@ -8,7 +8,6 @@ upstream stage that will run). The plan is data: printed, or serialised to JSON.
 
 from __future__ import annotations
 
-import posixpath
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -62,20 +61,10 @@ def select_stages(project: Project, targets: list[str] | None) -> list[str]:
 
 def validations_for(project: Project, stages: list[str]) -> list[str]:
     """The validation checks of the datasets that ``stages`` (and their upstream) read."""
-    from sluice.data_checks import consumed_datasets, stage_name
+    from sluice.data_checks import datasets_read, stage_name
 
-    config = project.config
-    paths = {name: posixpath.normpath(d.path.strip()) for name, d in config.datasets.items()
-             if d.schema is not None}
-    if not paths:
-        return []
-    found = []
-    for name in project.graph.with_upstream(stages):
-        stage = config.stages[name]
-        found += [stage_name(d) for d in consumed_datasets(
-            stage.deps, [(i.ref, i.path) for i in stage.inputs], paths)
-            if stage_name(d) in config.stages and stage_name(d) != name]
-    return list(dict.fromkeys(found))
+    read = datasets_read(project, stages, lambda dataset: dataset.schema is not None)
+    return [stage_name(d) for d in read if stage_name(d) in project.config.stages]
 
 
 @dataclass
