@@ -77,7 +77,7 @@ def repo(tmp_path: Path) -> Path:
     return path
 
 
-def sluice(repo: Path, *args: str, check: int | None = 0, timeout: float = 120,
+def sluice(repo: Path, *args: str, check: int | None = 0, timeout: float = 600,
            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run the real ``sluice`` CLI in ``repo``; assert the exit code unless check is None."""
     # As a user with the venv activated: stages' `python` is the venv's.

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from pathlib import Path
 
 import pytest
@@ -26,10 +25,9 @@ def test_churn_example_through_pr_and_merge_tiers(tmp_path: Path) -> None:
     git(churn, "add", "-A")
     git(churn, "-c", "user.email=a@b", "-c", "user.name=n", "commit", "-q", "-m", "churn")
 
-    # pr: a smoke training on 2 % of the data, evaluated on the full test set, in < 1 min.
-    started = time.monotonic()
+    # pr: a smoke training on 2 % of the data, evaluated on the full test set. (How fast
+    # is benchmarks/' business: tests must pass on a loaded machine.)
     statuses = _run(churn, "--tier", "pr")
-    assert time.monotonic() - started < 60
     assert set(statuses.values()) == {"ran"}
     metrics = json.loads((churn / "reports/churn/metrics.json").read_text())
     assert metrics["n"] > 30_000

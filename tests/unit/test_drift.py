@@ -6,7 +6,6 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -119,7 +118,6 @@ def _same(one: Any, other: Any) -> bool:
 
 
 def test_no_shift_raises_no_alert_across_50_seeds() -> None:
-    started = time.monotonic()
     checked = spec(wasserstein=0.1)
     for seed in range(50):
         sizes = np.random.default_rng(1000 + seed).integers(5_000, 20_001, 2)
@@ -127,7 +125,6 @@ def test_no_shift_raises_no_alert_across_50_seeds() -> None:
         report = compute_drift([ref], [cur], checked)
         assert not report.drifted, (seed, render_text(report))
         assert report.level == "ok" and not report.failed
-    assert time.monotonic() - started < 10
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
