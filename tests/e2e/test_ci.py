@@ -14,6 +14,7 @@ path in ``$SLUICE_ACTIONLINT``; each is skipped, saying why, only when absent.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -102,6 +103,33 @@ def test_check_passes_after_write_and_detects_drift(churn: Path) -> None:
     report = json.loads(result.stdout)
     assert report["ok"] is False
     assert {f["path"] for f in report["files"] if f["status"] == "drifted"} == set(PATHS.values())
+
+
+def test_check_flags_ci_files_that_install_an_unpinned_or_misnamed_sluice(churn: Path) -> None:
+    sluice(churn, "ci", "generate", "github", "--write")
+    assert "UNSAFE" not in sluice(churn, "ci", "check").stdout  # generated: pinned sluice-ml
+    # A hand-written Jenkinsfile is not compared, but its install is still checked.
+    (churn / "Jenkinsfile").write_text("pipeline {\n  stages {\n    stage('x') {\n"
+                                       "      steps { sh 'pip install sluice-ml && sluice run' }"
+                                       "\n    }\n  }\n}\n")
+    result = sluice(churn, "ci", "check", check=1)
+    assert "skipped  Jenkinsfile" in result.stdout
+    assert "UNSAFE   Jenkinsfile:4: `sluice-ml` installs whatever version" in result.stdout
+    assert "install `sluice-ml==" in result.stdout
+    (churn / "Jenkinsfile").write_text("pipeline { sh 'pip install -e . && sluice run' }\n")
+    assert "UNSAFE" not in sluice(churn, "ci", "check").stdout  # a vendored sluice is fine
+    # The committed workflow installing `sluice` by name: drifted, and unsafe.
+    workflow = churn / PATHS["github"]
+    text = workflow.read_text()
+    assert "pip install sluice-ml==" in text and "pip install sluice " not in text
+    workflow.write_text(re.sub(r"sluice-ml==\S+", "sluice", text))
+    result = sluice(churn, "ci", "check", "--json", check=1)
+    import json
+
+    files = {f["path"]: f for f in json.loads(result.stdout)["files"]}
+    unsafe = files[PATHS["github"]]["unsafe_installs"]
+    assert files[PATHS["github"]]["status"] == "drifted" and len(unsafe) == 4
+    assert "an unrelated project" in unsafe[0]
 
 
 def test_check_without_generated_files_is_a_usage_error(churn: Path) -> None:
