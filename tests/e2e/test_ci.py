@@ -217,3 +217,36 @@ def test_run_in_github_actions_groups_annotates_and_summarises(repo: Path) -> No
     assert '"lint"' in plan.stdout
     affected = sluice(repo, "affected", "--base", "auto", env=env)
     assert "stage lint: affected" in affected.stdout
+
+
+MAIN_CONFIG = """\
+version: 1
+stages:
+  train: {cmd: "echo training", kind: train, deps: [code.py]}
+tiers:
+  merge: {trigger: {push: {branches: [main]}}}
+"""
+
+
+def test_base_auto_on_the_default_branch_compares_with_the_previous_commit(repo: Path) -> None:
+    (repo / "sluice.yaml").write_text(MAIN_CONFIG)
+    (repo / ".gitignore").write_text(".sluice/\n")
+    (repo / "code.py").write_text("x = 1\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "first")
+    # The first commit has no base: nothing is selected, and the run says why.
+    result = sluice(repo, "run", "--tier", "merge", "--base", "auto")
+    assert "nothing to run" in result.stderr + result.stdout
+    summary = next(line for line in (result.stdout + result.stderr).splitlines()
+                   if line.startswith("nothing to run"))
+    assert "warning: --base auto found no base revision" in summary
+    report = (repo / ".sluice" / "reports").glob("*/report.md")
+    assert any("⚠️ **warning:** --base auto found no base revision" in p.read_text()
+               for p in report)
+    # On main, outside CI, with no upstream: the last commit's change is what runs
+    # (comparing HEAD with itself selected nothing, and the tier PASSed).
+    (repo / "code.py").write_text("x = 2\n")
+    git(repo, "commit", "-q", "-am", "change")
+    result = sluice(repo, "run", "--tier", "merge", "--base", "auto")
+    assert "1 ran" in result.stdout + result.stderr
+    assert "warning" not in result.stdout + result.stderr
