@@ -249,7 +249,7 @@ def dvc_version() -> str:
 def sluice_version() -> str:
     try:
         from importlib.metadata import version
-        return version("sluice")
+        return version("sluice-ml")
     except Exception:
         return "unknown"
 

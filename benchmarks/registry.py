@@ -391,7 +391,7 @@ def postgres(folder: Path) -> Iterator[tuple[str | None, str]]:
     try:
         import psycopg
     except ImportError:
-        yield None, "psycopg is not installed for sluice (pip install 'sluice[postgres]')"
+        yield None, "psycopg is not installed for sluice (pip install 'sluice-ml[postgres]')"
         return
     as_user: list[str] = []
     pgdir = folder / "postgres"

@@ -42,6 +42,7 @@ class TierRequest:
     keep_going: bool = True
     allow_over_budget: bool = False
     actor: str | None = None
+    warnings: list[str] = field(default_factory=list)  # shown in the report (e.g. no base)
 
 
 @dataclass
@@ -54,6 +55,7 @@ class TierPlan:
     limits: list[Limit] = field(default_factory=list)
     rates: Rates | None = None
     timeouts: dict[str, float] = field(default_factory=dict)  # bounds of unknown estimates
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def to_run(self) -> list[str]:
@@ -91,7 +93,7 @@ def plan_tier(project: Project, request: TierRequest) -> TierPlan:
         targets = [t for t in request.targets if targets is None or t in targets]
     tier.samples = prepare_samples(project, tier.fraction, select_stages(project, targets))
     stages = make_plan(project, targets, _context(tier, tier.seeds[0]), force=request.force)
-    result = TierPlan(tier, stages)
+    result = TierPlan(tier, stages, warnings=list(request.warnings))
     if not result.to_run or not _needs_budget(project, tier):
         return result
     from sluice.db import open_project_database

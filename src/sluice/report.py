@@ -28,7 +28,7 @@ def build_report(plan: Any, result: Any, evaluations: list[Any]) -> dict[str, An
     return {
         "run_id": result.run_id, "tier": plan.tier.name, "fraction": plan.tier.fraction,
         "seeds": len(plan.tier.seeds), "ok": result.ok, "wall_s": result.wall_s,
-        "notes": plan.tier.notes,
+        "notes": plan.tier.notes, "warnings": plan.warnings,
         "changes": None if impact is None else {
             "base": impact.base, "affected_models": [m for m, i in impact.models.items()
                                                      if i.affected],
@@ -163,6 +163,7 @@ def markdown(report: dict[str, Any], plots: dict[str, list[str]] | None = None) 
     status = "✅ all stages succeeded" if report["ok"] else "❌ some stages did not succeed"
     lines += [f"{status} in {report['wall_s']:.1f} s (fraction {report['fraction']:g}, "
               f"{report['seeds']} seed(s))", ""]
+    lines += [f"⚠️ **warning:** {w}\n" for w in report.get("warnings", [])]
     if report.get("changes"):
         changes = report["changes"]
         lines += [f"**What changed** since {changes['base']}:", ""]

@@ -44,6 +44,7 @@ from sluice.credentials import mask, reject_embedded_secrets
 from sluice.errors import StoreError
 from sluice.hashing import hash_bytes, hash_file_uncached
 from sluice.store_shared import parallel, transfer_workers
+from sluice.version import install_hint
 
 CHUNK = 16 * 1024 * 1024  # one PUT up to this size; multipart parts of this size above it
 LIST_PAGE = 1000  # keys per LIST response (S3, GCS and Azure alike)
@@ -434,7 +435,7 @@ def open_fsspec_store(url: str, root: Path) -> FsspecStore:
     reject_embedded_secrets(url)
     scheme, _, rest = url.partition("://")
     package, extra = BACKENDS.get(scheme, (scheme, None))
-    install = f"pip install 'sluice[{extra}]'" if extra else f"pip install {package}"
+    install = install_hint(extra) if extra else f"pip install {package}"
     if not rest.strip("/"):
         raise StoreError(f"the store URL {mask(url)} names no bucket",
                          hint=f"write it like {scheme}://bucket/prefix")

@@ -14,6 +14,7 @@ path in ``$SLUICE_ACTIONLINT``; each is skipped, saying why, only when absent.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -104,6 +105,33 @@ def test_check_passes_after_write_and_detects_drift(churn: Path) -> None:
     assert {f["path"] for f in report["files"] if f["status"] == "drifted"} == set(PATHS.values())
 
 
+def test_check_flags_ci_files_that_install_an_unpinned_or_misnamed_sluice(churn: Path) -> None:
+    sluice(churn, "ci", "generate", "github", "--write")
+    assert "UNSAFE" not in sluice(churn, "ci", "check").stdout  # generated: pinned sluice-ml
+    # A hand-written Jenkinsfile is not compared, but its install is still checked.
+    (churn / "Jenkinsfile").write_text("pipeline {\n  stages {\n    stage('x') {\n"
+                                       "      steps { sh 'pip install sluice-ml && sluice run' }"
+                                       "\n    }\n  }\n}\n")
+    result = sluice(churn, "ci", "check", check=1)
+    assert "skipped  Jenkinsfile" in result.stdout
+    assert "UNSAFE   Jenkinsfile:4: `sluice-ml` installs whatever version" in result.stdout
+    assert "install `sluice-ml==" in result.stdout
+    (churn / "Jenkinsfile").write_text("pipeline { sh 'pip install -e . && sluice run' }\n")
+    assert "UNSAFE" not in sluice(churn, "ci", "check").stdout  # a vendored sluice is fine
+    # The committed workflow installing `sluice` by name: drifted, and unsafe.
+    workflow = churn / PATHS["github"]
+    text = workflow.read_text()
+    assert "pip install sluice-ml==" in text and "pip install sluice " not in text
+    workflow.write_text(re.sub(r"sluice-ml==\S+", "sluice", text))
+    result = sluice(churn, "ci", "check", "--json", check=1)
+    import json
+
+    files = {f["path"]: f for f in json.loads(result.stdout)["files"]}
+    unsafe = files[PATHS["github"]]["unsafe_installs"]
+    assert files[PATHS["github"]]["status"] == "drifted" and len(unsafe) == 4
+    assert "an unrelated project" in unsafe[0]
+
+
 def test_check_without_generated_files_is_a_usage_error(churn: Path) -> None:
     result = sluice(churn, "ci", "check", check=2)
     assert "sluice ci generate github --write" in result.stderr
@@ -189,3 +217,36 @@ def test_run_in_github_actions_groups_annotates_and_summarises(repo: Path) -> No
     assert '"lint"' in plan.stdout
     affected = sluice(repo, "affected", "--base", "auto", env=env)
     assert "stage lint: affected" in affected.stdout
+
+
+MAIN_CONFIG = """\
+version: 1
+stages:
+  train: {cmd: "echo training", kind: train, deps: [code.py]}
+tiers:
+  merge: {trigger: {push: {branches: [main]}}}
+"""
+
+
+def test_base_auto_on_the_default_branch_compares_with_the_previous_commit(repo: Path) -> None:
+    (repo / "sluice.yaml").write_text(MAIN_CONFIG)
+    (repo / ".gitignore").write_text(".sluice/\n")
+    (repo / "code.py").write_text("x = 1\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "first")
+    # The first commit has no base: nothing is selected, and the run says why.
+    result = sluice(repo, "run", "--tier", "merge", "--base", "auto")
+    assert "nothing to run" in result.stderr + result.stdout
+    summary = next(line for line in (result.stdout + result.stderr).splitlines()
+                   if line.startswith("nothing to run"))
+    assert "warning: --base auto found no base revision" in summary
+    report = (repo / ".sluice" / "reports").glob("*/report.md")
+    assert any("⚠️ **warning:** --base auto found no base revision" in p.read_text()
+               for p in report)
+    # On main, outside CI, with no upstream: the last commit's change is what runs
+    # (comparing HEAD with itself selected nothing, and the tier PASSed).
+    (repo / "code.py").write_text("x = 2\n")
+    git(repo, "commit", "-q", "-am", "change")
+    result = sluice(repo, "run", "--tier", "merge", "--base", "auto")
+    assert "1 ran" in result.stdout + result.stderr
+    assert "warning" not in result.stdout + result.stderr

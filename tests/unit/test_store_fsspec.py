@@ -208,7 +208,7 @@ def test_missing_s3fs_and_embedded_secrets_are_clear_errors(
 
     monkeypatch.delitem(sys.modules["fsspec.registry"]._registry, "s3", raising=False)
     monkeypatch.setitem(sys.modules, "s3fs", None)
-    with pytest.raises(StoreError, match=r"`s3://` needs s3fs: pip install 'sluice\[s3\]'"):
+    with pytest.raises(StoreError, match=r"`s3://` needs s3fs: pip install 'sluice-ml\[s3\]'"):
         open_store("s3://bucket/prefix", Path("."))
     with pytest.raises(StoreError, match="contains a credential") as caught:
         open_store("s3://bucket/p?secret_key=hunter2hunter2", Path("."))

@@ -10,6 +10,13 @@ generated config sets from ``pipeline.git.base_revision``) on the default
 branch. Outside CI: the default branch from a feature branch, the upstream
 from the default branch. A shallow clone is deepened (or the base fetched)
 until the base and its merge base with HEAD are there.
+
+On the default branch itself, where nothing better is known (outside CI once
+everything is pushed; a GitLab schedule, whose ``CI_COMMIT_BEFORE_SHA`` is all
+zeros; a GitHub schedule or manual run), the fallback would be HEAD itself and
+the tier would select nothing: the previous commit (HEAD~1) is the base
+instead. Only a first commit has none; then HEAD stays the base and
+``ResolvedBase.warning`` says that nothing could be selected.
 """
 
 from __future__ import annotations
@@ -50,6 +57,8 @@ class Candidate:
     value: str
     is_branch: bool
     source: str
+    # A fallback: when it is HEAD itself, compare with HEAD's parent instead.
+    previous_if_head: bool = False
 
 
 def github_event(env: Mapping[str, str]) -> dict[str, Any]:
@@ -167,9 +176,21 @@ def _local_candidates(root: Path, default_branch: str) -> list[Candidate]:
     upstream = git(root, "rev-parse", "--abbrev-ref", "--symbolic-full-name", "@{upstream}",
                    check=False).decode().strip()
     if upstream:
-        found.append(Candidate(upstream, False, "the upstream branch"))
-    found.append(Candidate("HEAD", False, "the last commit (no upstream)"))
+        found.append(Candidate(upstream, False, "the upstream branch",
+                               previous_if_head=current == default_branch))
+    found.append(Candidate("HEAD", False, "the last commit (no upstream)",
+                           previous_if_head=True))
     return found
+
+
+def _parent(root: Path, remote: str | None) -> str | None:
+    """HEAD's (first) parent, deepening a depth-1 clone to reach it; None for a root commit."""
+    parent = _commit_of(root, "HEAD~1")
+    if parent is None and remote is not None and _is_shallow(root):
+        git(root, "fetch", "--no-tags", "--quiet", f"--deepen={DEEPEN_STEPS[0]}", remote,
+            check=False)
+        parent = _commit_of(root, "HEAD~1")
+    return parent
 
 
 @dataclass(frozen=True)
@@ -178,6 +199,7 @@ class ResolvedBase:
 
     commit: str
     source: str
+    warning: str | None = None  # set when no base was found: HEAD is compared with itself
 
 
 def explain_base(repo_root: Path, *, default_branch: str = "main",
@@ -188,14 +210,25 @@ def explain_base(repo_root: Path, *, default_branch: str = "main",
     found = candidates(env, default_branch)
     if system is None or not found:
         found += _local_candidates(repo_root, default_branch) if system is None else \
-            [Candidate(default_branch, True, "the default branch")]
+            [Candidate(default_branch, True, "the default branch", previous_if_head=True)]
     remote = _remote(repo_root)
+    head = _commit_of(repo_root, "HEAD")
     tried: list[str] = []
     for candidate in found:
         commit = _locate(repo_root, candidate, remote)
         if commit is None:
             tried.append(f"{candidate.value} ({candidate.source}): not found")
             continue
+        if candidate.previous_if_head and commit == head:
+            # Compared with itself, HEAD changes nothing: take the commit before it.
+            parent = _parent(repo_root, remote)
+            if parent is not None:
+                return ResolvedBase(parent, f"the previous commit ({candidate.source} "
+                                            "is HEAD itself)")
+            return ResolvedBase(commit, candidate.source, warning=(
+                f"--base auto found no base revision ({candidate.source} is HEAD, the first "
+                "commit), so no change was detected and nothing was selected by change; "
+                "pass --base REV, or run a tier with `select: all`"))
         if _deepen_until_merge_base(repo_root, commit, remote):
             return ResolvedBase(commit, candidate.source)
         tried.append(f"{candidate.value} ({candidate.source}): no common history with HEAD")

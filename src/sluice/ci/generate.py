@@ -86,6 +86,19 @@ class Pipeline:
     secrets: tuple[str, ...]
     shared_storage: bool
     jobs: tuple[Job, ...]
+    # The sluice-ml version ``install`` pins (None: it installs sluice from no index,
+    # e.g. `pip install -e .` in a repository that vendors sluice).
+    sluice_version: str | None = None
+
+    @property
+    def publish_install(self) -> str:
+        """How a job that must run no pull-request code installs sluice: the pinned
+        release, or ``install`` itself in a checkout of the pull request's base."""
+        from sluice.version import DISTRIBUTION
+
+        if self.sluice_version is not None:
+            return f"pip install {DISTRIBUTION}=={self.sluice_version}"
+        return self.install
 
     @property
     def upload_paths(self) -> tuple[str, ...]:
@@ -175,11 +188,14 @@ def build_pipeline(spec: ConfigSpec) -> Pipeline:
         gated = tuple(job for job in jobs if job.tier != gate)
         index = order.index(gate)
         jobs[index] = replace(plain[gate], gated=gated)
-    return Pipeline(python=ci.python, install=ci.install, default_branch=ci.default_branch,
+    from sluice.ci.install import pin_install
+
+    install, version = pin_install(ci.install)
+    return Pipeline(python=ci.python, install=install, default_branch=ci.default_branch,
                     runs_on=ci.runs_on, image=ci.image, artifacts=tuple(ci.artifacts),
                     secrets=tuple(ci.secrets),
                     shared_storage=bool(spec.storage.cache or spec.storage.database),
-                    jobs=tuple(jobs))
+                    jobs=tuple(jobs), sluice_version=version)
 
 
 def header(generator: CIGenerator, extra: list[str] | None = None) -> str:
@@ -256,12 +272,14 @@ class FileCheck:
 
     system: str
     path: str
-    status: str  # "current", "drifted", or "foreign" (no sluice header: not checked)
+    status: str  # "current", "drifted", or "foreign" (no sluice header: not compared)
     diff: str = ""
+    # Lines that install sluice from an index by the wrong name or unpinned (any file).
+    unsafe: tuple[str, ...] = ()
 
-    def to_json(self) -> dict[str, str]:
+    def to_json(self) -> dict[str, Any]:
         return {"system": self.system, "path": self.path, "status": self.status,
-                "diff": self.diff}
+                "diff": self.diff, "unsafe_installs": list(self.unsafe)}
 
 
 def check(project: Project, systems: list[str] | None = None) -> list[FileCheck]:
@@ -269,7 +287,12 @@ def check(project: Project, systems: list[str] | None = None) -> list[FileCheck]
 
     A file without sluice's header (a hand-written Jenkinsfile, say) is reported as
     ``foreign`` and not compared, except the GitHub workflow, whose name is sluice's.
+    Every file, foreign ones too, is searched for installs of an unpinned or
+    wrongly named sluice (``FileCheck.unsafe``).
     """
+    from sluice.ci.install import unsafe_installs
+    from sluice.version import installed_version
+
     chosen = systems or list(GENERATORS)
     for system in chosen:
         _generator(system)
@@ -279,20 +302,22 @@ def check(project: Project, systems: list[str] | None = None) -> list[FileCheck]
         if not path.is_file():
             continue
         committed = path.read_text(encoding="utf-8", errors="replace")
+        unsafe = tuple(u.render(installed_version())
+                       for u in unsafe_installs(GENERATORS[system].path, committed))
         # Any line of sluice's header marks the file as sluice's: deleting the first
         # one must not turn a generated file into a "foreign" one that is never checked.
         ours = GENERATED_MARK in committed or "sluice ci generate" in committed
         if not ours and system != "github":
-            results.append(FileCheck(system, GENERATORS[system].path, "foreign"))
+            results.append(FileCheck(system, GENERATORS[system].path, "foreign", "", unsafe))
             continue
         fresh = generate(project, system)
         if committed == fresh.text:
-            results.append(FileCheck(system, fresh.path, "current"))
+            results.append(FileCheck(system, fresh.path, "current", "", unsafe))
             continue
         diff = "".join(difflib.unified_diff(
             committed.splitlines(keepends=True), fresh.text.splitlines(keepends=True),
             fromfile=f"{fresh.path} (committed)", tofile=f"{fresh.path} (from sluice.yaml)"))
-        results.append(FileCheck(system, fresh.path, "drifted", diff))
+        results.append(FileCheck(system, fresh.path, "drifted", diff, unsafe))
     if not results:
         raise UsageError("no generated CI file found in the project",
                          hint="write one with `sluice ci generate github --write` (or gitlab, "

@@ -7,6 +7,13 @@ read-only token and no secrets; ``ci.secrets`` reach only jobs that never run
 pull-request code; third-party actions pinned by full commit SHA; checkout
 without persisted credentials; no ``${{ }}`` inside ``run:``; superseded
 pull-request runs cancelled by a concurrency group.
+
+The pull-request comment is posted by a job of its own (``publish-TIER``), the
+only one with ``pull-requests: write``: it runs no pull-request code. It checks
+out the pull request's *base* commit (never its head), installs sluice there
+(the pinned ``sluice-ml`` release, or ``ci.install`` for a vendored sluice),
+downloads the report the tier's job uploaded, and publishes it. The tier's job,
+which installs and runs the pull request's code, holds only ``contents: read``.
 """
 
 from __future__ import annotations
@@ -28,7 +35,11 @@ ACTIONS = {
     "cache/save": ("actions/cache/save", "5a3ec84eff668545956fd18022155c47e93e2684", "v4.2.3"),
     "upload-artifact": ("actions/upload-artifact", "ea165f8d65b6e75b540449e92b4886f43607fa02",
                         "v4.6.2"),
+    "download-artifact": ("actions/download-artifact",
+                          "d3f86a106a0bac45b974a628896c90dbdf5c8093", "v4.3.0"),
 }
+REPORTS = f"{STATE_PATH}/reports"  # what `sluice report --publish` reads
+PUBLISH_MINUTES = 10
 PERMISSION_REASONS = {"contents: read": "check out the repository",
                       "pull-requests: write": "comment the report on the pull request"}
 _GLOB = set("*?[!+")
@@ -98,10 +109,12 @@ def _triggers(pipeline: Pipeline) -> dict[str, Any]:
     return on
 
 
+def publish_job_id(job: Job) -> str:
+    return f"publish-{job.tier}"
+
+
 def _job(pipeline: Pipeline, job: Job) -> dict[str, Any]:
     permissions = {"contents": "read"}
-    if job.pull_request:
-        permissions["pull-requests"] = "write"
     cache_key = f"sluice-${{{{ runner.os }}}}-{job.tier}-${{{{ github.sha }}}}"
     steps: list[dict[str, Any]] = [
         {"name": "Check out (full history, for --base auto)", "uses": _uses("checkout"),
@@ -121,10 +134,12 @@ def _job(pipeline: Pipeline, job: Job) -> dict[str, Any]:
     steps.append({"name": "Save sluice's local state", "if": "always()",
                   "uses": _uses("cache/save"), "with": {"path": STATE_PATH, "key": cache_key}})
     if job.pull_request:
-        steps.append({"name": "Publish the report on the pull request",
+        # Published by the publish job, which runs none of this job's (the PR's) code.
+        steps.append({"name": "Upload the report for the publish job",
                       "if": "always() && github.event_name == 'pull_request'",
-                      "run": "sluice report --publish",
-                      "env": {"GITHUB_TOKEN": "${{ github.token }}"}})
+                      "uses": _uses("upload-artifact"),
+                      "with": {"name": f"sluice-report-{job.tier}", "path": f"{REPORTS}/",
+                               "if-no-files-found": "ignore", "retention-days": 1}})
     steps.append({"name": "Upload the report and artifacts", "if": "always()",
                   "uses": _uses("upload-artifact"),
                   "with": {"name": f"sluice-{job.tier}",
@@ -137,6 +152,54 @@ def _job(pipeline: Pipeline, job: Job) -> dict[str, Any]:
                  "timeout-minutes": job.timeout_minutes, "permissions": permissions,
                  "steps": steps})
     return body
+
+
+def _publish_job(pipeline: Pipeline, job: Job) -> dict[str, Any]:
+    """The job that comments ``job``'s report: the only holder of ``pull-requests: write``."""
+    base_install = pipeline.sluice_version is None
+    return {
+        "name": f"{job.tier}: publish the report on the pull request",
+        "needs": job.tier,
+        # After a failed tier too (its report says why), not when it was skipped.
+        "if": f"github.event_name == 'pull_request' && !cancelled() && "
+              f"needs.{job.tier}.result != 'skipped'",
+        "runs-on": pipeline.runs_on, "timeout-minutes": PUBLISH_MINUTES,
+        "permissions": {"contents": "read", "pull-requests": "write"},
+        "steps": [
+            # The base commit, never the head: nothing the pull request changed runs here.
+            {"name": "Check out the pull request's base commit (never its head)",
+             "uses": _uses("checkout"),
+             "with": {"ref": "${{ github.event.pull_request.base.sha }}",
+                      "persist-credentials": False}},
+            {"name": "Set up Python", "uses": _uses("setup-python"),
+             "with": {"python-version": pipeline.python}},
+            {"name": "Install sluice from the base commit" if base_install
+             else f"Install sluice-ml {pipeline.sluice_version}",
+             "run": pipeline.publish_install},
+            {"name": "Download the report", "uses": _uses("download-artifact"),
+             "with": {"name": f"sluice-report-{job.tier}", "path": REPORTS}},
+            {"name": "Publish the report on the pull request",
+             "run": "sluice report --publish",
+             "env": {"GITHUB_TOKEN": "${{ github.token }}"}},
+        ],
+    }
+
+
+def _jobs(pipeline: Pipeline) -> dict[str, Any]:
+    tiers = {job.tier for job in pipeline.jobs}
+    for job in pipeline.jobs:
+        if job.pull_request and publish_job_id(job) in tiers:
+            from sluice.errors import UsageError
+
+            raise UsageError(f"tier `{publish_job_id(job)}` has the name of the job that "
+                             f"publishes tier `{job.tier}`'s report",
+                             hint=f"rename tier `{publish_job_id(job)}` in sluice.yaml")
+    jobs: dict[str, Any] = {}
+    for job in pipeline.jobs:
+        jobs[job.tier] = _job(pipeline, job)
+        if job.pull_request:
+            jobs[publish_job_id(job)] = _publish_job(pipeline, job)
+    return jobs
 
 
 class GitHubActions:
@@ -156,7 +219,7 @@ class GitHubActions:
             "concurrency": {
                 "group": "sluice-${{ github.event.pull_request.number || github.run_id }}",
                 "cancel-in-progress": "${{ github.event_name == 'pull_request' }}"},
-            "jobs": {job.tier: _job(pipeline, job) for job in pipeline.jobs},
+            "jobs": _jobs(pipeline),
         }
         text = dump_yaml(workflow).replace("'on':", "on:", 1)
         # zizmor (pedantic) asks for a reason beside every permission a job holds.
@@ -166,6 +229,7 @@ class GitHubActions:
             text = text.replace(f"uses: {repo}@{sha}\n", f"uses: {repo}@{sha} # {tag}\n")
         notes = ["Jobs: " + ", ".join(
             f"{j.tier} ({'needs ' + j.needs if j.needs else 'runs first'})"
+            + (f", {publish_job_id(j)} (comments its report)" if j.pull_request else "")
             for j in pipeline.jobs) + "."]
         if pipeline.secrets:
             notes.append("Repository secrets to set: " + ", ".join(pipeline.secrets)

@@ -62,10 +62,13 @@ def check_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")
                        ] = False,
 ) -> int:
-    """Fail (exit 1) when a committed CI file no longer matches sluice.yaml.
+    """Fail (exit 1) when a committed CI file no longer matches sluice.yaml, or installs
+    sluice unsafely.
 
     Prints a diff of each drifted file. Files without sluice's header (a
-    hand-written Jenkinsfile) are not compared.
+    hand-written Jenkinsfile) are not compared, but every file is searched for a
+    `pip install` of `sluice` (an unrelated project on the package index) or of an
+    unpinned `sluice-ml`; `pip install -e .` (a vendored sluice) is fine.
 
     Examples:
 
@@ -78,9 +81,10 @@ def check_cmd(
 
     results = check(load_project(), systems or None)
     drifted = [r for r in results if r.status == "drifted"]
+    unsafe = [line for r in results for line in r.unsafe]
     if as_json:
-        print_json({"ok": not drifted, "files": [r.to_json() for r in results]})
-        return 1 if drifted else 0
+        print_json({"ok": not drifted and not unsafe, "files": [r.to_json() for r in results]})
+        return 1 if drifted or unsafe else 0
     for result in results:
         if result.status == "current":
             echo(f"ok       {result.path}")
@@ -94,8 +98,9 @@ def check_cmd(
              + ", ".join(r.path for r in drifted) + ". Regenerate with "
              + "; ".join(f"`sluice ci generate {r.system} --write`" for r in drifted)
              + " (hand edits belong in sluice.yaml's `ci:` and `tiers:`).")
-        return 1
-    return 0
+    for line in unsafe:
+        echo(f"UNSAFE   {line}")
+    return 1 if drifted or unsafe else 0
 
 
 def register(app: typer.Typer) -> None:

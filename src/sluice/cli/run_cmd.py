@@ -68,14 +68,17 @@ def register(app: typer.Typer) -> None:
         from sluice.project import load_project
 
         project = load_project()
-        if base is not None:
-            from sluice.ci.base import resolve_base
+        warnings: list[str] = []
+        if base == "auto":
+            from sluice.ci.base import explain_base
 
-            base = resolve_base(project.root, base,
-                                default_branch=project.config.spec.ci.default_branch)
+            resolved = explain_base(project.root,
+                                    default_branch=project.config.spec.ci.default_branch)
+            base, warnings = resolved.commit, [resolved.warning] if resolved.warning else []
         request = TierRequest(tier=tier, targets=targets or None, base=base, head=head,
                               jobs=jobs or 0, force=force, keep_going=keep_going,
-                              allow_over_budget=allow_over_budget, actor=actor)
+                              allow_over_budget=allow_over_budget, actor=actor,
+                              warnings=warnings)
         if dry_run:
             plan = plan_tier(project, request)
             if as_json:
@@ -92,7 +95,7 @@ def register(app: typer.Typer) -> None:
         for line in after_run(project, result):  # GitHub Actions only: summary, annotations
             echo(line, err=as_json)
         if as_json:
-            print_json({**result.to_json(), "tier": plan.tier.name})
+            print_json({**result.to_json(), "tier": plan.tier.name, "warnings": warnings})
         counts: dict[str, int] = {}
         for outcome in result.outcomes:
             counts[outcome.status] = counts.get(outcome.status, 0) + 1
@@ -100,7 +103,8 @@ def register(app: typer.Typer) -> None:
         restored = sum(1 for o in result.outcomes if o.restored)
         if restored:
             summary += f" ({restored} restored from the cache)"
-        echo(f"{summary} in {seconds(result.wall_s)} (run {result.run_id})", err=as_json)
+        echo(f"{summary} in {seconds(result.wall_s)} (run {result.run_id})"
+             + "".join(f"; warning: {w}" for w in warnings), err=as_json)
         for evaluation in result.evaluations:
             verdict = evaluation.verdict or "no gates"
             echo(f"model {evaluation.model}: {verdict}", err=as_json)

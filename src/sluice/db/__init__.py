@@ -79,7 +79,7 @@ def _create_engine(url: str) -> Engine:
         return create_engine(url, pool_pre_ping=True)
     except ModuleNotFoundError as exc:
         raise DatabaseError(f"the driver for {describe(url)} is not installed ({exc.name})",
-                            hint="for PostgreSQL: pip install 'sluice[postgres]'") from None
+                            hint="for PostgreSQL: pip install 'sluice-ml[postgres]'") from None
     except Exception as exc:
         raise DatabaseError(f"invalid database URL {describe(url)}: {exc}",
                             hint="write it like postgresql+psycopg://user@host/db or "
@@ -117,7 +117,7 @@ def _migrate(engine: Engine, lock_dir: Path) -> None:
             if current is not None and current not in known:
                 raise DatabaseError(
                     f"the database was written by a newer sluice (schema {current})",
-                    hint="upgrade sluice (pip install -U sluice) on this machine")
+                    hint="upgrade sluice (pip install -U sluice-ml) on this machine")
             config.attributes["connection"] = conn
             command.upgrade(config, "head")
     finally:

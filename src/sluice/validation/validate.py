@@ -26,12 +26,9 @@ CACHE_DIR = "validation"
 
 
 def sluice_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
+    from sluice.version import installed_version
 
-    try:
-        return version("sluice")
-    except PackageNotFoundError:
-        return "unknown"
+    return installed_version() or "unknown"
 
 
 def dataset_spec(project: Project, name: str) -> DatasetSpec:

@@ -149,6 +149,46 @@ def test_outside_ci_uses_default_branch_or_upstream(tmp_path: Path,
     assert (resolved.commit, resolved.source) == (origin["m5"], "the upstream branch")
 
 
+def test_on_the_default_branch_in_sync_the_base_is_the_previous_commit(
+        tmp_path: Path, origin: dict[str, str]) -> None:
+    # Everything pushed: the upstream is HEAD itself, which would select nothing.
+    on_main = clone(tmp_path, origin, "main")
+    resolved = explain_base(on_main, env={})
+    assert resolved.commit == origin["m4"] and resolved.warning is None
+    assert "previous commit" in resolved.source
+    git(on_main, "branch", "--unset-upstream")  # no upstream at all
+    assert resolve_base(on_main, "auto", env={}) == origin["m4"]
+
+
+@pytest.mark.parametrize("env", [
+    # A GitLab schedule: CI_COMMIT_BEFORE_SHA is all zeros, no merge request.
+    {"GITLAB_CI": "true", "CI_PIPELINE_SOURCE": "schedule", "CI_COMMIT_BEFORE_SHA": "0" * 40,
+     "CI_COMMIT_BRANCH": "main", "CI_DEFAULT_BRANCH": "main"},
+    {**GITHUB, "GITHUB_EVENT_NAME": "schedule"},
+    {"CIRCLECI": "true", "CIRCLE_BRANCH": "main", "SLUICE_BASE_REVISION": ""},
+    {"JENKINS_URL": "https://jenkins.example.com/", "BRANCH_NAME": "main"},
+], ids=["gitlab-schedule", "github-schedule", "circleci-scheduled", "jenkins-first-build"])
+def test_ci_runs_on_the_default_branch_compare_with_the_previous_commit(
+        tmp_path: Path, origin: dict[str, str], env: dict[str, str]) -> None:
+    work = clone(tmp_path, origin, "main", depth=1)  # the parent must be fetched
+    resolved = explain_base(work, env=env)
+    assert resolved.commit == origin["m4"] and resolved.warning is None
+
+
+def test_a_first_commit_has_no_base_and_says_so(tmp_path: Path) -> None:
+    repo = tmp_path / "new"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    for key, value in (("user.email", "t@example.com"), ("user.name", "T"),
+                       ("commit.gpgsign", "false")):
+        git(repo, "config", key, value)
+    first = commit(repo, "first")
+    resolved = explain_base(repo, env={})
+    assert resolved.commit == first
+    assert resolved.warning is not None and "no base revision" in resolved.warning
+    assert "--base" in resolved.warning
+
+
 def test_shallow_clone_is_deepened_to_the_merge_base(tmp_path: Path,
                                                      origin: dict[str, str]) -> None:
     work = clone(tmp_path, origin, "feature", depth=1)

@@ -95,7 +95,9 @@ def test_github_workflow_security(pipeline: Pipeline) -> None:
         "${{ github.event_name == 'pull_request' }}"
     for name, job in workflow["jobs"].items():
         assert job["permissions"]["contents"] == "read"
-        assert ("pull-requests" in job["permissions"]) == (name == "pr")
+        # Only the publish job may write to pull requests: it runs no pull-request code.
+        assert ("pull-requests" in job["permissions"]) == (name == "publish-pr")
+        assert ("github.token" in str(job)) == (name == "publish-pr")
         assert int(job["timeout-minutes"]) > 0
         for step in job["steps"]:
             if "uses" in step:
@@ -106,10 +108,59 @@ def test_github_workflow_security(pipeline: Pipeline) -> None:
                 assert step["with"]["persist-credentials"] == "false"
         secrets = [v for s in job["steps"] for v in s.get("env", {}).values()
                    if "secrets." in v]
-        assert bool(secrets) == (name != "pr"), name
+        assert bool(secrets) == (name not in ("pr", "publish-pr")), name
     assert workflow["jobs"]["merge"]["needs"] == "pr"
     assert "startsWith(github.ref, 'refs/heads/release/')" in workflow["jobs"]["merge"]["if"]
     assert "github.base_ref == 'main'" in workflow["jobs"]["pr"]["if"]
+
+
+def test_github_publishes_from_a_job_that_runs_no_pull_request_code(
+        pipeline: Pipeline) -> None:
+    jobs = yaml.load(render(pipeline, "github"), Loader=yaml.BaseLoader)["jobs"]
+    pr, publish = jobs["pr"], jobs["publish-pr"]
+    assert not any("report --publish" in s.get("run", "") for s in pr["steps"])
+    uploaded = [s for s in pr["steps"] if s.get("with", {}).get("name") == "sluice-report-pr"]
+    assert uploaded and uploaded[0]["uses"].startswith("actions/upload-artifact@")
+    assert publish["needs"] == "pr" and "needs.pr.result != 'skipped'" in publish["if"]
+    steps = publish["steps"]
+    checkout = steps[0]
+    assert checkout["uses"].startswith("actions/checkout@")
+    assert checkout["with"] == {"ref": "${{ github.event.pull_request.base.sha }}",
+                                "persist-credentials": "false"}
+    runs = [s["run"] for s in steps if "run" in s]
+    # A vendored sluice (`pip install -e .`) is installed from the base commit's checkout.
+    assert runs == ["pip install -e .", "sluice report --publish"]
+    download = next(s for s in steps if "download-artifact" in s.get("uses", ""))
+    assert re.fullmatch(r"actions/download-artifact@[0-9a-f]{40}", download["uses"])
+    assert download["with"] == {"name": "sluice-report-pr", "path": ".sluice/reports"}
+    assert [s["name"] for s in steps].index("Download the report") > 1  # after the install
+    assert steps[-1]["env"] == {"GITHUB_TOKEN": "${{ github.token }}"}
+
+
+def test_installs_from_the_index_pin_the_generating_sluice_ml(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("sluice.ci.install.installed_version", lambda: "1.2.3")
+    pipeline = build_pipeline(load(tmp_path, CONFIG.replace(
+        "ci:\n", "ci:\n  install: pip install sluice -r requirements.txt\n")).spec)
+    assert pipeline.install == "pip install sluice-ml==1.2.3 -r requirements.txt"
+    assert pipeline.sluice_version == "1.2.3"
+    for system in GENERATORS:
+        text = render(pipeline, system)
+        assert "pip install sluice -r" not in text and "sluice-ml==1.2.3 -r" in text
+    publish = yaml.safe_load(render(pipeline, "github"))["jobs"]["publish-pr"]
+    assert [s["run"] for s in publish["steps"] if "run" in s] == [
+        "pip install sluice-ml==1.2.3", "sluice report --publish"]
+    # An explicit pin is kept, with its extras.
+    pinned = build_pipeline(load(tmp_path / "b", CONFIG.replace(
+        "ci:\n", "ci:\n  install: pip install 'sluice-ml[s3]==1.0.0'\n")).spec)
+    assert (pinned.install, pinned.sluice_version) == ("pip install 'sluice-ml[s3]==1.0.0'",
+                                                       "1.0.0")
+
+
+def test_a_tier_named_like_a_publish_job_is_refused(tmp_path: Path) -> None:
+    pipeline = build_pipeline(load(tmp_path, CONFIG.replace("  adhoc:", "  publish-pr:")).spec)
+    with pytest.raises(UsageError, match="publish-pr"):
+        render(pipeline, "github")
 
 
 def test_gitlab_orders_and_gates_jobs(pipeline: Pipeline) -> None:
