@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +12,7 @@ from sluice.credentials import masker
 from sluice.execute import Job, JobResult, run_one
 from sluice.execute.local import LocalExecutor, _start_supervisor
 from sluice.execute.supervise import LineMasker
+from tests.processes import alive, wait_for
 
 SECRET = "hunter2-0123456789"
 
@@ -57,28 +56,6 @@ def _job(tmp_path: Path, command: str, env: dict[str, str] | None = None,
                log_path=tmp_path / "logs" / "s.log", **kwargs)
 
 
-def _wait_for(predicate: Callable[[], bool], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
-
-
-def _alive(pid: int) -> bool:
-    """Whether ``pid`` runs (a zombie waiting for its parent to reap it does not)."""
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
-    except OSError:  # no /proc (macOS): ask the kernel
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        return True
-
-
 def test_the_log_is_masked_as_it_is_written(tmp_path: Path) -> None:
     job = _job(tmp_path, 'echo "db=$MY_DB_PASS deploy=$DEPLOY_HOOK"; echo done',
                env={"MY_DB_PASS": SECRET, "DEPLOY_HOOK": "hook-value-42"},
@@ -101,7 +78,7 @@ def test_timeout_stops_the_whole_group_and_keeps_the_masked_log(tmp_path: Path) 
     result = run_one(job)
     assert result.timed_out and not result.ok
     for pid in map(int, pids.read_text().split()):
-        _wait_for(lambda pid=pid: not _alive(pid))
+        wait_for(lambda pid=pid: not alive(pid))
     assert job.log_path.read_text() == "***\n"
 
 
@@ -109,17 +86,17 @@ def test_what_a_command_leaves_running_is_stopped_with_it(tmp_path: Path) -> Non
     pids = tmp_path / "pids"
     result = run_one(_job(tmp_path, f"sleep 60 & echo $! > {pids}"))
     assert result.ok
-    _wait_for(lambda: not _alive(int(pids.read_text())))
+    wait_for(lambda: not alive(int(pids.read_text())))
 
 
 def test_cancel_all_stops_running_jobs(tmp_path: Path) -> None:
     executor = LocalExecutor(2)
     executor.start(_job(tmp_path, "echo started; exec sleep 60"))
     log = tmp_path / "logs" / "s.log"
-    _wait_for(lambda: log.exists() and log.read_text() == "started\n")
+    wait_for(lambda: log.exists() and log.read_text() == "started\n")
     executor.cancel_all()
     results: list[JobResult] = []
-    _wait_for(lambda: bool(results.extend(executor.wait(0.1)) or results))
+    wait_for(lambda: bool(results.extend(executor.wait(0.1)) or results))
     assert results[0].cancelled and results[0].returncode < 0
     assert executor.running() == []
 
@@ -134,8 +111,8 @@ def test_the_stage_dies_when_sluice_does(tmp_path: Path, how: str) -> None:
                env={"MY_TOKEN": SECRET})
     job.log_path.parent.mkdir(parents=True)
     supervisor = _start_supervisor(job, {**os.environ, **job.env})
-    _wait_for(lambda: pids.exists() and len(pids.read_text().split()) == 2)
-    _wait_for(lambda: job.log_path.read_text() == "***\n")
+    wait_for(lambda: pids.exists() and len(pids.read_text().split()) == 2)
+    wait_for(lambda: job.log_path.read_text() == "***\n")
     assert supervisor.stdin is not None and supervisor.stdout is not None
     if how == "eof":
         supervisor.stdin.close()  # what the kernel does when sluice is killed
@@ -145,6 +122,6 @@ def test_the_stage_dies_when_sluice_does(tmp_path: Path, how: str) -> None:
     supervisor.wait(timeout=30)
     supervisor.stdout.close()
     for pid in map(int, pids.read_text().split()):
-        _wait_for(lambda pid=pid: not _alive(pid))
+        wait_for(lambda pid=pid: not alive(pid))
     if how == "sigterm":
         supervisor.stdin.close()
