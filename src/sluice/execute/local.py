@@ -134,7 +134,8 @@ class LocalExecutor:
             # The supervisor itself failed (it says why on stderr): the job failed.
             done = {"returncode": process.returncode or 1, "cpu_s": 0.0, "max_rss_bytes": 0}
         self._done.put(JobResult(
-            stage=running.job.stage, returncode=int(done["returncode"]), wall_s=wall,
+            stage=running.job.stage, returncode=int(done["returncode"]),
+            wall_s=float(done.get("wall_s", wall)),
             cpu_s=float(done["cpu_s"]), max_rss_bytes=int(done["max_rss_bytes"]),
             started_at=running.started, timed_out=running.timed_out,
             cancelled=running.cancelled, gpu_ids=running.gpu_ids))

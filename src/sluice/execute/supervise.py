@@ -14,7 +14,7 @@
   OS and, unlike Linux's parent-death signal, does not depend on which of sluice's
   threads started the supervisor;
 - when the command ends, stops what it left running in its group, and reports the
-  exit status and resource use as one JSON line on stdout.
+  exit status, wall and CPU time and peak memory as one JSON line on stdout.
 
 Stopping is SIGTERM to the group, then SIGKILL after a grace period. The first line
 on stdin is the job as JSON: ``command``, ``cwd``, ``env``, ``log``, ``secret_names``
@@ -41,6 +41,7 @@ _READ = 65536
 # a secret that arrives split across reads is still masked whole.
 _LINE_LIMIT = 65536
 _KEEP = 4096
+_PR_SET_CHILD_SUBREAPER = 36
 
 
 class LineMasker:
@@ -95,6 +96,17 @@ def _signal_group(pgid: int, sig: int) -> None:
         os.killpg(pgid, sig)
 
 
+def _become_subreaper() -> None:
+    """Linux: orphans of the command become our children, not init's (which, in a
+    container, may never reap them)."""
+    if sys.platform != "linux":
+        return
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
 def _read_job(fd: int) -> tuple[dict[str, Any], bytes]:
     """The job (stdin's first line) and whatever followed it."""
     data = b""
@@ -119,6 +131,7 @@ class _Supervisor:
         self.log = os.open(job["log"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND,
                            0o644)
         out_r, out_w = os.pipe()
+        self.started = time.monotonic()
         self.process = subprocess.Popen(
             ["/bin/sh", "-c", job["command"]], cwd=job["cwd"], env=env,
             stdin=subprocess.DEVNULL, stdout=out_w, stderr=subprocess.STDOUT,
@@ -128,6 +141,7 @@ class _Supervisor:
         self.output: int | None = out_r
         self.status: int | None = None
         self.usage: Any = None
+        self.wall_s = 0.0
         self.stop_at: float | None = None  # when SIGTERM went to the group
         self.killed_at: float | None = None  # when SIGKILL did
 
@@ -143,10 +157,18 @@ class _Supervisor:
             _signal_group(self.pgid, signal.SIGKILL)
 
     def reap(self) -> None:
-        if self.status is None:
-            pid, status, usage = os.wait4(self.pgid, os.WNOHANG)
-            if pid:
+        # Every child: the command, and (as a subreaper) what it left behind when it
+        # ended, so no zombie of the group keeps it looking alive.
+        while True:
+            try:
+                pid, status, usage = os.wait4(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if not pid:
+                return
+            if pid == self.pgid:
                 self.status, self.usage = status, usage
+                self.wall_s = time.monotonic() - self.started
                 self.process.returncode = os.waitstatus_to_exitcode(status)
 
     def done(self) -> bool:
@@ -180,7 +202,8 @@ class _Supervisor:
         os.close(self.log)
         assert self.status is not None
         usage = self.usage
-        return {"returncode": os.waitstatus_to_exitcode(self.status),
+        # The command's own wall time, without the supervisor's start.
+        return {"returncode": os.waitstatus_to_exitcode(self.status), "wall_s": self.wall_s,
                 "cpu_s": usage.ru_utime + usage.ru_stime,
                 "max_rss_bytes": usage.ru_maxrss * (1 if sys.platform == "darwin" else 1024)}
 
@@ -200,6 +223,7 @@ def supervise(control: int = 0) -> dict[str, Any]:
         signal.signal(sig, on_signal)
     signal.signal(signal.SIGCHLD, lambda signum, frame: None)
     job, early = _read_job(control)
+    _become_subreaper()
     supervisor = _Supervisor(job)
     watching = True
     if early:
