@@ -192,9 +192,11 @@ class _Supervisor:
             self.output = None
 
     def finish(self) -> dict[str, Any]:
-        # Whatever an escaped process (one that left the group) still has to say is
-        # drained without waiting for it.
-        while self.output is not None and select.select([self.output], [], [], 0)[0]:
+        # What is left in the pipe is drained; a process that escaped the group (and
+        # keeps the pipe open) is not waited for.
+        deadline = time.monotonic() + _AFTER_KILL_S
+        while self.output is not None and time.monotonic() < deadline and \
+                select.select([self.output], [], [], 0)[0]:
             self.read_output()
         if self.output is not None:
             os.close(self.output)
@@ -256,8 +258,7 @@ def supervise(control: int = 0) -> dict[str, Any]:
 def main() -> None:
     result = supervise()
     with contextlib.suppress(OSError):  # sluice may be gone: nobody to tell
-        sys.stdout.write(json.dumps(result) + "\n")
-        sys.stdout.flush()
+        _write_all(1, json.dumps(result).encode() + b"\n")
 
 
 if __name__ == "__main__":
