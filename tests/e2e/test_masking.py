@@ -62,7 +62,9 @@ def _start_run(repo: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "sluice", "run"], cwd=repo, text=True,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        env={**os.environ, "PATH": path, "MY_DB_PASS": DB_PASS, "DEPLOY_HOOK": HOOK})
+        env={**os.environ, "PATH": path, "MY_DB_PASS": DB_PASS, "DEPLOY_HOOK": HOOK},
+        # As in a terminal: SIGINT may be ignored where the tests run (in the background).
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def _wait_until_ready(log: Path, proc: subprocess.Popen[str]) -> None:
