@@ -7,17 +7,18 @@ secret are refused (:func:`reject_embedded_secrets`), and :func:`mask` blanks
 secrets out of any text before it is shown or written: the values of secret
 environment variables, passwords in URLs (``postgresql://user:pw@host/db``) and
 secret query parameters (``?access_key=…``, pre-signed ``X-Amz-Signature=…``).
+A variable is secret when its name says so (:func:`is_secret_name`) or when
+``ci.secrets`` in ``sluice.yaml`` lists it (:func:`declare_secret_names`).
+Stage logs are masked line by line as they are written (:mod:`sluice.execute.supervise`).
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Mapping
-from pathlib import Path
+from collections.abc import Callable, Iterable, Mapping
 
 from sluice.errors import StoreError
-from sluice.fsutil import atomic_write_bytes
 
 MASK = "***"
 # Environment variables whose values are secrets whatever their length.
@@ -27,9 +28,23 @@ SECRET_ENV = (
     "AZURE_STORAGE_CONNECTION_STRING", "AZURE_CLIENT_SECRET", "GOOGLE_OAUTH_ACCESS_TOKEN",
     "PGPASSWORD",
 )
-# Other variables are secret when their name says so (GITHUB_TOKEN, MY_DB_PASSWORD, …).
-_SECRET_NAME = re.compile(r"SECRET|TOKEN|PASSWORD|PASSWD|CREDENTIAL|PRIVATE_KEY|ACCOUNT_KEY"
-                          r"|API_KEY|SAS", re.IGNORECASE)
+# Other variables are secret when their name says so. Words that are secret anywhere
+# in a name: GITHUB_TOKEN, DBPASSWORD, AZURE_CLIENT_SECRET, MY_CREDENTIALS, OPENAI_API_KEY
+# (but HF_TOKENIZER is a model name, AWS_ACCESS_KEY_ID an identifier).
+_SECRET_WORD = re.compile(r"SECRET|TOKEN(?!IZ)|PASSWORD|PASSWD|PASSPHRASE|CREDENTIAL|CREDS"
+                          r"|PRIVATE_?KEY|API_?KEY|ACCOUNT_?KEY|ACCESS_?KEY(?!_?ID)",
+                          re.IGNORECASE)
+# Words that are secret only as the last word after another one: MY_DB_PASS, DB_PWD,
+# SSH_KEY, STORAGE_SAS. Alone they are something else (PWD is the working directory),
+# and elsewhere too (PASS_THROUGH, KEY_ID).
+_SECRET_SUFFIX = re.compile(r"[_\-.](?:PASS|PWD|PW|KEYS?|SAS|SIG|SIGNATURE|AUTH)$",
+                            re.IGNORECASE)
+# A name ending so holds a name, a path or an id, not the secret itself
+# (POSTGRES_PASSWORD_FILE, AWS_SHARED_CREDENTIALS_FILE, SECRET_NAME).
+_NOT_SECRET_SUFFIX = re.compile(r"[_\-.](?:ID|IDS|NAME|USER|USERNAME|FILE|PATH|DIR)$",
+                                re.IGNORECASE)
+# Names `ci.secrets` declares (see declare_secret_names).
+_declared: set[str] = set()
 # Shorter values would mask ordinary words ("x", "test") all over a report.
 _MIN_SECRET_LEN = 6
 # user:password@ in any scheme://… URL.
@@ -47,13 +62,35 @@ _QUERY_SECRET = re.compile(rf"(?P<head>[?&;](?:{_PARAM_NAMES})=)(?P<value>[^&\s#
                            re.IGNORECASE)
 
 
-def secret_values(environ: Mapping[str, str] | None = None) -> list[str]:
-    """Values of the environment's secret variables, longest first."""
+def is_secret_name(name: str, declared: Iterable[str] = ()) -> bool:
+    """Whether the variable ``name`` holds a secret: by its name, or ``declared`` lists it."""
+    if name in SECRET_ENV or name in _declared or name in declared:
+        return True
+    if _NOT_SECRET_SUFFIX.search(name):
+        return False
+    return bool(_SECRET_WORD.search(name) or _SECRET_SUFFIX.search(name))
+
+
+def declare_secret_names(names: Iterable[str]) -> None:
+    """Treat the variables ``names`` (``ci.secrets``) as secret in everything masked from now on."""
+    _declared.update(names)
+
+
+def secret_values(environ: Mapping[str, str] | None = None,
+                  names: Iterable[str] = ()) -> list[str]:
+    """Values of the environment's secret variables (also those ``names`` lists), longest first.
+
+    A multi-line value (a PEM key) also gives each of its lines, since logs are masked a
+    line at a time.
+    """
     env = os.environ if environ is None else environ
-    found = {value for name, value in env.items()
-             if (name in SECRET_ENV or _SECRET_NAME.search(name))
-             and len(value) >= _MIN_SECRET_LEN}
-    return sorted(found, key=len, reverse=True)
+    declared = set(names)
+    found: set[str] = set()
+    for name, value in env.items():
+        if is_secret_name(name, declared):
+            found.add(value)
+            found.update(line.strip() for line in value.splitlines())
+    return sorted((v for v in found if len(v) >= _MIN_SECRET_LEN), key=len, reverse=True)
 
 
 def mask_values(text: str, values: Iterable[str]) -> str:
@@ -65,11 +102,21 @@ def mask_values(text: str, values: Iterable[str]) -> str:
     return text
 
 
-def mask(text: str, environ: Mapping[str, str] | None = None) -> str:
+def masker(environ: Mapping[str, str] | None = None,
+           names: Iterable[str] = ()) -> Callable[[str], str]:
+    """:func:`mask` with the secrets looked up once, for masking many lines (a log)."""
+    values = secret_values(environ, names)
+
+    def apply(text: str) -> str:
+        text = mask_values(text, values)
+        text = _URL_PASSWORD.sub(lambda m: m.group("head") + MASK, text)
+        return _QUERY_SECRET.sub(lambda m: m.group("head") + MASK, text)
+    return apply
+
+
+def mask(text: str, environ: Mapping[str, str] | None = None, names: Iterable[str] = ()) -> str:
     """``text`` with every credential replaced by ``***``."""
-    text = mask_values(text, secret_values(environ))
-    text = _URL_PASSWORD.sub(lambda m: m.group("head") + MASK, text)
-    return _QUERY_SECRET.sub(lambda m: m.group("head") + MASK, text)
+    return masker(environ, names)(text)
 
 
 def embedded_secrets(url: str) -> list[str]:
@@ -91,25 +138,3 @@ def reject_embedded_secrets(url: str, what: str = "store URL") -> None:
                  "(AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE for S3, "
                  "GOOGLE_APPLICATION_CREDENTIALS for GCS, AZURE_STORAGE_ACCOUNT_NAME/"
                  "AZURE_STORAGE_ACCOUNT_KEY for Azure)")
-
-
-def mask_file(path: Path, environ: Mapping[str, str] | None = None) -> bool:
-    """Mask the secret environment values a file (a stage's log) contains; True if any.
-
-    CI uploads the logs as artifacts, so a stage that echoes a credential must not
-    leave it there. Nothing is read unless the environment holds a secret.
-    """
-    secrets = [value.encode() for value in secret_values(environ)]
-    if not secrets:
-        return False
-    try:
-        data = path.read_bytes()
-    except OSError:
-        return False
-    masked = data
-    for secret in secrets:
-        masked = masked.replace(secret, MASK.encode())
-    if masked == data:
-        return False
-    atomic_write_bytes(path, masked)
-    return True

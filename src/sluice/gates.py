@@ -292,9 +292,8 @@ def _reevaluate(project: Project, model: str, version: Any, scratch: Path,
                 evaluation: ModelEvaluation) -> Predictions | None:
     """Run the model's evaluate stage on the baseline's artifact instead of the candidate's."""
     import json
-    import os
-    import subprocess
 
+    from sluice.execute import Job, run_one
     from sluice.fingerprint import RunContext, render_command, stage_environment
     from sluice.predictions import read_predictions
     from sluice.registry_pull import pull_artifact
@@ -309,18 +308,19 @@ def _reevaluate(project: Project, model: str, version: Any, scratch: Path,
     outs = {name: str(folder / f"baseline-{name}{Path(path).suffix}")
             for name, path in evaluate.outs.items()}
     swapped.update({evaluate.outs[name]: path for name, path in outs.items()})
-    env = {**os.environ, **stage_environment(project.config, evaluate, RunContext(), "baseline"),
+    env = {**stage_environment(project.config, evaluate, RunContext(), "baseline"),
            "SLUICE_OUTS": json.dumps(outs, sort_keys=True)}
     env.update({f"SLUICE_OUT_{n.upper().replace('-', '_')}": p for n, p in outs.items()})
     log = project.log_path(f"{spec.evaluate}-baseline")
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "wb") as handle:
-        done = subprocess.run(["/bin/sh", "-c", render_command(project.config, evaluate,
-                                                               RunContext(), swapped)],
-                              cwd=project.root, env=env, stdout=handle, stderr=subprocess.STDOUT,
-                              timeout=evaluate.spec.timeout, check=False)
+    # Like every stage: the log masked as it is written, the process group stopped on a
+    # timeout or when sluice dies.
+    done = run_one(Job(f"{spec.evaluate}-baseline",
+                       render_command(project.config, evaluate, RunContext(), swapped),
+                       project.root, env, log, evaluate.spec.timeout,
+                       gpus=evaluate.spec.resources.gpus,
+                       secret_names=tuple(project.config.spec.ci.secrets)))
     name = _predictions_output(project, spec)
-    if done.returncode != 0 or name is None or not (project.root / outs[name]).exists():
+    if not done.ok or name is None or not (project.root / outs[name]).exists():
         evaluation.notes.append(f"re-evaluating the baseline failed (exit {done.returncode}; "
                                 f"see {log.relative_to(project.root)}): only absolute gates "
                                 "apply")

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from sluice.budget import Tracker
-from sluice.credentials import mask_file
+from sluice.credentials import declare_secret_names
 from sluice.errors import Interrupted, SluiceError
 from sluice.execute import EXECUTORS, Executor, Job, JobResult
 from sluice.fingerprint import RunContext, render_command, stage_environment
@@ -160,7 +160,8 @@ class _Scheduler:
                    cwd=self.project.root,
                    env=stage_environment(self.project.config, stage, ctx, self.run_id),
                    log_path=self.project.log_path(name), timeout=timeout,
-                   cpus=resources.cpus, gpus=resources.gpus, memory=resources.memory)
+                   cpus=resources.cpus, gpus=resources.gpus, memory=resources.memory,
+                   secret_names=tuple(self.project.config.spec.ci.secrets))
 
     def settle(self, outcome: StageOutcome) -> None:
         self.outcomes[outcome.stage] = outcome
@@ -268,8 +269,8 @@ class _Scheduler:
         if self.options.tracker is not None:
             resources = self.project.config.stages[result.stage].spec.resources
             self.options.tracker.charge(result.wall_s, resources.cpus, resources.gpus)
+        # The log was masked as it was written (it is uploaded as a CI artifact).
         log = str(self.project.log_path(result.stage).relative_to(self.project.root))
-        mask_file(self.project.log_path(result.stage))  # logs are uploaded as CI artifacts
         outcome = StageOutcome(result.stage, "ran", "; ".join(decision.reasons),
                                decision.fingerprint, result.wall_s, result.cpu_s,
                                result.max_rss_bytes, result.returncode, log)
@@ -340,6 +341,7 @@ def run_pipeline(project: Project, options: RunOptions,
                  on_event: Callable[[Event], None] = lambda e: None) -> RunResult:
     """Run the selected stages; returns every stage's outcome (raises only for bad setups)."""
     started = time.monotonic()
+    declare_secret_names(project.config.spec.ci.secrets)  # masked in all that is shown
     scheduler = _Scheduler(project, options, on_event)
     try:
         scheduler.loop()

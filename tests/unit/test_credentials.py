@@ -6,7 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from sluice.credentials import embedded_secrets, mask, reject_embedded_secrets
+from sluice.credentials import (
+    embedded_secrets,
+    is_secret_name,
+    mask,
+    reject_embedded_secrets,
+    secret_values,
+)
 from sluice.errors import StoreError
 
 ENV = {
@@ -90,3 +96,38 @@ def test_a_url_password_with_a_slash_or_an_at_sign_is_masked_whole() -> None:
     assert mask("postgresql://u:ab/cd@h/db", {}) == "postgresql://u:***@h/db"
     assert mask("postgresql://u:p@ss@h:5432/db", {}) == "postgresql://u:***@h:5432/db"
     assert mask("postgresql+psycopg://user@host/db", {}) == "postgresql+psycopg://user@host/db"
+
+
+@pytest.mark.parametrize("name", [
+    "MY_DB_PASS", "DB_PWD", "SMTP_PW", "SSH_KEY", "DEPLOY_KEYS", "STORAGE_SAS", "HOOK_AUTH",
+    "GITHUB_TOKEN", "DBPASSWORD", "MY_PASSWD", "GPG_PASSPHRASE", "AZURE_CLIENT_SECRET",
+    "MY_CREDENTIALS", "DOCKER_CREDS", "OPENAI_API_KEY", "OPENAI_APIKEY", "SIGNING_PRIVATE_KEY",
+    "MINIO_ACCESS_KEY", "my_db_pass", "AWS_SECRET_ACCESS_KEY", "PGPASSWORD",
+])
+def test_names_that_hold_secrets(name: str) -> None:
+    assert is_secret_name(name)
+    assert mask("value: s3cr3t-v4lue", {name: "s3cr3t-v4lue"}) == "value: ***"
+
+
+@pytest.mark.parametrize("name", [
+    "PWD", "OLDPWD", "PASS", "KEY", "AWS_ACCESS_KEY_ID", "HF_TOKENIZER", "TOKENIZERS_PARALLELISM",
+    "POSTGRES_PASSWORD_FILE", "AWS_SHARED_CREDENTIALS_FILE", "SECRET_NAME", "PASS_THROUGH",
+    "KEY_PATH", "HOME", "BYPASS",
+])
+def test_names_that_do_not(name: str) -> None:
+    assert not is_secret_name(name)
+    assert mask("value: /some/dir/x", {name: "/some/dir/x"}) == "value: /some/dir/x"
+
+
+def test_names_listed_in_ci_secrets_are_masked_too() -> None:
+    env = {"DEPLOY_HOOK": "https-hook-value", "PLAIN": "plain-value"}
+    assert mask("a https-hook-value b plain-value", env) == "a https-hook-value b plain-value"
+    assert mask("a https-hook-value b plain-value", env, names=["DEPLOY_HOOK"]) == \
+        "a *** b plain-value"
+    assert secret_values(env, ["DEPLOY_HOOK"]) == ["https-hook-value"]
+
+
+def test_each_line_of_a_multi_line_secret_is_masked() -> None:
+    key = "-----BEGIN KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END KEY-----"
+    masked = mask("MIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n", {"DEPLOY_PRIVATE_KEY": key})
+    assert masked == "***\n"

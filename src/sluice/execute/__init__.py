@@ -29,6 +29,8 @@ class Job:
     # Descriptors the process inherits. The stage's lock is passed this way so
     # it stays held while the stage's processes live, even if sluice is killed.
     inherit_fds: tuple[int, ...] = ()
+    # Variables to mask in the log besides those named like secrets (``ci.secrets``).
+    secret_names: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -76,3 +78,22 @@ def _local(jobs: int) -> Executor:
 
 
 EXECUTORS: dict[str, Callable[[int], Executor]] = {"local": _local}
+
+
+def run_one(job: Job, executor: str = "local") -> JobResult:
+    """Run ``job`` to its end, as the scheduler runs a stage (a baseline's re-evaluation).
+
+    On Ctrl-C (or SIGTERM) the job is stopped before the interrupt goes on.
+    """
+    runner = EXECUTORS[executor](max(1, job.cpus))
+    runner.check(job)
+    runner.start(job)
+    try:
+        while True:
+            # Short waits: a Ctrl-C reaches the main thread only when it runs Python.
+            for result in runner.wait(0.2):
+                return result
+    except KeyboardInterrupt:
+        runner.cancel_all()
+        runner.wait(10)
+        raise

@@ -1,26 +1,31 @@
 """The local executor: stage commands as parallel subprocesses on this machine.
 
-Each job runs through the shell in its own process group (a new session), so a
-timeout or cancel kills the whole tree: children and grandchildren. CPU slots
-(``--jobs``), GPUs and memory are handed out so running jobs never exceed the
-machine. ``os.wait4`` gives each job's CPU time and peak memory.
+This is sluice's one way to start a stage command. Each job runs through the shell
+in its own process group (a new session) under a small supervisor
+(:mod:`sluice.execute.supervise`) that writes the masked log as output arrives and
+stops the whole tree, children and grandchildren, on a timeout, a cancel, or when
+sluice itself dies (even by kill -9). CPU slots (``--jobs``), GPUs and memory are
+handed out so running jobs never exceed the machine. The supervisor reports each
+job's exit status, CPU time and peak memory (``os.wait4``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import queue
-import signal
 import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
 
+import sluice
 from sluice.errors import ResourceError
 from sluice.execute import Job, JobResult
-
-_GRACE_S = 3.0  # between SIGTERM and SIGKILL
 
 
 def detect_gpus() -> list[int]:
@@ -96,12 +101,8 @@ class LocalExecutor:
         if job.gpus or self.gpus:
             env["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, gpu_ids))
         job.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(job.log_path, "wb") as log:
-            started = time.time()
-            process = subprocess.Popen(
-                ["/bin/sh", "-c", job.command], cwd=job.cwd, env=env,
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True, pass_fds=job.inherit_fds)
+        started = time.time()
+        process = _start_supervisor(job, env)
         running = _Running(job, process, started, gpu_ids)
         with self._lock:
             self._running[job.stage] = running
@@ -109,32 +110,48 @@ class LocalExecutor:
                          name=f"sluice-{job.stage}").start()
 
     def _watch(self, running: _Running) -> None:
-        pid = running.process.pid
+        process = running.process
         timer = None
         if running.job.timeout is not None:
             timer = threading.Timer(running.job.timeout, self._timeout, args=(running,))
             timer.daemon = True
             timer.start()
-        _, status, usage = os.wait4(pid, 0)
+        assert process.stdout is not None
+        report = process.stdout.read()  # the supervisor's one line, then its end
+        _, status, _ = os.wait4(process.pid, 0)
         wall = time.time() - running.started
         if timer is not None:
             timer.cancel()
-        running.process.returncode = os.waitstatus_to_exitcode(status)
-        if running.timed_out or running.cancelled:
-            # The leader is gone; make sure nothing it started lives on.
-            _signal_group(pid, signal.SIGKILL)
+        process.returncode = os.waitstatus_to_exitcode(status)
         with self._lock:
+            _close(process.stdin)
+            _close(process.stdout)
             self._running.pop(running.job.stage, None)
             self._free_gpus.extend(running.gpu_ids)
+        try:
+            done = json.loads(report)
+        except ValueError:
+            # The supervisor itself failed (it says why on stderr): the job failed.
+            done = {"returncode": process.returncode or 1, "cpu_s": 0.0, "max_rss_bytes": 0}
         self._done.put(JobResult(
-            stage=running.job.stage, returncode=running.process.returncode, wall_s=wall,
-            cpu_s=usage.ru_utime + usage.ru_stime, max_rss_bytes=usage.ru_maxrss * 1024,
+            stage=running.job.stage, returncode=int(done["returncode"]),
+            wall_s=float(done.get("wall_s", wall)),
+            cpu_s=float(done["cpu_s"]), max_rss_bytes=int(done["max_rss_bytes"]),
             started_at=running.started, timed_out=running.timed_out,
             cancelled=running.cancelled, gpu_ids=running.gpu_ids))
 
+    def _stop(self, running: _Running) -> None:
+        """Ask the job's supervisor to stop it (SIGTERM, then SIGKILL after a grace period)."""
+        with self._lock:
+            stdin = running.process.stdin
+            if stdin is not None and not stdin.closed:
+                with contextlib.suppress(OSError, ValueError):  # it is ending already
+                    stdin.write(b"stop\n")
+                    stdin.flush()
+
     def _timeout(self, running: _Running) -> None:
         running.timed_out = True
-        _terminate_group(running.process.pid)
+        self._stop(running)
 
     def wait(self, timeout: float | None) -> list[JobResult]:
         results: list[JobResult] = []
@@ -157,23 +174,36 @@ class LocalExecutor:
             running = list(self._running.values())
         for item in running:
             item.cancelled = True
-            threading.Thread(target=_terminate_group, args=(item.process.pid,),
-                             daemon=True).start()
+            self._stop(item)
 
 
-def _signal_group(pgid: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
+def _close(stream: IO[bytes] | None) -> None:
+    if stream is not None:
+        with contextlib.suppress(OSError):
+            stream.close()
 
 
-def _terminate_group(pgid: int) -> None:
-    """SIGTERM the group, then SIGKILL whatever is left after a grace period."""
-    _signal_group(pgid, signal.SIGTERM)
-    deadline = time.monotonic() + _GRACE_S
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(pgid, 0)
-        except (ProcessLookupError, PermissionError):
-            return
-        time.sleep(0.05)
-    _signal_group(pgid, signal.SIGKILL)
+def _start_supervisor(job: Job, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """Start ``job`` under its supervisor; sluice keeps the write end of its stdin.
+
+    The supervisor runs in a session of its own, so signals meant for sluice's group
+    (a terminal's Ctrl-C, a CI runner's group kill) reach sluice, which stops the
+    stages in order, and not the supervisors, which would stop them unannounced.
+    """
+    # The supervisor imports sluice from where this sluice came from, whatever the
+    # stage's environment says.
+    here = str(Path(sluice.__file__).resolve().parent.parent)
+    own_env = {**os.environ,
+               "PYTHONPATH": os.pathsep.join([here, *filter(None, [os.environ.get("PYTHONPATH")])])}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sluice.execute.supervise", job.stage], cwd=job.cwd,
+        env=own_env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, start_new_session=True,
+        pass_fds=job.inherit_fds)
+    spec = {"command": job.command, "cwd": str(job.cwd), "env": env,
+            "log": str(job.log_path), "secret_names": list(job.secret_names),
+            "pass_fds": list(job.inherit_fds)}
+    assert process.stdin is not None
+    with contextlib.suppress(BrokenPipeError):  # it failed to start: its report says so
+        process.stdin.write(json.dumps(spec).encode() + b"\n")
+        process.stdin.flush()
+    return process
