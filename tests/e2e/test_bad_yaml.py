@@ -64,3 +64,12 @@ def test_bad_yaml_is_exit_2_with_file_and_line(repo: Path, case: str, command: s
     assert where in result.stderr and message in result.stderr, output
     assert "Traceback" not in output and "MemoryError" not in output
     assert not (repo / "pwned").exists() and not (repo / "model.txt").exists()
+
+
+def test_a_bad_sluice_lock_is_exit_2_with_file_and_line(repo: Path) -> None:
+    # Pins go through the same loader (and the same limits) as sluice.yaml.
+    (repo / "sluice.yaml").write_text(STAGES, encoding="utf-8")
+    (repo / "sluice.lock").write_text("version: 1\n" + _alias_bomb(), encoding="utf-8")
+    result = sluice(repo, "data", "status", check=2, preexec_fn=_two_gib)
+    assert "sluice.lock:7" in result.stderr and "aliases (`*name`) expand" in result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
