@@ -250,7 +250,7 @@ def _reader_error(exc: yaml.reader.ReaderError, text: str, file: str) -> ConfigE
     """A character YAML does not allow (NUL, other control characters), located."""
     at = max(0, min(exc.position, len(text)))
     line_start = text.rfind("\n", 0, at) + 1
-    code = exc.character if isinstance(exc.character, int) else ord(str(exc.character)[:1] or "?")
+    code = exc.character if isinstance(exc.character, int) else ord(exc.character)
     what = "a NUL character" if code == 0 else "the control character" \
         if code < 0x20 or 0x7F <= code < 0xA0 else "the character"
     return ConfigError(f"{file} is not valid YAML: {what} U+{code:04X} is not allowed in YAML",
@@ -323,6 +323,10 @@ def parse_yaml(text: str, file: str) -> YamlSource:
                           hint="check the indentation and quoting around that spot") from None
     except yaml.reader.ReaderError as exc:
         raise _reader_error(exc, text, file) from None
+    except RecursionError:  # the pure-Python composer, before _check_tree sees the depth
+        raise ConfigError(f"{file}: values are nested more than {MAX_DEPTH} levels deep",
+                          location=Location(file), hint="flatten the structure; no sluice "
+                                                        "file needs this much nesting") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{file} is not valid YAML: {exc}", location=Location(file),
                           hint="fix the YAML syntax") from None

@@ -251,3 +251,11 @@ def test_a_merged_value_that_is_overridden_is_never_built() -> None:
     assert src.data["c"] == {"x": 3, "y": 2}
     assert ("c", "x", 0) not in src.value_at
     assert list(src.data["c"]) == ["x", "y"]  # keys keep the order they first appear in
+
+
+def test_deep_nesting_with_the_pure_python_composer(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sluice import yamlsource
+
+    monkeypatch.setattr(yamlsource, "_COMPOSER", yaml.SafeLoader)
+    with pytest.raises(ConfigError, match="nested more than 100 levels"):
+        parse_yaml("a: " + "[" * 2000 + "]" * 2000 + "\n", "f")
