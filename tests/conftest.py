@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -78,13 +78,15 @@ def repo(tmp_path: Path) -> Path:
 
 
 def sluice(repo: Path, *args: str, check: int | None = 0, timeout: float = 600,
-           env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+           env: dict[str, str] | None = None,
+           preexec_fn: Callable[[], object] | None = None) -> subprocess.CompletedProcess[str]:
     """Run the real ``sluice`` CLI in ``repo``; assert the exit code unless check is None."""
     # As a user with the venv activated: stages' `python` is the venv's.
     path = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
     result = subprocess.run([sys.executable, "-m", "sluice", *args], cwd=repo,
                             capture_output=True, text=True, timeout=timeout,
-                            env={**os.environ, "PATH": path, **(env or {})})
+                            env={**os.environ, "PATH": path, **(env or {})},
+                            preexec_fn=preexec_fn)  # e.g. a memory limit
     if check is not None and result.returncode != check:
         raise AssertionError(f"sluice {' '.join(args)} exited {result.returncode}, "
                              f"expected {check}\nstdout:\n{result.stdout}\n"

@@ -7,6 +7,7 @@ together, so a user fixes a broken file in one go rather than one error per run.
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import json
 import posixpath
@@ -216,7 +217,7 @@ def load_params(root: Path, name: str | None, where: Location,
             raise ConfigError(f"params file `{rel}` is not UTF-8 text (byte {exc.start})",
                               location=Location(rel), hint="save the file as UTF-8") from None
     else:
-        data = parse_yaml_bytes(raw, rel).data
+        data = _dates_as_text(parse_yaml_bytes(raw, rel).data)
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -225,6 +226,18 @@ def load_params(root: Path, name: str | None, where: Location,
                           location=Location(rel, 1, 1),
                           hint="write it as `key: value` lines, e.g. `train: {lr: 0.1}`")
     return rel, data
+
+
+def _dates_as_text(value: Any) -> Any:
+    """YAML reads `2024-01-31` as a date; params hold it as the text a command gets.
+
+    Run records and fingerprints are JSON, which has no dates (as in a JSON params file).
+    """
+    if isinstance(value, dict):
+        return {k: _dates_as_text(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_dates_as_text(v) for v in value]
+    return str(value) if isinstance(value, dt.date) else value
 
 
 def _label(at: PathKey) -> str:
@@ -252,11 +265,37 @@ class _Resolver:
         self.problems.append(ConfigError(message, hint=hint, location=where))
 
     def path(self, raw: str, what: str, at: PathKey) -> str | None:
+        if not self.literal(raw, what.replace("{path}", f"`{raw}`"), at, "paths"):
+            return None
         try:
             return normalise_path(raw, what, self.config.source.locate(at))
         except ConfigError as exc:
             self.problems.append(exc)
             return None
+
+    def literal(self, raw: str, subject: str, at: PathKey, kind: str) -> bool:
+        """False (and a problem) when ``raw`` holds a ``${`` that would stay in it as written."""
+        offset = raw.find("${")  # never interpolated: it would stay in the value as written
+        if offset != -1:
+            self.fail(f"{subject} contains `${{`, but sluice does not interpolate {kind}", at,
+                      "only a stage's `cmd` and `env` are interpolated; write the value out",
+                      offset=offset)
+        return offset == -1
+
+    def aliases(self) -> None:
+        """Registry alias names are used as written; a `${` in one is a mistake."""
+        spec = self.config.spec
+        named: list[tuple[str | None, PathKey]] = [
+            *((m.baseline.alias, ("models", n, "baseline", "alias"))
+              for n, m in spec.models.items() if m.baseline),
+            *((t.promote, ("tiers", n, "promote")) for n, t in spec.tiers.items()),
+            *((p.after, ("promotion", n, "after")) for n, p in spec.promotion.items()),
+            *((d.drift.alias, ("datasets", n, "drift", "alias"))
+              for n, d in spec.datasets.items() if d.drift)]
+        for value, at in named:
+            if value is not None:
+                self.literal(value, f"alias `{value}` (`{'.'.join(map(str, at))}`)", at,
+                             "alias names")
 
     def stage(self, name: str, spec: StageSpec) -> Stage:
         at: PathKey = ("stages", name)
@@ -485,6 +524,7 @@ def load_config_from(root: Path, read: Reader) -> Config:
         config.stages[name] = resolver.stage(name, stage_spec)
     for name, model_spec in spec.models.items():
         resolver.model(name, model_spec)
+    resolver.aliases()
     check_tiers(spec, params, lambda message, at, hint: resolver.fail(message, at, hint),
                 did_you_mean, lambda key: lookup_param(params, key)[0])
     check_gates(spec, lambda message, at, hint: resolver.fail(message, at, hint), did_you_mean)

@@ -3,7 +3,9 @@
 A reference is a dotted name (``${outs.model}``, ``${params.train.lr}``,
 ``${stages.features.outs.table}``, ``${datasets.raw}``, ``${tier.fraction}``).
 Substituted values are shell-quoted, so a path with spaces stays one argument.
-``$${`` writes a literal ``${``.
+``$${`` writes a literal ``${``. Only ``cmd`` and ``env`` are interpolated; a
+``${`` anywhere sluice takes a value as written (paths, alias names) would stay
+in it literally, so the config layer refuses it.
 """
 
 from __future__ import annotations

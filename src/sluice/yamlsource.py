@@ -5,6 +5,14 @@ this module turns a path back into ``file:line:column`` so every config error
 points at the right spot. Duplicate keys, which PyYAML silently merges, are
 reported as errors here. Anchors, aliases and merge keys (``<<: *defaults``)
 work as in any YAML file; a merged value is located where it is written.
+
+Every YAML file sluice reads from a project goes through :func:`parse_yaml`, so
+its limits hold for all of them: aliases may add at most
+:data:`MAX_ALIAS_VALUES` values to what the file spells out (an "alias bomb" of
+nine anchors used nine times each would otherwise build hundreds of millions),
+values nest at most :data:`MAX_DEPTH` levels, and only the tags of plain data
+(strings, numbers, booleans, null, dates, lists, mappings) are accepted; a
+``!!python/object`` or ``!custom`` tag is an error rather than silently dropped.
 """
 
 from __future__ import annotations
@@ -20,6 +28,13 @@ from sluice.errors import ConfigError, Location
 
 PathKey = tuple[str | int, ...]
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+_STD = "tag:yaml.org,2002:"
+# Far above any real config (the example project has a few hundred values), far
+# below what hurts: a value costs a few hundred bytes once built and located.
+MAX_ALIAS_VALUES = 100_000
+MAX_DEPTH = 100  # also keeps the recursive builder far from Python's recursion limit
+_SCALAR_TAGS = frozenset(_STD + t for t in (
+    "str", "int", "float", "bool", "null", "timestamp", "merge", "value"))
 
 
 @dataclass(frozen=True)
@@ -99,28 +114,15 @@ class _Builder:
         self.file = file
         self.lines = lines
         self.src = src
-        self.active: set[int] = set()  # nodes being built: an alias back to one is a loop
         self.explicit: dict[int, set[int]] = {}  # mapping → its own (not merged) keys
 
     def build(self, node: yaml.Node, path: PathKey) -> Any:
-        if id(node) in self.active:
-            raise ConfigError("this anchored value contains an alias to itself, which would "
-                              "make it endless", location=_loc(self.file, node),
-                              hint="an anchor (`&name`) can only be used (`*name`) outside "
-                                   "the value it names")
+        # _check_tree has refused loops, bombs and deep nesting: plain recursion is safe.
         self.src.value_at[path] = _loc(self.file, node)
         if isinstance(node, yaml.MappingNode):
-            self.active.add(id(node))
-            try:
-                return self.mapping(node, path)
-            finally:
-                self.active.discard(id(node))
+            return self.mapping(node, path)
         if isinstance(node, yaml.SequenceNode):
-            self.active.add(id(node))
-            try:
-                return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
-            finally:
-                self.active.discard(id(node))
+            return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
         # Scalars: compose() already resolved their tags; the constructor turns
         # them into str, int, float, bool or None exactly as yaml.safe_load would.
         value = _CONSTRUCTOR.construct_object(node, deep=True)
@@ -138,37 +140,123 @@ class _Builder:
             id(node), {id(k) for k, _ in node.value if k.tag != _MERGE_TAG})
         if any(k.tag == _MERGE_TAG for k, _ in node.value):
             _CONSTRUCTOR.flatten_mapping(node)  # merged pairs first, then the explicit ones
-        result: dict[Any, Any] = {}
-        from_merge: set[Any] = set()
-        for key_node, value_node in node.value:
+        # A later pair overrides an earlier merged one, so only the last pair of
+        # each key is built: nothing is built and then thrown away, and the
+        # result keeps the order in which keys first appear.
+        winner: dict[str, int] = {}
+        written: dict[str, yaml.Node] = {}
+        for index, (key_node, _) in enumerate(node.value):
             if not isinstance(key_node, yaml.ScalarNode):
                 raise ConfigError("a mapping key must be a plain name, not a list or mapping",
                                   location=_loc(self.file, key_node),
                                   hint="write keys as `name: value`")
             key = key_node.value
-            merged = id(key_node) not in explicit
-            if key in result:
-                if not merged and key not in from_merge:
-                    first = self.src.key_at[(*path, key)]
+            if id(key_node) in explicit:
+                if key in written:
+                    first = written[key].start_mark.line + 1
                     inside = f" in `{'.'.join(map(str, path))}`" if path else ""
                     raise ConfigError(
-                        f"duplicate key `{key}`{inside} (first defined at line {first.line})",
+                        f"duplicate key `{key}`{inside} (first defined at line {first})",
                         location=_loc(self.file, key_node),
                         hint="remove one of the two definitions or rename one")
-                self._forget((*path, key))  # a later value overrides a merged one
-            if merged:
-                from_merge.add(key)
-            else:
-                from_merge.discard(key)
+                written[key] = key_node
+            winner[key] = index
+        result: dict[Any, Any] = {}
+        for key, index in winner.items():
+            key_node, value_node = node.value[index]
             self.src.key_at[(*path, key)] = _loc(self.file, key_node)
             result[key] = self.build(value_node, (*path, key))
         return result
 
-    def _forget(self, prefix: PathKey) -> None:
-        n = len(prefix)
-        for table in (self.src.value_at, self.src.key_at, self.src.scalars):
-            for stale in [p for p in table if p[:n] == prefix]:
-                del table[stale]
+
+def _tag_name(tag: str) -> str:
+    return "!!" + tag.removeprefix(_STD) if tag.startswith(_STD) else tag
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def _check_tag(file: str, node: yaml.Node) -> None:
+    """Only plain data: an unknown tag is refused, never silently dropped."""
+    allowed = (node.tag in _SCALAR_TAGS if isinstance(node, yaml.ScalarNode) else
+               node.tag == _STD + ("map" if isinstance(node, yaml.MappingNode) else "seq"))
+    if not allowed:
+        raise ConfigError(f"{file}: unsupported YAML tag `{_tag_name(node.tag)}`",
+                          location=_loc(file, node),
+                          hint="remove the tag; sluice files hold plain strings, numbers, "
+                               "booleans, lists and mappings (never Python objects)")
+
+
+def _check_tree(file: str, root: yaml.Node) -> None:
+    """Refuse unknown tags, deep nesting, and aliases that expand beyond the limits.
+
+    Aliases make the composed tree a graph; this walks each distinct node once
+    (iteratively, so nesting cannot exhaust the stack) and computes how many
+    values every node stands for once its aliases and merges are expanded, so a
+    bomb is refused before anything is built. Merges are counted in full, an
+    upper bound of what merging them yields.
+    """
+    size: dict[int, int] = {}
+    height: dict[int, int] = {}
+    on_path = {id(root)}
+    _check_tag(file, root)
+    stack: list[tuple[yaml.Node, list[yaml.Node]]] = [(root, _children(root))]
+    position = [0]
+    while stack:
+        node, kids = stack[-1]
+        if position[-1] < len(kids):
+            kid = kids[position[-1]]
+            position[-1] += 1
+            if id(kid) in on_path:
+                raise ConfigError("this anchored value contains an alias to itself, which "
+                                  "would make it endless", location=_loc(file, kid),
+                                  hint="an anchor (`&name`) can only be used (`*name`) "
+                                       "outside the value it names")
+            if len(stack) + height.get(id(kid), 1) > MAX_DEPTH:
+                raise ConfigError(f"{file}: values are nested more than {MAX_DEPTH} levels "
+                                  "deep here", location=_loc(file, kid),
+                                  hint="flatten the structure; no sluice file needs "
+                                       "this much nesting")
+            if id(kid) not in size:
+                _check_tag(file, kid)
+                on_path.add(id(kid))
+                stack.append((kid, _children(kid)))
+                position.append(0)
+            continue
+        stack.pop()
+        position.pop()
+        on_path.discard(id(node))
+        size[id(node)] = 1 + sum(size[id(k)] for k in kids)
+        height[id(node)] = 1 + max((height[id(k)] for k in kids), default=0)
+    limit = len(size) + MAX_ALIAS_VALUES
+    if size[id(root)] <= limit:
+        return
+    node = root  # point at the innermost value that is too big on its own
+    while (big := next((k for k in _children(node) if size[id(k)] > limit),
+                       None)) is not None:
+        node = big
+    raise ConfigError(f"{file}: aliases (`*name`) expand this value to {size[id(node)]:,} "
+                      f"values; sluice allows aliases to add at most {MAX_ALIAS_VALUES:,}",
+                      location=_loc(file, node),
+                      hint="use each anchor (`&name`) fewer times, or write the values out")
+
+
+def _reader_error(exc: yaml.reader.ReaderError, text: str, file: str) -> ConfigError:
+    """A character YAML does not allow (NUL, other control characters), located."""
+    at = max(0, min(exc.position, len(text)))
+    line_start = text.rfind("\n", 0, at) + 1
+    code = exc.character if isinstance(exc.character, int) else ord(exc.character)
+    what = "a NUL character" if code == 0 else "the control character" \
+        if code < 0x20 or 0x7F <= code < 0xA0 else "the character"
+    return ConfigError(f"{file} is not valid YAML: {what} U+{code:04X} is not allowed in YAML",
+                       location=Location(file, text.count("\n", 0, at) + 1, at - line_start + 1),
+                       hint="remove it; a file with such characters is often binary or "
+                            "saved in another encoding than UTF-8")
 
 
 _CONSTRUCTOR = yaml.SafeLoader("")
@@ -226,12 +314,19 @@ def parse_yaml(text: str, file: str) -> YamlSource:
         if node is None:
             src.value_at[()] = Location(file, 1, 1)
             return src
+        _check_tree(file, node)
         src.data = _Builder(file, text.splitlines(), src).build(node, ())
     except yaml.MarkedYAMLError as exc:
         problem, mark = _explain(exc, text)
         location = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file)
         raise ConfigError(f"{file} is not valid YAML: {problem}", location=location,
                           hint="check the indentation and quoting around that spot") from None
+    except yaml.reader.ReaderError as exc:
+        raise _reader_error(exc, text, file) from None
+    except RecursionError:  # the pure-Python composer, before _check_tree sees the depth
+        raise ConfigError(f"{file}: values are nested more than {MAX_DEPTH} levels deep",
+                          location=Location(file), hint="flatten the structure; no sluice "
+                                                        "file needs this much nesting") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{file} is not valid YAML: {exc}", location=Location(file),
                           hint="fix the YAML syntax") from None

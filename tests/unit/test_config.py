@@ -339,3 +339,51 @@ def test_a_store_url_no_backend_serves_is_refused_at_load(tmp_path: Path) -> Non
                                "stages:\n  a: {cmd: 'true'}\n")
     assert [(p.message, p.location.line if p.location else None) for p in found] == [
         ("no store backend for `ftp2://` URLs", 1)]
+
+
+def test_dates_in_params_are_the_text_written(tmp_path: Path) -> None:
+    # Run records and fingerprints are JSON; a date object made `sluice run` crash.
+    cfg = load(tmp_path, "stages: {}\n",
+               {"params.yaml": "d: 2024-01-31\nt: 2024-01-31 10:00:00\nl: [2024-02-01]\n"})
+    assert cfg.params == {"d": "2024-01-31", "t": "2024-01-31 10:00:00", "l": ["2024-02-01"]}
+
+
+@pytest.mark.parametrize(("config", "message", "where"), [
+    ("stages:\n  a:\n    cmd: x\n    outs: {m: 'models/${params.name}.pkl'}\n",
+     "output `m` (`models/${params.name}.pkl`) of stage `a` contains `${`, but sluice does "
+     "not interpolate paths", (4, 23)),
+    ("stages:\n  a:\n    cmd: x\n    deps: ['data/${tier.name}.csv']\n",
+     "dependency `data/${tier.name}.csv` of stage `a` contains `${`, but sluice does not "
+     "interpolate paths", (4, 18)),
+    ("datasets:\n  raw: data/${x}.csv\n",
+     "dataset `raw` (`data/${x}.csv`) contains `${`, but sluice does not interpolate paths",
+     (2, 8)),  # the shorthand: where the value starts
+    ("stages:\n  t: {cmd: x, outs: {m: m.pkl}}\n  e: {cmd: x, outs: {p: p.csv}}\n"
+     "models:\n  c:\n    train: t\n    evaluate: e\n    artifact: m\n"
+     "    baseline: {alias: '${tier.name}'}\n",
+     "alias `${tier.name}` (`models.c.baseline.alias`) contains `${`, but sluice does not "
+     "interpolate alias names", (9, 24)),
+    ("tiers:\n  merge:\n    promote: staging-${tier.name}\n",
+     "alias `staging-${tier.name}` (`tiers.merge.promote`) contains `${`, but sluice does "
+     "not interpolate alias names", (3, 22)),
+    ("promotion:\n  production: {after: '${x}'}\n",
+     "alias `${x}` (`promotion.production.after`) contains `${`, but sluice does not "
+     "interpolate alias names", (2, 24)),
+])
+def test_a_reference_where_nothing_is_interpolated_is_an_error(
+        tmp_path: Path, config: str, message: str, where: tuple[int, int]) -> None:
+    from tests.unit._util import problems
+
+    found = problems(tmp_path, config)
+    assert [(p.message, p.location) for p in found] == [
+        (message, Location("sluice.yaml", *where))]
+    assert found[0].hint is not None and "`cmd` and `env`" in found[0].hint
+
+
+def test_a_params_file_goes_through_the_bounded_loader(tmp_path: Path) -> None:
+    bomb = "a0: &a0 [" + ", ".join(["x"] * 9) + "]\n" + "".join(
+        f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]\n" for i in range(1, 9))
+    with pytest.raises(ConfigError) as info:
+        load(tmp_path, "stages: {}\n", {"params.yaml": bomb})
+    assert "aliases (`*name`) expand this value" in info.value.message
+    assert info.value.location == Location("params.yaml", 6, 5)

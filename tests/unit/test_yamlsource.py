@@ -145,3 +145,117 @@ def test_same_messages_with_libyaml_and_pure_python(text: str,
     assert "<" not in python[0], "PyYAML's token names mean nothing to a user"
     if hasattr(yaml, "CSafeLoader"):
         assert error(yaml.CSafeLoader) == python
+
+
+def _alias_bomb(levels: int = 9, width: int = 9) -> str:
+    """Nine anchors, each used nine times by the next: 9**9 values once expanded."""
+    lines = ["a0: &a0 [" + ", ".join(["lol"] * width) + "]"]
+    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * width) + "]"
+              for i in range(1, levels)]
+    return "\n".join(lines) + "\n"
+
+
+def test_an_alias_bomb_is_refused_before_anything_is_built() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_yaml(_alias_bomb(), "f.yaml")
+    # a5 is the first anchor that expands beyond the limit on its own: 1 + 9 * 66,430
+    assert info.value.message == ("f.yaml: aliases (`*name`) expand this value to 597,871 "
+                                  "values; sluice allows aliases to add at most 100,000")
+    assert info.value.location == Location("f.yaml", 6, 5)
+
+
+def test_a_merge_key_bomb_is_refused() -> None:
+    text = "m0: &m0 {" + ", ".join(f"k{i}: {i}" for i in range(9)) + "}\n" + "".join(
+        f"m{i}: &m{i}\n  <<: [" + ", ".join([f"*m{i - 1}"] * 9) + "]\n" for i in range(1, 9))
+    with pytest.raises(ConfigError, match=r"aliases .* expand this value"):
+        parse_yaml(text, "f.yaml")
+
+
+def test_aliases_below_the_limit_and_large_plain_files_load() -> None:
+    src = parse_yaml(_alias_bomb(levels=4), "f")  # 9**4 values: a real config's worth
+    assert src.data["a3"][8][8][8] == ["lol"] * 9
+    many = parse_yaml("a: [" + ", ".join(["1"] * 150_000) + "]\n", "f")  # written, not aliased
+    assert len(many.data["a"]) == 150_000
+
+
+def test_nesting_is_bounded_with_a_location() -> None:
+    assert parse_yaml("a: " + "[" * 99 + "]" * 99 + "\n", "f").data["a"] is not None
+    block = "".join("  " * i + f"k{i}:\n" for i in range(150)) + "  " * 150 + "v: 1\n"
+    with pytest.raises(ConfigError) as info:
+        parse_yaml(block, "f")
+    assert "nested more than 100 levels" in info.value.message
+    assert info.value.location == Location("f", 100, 199)
+    through_alias = "a: &a " + "[" * 60 + "]" * 60 + "\nb: " + "[" * 50 + "*a" + "]" * 50 + "\n"
+    with pytest.raises(ConfigError, match="nested more than 100 levels"):
+        parse_yaml(through_alias, "f")
+
+
+@pytest.mark.parametrize("text", ["a: &a [1, *a]\n", "a: &a\n  x: 1\n  <<: *a\n",
+                                  "a: &a\n  <<: *a\n"])
+def test_an_alias_into_its_own_value_is_an_error(text: str) -> None:
+    with pytest.raises(ConfigError, match="contains an alias to itself") as info:
+        parse_yaml(text, "f")
+    assert info.value.location == Location("f", 1, 4)
+
+
+@pytest.mark.parametrize(("text", "what", "where"), [
+    ("a: 1\nb: x\0y\n", "a NUL character U+0000", (2, 5)),
+    ('a: 1\nb: "x\0y"\n', "a NUL character U+0000", (2, 6)),
+    ("a: 1\nb: x\x07y\n", "the control character U+0007", (2, 5)),
+    ("a: 1\nb: \ufffe\n", "the character U+FFFE", (2, 4)),
+])
+def test_characters_yaml_rejects_are_located(text: str, what: str, where: tuple[int, int],
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from sluice import yamlsource
+
+    loaders = [yaml.SafeLoader, *([yaml.CSafeLoader] if hasattr(yaml, "CSafeLoader") else [])]
+    for loader in loaders:
+        monkeypatch.setattr(yamlsource, "_COMPOSER", loader)
+        with pytest.raises(ConfigError) as info:
+            parse_yaml(text, "f")
+        assert info.value.message == f"f is not valid YAML: {what} is not allowed in YAML"
+        assert info.value.location == Location("f", *where)
+
+
+@pytest.mark.parametrize(("text", "tag", "where"), [
+    ("a: 1\nb: !!python/object/apply:os.system ['touch pwned']\n",
+     "!!python/object/apply:os.system", (2, 4)),
+    ("a: !!python/object:collections.OrderedDict {x: 1}\n",
+     "!!python/object:collections.OrderedDict", (1, 4)),
+    ("a: !!python/name:os.system ''\n", "!!python/name:os.system", (1, 4)),
+    ("a:\n  - !foo bar\n", "!foo", (2, 5)),
+    ("a: !foo [1]\n", "!foo", (1, 4)),
+    ("!foo {a: 1}\n", "!foo", (1, 1)),
+    ("a: {!foo k: 1}\n", "!foo", (1, 5)),
+    ("a: !!set {x, y}\n", "!!set", (1, 4)),
+    ("a: !!binary aGVsbG8=\n", "!!binary", (1, 4)),
+])
+def test_unknown_tags_are_errors_not_ignored(text: str, tag: str,
+                                             where: tuple[int, int]) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_yaml(text, "f")
+    assert info.value.message == f"f: unsupported YAML tag `{tag}`"
+    assert info.value.location == Location("f", *where)
+
+
+def test_plain_data_tags_still_work() -> None:
+    src = parse_yaml("a: !!str 5\nb: !!int '7'\nc: !!float 1\nd: !!bool yes\ne: !!null ''\n"
+                     "f: !!map {x: 1}\ng: !!seq [1]\n", "f")
+    assert src.data == {"a": "5", "b": 7, "c": 1.0, "d": True, "e": None, "f": {"x": 1},
+                        "g": [1]}
+
+
+def test_a_merged_value_that_is_overridden_is_never_built() -> None:
+    # The override wins without the merged bomb being expanded (nor counted twice).
+    src = parse_yaml("d: &d {x: [1, 2], y: 2}\nc:\n  <<: *d\n  x: 3\n", "f")
+    assert src.data["c"] == {"x": 3, "y": 2}
+    assert ("c", "x", 0) not in src.value_at
+    assert list(src.data["c"]) == ["x", "y"]  # keys keep the order they first appear in
+
+
+def test_deep_nesting_with_the_pure_python_composer(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sluice import yamlsource
+
+    monkeypatch.setattr(yamlsource, "_COMPOSER", yaml.SafeLoader)
+    with pytest.raises(ConfigError, match="nested more than 100 levels"):
+        parse_yaml("a: " + "[" * 2000 + "]" * 2000 + "\n", "f")
