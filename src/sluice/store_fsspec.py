@@ -113,7 +113,7 @@ class FsspecStore:
 
     def missing(self, digests: Iterable[str]) -> list[str]:
         """Those of ``digests`` the store lacks, with as few requests as possible."""
-        wanted = list(dict.fromkeys(digests))
+        wanted = [check_digest(d) for d in dict.fromkeys(digests)]  # as LocalStore does
         groups: dict[str, list[str]] = defaultdict(list)
         for digest in wanted:
             if self._present(digest) is None:
