@@ -61,7 +61,7 @@ def _ensure_ignored(project: Project, path: str) -> None:
 
 def _store_tree(project: Project, path: Path) -> tuple[str, int, int]:
     entries = []
-    for entry in project.hasher.tree_entries(path):
+    for entry in project.hasher.tree_entries(path, follow_links=False):  # never host files
         digest = project.store.add_file(path / entry.path, entry.hash)
         entries.append(TreeEntry(entry.path, digest, entry.size))
     digest = hash_manifest(entries)

@@ -21,8 +21,8 @@ from sluice.datalock import LOCK_FILE, parse_lock
 from sluice.errors import StoreError, UsageError
 from sluice.fsutil import atomic_write_bytes
 from sluice.gitrepo import Repo
-from sluice.hashing import DIR_SUFFIX, manifest_from_bytes
 from sluice.project import Project
+from sluice.store import checkout
 
 
 def _inside(path: str, folder: str) -> bool:
@@ -35,13 +35,7 @@ def _from_store(project: Project, digest: str, dest: Path, what: str) -> None:
         raise StoreError(f"{what} ({digest[:12]}) is not in the store {store.url}",
                          hint="fetch it with `sluice data pull` (or run with a shared "
                               "`storage: cache:` that has it)")
-    if not digest.endswith(DIR_SUFFIX):
-        store.checkout_file(digest, dest)
-        return
-    for entry in manifest_from_bytes(store.read_bytes(digest)):
-        target = dest / entry.path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        store.checkout_file(entry.hash, target)
+    checkout(store, digest, dest)  # manifest paths validated, bytes verified
 
 
 def _from_git(repo: Repo, commit: str, path: str, dest: Path, what: str) -> None:

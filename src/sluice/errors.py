@@ -86,6 +86,10 @@ class StoreError(SluiceError):
     """The content store is unreadable, corrupt or unwritable."""
 
 
+class CorruptObject(StoreError):
+    """What came out of a store (bytes, a run record, a manifest) is not what it claims."""
+
+
 class ResourceError(SluiceError):
     """A stage asks for more resources (CPUs, GPUs, memory) than this machine has."""
 

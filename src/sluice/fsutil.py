@@ -12,10 +12,13 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import xxhash
+
+from sluice.errors import CorruptObject
 
 _FICLONE = 0x40049409  # Linux ioctl: share blocks copy-on-write (btrfs, xfs)
 _CHUNK = 4 * 1024 * 1024
@@ -56,44 +59,60 @@ def _try_reflink(src_fd: int, dst_fd: int) -> bool:
 
 
 def copy_hashing(src: Path, dst_fd: int) -> str:
-    """Copy ``src`` into the open ``dst_fd`` and return the xxh3-128 of what was copied."""
+    """Copy ``src`` into the open ``dst_fd`` and return the xxh3-128 of what was copied.
+
+    Where the filesystem can, the copy is a reflink and the hash is read back from
+    ``dst_fd`` (it must be open for reading too, as :func:`tempfile.mkstemp`'s is):
+    still one read, and what is hashed is what landed.
+    """
     hasher = xxhash.xxh3_128()
     buffer = bytearray(_CHUNK)
     view = memoryview(buffer)
     with open(src, "rb", buffering=0) as handle:
+        if _try_reflink(handle.fileno(), dst_fd):
+            offset = 0
+            while n := os.preadv(dst_fd, [buffer], offset):
+                hasher.update(view[:n])
+                offset += n
+            return str(hasher.hexdigest())
         while True:
             n = handle.readinto(buffer)
             if not n:
                 break
             hasher.update(view[:n])
-            _write_all(dst_fd, view[:n])
+            write_all(dst_fd, view[:n])
     return str(hasher.hexdigest())
 
 
-def _write_all(fd: int, data: memoryview) -> None:
-    while data:
-        written = os.write(fd, data)
-        data = data[written:]
+def write_all(fd: int, data: memoryview | bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
 
 
-def atomic_copy(src: Path, dst: Path, mode: int = 0o644) -> None:
-    """Copy ``src`` to ``dst`` atomically (reflink when the filesystem can)."""
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent)
+def write_verified(dest: Path, digest: str, fill: Callable[[int], str], *, source: str,
+                   hint: str, mode: int = 0o644) -> None:
+    """Write ``dest`` atomically from ``fill``, only if the bytes hash to ``digest``.
+
+    ``fill`` writes into the open temp file beside ``dest`` and returns the xxh3-128
+    of what it wrote (hashed on the way: nothing is read twice). On a mismatch the
+    temp file goes and :class:`CorruptObject` names ``source``: ``dest`` is untouched.
+    Every store restores through here, so there is one verification path.
+    """
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
     try:
-        with open(src, "rb") as source:
-            if not _try_reflink(source.fileno(), fd):
-                os.close(fd)
-                fd = -1
-                shutil.copyfile(src, tmp)
-        if fd != -1:
+        try:
+            actual = fill(fd)
+        finally:
             os.close(fd)
-            fd = -1
+        if actual != digest.removesuffix(".dir"):
+            raise CorruptObject(f"object {digest} in {source} is corrupt (its content hashes "
+                                f"to {actual}); it was not used", hint=hint)
         os.chmod(tmp, mode)
-        os.replace(tmp, dst)
+        os.replace(tmp, dest)
     except BaseException:
-        if fd != -1:
-            os.close(fd)
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise

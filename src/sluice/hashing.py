@@ -16,6 +16,9 @@ from typing import TYPE_CHECKING
 
 import xxhash
 
+from sluice.errors import CorruptObject, UsageError
+from sluice.safepath import check_digest, relative_path
+
 if TYPE_CHECKING:
     from sluice.state import StatCache
 
@@ -62,18 +65,47 @@ def manifest_bytes(entries: list[TreeEntry]) -> bytes:
     return json.dumps(rows, separators=(",", ":"), sort_keys=True).encode()
 
 
-def manifest_from_bytes(data: bytes) -> list[TreeEntry]:
-    return [TreeEntry(r["path"], r["hash"], int(r["size"])) for r in json.loads(data)]
+def manifest_from_bytes(data: bytes, digest: str = "") -> list[TreeEntry]:
+    """The entries of a folder manifest, every path and hash validated.
+
+    A manifest comes out of a store, which is trusted for availability, never for
+    paths: an entry that is not a clean relative path, names no content hash, or
+    clashes with another entry (twice the same path, a file where another entry
+    needs a folder) is :class:`CorruptObject`, before anything is written.
+    """
+    what = f"the folder manifest {digest[:16]}".rstrip()
+    try:
+        rows = json.loads(data)
+        entries = [TreeEntry(r["path"], r["hash"], int(r["size"])) for r in rows]
+    except (ValueError, TypeError, KeyError) as exc:
+        raise CorruptObject(f"{what} is not a valid folder manifest ({type(exc).__name__})",
+                            hint="delete it from the store and rerun the stage with "
+                                 "--force") from None
+    files: set[str] = set()
+    folders: set[str] = set()
+    for entry in entries:
+        path = relative_path(entry.path, what)
+        check_digest(entry.hash, what)
+        parents = {path.rsplit("/", i)[0] for i in range(1, path.count("/") + 1)}
+        if path in files or path in folders or parents & files:
+            raise CorruptObject(f"{what} lists `{path}` twice, or as both a file and a folder",
+                                hint="delete it from the store and rerun the stage with "
+                                     "--force")
+        files.add(path)
+        folders |= parents
+    return entries
 
 
 def hash_manifest(entries: list[TreeEntry]) -> str:
     return hash_bytes(manifest_bytes(entries)) + DIR_SUFFIX
 
 
-def walk_files(root: Path) -> list[tuple[str, os.stat_result]]:
+def walk_files(root: Path, *, follow_links: bool = True) -> list[tuple[str, os.stat_result]]:
     """(relative path, stat) of every regular file under ``root``, symlinks followed.
 
-    A symlink back to a folder above it (a loop) is not followed again.
+    A symlink back to a folder above it (a loop) is not followed again. With
+    ``follow_links=False`` (data going into the store) any symlink inside is
+    refused: following it could copy host files (``/etc``) into a shared store.
     """
     found: list[tuple[str, os.stat_result]] = []
     top = os.stat(root)
@@ -84,6 +116,8 @@ def walk_files(root: Path) -> list[tuple[str, os.stat_result]]:
         with os.scandir(folder) as entries:
             for entry in entries:
                 rel = prefix + entry.name
+                if not follow_links and entry.is_symlink():
+                    raise _link_refused(root, rel)
                 try:
                     if entry.is_dir():
                         st = entry.stat()
@@ -96,6 +130,17 @@ def walk_files(root: Path) -> list[tuple[str, os.stat_result]]:
                     continue  # vanished or a broken link: not part of the tree
     found.sort()
     return found
+
+
+def _link_refused(root: Path, rel: str) -> UsageError:
+    try:
+        target = f" (to `{os.readlink(root / rel)}`)"
+    except OSError:
+        target = ""
+    return UsageError(f"`{root / rel}` is a symbolic link{target}; sluice does not store links "
+                      "in tracked data, nor follow them",
+                      hint="replace the link with a copy of what it points to, or delete it, "
+                           "and run the command again")
 
 
 class Hasher:
@@ -112,9 +157,9 @@ class Hasher:
             self.cache.put(str(path), st, digest)
         return digest
 
-    def tree_entries(self, root: Path) -> list[TreeEntry]:
+    def tree_entries(self, root: Path, *, follow_links: bool = True) -> list[TreeEntry]:
         return [TreeEntry(rel, self.file(root / rel, st), st.st_size)
-                for rel, st in walk_files(root)]
+                for rel, st in walk_files(root, follow_links=follow_links)]
 
     def tree(self, root: Path) -> str:
         return hash_manifest(self.tree_entries(root))

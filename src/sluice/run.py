@@ -24,7 +24,13 @@ from sluice.errors import Interrupted, SluiceError
 from sluice.execute import EXECUTORS, Executor, Job, JobResult
 from sluice.fingerprint import RunContext, render_command, stage_environment
 from sluice.fsutil import FileLock, atomic_write_json
-from sluice.outputs import prepare_output_parents, remove_outputs, restore_outputs, save_outputs
+from sluice.outputs import (
+    check_output_links,
+    prepare_output_parents,
+    remove_outputs,
+    restore_outputs,
+    save_outputs,
+)
 from sluice.plan import Decision, decide, select_stages
 from sluice.project import Project
 from sluice.records import write_record
@@ -312,6 +318,7 @@ class _Scheduler:
         self.emit(Event("plan", "", f"{len(self.selected)} stage(s)", total=len(self.selected)))
         for name in self.selected:
             self.executor.check(self.job_for(name))
+            check_output_links(self.project, self.project.config.stages[name])
         while self.pending or self.active:
             progressed = False
             for name in list(self.pending):

@@ -15,21 +15,24 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Protocol
 
-from sluice.errors import StoreError
+from sluice.errors import CorruptObject, StoreError
 from sluice.fsutil import (
-    atomic_copy,
     atomic_write_bytes,
     atomic_write_json,
     copy_hashing,
     read_json,
+    remove_path,
+    write_verified,
 )
-from sluice.hashing import hash_bytes
+from sluice.hashing import DIR_SUFFIX, TreeEntry, hash_bytes, manifest_from_bytes
+from sluice.safepath import check_digest
 
 _TMP_MAX_AGE_S = 24 * 3600
 
@@ -61,6 +64,7 @@ class LocalStore:
         self.tmp = root / "tmp"
 
     def object_path(self, digest: str) -> Path:
+        check_digest(digest)  # digests come from records: never let one name a path
         return self.objects / digest[:2] / digest[2:]
 
     def has(self, digest: str) -> bool:
@@ -128,7 +132,7 @@ class LocalStore:
             raise StoreError(f"object {digest} is missing from the store {self.root}",
                              hint="rerun with --force to rebuild it") from None
         if hash_bytes(data) != digest.removesuffix(".dir"):
-            raise StoreError(f"object {digest} in {self.root} is corrupt (hash mismatch)",
+            raise CorruptObject(f"object {digest} in {self.root} is corrupt (hash mismatch)",
                              hint=f"delete {path} and rerun with --force") from None
         return data
 
@@ -140,7 +144,9 @@ class LocalStore:
         try:
             # A copy (reflink where possible), never a hard link: the workspace
             # file may be edited in place and must not change the stored object.
-            atomic_copy(path, dest)
+            # Hashed as it lands: whoever can write the store could swap the bytes.
+            write_verified(dest, digest, lambda fd: copy_hashing(path, fd), source=self.url,
+                           hint=f"delete {path} and rerun with --force")
         except OSError as exc:
             raise StoreError(f"cannot restore {dest}: {exc.strerror}",
                              hint="check free space and permissions") from None
@@ -170,6 +176,44 @@ class LocalStore:
                         os.unlink(entry.path)
                         removed += 1
         return removed
+
+
+def checkout_tree(store: Store, digest: str, dest: Path) -> list[TreeEntry]:
+    """Restore the folder manifest ``digest`` at ``dest``; returns its entries.
+
+    Every entry's path is validated before anything is written (see
+    :func:`sluice.hashing.manifest_from_bytes`) and every file is verified as it
+    lands (``checkout_file``). The folder is built beside its final place and
+    swapped in with renames, so a bad object or a crash leaves the old folder (or
+    none), never a half-restored one.
+    """
+    entries = manifest_from_bytes(store.read_bytes(digest), digest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    try:
+        # `staging` is new and the entries are clean relative paths that do not
+        # clash, so no write below can leave it or meet a link.
+        for entry in entries:
+            store.checkout_file(entry.hash, staging / entry.path)
+        trash = None
+        if dest.exists() or dest.is_symlink():
+            trash = dest.parent / f".{dest.name}.old-{os.getpid()}"
+            os.replace(dest, trash)
+        os.replace(staging, dest)
+        if trash is not None:
+            remove_path(trash)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return entries
+
+
+def checkout(store: Store, digest: str, dest: Path) -> None:
+    """Write the object ``digest`` (a file, or a folder manifest) to ``dest``, verified."""
+    if digest.endswith(DIR_SUFFIX):
+        checkout_tree(store, digest, dest)
+    else:
+        store.checkout_file(digest, dest)
 
 
 def _open_local(url: str, root: Path) -> Store:

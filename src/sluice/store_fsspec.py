@@ -30,7 +30,6 @@ import contextlib
 import json
 import math
 import os
-import tempfile
 import threading
 import uuid
 from collections import defaultdict
@@ -41,8 +40,10 @@ from typing import Any
 import xxhash
 
 from sluice.credentials import mask, reject_embedded_secrets
-from sluice.errors import StoreError
+from sluice.errors import CorruptObject, StoreError
+from sluice.fsutil import write_all, write_verified
 from sluice.hashing import hash_bytes, hash_file_uncached
+from sluice.safepath import check_digest
 from sluice.store_shared import parallel, transfer_workers
 from sluice.version import install_hint
 
@@ -100,6 +101,7 @@ class FsspecStore:
     # ------------------------------------------------------------------ keys
 
     def object_key(self, digest: str) -> str:
+        check_digest(digest)  # digests come from records: never let one name a key
         return f"{self.prefix}/objects/{digest[:2]}/{digest[2:]}"
 
     def run_key(self, fingerprint: str) -> str:
@@ -112,7 +114,7 @@ class FsspecStore:
 
     def missing(self, digests: Iterable[str]) -> list[str]:
         """Those of ``digests`` the store lacks, with as few requests as possible."""
-        wanted = list(dict.fromkeys(digests))
+        wanted = [check_digest(d) for d in dict.fromkeys(digests)]  # as LocalStore does
         groups: dict[str, list[str]] = defaultdict(list)
         for digest in wanted:
             if self._present(digest) is None:
@@ -331,11 +333,13 @@ class FsspecStore:
                           hint="push it from a checkout that has it (`sluice data push`), or "
                                "rerun the stage that makes it with --force")
 
+    def _corrupt_hint(self, digest: str) -> str:
+        return (f"delete {self.object_key(digest)} there and push it again from a checkout "
+                "that has the data (or rerun its stage)")
+
     def _corrupt_error(self, digest: str, actual: str) -> StoreError:
-        return StoreError(f"object {digest} in {self.url} is corrupt (its content hashes to "
-                          f"{actual}); it was not used",
-                          hint=f"delete {self.object_key(digest)} there and push it again "
-                               "from a checkout that has the data (or rerun its stage)")
+        return CorruptObject(f"object {digest} in {self.url} is corrupt (its content hashes to "
+                             f"{actual}); it was not used", hint=self._corrupt_hint(digest))
 
     def read_bytes(self, digest: str) -> bytes:
         if digest.removesuffix(".dir") == EMPTY:
@@ -352,27 +356,22 @@ class FsspecStore:
 
     def checkout_file(self, digest: str, dest: Path) -> None:
         """Download into a temp file beside ``dest``, hashing; rename it in only if it matches."""
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-        try:
+        key = self.object_key(digest)
+
+        def fill(fd: int) -> str:
             hasher = xxhash.xxh3_128()
-            with os.fdopen(fd, "wb") as handle, _errors(self, "downloading"):
+            with _errors(self, "downloading"):
                 # The empty object needs no download: its name says all of it.
-                blocks = iter(()) if digest == EMPTY else self._chunks(self.object_key(digest))
+                blocks = iter(()) if digest == EMPTY else self._chunks(key)
                 try:
                     for block in blocks:
                         hasher.update(block)
-                        handle.write(block)
+                        write_all(fd, block)
                 except FileNotFoundError:
                     raise self._missing_error(digest) from None
-            actual = str(hasher.hexdigest())
-            if actual != digest.removesuffix(".dir"):
-                raise self._corrupt_error(digest, actual)
-            os.replace(temp, dest)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temp)
-            raise
+            return str(hasher.hexdigest())
+
+        write_verified(dest, digest, fill, source=self.url, hint=self._corrupt_hint(digest))
 
     # ------------------------------------------------------------------ run cache
 

@@ -28,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sluice.errors import StoreError
+from sluice.errors import CorruptObject
 from sluice.hashing import DIR_SUFFIX, manifest_from_bytes
 from sluice.store import LocalStore, Store
 
@@ -80,10 +80,10 @@ def copy_object(source: Store, target: Store, digest: str) -> None:
     if isinstance(source, LocalStore) and not digest.endswith(DIR_SUFFIX):
         actual = target.add_file(source.object_path(digest), digest)  # hashes what it sends
         if actual != digest:
-            raise StoreError(f"object {digest} in {source.url} is corrupt (its content hashes "
-                             f"to {actual})", hint=f"delete {source.object_path(digest)} and "
-                                                   "recreate it (`sluice data add`, or rerun "
-                                                   "the stage with --force)")
+            raise CorruptObject(f"object {digest} in {source.url} is corrupt (its content "
+                                f"hashes to {actual})",
+                                hint=f"delete {source.object_path(digest)} and recreate it "
+                                     "(`sluice data add`, or rerun the stage with --force)")
         return
     if isinstance(target, LocalStore) and not digest.endswith(DIR_SUFFIX):
         target.tmp.mkdir(parents=True, exist_ok=True)

@@ -62,13 +62,14 @@ def test_file_hash_equals_bytes_hash(tmp_path: Path, size: int) -> None:
 
 
 def test_manifest_is_canonical() -> None:
-    entries = [TreeEntry("b/x.txt", "h1", 3), TreeEntry("a.txt", "h2", 5),
-               TreeEntry("b/a.txt", "h3", 0)]
+    h1, h2, h3 = (hash_bytes(str(i).encode()) for i in (1, 2, 3))
+    entries = [TreeEntry("b/x.txt", h1, 3), TreeEntry("a.txt", h2, 5),
+               TreeEntry("b/a.txt", h3, 0)]
     shuffled = list(reversed(entries))
     assert manifest_bytes(entries) == manifest_bytes(shuffled)
     assert manifest_bytes(entries) == (
-        b'[{"hash":"h2","path":"a.txt","size":5},{"hash":"h3","path":"b/a.txt","size":0},'
-        b'{"hash":"h1","path":"b/x.txt","size":3}]')
+        f'[{{"hash":"{h2}","path":"a.txt","size":5}},{{"hash":"{h3}","path":"b/a.txt",'
+        f'"size":0}},{{"hash":"{h1}","path":"b/x.txt","size":3}}]').encode()
     assert hash_manifest(entries) == hash_bytes(manifest_bytes(entries)) + DIR_SUFFIX
     assert manifest_from_bytes(manifest_bytes(entries)) == sorted(entries, key=lambda e: e.path)
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from sluice.errors import StoreError
+from sluice.errors import CorruptObject, StoreError
 from sluice.hashing import TreeEntry, hash_bytes, hash_manifest, manifest_bytes
 from sluice.store import LocalStore, open_store
 from sluice.store_fsspec import FsspecStore
@@ -186,6 +186,36 @@ def test_failed_large_upload_publishes_nothing_and_clean_tmp_aborts_leftovers(
     assert store.clean_tmp(max_age_s=-60) == 1
     assert s3.client.list_multipart_uploads(Bucket=s3.name).get("Uploads", []) == []
     assert s3.keys("sluice/objects/") == {}
+
+
+@pytest.mark.parametrize("kind", ["local", "fsspec"])
+def test_every_store_verifies_restores_and_refuses_digests_that_are_paths(
+        kind: str, tmp_path: Path) -> None:
+    """LocalStore and FsspecStore share one verification path and one digest check."""
+    import os
+
+    from fsspec.implementations.local import LocalFileSystem
+
+    root = tmp_path / "shared"
+    store: LocalStore | FsspecStore = (
+        LocalStore(root) if kind == "local"
+        else FsspecStore(LocalFileSystem(), str(root), "file:///shared"))
+    digest = store.add_file(_file(tmp_path, "a", b"the real content"))
+    dest = tmp_path / "ws" / "a"
+    store.checkout_file(digest, dest)
+    assert dest.read_bytes() == b"the real content" and oct(dest.stat().st_mode)[-3:] == "644"
+    stored = root / "objects" / digest[:2] / digest[2:]
+    os.chmod(stored, 0o644)
+    stored.write_bytes(b"swapped")
+    with pytest.raises(CorruptObject, match="is corrupt"):
+        store.checkout_file(digest, dest)
+    assert dest.read_bytes() == b"the real content"
+    assert sorted(p.name for p in dest.parent.iterdir()) == ["a"]
+    for bad in ("../../../etc/passwd", "zz" * 16):
+        with pytest.raises(CorruptObject, match="not a sluice content hash"):
+            store.missing([bad])
+        with pytest.raises(CorruptObject):
+            store.checkout_file(bad, dest)
 
 
 def test_local_filesystem_publishes_by_rename(tmp_path: Path) -> None:
