@@ -48,8 +48,12 @@ class DataStatus:
 
 def read_pins(project: Project) -> dict[str, DataPin]:
     """The pins of sluice.lock (the ones sluice writes, restores and transfers)."""
+    return _lock_pins(project.root)
+
+
+def _lock_pins(root: Path) -> dict[str, DataPin]:
     try:
-        text = (project.root / LOCK_FILE).read_text(encoding="utf-8")
+        text = (root / LOCK_FILE).read_text(encoding="utf-8")
     except FileNotFoundError:
         return {}
     return parse_lock(text)
@@ -129,18 +133,23 @@ def pointer_files(root: Path) -> list[str]:
     """DVC's pointer files (``*.dvc``, ``dvc.lock``) in the project, relative to ``root``.
 
     Listed by git (tracked, or untracked and not ignored: one quick call) rather
-    than by walking folders that may hold a great many data files; outside git,
-    those at the project's top.
+    than by walking folders that may hold a great many data files; outside a git
+    repository, by a walk that skips hidden folders and data pinned in sluice.lock.
     """
     from sluice.gitrepo import git
 
     try:
         out = git(root, "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--",
-                  ":(glob)**/*.dvc", ":(glob)**/dvc.lock", check=False)
-    except UsageError:  # git is not installed
-        out = b""
-    found = {os.fsdecode(p) for p in out.split(b"\0") if p}
-    found.update(p.name for p in (*root.glob("*.dvc"), root / "dvc.lock") if p.is_file())
+                  ":(glob)**/*.dvc", ":(glob)**/dvc.lock")
+        return sorted({os.fsdecode(p) for p in out.split(b"\0") if p})
+    except UsageError:  # not a git repository, or no git
+        pass
+    skip = {root / p for p in _lock_pins(root)}
+    found = []
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if not d.startswith(".") and Path(folder, d) not in skip]
+        rel = Path(folder).relative_to(root)
+        found += [(rel / f).as_posix() for f in files if f.endswith(".dvc") or f == "dvc.lock"]
     return sorted(found)
 
 

@@ -75,7 +75,8 @@ def register(app: typer.Typer) -> None:
                                 default_branch=project.config.spec.ci.default_branch)
         request = TierRequest(tier=tier, targets=targets or None, base=base, head=head,
                               jobs=jobs or 0, force=force, keep_going=keep_going,
-                              allow_over_budget=allow_over_budget, actor=actor)
+                              allow_over_budget=allow_over_budget, actor=actor,
+                              check_data=not dry_run)  # a dry run reports, like `plan`
         if dry_run:
             plan = plan_tier(project, request)
             if as_json:
