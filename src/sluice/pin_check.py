@@ -99,11 +99,12 @@ def paths_read(project: Project, stages: list[str]) -> dict[str, list[str]]:
 def _pins_read(project: Project, stages: list[str]
                ) -> tuple[dict[str, DataPin], dict[str, list[str]]]:
     """The checkable pins the stages read, and pin path → the stages reading it."""
-    pins = {p.path: p for p in workspace_pins(project).values() if p.algorithm != EXTERNAL}
     readers: dict[str, list[str]] = {}
-    if not pins:
-        return pins, readers
-    for path, names in paths_read(project, stages).items():
+    read = paths_read(project, stages)
+    if not read:
+        return {}, readers  # nothing selected: no need to look for pins
+    pins = {p.path: p for p in workspace_pins(project).values() if p.algorithm != EXTERNAL}
+    for path, names in read.items():
         for pin in pins.values():
             if _overlaps(path, pin.path):
                 readers.setdefault(pin.path, [])
