@@ -1,7 +1,8 @@
 """Data versioning: pin data outside git by content hash in ``sluice.lock``.
 
 ``add`` hashes a file or folder, stores its objects and pins the hash;
-``status`` compares the workspace with the pins (cheap, through the stat cache);
+``status`` compares the workspace with the pins — sluice.lock's and those of
+DVC's ``.dvc`` / ``dvc.lock`` files, in DVC's md5 — cheaply, through the stat cache;
 ``checkout`` restores pinned data from the store; ``push``/``pull`` copy
 missing objects between the local store and a remote one.
 """
@@ -15,7 +16,16 @@ from pathlib import Path
 from typing import Literal
 
 from sluice.config import normalise_path
-from sluice.datalock import LOCK_FILE, DataPin, parse_lock, render_lock
+from sluice.datalock import (
+    DVC_PREFIX,
+    EXTERNAL,
+    LOCK_FILE,
+    XXH3,
+    DataPin,
+    collect_pins,
+    parse_lock,
+    render_lock,
+)
 from sluice.errors import Location, StoreError, UsageError
 from sluice.fsutil import FileLock, atomic_write_bytes
 from sluice.graph import OutputIndex
@@ -33,11 +43,17 @@ class DataStatus:
     state: DataState
     locked_hash: str
     current_hash: str | None
+    source: str = LOCK_FILE  # the file that pins it
 
 
 def read_pins(project: Project) -> dict[str, DataPin]:
+    """The pins of sluice.lock (the ones sluice writes, restores and transfers)."""
+    return _lock_pins(project.root)
+
+
+def _lock_pins(root: Path) -> dict[str, DataPin]:
     try:
-        text = (project.root / LOCK_FILE).read_text(encoding="utf-8")
+        text = (root / LOCK_FILE).read_text(encoding="utf-8")
     except FileNotFoundError:
         return {}
     return parse_lock(text)
@@ -113,18 +129,68 @@ def data_add(project: Project, raw_paths: list[str],
     return added
 
 
+def pointer_files(root: Path) -> list[str]:
+    """DVC's pointer files (``*.dvc``, ``dvc.lock``) in the project, relative to ``root``.
+
+    Listed by git (tracked, or untracked and not ignored: one quick call) rather
+    than by walking folders that may hold a great many data files; outside a git
+    repository, by a walk that skips hidden folders and data pinned in sluice.lock.
+    """
+    from sluice.gitrepo import git
+
+    try:
+        out = git(root, "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--",
+                  ":(glob)**/*.dvc", ":(glob)**/dvc.lock")
+        return sorted({os.fsdecode(p) for p in out.split(b"\0") if p})
+    except UsageError:  # not a git repository, or no git
+        pass
+    skip = {root / p for p in _lock_pins(root)}
+    found = []
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if not d.startswith(".") and Path(folder, d) not in skip]
+        rel = Path(folder).relative_to(root)
+        found += [(rel / f).as_posix() for f in files if f.endswith(".dvc") or f == "dvc.lock"]
+    return sorted(found)
+
+
+def workspace_pins(project: Project) -> dict[str, DataPin]:
+    """Every pin of the workspace: sluice.lock's, then those of DVC's pointer files."""
+    def read(path: str) -> bytes | None:
+        try:
+            return (project.root / path).read_bytes()
+        except OSError:
+            return None
+
+    return collect_pins(pointer_files(project.root), read)
+
+
+def current_hash(project: Project, pin: DataPin) -> str:
+    """The workspace content's digest, in the pin's algorithm (FileNotFoundError if absent)."""
+    full = project.root / pin.path
+    if pin.algorithm == XXH3:
+        return project.hasher.path(full)
+    from sluice.dvc_md5 import path_md5
+
+    return DVC_PREFIX + path_md5(full, project.stat_cache, pin.algorithm)
+
+
+def pin_status(project: Project, pin: DataPin) -> DataStatus:
+    """Whether the workspace holds the pinned content (unchanged files are not re-read)."""
+    try:
+        current = current_hash(project, pin)
+    except (FileNotFoundError, NotADirectoryError):
+        return DataStatus(pin.path, "missing", pin.hash, None, pin.source)
+    state: DataState = "unchanged" if current == pin.hash else "modified"
+    return DataStatus(pin.path, state, pin.hash, current, pin.source)
+
+
 def data_status(project: Project) -> list[DataStatus]:
-    result = []
-    for pin in sorted(read_pins(project).values(), key=lambda p: p.path):
-        full = project.root / pin.path
-        if not full.exists():
-            result.append(DataStatus(pin.path, "missing", pin.hash, None))
-            continue
-        current = project.hasher.path(full)
-        state: DataState = "unchanged" if current == pin.hash else "modified"
-        result.append(DataStatus(pin.path, state, pin.hash, current))
-    project.stat_cache.flush()
-    return result
+    """Every checkable pin (sluice.lock and DVC's) against the workspace."""
+    pins = [p for p in workspace_pins(project).values() if p.algorithm != EXTERNAL]
+    try:
+        return [pin_status(project, pin) for pin in sorted(pins, key=lambda p: p.path)]
+    finally:
+        project.stat_cache.flush()
 
 
 def select_pins(project: Project, paths: list[str] | None) -> list[DataPin]:
@@ -134,6 +200,11 @@ def select_pins(project: Project, paths: list[str] | None) -> list[DataPin]:
     chosen = []
     for raw in paths:
         rel = normalise_path(raw, "data path", Location(raw))
+        dvc = workspace_pins(project).get(rel) if rel not in pins else None
+        if dvc is not None:
+            raise UsageError(f"`{rel}` is pinned by {dvc.source}, which DVC manages",
+                             hint=f"use DVC for it: `dvc checkout {dvc.source}`, "
+                                  f"`dvc pull {dvc.source}`, `dvc push {dvc.source}`")
         if rel not in pins:
             raise UsageError(f"`{rel}` is not pinned in {LOCK_FILE}",
                              hint="`sluice data status` lists the pinned paths; "

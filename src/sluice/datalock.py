@@ -2,7 +2,10 @@
 
 Data too large for git is pinned by content hash in a committed ``sluice.lock``,
 so that a data change is a git change. Repositories that already use DVC keep
-working: their pointer files are read as the same kind of pin.
+working: their pointer files are read as the same kind of pin, with the
+algorithm DVC used (``hash: md5`` for DVC 3, the dos2unix md5 of DVC 2 where
+an entry has no ``hash:``), so the workspace can be checked against them
+(:mod:`sluice.dvc_md5`).
 """
 
 from __future__ import annotations
@@ -14,10 +17,14 @@ from typing import Any
 
 import yaml
 
+from sluice.dvc_md5 import MD5, MD5_DOS2UNIX
 from sluice.errors import ConfigError, Location
 from sluice.yamlsource import parse_yaml
 
 LOCK_FILE = "sluice.lock"
+DVC_PREFIX = "dvc-md5:"  # a DVC pin's hash: this prefix and DVC's own digest
+XXH3 = "xxh3"  # sluice's own hash (sluice.hashing)
+EXTERNAL = "external"  # a DVC etag/checksum of data elsewhere: not checked in the workspace
 LOCK_HEADER = ("# sluice.lock: data pinned by content hash (xxh3-128).\n"
                "# Written by `sluice data add`; commit it. Restore with `sluice data checkout`.\n")
 
@@ -31,6 +38,11 @@ class DataPin:
     size: int = 0
     nfiles: int = 1
     source: str = LOCK_FILE  # which file pins it, for messages ("sluice.lock", "x.dvc")
+    algorithm: str = XXH3  # how ``hash`` was computed: xxh3, md5, md5-dos2unix, external
+
+    @property
+    def from_dvc(self) -> bool:
+        return self.source != LOCK_FILE
 
 
 def parse_lock(text: str | None) -> dict[str, DataPin]:
@@ -83,8 +95,15 @@ def _dvc_pin(out: dict[str, Any], folder: str, file: str) -> DataPin:
         raise ConfigError(f"{file} has an output without `path` and `md5`",
                           location=Location(file), hint="re-create it with `dvc add`")
     full = posixpath.normpath(posixpath.join(folder, path))
-    return DataPin(full, f"dvc-md5:{digest}", int(out.get("size") or 0),
-                   int(out.get("nfiles") or 1), file)
+    if not isinstance(out.get("md5"), str) or "://" in path or full == ".." or \
+            full.startswith(("/", "../")):
+        algorithm = EXTERNAL  # cloud data, or a path outside the repository: not ours to read
+    elif out.get("hash") == MD5:
+        algorithm = MD5  # DVC 3: md5 of the raw bytes
+    else:
+        algorithm = MD5_DOS2UNIX  # written by DVC 2: text hashed with CRLF as LF
+    return DataPin(full, DVC_PREFIX + digest, int(out.get("size") or 0),
+                   int(out.get("nfiles") or 1), file, algorithm)
 
 
 def parse_dvc_file(text: str, file: str) -> list[DataPin]:

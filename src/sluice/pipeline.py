@@ -26,6 +26,7 @@ from sluice.tiers import TierRun, resolve_tier
 if TYPE_CHECKING:
     from sluice.drift_check import DatasetDrift
     from sluice.gates import ModelEvaluation
+    from sluice.pin_check import PinProblem
 
 EXPENSIVE_KINDS = ("train", "evaluate")
 LEDGER_STATUSES = ("ran", "failed", "timeout", "budget", "cancelled")
@@ -43,6 +44,7 @@ class TierRequest:
     allow_over_budget: bool = False
     actor: str | None = None
     warnings: list[str] = field(default_factory=list)  # shown in the report (e.g. no base)
+    check_data: bool = True  # refuse data that differs from its pin (plans only report it)
 
 
 @dataclass
@@ -56,6 +58,7 @@ class TierPlan:
     rates: Rates | None = None
     timeouts: dict[str, float] = field(default_factory=dict)  # bounds of unknown estimates
     warnings: list[str] = field(default_factory=list)
+    data: list[PinProblem] = field(default_factory=list)  # pinned data not as pinned
 
     @property
     def to_run(self) -> list[str]:
@@ -64,7 +67,8 @@ class TierPlan:
     def to_json(self) -> dict[str, Any]:
         value: dict[str, Any] = {
             "tier": self.tier.name, "fraction": self.tier.fraction, "seeds": self.tier.seeds,
-            "notes": self.tier.notes, "stages": [p.to_json() for p in self.stages]}
+            "notes": self.tier.notes, "stages": [p.to_json() for p in self.stages],
+            "data": [d.to_json() for d in self.data]}
         if self.tier.impact is not None:
             value["impact"] = self.tier.impact.to_json()
         if self.budget is not None:
@@ -91,9 +95,13 @@ def plan_tier(project: Project, request: TierRequest) -> TierPlan:
     targets = tier.targets
     if request.targets:
         targets = [t for t in request.targets if targets is None or t in targets]
-    tier.samples = prepare_samples(project, tier.fraction, select_stages(project, targets))
+    selected = select_stages(project, targets)
+    from sluice.pin_check import check_pins, readable
+
+    data = check_pins(project, selected, refuse=request.check_data)  # before a sample is drawn
+    tier.samples = prepare_samples(project, tier.fraction, readable(selected, data))
     stages = make_plan(project, targets, _context(tier, tier.seeds[0]), force=request.force)
-    result = TierPlan(tier, stages, warnings=list(request.warnings))
+    result = TierPlan(tier, stages, warnings=list(request.warnings), data=data)
     if not result.to_run or not _needs_budget(project, tier):
         return result
     from sluice.db import open_project_database

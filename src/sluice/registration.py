@@ -1,8 +1,9 @@
 """After a tier run: register a version of each evaluated model, and promote it per the tier.
 
 A version carries the train stage's artifact (already in the store, by hash),
-the lineage of the run (commit, branch, tier, run id, stage fingerprints, data
-pins, params), its metrics and gate verdicts, and the predictions it was judged on.
+the lineage of the run (commit, branch, tier, run id, stage fingerprints, the
+raw data the train stage's upstream chain read with its hashes and pins, params),
+its metrics and gate verdicts, and the predictions it was judged on.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ if TYPE_CHECKING:
 
 
 def _lineage(project: Project, stages: list[str], tier: str, run_id: str) -> dict[str, Any]:
+    from sluice.pin_check import data_lineage
+
     records = {s: read_record(project, s) for s in stages}
     return {
         "commit": identity.commit(project.root), "branch": identity.branch(project.root),
@@ -30,6 +33,9 @@ def _lineage(project: Project, stages: list[str], tier: str, run_id: str) -> dic
                    if r},
         "params": {s: r.get("components", {}).get("params", {}) for s, r in records.items()
                    if r},
+        # `inputs` are what the stages themselves read (often derived files); `data` is
+        # the raw data at the start of the chain, as pinned when the run began.
+        "data": data_lineage(project, stages),
     }
 
 

@@ -5,6 +5,10 @@ entry is trusted only when the file's mtime lies well before the moment it was
 recorded: a file rewritten within the same timestamp tick as its hashing (the
 "racy" case git also guards against) is otherwise indistinguishable from the
 hashed one.
+
+Digests of other algorithms (DVC's md5 for ``.dvc`` pins, :mod:`sluice.dvc_md5`)
+live in the same table under a key prefixed with the algorithm's name, so a file
+checked against a DVC pin is read once too.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import time
 from pathlib import Path
 
 _RACY_NS = 1_000_000_000  # timestamps on some filesystems are this coarse
+DEFAULT_ALGORITHM = "xxh3"  # sluice's own content hash (sluice.hashing)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS stat_cache (
     path TEXT PRIMARY KEY,
@@ -64,8 +69,15 @@ class StatCache:
                             os.unlink(f"{self.db_path}{suffix}")
         return self._rows
 
-    def get(self, path: str, st: os.stat_result) -> str | None:
-        row = self._pending.get(path) or self._load().get(path)
+    @staticmethod
+    def _key(path: str, algorithm: str) -> str:
+        # Paths are absolute, so "md5:/…" never collides with a plain path.
+        return path if algorithm == DEFAULT_ALGORITHM else f"{algorithm}:{path}"
+
+    def get(self, path: str, st: os.stat_result,
+            algorithm: str = DEFAULT_ALGORITHM) -> str | None:
+        key = self._key(path, algorithm)
+        row = self._pending.get(key) or self._load().get(key)
         if row is None:
             return None
         inode, size, mtime, recorded, digest = row
@@ -75,8 +87,10 @@ class StatCache:
             return None
         return digest
 
-    def put(self, path: str, st: os.stat_result, digest: str) -> None:
-        self._pending[path] = (st.st_ino, st.st_size, st.st_mtime_ns, time.time_ns(), digest)
+    def put(self, path: str, st: os.stat_result, digest: str,
+            algorithm: str = DEFAULT_ALGORITHM) -> None:
+        self._pending[self._key(path, algorithm)] = (st.st_ino, st.st_size, st.st_mtime_ns,
+                                                      time.time_ns(), digest)
 
     def flush(self) -> None:
         """Write new entries; losing them (a crash before flush) only costs a rehash."""

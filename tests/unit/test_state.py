@@ -178,3 +178,15 @@ def test_damaged_table_is_tolerated(tmp_path: Path, reads: Reads) -> None:
     f = _file(tmp_path / "f")
     assert Hasher(StatCache(db)).file(f) == hash_bytes(b"content")
     assert reads.count == 1
+
+
+def test_digests_of_other_algorithms_are_kept_apart(tmp_path: Path, reads: Reads) -> None:
+    f = _file(tmp_path / "data.csv")
+    first = StatCache(tmp_path / "state.db")
+    Hasher(first).file(f)
+    first.put(str(f), os.stat(f), "an-md5", "md5")
+    first.flush()
+    again = StatCache(tmp_path / "state.db")
+    assert again.get(str(f), os.stat(f), "md5") == "an-md5"
+    assert again.get(str(f), os.stat(f), "md5-dos2unix") is None
+    assert Hasher(again).file(f) == hash_bytes(b"content") and reads.count == 1

@@ -40,7 +40,10 @@ def add(paths: Annotated[list[str], typer.Argument(help="Files or folders to pin
 
 @data_app.command("status")
 def status(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> int:
-    """Compare pinned data in the workspace with sluice.lock; exit 1 if any differs.
+    """Compare pinned data in the workspace with its pins; exit 1 if any differs.
+
+    Pins are those of sluice.lock and of DVC's `.dvc` files and `dvc.lock`
+    (checked in DVC's md5). Files whose size and time are unchanged are not re-read.
 
     Examples:
 
@@ -54,16 +57,21 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] 
     states = data_status(load_project())
     if as_json:
         print_json([{"path": s.path, "state": s.state, "locked": s.locked_hash,
-                     "current": s.current_hash} for s in states])
+                     "current": s.current_hash, "source": s.source} for s in states])
     elif not states:
         echo("no data pinned (see `sluice data add`)")
     else:
         for item in states:
-            echo(f"  {item.state:<10} {item.path}")
-        changed = sum(1 for s in states if s.state != "unchanged")
-        echo(f"{len(states) - changed} unchanged, {changed} differ from sluice.lock"
-             + ("; `sluice data checkout` restores them, `sluice data add` re-pins"
-                if changed else ""))
+            echo(f"  {item.state:<10} {item.path}  ({item.source})")
+        changed = [s for s in states if s.state != "unchanged"]
+        fixes = []
+        if any(s.source == "sluice.lock" for s in changed):
+            fixes.append("`sluice data checkout` restores those of sluice.lock "
+                         "(`sluice data add` re-pins)")
+        if any(s.source != "sluice.lock" for s in changed):
+            fixes.append("`dvc checkout` restores those of DVC (`dvc add` re-pins)")
+        echo(f"{len(states) - len(changed)} unchanged, {len(changed)} differ from their pins"
+             + ("; " + "; ".join(fixes) if fixes else ""))
     return 0 if all(s.state == "unchanged" for s in states) else 1
 
 

@@ -9,6 +9,7 @@ import typer
 from sluice.cli.output import echo, print_json, seconds
 
 if TYPE_CHECKING:
+    from sluice.pin_check import PinProblem
     from sluice.pipeline import TierPlan
     from sluice.plan import StagePlan
 
@@ -59,6 +60,7 @@ def print_tier_plan(plan: TierPlan, *, header: str) -> None:
                 estimates[stage] = "no history: estimate unknown" + (
                     f", at most its timeout {seconds(bound)}" if bound else "")
     print_plan(plan.stages, header=header, estimates=estimates)
+    print_data_problems(plan.data)
     if check is None:
         return
     echo(f"estimated cost: {seconds(check.total.wall)} wall, "
@@ -75,6 +77,16 @@ def print_tier_plan(plan: TierPlan, *, header: str) -> None:
         echo(f"{limit.name}: " + "; ".join(parts))
     for over in check.over:
         echo(f"OVER BUDGET: {over}")
+
+
+def print_data_problems(problems: list[PinProblem]) -> None:
+    """Pinned data that is not as pinned: a run would refuse to start."""
+    for problem in problems:
+        echo(f"DATA NOT AS PINNED: {problem.summary()}")
+        echo(f"    fix: {problem.fix()}")
+    if problems:
+        echo(f"`sluice run` refuses to start until the {len(problems)} pinned path(s) above "
+             "match their pins")
 
 
 def register(app: typer.Typer) -> None:
@@ -134,17 +146,20 @@ def register(app: typer.Typer) -> None:
             # `plan --base` alone plans the affected stages, like a tier with defaults.
             from sluice.changes import compute_impact
             from sluice.gitrepo import Repo
+            from sluice.pin_check import check_pins
             from sluice.pipeline import TierPlan
-            from sluice.plan import make_plan
+            from sluice.plan import make_plan, select_stages
             from sluice.tiers import DEFAULT_TIER, DEFAULT_TIER_SPEC, TierRun
 
             impact = compute_impact(Repo.open(project.root), base, head)
             chosen = [s for s in impact.affected_stages if not targets or s in targets]
             tier_run = TierRun(DEFAULT_TIER, DEFAULT_TIER_SPEC, chosen, [0], impact=impact)
-            result = TierPlan(tier_run, make_plan(project, chosen, RunContext(), force=force))
+            result = TierPlan(tier_run, make_plan(project, chosen, RunContext(), force=force),
+                              data=check_pins(project, select_stages(project, chosen)))
         else:
             result = plan_tier(project, TierRequest(tier=tier, targets=targets or None,
-                                                    base=base, head=head, force=force))
+                                                    base=base, head=head, force=force,
+                                                    check_data=False))
         if as_json:
             print_json(result.to_json())
         else:

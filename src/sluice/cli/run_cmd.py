@@ -78,7 +78,8 @@ def register(app: typer.Typer) -> None:
         request = TierRequest(tier=tier, targets=targets or None, base=base, head=head,
                               jobs=jobs or 0, force=force, keep_going=keep_going,
                               allow_over_budget=allow_over_budget, actor=actor,
-                              warnings=warnings)
+                              warnings=warnings,
+                              check_data=not dry_run)  # a dry run reports, like `plan`
         if dry_run:
             plan = plan_tier(project, request)
             if as_json:

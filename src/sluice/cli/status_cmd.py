@@ -16,7 +16,7 @@ def register(app: typer.Typer) -> None:
             help="Stages or models to check (with everything upstream). Default: all.")] = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print the status as JSON.")] = False,
     ) -> int:
-        """List stale stages with the reasons; exit 0 either way.
+        """List stale stages with the reasons, and pinned data not as pinned; exit 0 either way.
 
         Examples:
 
@@ -24,19 +24,24 @@ def register(app: typer.Typer) -> None:
 
           sluice status --json | jq '.stale'
         """
+        from sluice.cli.plan_cmd import print_data_problems
         from sluice.fingerprint import RunContext
+        from sluice.pin_check import check_pins
         from sluice.plan import make_plan
         from sluice.project import load_project
 
         project = load_project()
         plans = make_plan(project, targets, RunContext())
+        data = check_pins(project, [p.stage for p in plans])
         stale = [p for p in plans if p.action == "run"]
         cached = [p for p in plans if p.action == "restore"]
         if as_json:
             print_json({"stale": [p.to_json() for p in stale],
                         "cached": [p.to_json() for p in cached],
-                        "up_to_date": [p.stage for p in plans if p.action == "up-to-date"]})
+                        "up_to_date": [p.stage for p in plans if p.action == "up-to-date"],
+                        "data": [d.to_json() for d in data]})
             return 0
+        print_data_problems(data)
         if not stale and not cached:
             echo(f"all {len(plans)} stages up to date")
             return 0
