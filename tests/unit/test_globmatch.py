@@ -94,7 +94,7 @@ def test_matcher_agrees_with_git_glob_pathspec(tree: dict[str, object], pats: li
     ("a**b", "ax/b", False),  # `**` inside a name is a plain `*`
     ("[]a]", "]", True), ("a[b", "a[b", True),  # unclosed `[` is literal
     ("[[:digit:]]x", "1x", True), ("[z-a]", "m", False),  # a reversed range matches nothing
-    (r"\*", "*", True), (r"\*", "a", False),
+    (r"\*", "*", True), (r"\*", "a", False), ("[*]", "*", True), ("[*]", "a", False),
 ])
 def test_semantics(pattern: str, path: str, matches: bool) -> None:
     assert glob_match(pattern, path) is matches
