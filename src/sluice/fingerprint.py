@@ -112,20 +112,24 @@ _NOT_WALKED = frozenset({".git", STATE_DIR})
 
 
 def _ignored_hidden(root: Path, folders: list[str]) -> set[str]:
-    """The hidden folders among ``folders`` that git ignores (``.venv/``, tool caches).
+    """The hidden folders among ``folders`` in which git sees no file (``.venv/``, caches).
 
-    ``*`` matches a leading dot as in git, so ``**/*.py`` reaches hidden folders;
-    a tracked one (``.github/``) is read, an ignored one is not, which keeps a
-    virtualenv out of a fingerprint just as ``affected`` never sees it.
+    ``*`` matches a leading dot as in git, so ``**/*.py`` reaches hidden folders.
+    One git sees files in (``.github/``: tracked, or untracked and not ignored)
+    is read; one it ignores entirely is not, which keeps a virtualenv or a tool
+    cache out of a fingerprint, just as ``affected`` never sees them.
     """
     if not folders:
         return set()
     try:  # outside a git repository (or without git) nothing is ignored
-        out = git(root, "check-ignore", "-z", "--stdin",
-                  input="\0".join(folders).encode(), check=False)
+        out = git(root, "ls-files", "-z", "--cached", "--others", "--exclude-standard",
+                  "--directory", "--no-empty-directory", "--",
+                  *(f":(literal){folder}" for folder in folders))
     except UsageError:
         return set()
-    return {os.fsdecode(p) for p in out.split(b"\0") if p}
+    seen = {os.fsdecode(p) for p in out.split(b"\0") if p}
+    return {folder for folder in folders
+            if not any(p == folder or p.startswith(folder + "/") for p in seen)}
 
 
 def glob_files(root: Path, pattern: str) -> list[tuple[str, os.stat_result]]:

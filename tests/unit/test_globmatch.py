@@ -142,6 +142,16 @@ def test_affected_and_fingerprint_agree(tmp_path: Path, dep: str, edited: str) -
 def test_fingerprint_walk_skips_git_state_and_ignored_hidden_folders(tmp_path: Path) -> None:
     root = tmp_path / "p"
     _repo(root, {".gitignore": ".venv/\n", ".venv/lib/m.py": "", ".github/ci.py": "",
-                 ".sluice/x.py": "", "src/a.py": ""})
-    assert [rel for rel, _ in glob_files(root, "**/*.py")] == [".github/ci.py", "src/a.py"]
+                 ".sluice/x.py": "", ".cache/.gitignore": "*\n", ".cache/c.py": "",
+                 "src/a.py": ""})
+    (root / ".new").mkdir()
+    (root / ".new/n.py").write_text("")  # untracked, not ignored: git sees it, so do we
     assert os.path.isdir(root / ".git")
+    assert [rel for rel, _ in glob_files(root, "**/*.py")] == [
+        ".github/ci.py", ".new/n.py", "src/a.py"]
+
+
+def test_fingerprint_walk_outside_git_reads_hidden_folders(tmp_path: Path) -> None:
+    (tmp_path / ".h").mkdir()
+    (tmp_path / ".h/x.py").write_text("")
+    assert [rel for rel, _ in glob_files(tmp_path, "**/*.py")] == [".h/x.py"]
