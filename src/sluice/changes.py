@@ -11,9 +11,7 @@ say which file, params key, dataset or config line made the difference.
 from __future__ import annotations
 
 import bisect
-import re
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
 from sluice.config import (
@@ -29,36 +27,11 @@ from sluice.datalock import DataPin, collect_pins
 from sluice.errors import ConfigError, SluiceError
 from sluice.fingerprint import RunContext, fingerprint_of, render_command
 from sluice.gitrepo import WORKTREE, Repo
+from sluice.globmatch import compile_glob
 from sluice.graph import Graph, OutputIndex, build_graph
 from sluice.imports import ImportFinder
 
 _MAX_CHAINS = 5
-
-
-@lru_cache(maxsize=512)
-def _glob_regex(pattern: str) -> re.Pattern[str]:
-    """Shell-glob semantics on POSIX paths: `*` stays inside a folder, `**` crosses them."""
-    out, i = [], 0
-    while i < len(pattern):
-        c = pattern[i]
-        if pattern.startswith("**/", i):
-            out.append("(?:.*/)?")
-            i += 3
-            continue
-        if pattern.startswith("**", i):
-            out.append(".*")
-            i += 2
-            continue
-        out.append({"*": "[^/]*", "?": "[^/]"}.get(c, re.escape(c) if c != "[" else "["))
-        if c == "[":
-            end = pattern.find("]", i + 1)
-            if end == -1:
-                out[-1] = re.escape(c)
-            else:
-                out[-1] = "[" + pattern[i + 1:end].replace("!", "^", 1) + "]"
-                i = end
-        i += 1
-    return re.compile("".join(out) + r"\Z")
 
 
 @dataclass
@@ -98,9 +71,12 @@ class Snapshot:
     def content_of(self, path: str) -> dict[str, str]:
         """file → id for a dep or dataset path: git blobs, else data pins, else 'missing'."""
         if is_glob(path):
-            regex = _glob_regex(path)
-            found = {f: self.files[f] for f in self.sorted_files if regex.match(f)}
-            found.update({p.path: p.hash for p in self.pins.values() if regex.match(p.path)})
+            # The fingerprint's matcher (sluice.globmatch); a pinned folder counts
+            # when the glob can match something inside it, as the fingerprint reads it.
+            glob = compile_glob(path)
+            found = {f: self.files[f] for f in self.sorted_files if glob.match(f)}
+            found.update({p.path: p.hash for p in self.pins.values()
+                          if glob.match(p.path) or glob.below(p.path)})
             return found
         if path in self.files:
             return {path: self.files[path]}

@@ -8,7 +8,6 @@ Equal fingerprints mean the stored result can be reused.
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 import posixpath
@@ -26,10 +25,12 @@ from sluice.config import (
     lookup_param,
     template_params,
 )
-from sluice.errors import SluiceError
+from sluice.errors import SluiceError, UsageError
+from sluice.gitrepo import git
+from sluice.globmatch import compile_glob
 from sluice.hashing import TreeEntry, hash_bytes, hash_manifest
 from sluice.interpolate import Reference, format_value, render
-from sluice.project import Project
+from sluice.project import STATE_DIR, Project
 
 FINGERPRINT_VERSION = 1
 SEEDED_KINDS = ("train", "evaluate")
@@ -106,15 +107,76 @@ def stage_environment(config: Config, stage: Stage, ctx: RunContext,
     return env
 
 
+# Never project content: git's own folder and sluice's state (caches change under it).
+_NOT_WALKED = frozenset({".git", STATE_DIR})
+
+
+def _ignored_hidden(root: Path, folders: list[str]) -> set[str]:
+    """The hidden folders among ``folders`` in which git sees no file (``.venv/``, caches).
+
+    ``*`` matches a leading dot as in git, so ``**/*.py`` reaches hidden folders.
+    One git sees files in (``.github/``: tracked, or untracked and not ignored)
+    is read; one it ignores entirely is not, which keeps a virtualenv or a tool
+    cache out of a fingerprint, just as ``affected`` never sees them.
+    """
+    if not folders:
+        return set()
+    try:  # outside a git repository (or without git) nothing is ignored
+        out = git(root, "ls-files", "-z", "--cached", "--others", "--exclude-standard",
+                  "--directory", "--no-empty-directory", "--",
+                  *(f":(literal){folder}" for folder in folders))
+    except UsageError:
+        return set()
+    seen = {os.fsdecode(p) for p in out.split(b"\0") if p}
+    return {folder for folder in folders
+            if not any(p == folder or p.startswith(folder + "/") for p in seen)}
+
+
+def glob_files(root: Path, pattern: str) -> list[tuple[str, os.stat_result]]:
+    """(relative path, stat) of the files on disk under ``root`` that ``pattern`` matches.
+
+    Folders the pattern cannot reach are not entered; symlinks are followed,
+    but not back into a folder above (a loop).
+    """
+    glob = compile_glob(pattern)
+    found: list[tuple[str, os.stat_result]] = []
+    top = os.stat(root)
+    stack = [("", str(root), glob.start, frozenset({(top.st_dev, top.st_ino)}))]
+    while stack:
+        prefix, folder, states, above = stack.pop()
+        subfolders: list[tuple[str, str, frozenset[int]]] = []
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                after = glob.step(states, entry.name)
+                if not after or (not prefix and entry.name in _NOT_WALKED):
+                    continue
+                try:
+                    if entry.is_dir():
+                        if glob.below(prefix + entry.name, after):
+                            subfolders.append((entry.name, entry.path, after))
+                    elif entry.is_file() and glob.end in after:
+                        found.append((prefix + entry.name, entry.stat()))
+                except OSError:
+                    continue  # vanished or a broken link: not part of the tree
+        hidden = [prefix + name for name, _, _ in subfolders if name.startswith(".")]
+        skip = _ignored_hidden(root, hidden)
+        for name, path, after in subfolders:
+            if prefix + name in skip:
+                continue
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue
+            if (st.st_dev, st.st_ino) not in above:
+                stack.append((prefix + name + "/", path, after,
+                              above | {(st.st_dev, st.st_ino)}))
+    found.sort()
+    return found
+
+
 def _hash_glob(project: Project, pattern: str) -> str:
-    root = str(project.root)
-    entries = []
-    for match in sorted(glob.glob(os.path.join(root, pattern), recursive=True)):
-        path = Path(match)
-        if path.is_file():
-            rel = path.relative_to(project.root).as_posix()
-            entries.append(TreeEntry(rel, project.hasher.file(path), path.stat().st_size))
-    return hash_manifest(entries)
+    return hash_manifest([TreeEntry(rel, project.hasher.file(project.root / rel, st), st.st_size)
+                          for rel, st in glob_files(project.root, pattern)])
 
 
 def hash_dependency(project: Project, stage: Stage, path: str, what: str,

@@ -9,7 +9,6 @@ two stages, a stage reading its own output, and cycles (spelled out in full).
 from __future__ import annotations
 
 import bisect
-import fnmatch
 import heapq
 import posixpath
 from collections.abc import Iterable
@@ -17,6 +16,7 @@ from dataclasses import dataclass
 
 from sluice.config import Config, is_glob
 from sluice.errors import ConfigError, ConfigErrors, in_file_order
+from sluice.globmatch import compile_glob
 
 
 def _inside(path: str, folder: str) -> bool:
@@ -26,17 +26,9 @@ def _inside(path: str, folder: str) -> bool:
 def glob_touches(pattern: str, path: str) -> bool:
     """Whether glob ``pattern`` can match ``path``, a folder above it, or a file below it.
 
-    Matching is per path component, as :func:`glob.glob` does (``*`` stops at
-    ``/``; ``**`` spans any number of folders).
+    The one matcher the fingerprint and ``affected`` use (:mod:`sluice.globmatch`).
     """
-    def walk(pat: list[str], parts: list[str]) -> bool:
-        if not pat or not parts:
-            return True  # matched a folder around `path`, or something may lie below it
-        if pat[0] == "**":
-            return walk(pat[1:], parts) or walk(pat, parts[1:])
-        return fnmatch.fnmatchcase(parts[0], pat[0]) and walk(pat[1:], parts[1:])
-
-    return walk(pattern.split("/"), path.split("/"))
+    return compile_glob(pattern).touches(path)
 
 
 def _ancestors(path: str) -> Iterable[str]:
