@@ -161,7 +161,7 @@ def _interval(gate: GateSpec, metric: str, candidates: list[Predictions],
             test = stats.mcnemar_exact(right_c == candidates[0].y_true,
                                        right_b == baseline.y_true, gate.confidence)
             # the exact p is what decides (at a margin of 0): show it with the verdict
-            return replace(test.interval, method=f"mcnemar (exact p = {test.p_value:.3g})")
+            return replace(test.interval, method=f"mcnemar, exact p = {test.p_value:.3g}")
         tests: list[Interval] = []
         for cand in candidates:
             if cand.y_score is None or baseline.y_score is None:
@@ -241,7 +241,10 @@ def _explain(result: GateResult, direction: str, margin: float, relative: float 
     verdicts = {"PASS": "the whole interval meets the rule",
                 "FAIL": "the whole interval breaks the rule",
                 "INCONCLUSIVE": "the interval straddles the limit: more data or seeds needed"}
-    return f"{what} is {interval} ({result.confidence:.0%}); rule: {sense}; " \
+    level = f"{result.confidence:.0%}"
+    if "exact p" in result.method:  # McNemar's verdict is its exact test: show its p
+        level += f"; {result.method}"
+    return f"{what} is {interval} ({level}); rule: {sense}; " \
            f"{verdicts[result.verdict]}"
 
 

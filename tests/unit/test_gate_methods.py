@@ -114,7 +114,7 @@ def test_mcnemar_decides_by_the_exact_test_not_newcombes_interval() -> None:
     cand, base = _correct(6, 16, both=59, neither=80)
     iv = _interval(_gate(metric="accuracy", max_regression=0, method="mcnemar"), "accuracy",
                    [cand], base, "max_regression")
-    assert iv.method == "mcnemar (exact p = 0.0525)"
+    assert iv.method == "mcnemar, exact p = 0.0525"
     assert iv.low < 0 < iv.high
     assert S.verdict(iv, 0, "max_regression") == "INCONCLUSIVE"
     assert S.mcnemar_exact(cand.y_pred == 1, base.y_pred == 1).newcombe.high < 0
@@ -218,8 +218,9 @@ def _evaluate(tmp_path: Path, weight: bool) -> Any:
 
 def test_weights_make_mcnemar_and_delong_gates_inconclusive(tmp_path: Path) -> None:
     plain = _evaluate(tmp_path / "plain", weight=False)
-    assert [g.method.split(" ")[0] for g in plain.gates] == ["mcnemar", "delong"]
+    assert [g.method.split(",")[0] for g in plain.gates] == ["mcnemar", "delong"]
     assert "exact p = " in plain.gates[0].method
+    assert f"%; {plain.gates[0].method}); rule: " in plain.gates[0].reason
     weighted = _evaluate(tmp_path / "weighted", weight=True)
     assert [g.verdict for g in weighted.gates] == ["INCONCLUSIVE", "INCONCLUSIVE"]
     for gate, method in zip(weighted.gates, ["mcnemar", "delong"], strict=True):
