@@ -46,7 +46,7 @@ class Interval:
     low: float
     high: float
     point: float
-    method: str  # "bca", "percentile", "newcombe", "delong", "seeds"
+    method: str  # "bca", "percentile", "mcnemar", "newcombe", "delong", "seeds"
     n: int  # examples
     confidence: float = 0.95
     n_resamples: int = 0

@@ -2,7 +2,8 @@
 
 The schema (:mod:`sluice.config_schema`) fixes their shape; this module checks
 what refers to something else: cron expressions, the stages and models a tier
-selects, params keys it overrides, and the tiers a period budget applies to.
+selects, params keys it overrides, the tiers a period budget applies to, and
+gates whose method (mcnemar, delong) cannot compute what the gate names.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from sluice.yamlsource import PathKey
 
 if TYPE_CHECKING:
-    from sluice.config_schema import ConfigSpec
+    from sluice.config_schema import ConfigSpec, GateSpec
 
 Fail = Callable[[str, PathKey, str | None], None]
 WINDOWS = {"daily": 86400.0, "weekly": 7 * 86400.0, "monthly": 30 * 86400.0}
@@ -130,6 +131,54 @@ def check_gates(spec: ConfigSpec, fail: Fail, suggest: Callable[[str, list[str]]
                     fail(f"gate {i + 1} of model `{name}` names unknown tier `{tier}`"
                          + suggest(tier, list(spec.tiers)), (*gate_at, "tiers", j),
                          "use the name of a tier under `tiers:`")
+            if gate.method in _METHOD_METRIC:
+                _check_method(spec, f"gate {i + 1} of model `{name}`", gate, gate_at, fail)
+
+
+# The tests gates can name instead of the bootstrap, and the one metric each is about.
+_METHOD_METRIC = {"mcnemar": "accuracy", "delong": "roc_auc"}
+
+
+def _check_method(spec: ConfigSpec, what: str, gate: GateSpec, at: PathKey,
+                  fail: Fail) -> None:
+    """Refuse a method that would compute something other than what the gate names.
+
+    McNemar's exact test is about accuracy, tests equal accuracy (a margin of 0 and no
+    other), compares one candidate (one seed) and counts examples (weights, known only
+    when predictions are read, make the gate INCONCLUSIVE then); DeLong's is about binary
+    ROC AUC (several seeds are combined as the bootstrap's are). Both compare two models:
+    `min` and `max` bound the candidate's own value and have no test of theirs.
+    """
+    method, metric = gate.method, _METHOD_METRIC[gate.method]
+    where = (*at, "method")
+    if gate.metric != metric:
+        fail(f"{what}: {method} applies to {metric}; use method: bootstrap for "
+             f"{gate.metric}", where, f"or gate on `metric: {metric}` with method: {method}")
+        return
+    if gate.min is not None or gate.max is not None:
+        fail(f"{what}: method: {method} compares the candidate with the baseline; `min` and "
+             "`max` bound the candidate's own value", where,
+             "split it into two gates: `min`/`max` with method: auto, and "
+             f"`max_regression`/`min_improvement` with method: {method}")
+    if method != "mcnemar":
+        return
+    for rule in ("max_regression", "min_improvement"):
+        margin = getattr(gate, rule)
+        if margin is not None and _margin_value(margin) != 0:
+            fail(f"{what}: McNemar's exact test decides only whether accuracy is equal, so it "
+                 f"takes a margin of 0, not `{rule}: {margin}`", where,
+                 "use method: bootstrap for a margin (it resamples the paired table "
+                 f"exactly), or `{rule}: 0`")
+    for tier_name, tier in spec.tiers.items():
+        if tier.seeds > 1 and (gate.tiers is None or tier_name in gate.tiers):
+            fail(f"{what}: McNemar's exact test compares one candidate, but tier "
+                 f"`{tier_name}` trains {tier.seeds} seeds", where,
+                 "use method: bootstrap (it combines seeds), or list the single-seed tiers "
+                 "the gate applies to under `tiers:`")
+
+
+def _margin_value(margin: float | str) -> float:
+    return float(margin.strip().rstrip("%").strip()) if isinstance(margin, str) else margin
 
 
 def _check_metric(metric: str, at: PathKey, fail: Fail,

@@ -133,25 +133,50 @@ def _margin(value: Any) -> tuple[float, bool]:
 
 def _interval(gate: GateSpec, metric: str, candidates: list[Predictions],
               baseline: Predictions | None, direction: str) -> Interval:
+    """The gate's interval, by the method it names and on the metric it names, or a
+    SluiceError saying why there is none (the gate is then INCONCLUSIVE, with the reason).
+
+    Load checks (config_tiers) confine mcnemar to accuracy with a margin of 0 and one seed,
+    and delong to roc_auc; weights are known only now, so they are refused here.
+    """
+    from dataclasses import replace
+
     from sluice import stats
+    from sluice.errors import UsageError
 
     paired = direction in ("max_regression", "min_improvement")
     if paired and baseline is not None and gate.method in ("mcnemar", "delong"):
-        cand = candidates[0]
+        if any(p.weight is not None for p in (*candidates, baseline)):
+            raise UsageError(f"method: {gate.method} counts every example once, and these "
+                             "predictions have a `weight` column; use method: bootstrap, "
+                             "which weighs examples")
         if gate.method == "mcnemar":
-            right_c = cand.predicted_labels() == cand.y_true
-            right_b = baseline.predicted_labels() == baseline.y_true
-            return stats.mcnemar_exact(right_c, right_b, gate.confidence).interval
-        assert cand.y_score is not None and baseline.y_score is not None
-        return stats.delong(cand.y_true, cand.y_score, baseline.y_score,
-                            gate.confidence).interval
-    intervals = [stats.paired_bootstrap(metric, c, baseline, RESAMPLES, gate.confidence)
+            if len(candidates) > 1:
+                raise UsageError(f"McNemar's exact test compares one candidate, not "
+                                 f"{len(candidates)} seeds; use method: bootstrap")
+            right_c, right_b = (p.predicted_labels() for p in (candidates[0], baseline))
+            if right_c is None or right_b is None:
+                raise UsageError("method: mcnemar needs predicted labels (`y_pred`, or "
+                                 "probabilities) from both models")
+            test = stats.mcnemar_exact(right_c == candidates[0].y_true,
+                                       right_b == baseline.y_true, gate.confidence)
+            # the exact p is what decides (at a margin of 0): show it with the verdict
+            return replace(test.interval, method=f"mcnemar, exact p = {test.p_value:.3g}")
+        tests: list[Interval] = []
+        for cand in candidates:
+            if cand.y_score is None or baseline.y_score is None:
+                raise UsageError("method: delong needs scores (`y_score`) from both models")
+            tests.append(stats.delong(cand.y_true, cand.y_score, baseline.y_score,
+                                      gate.confidence).interval)
+    else:
+        tests = [stats.paired_bootstrap(metric, c, baseline, RESAMPLES, gate.confidence)
                  if paired and baseline is not None else
                  stats.bootstrap(metric, c, RESAMPLES, gate.confidence) for c in candidates]
-    if len(intervals) == 1:
-        return intervals[0]
-    # Several seeds: the interval takes the spread between seeds into account.
-    return stats.seed_interval([iv.point for iv in intervals], intervals, gate.confidence)
+    if len(tests) == 1:
+        return tests[0]
+    # Several seeds: the interval takes the spread between seeds into account (DeLong's
+    # intervals are normal, so each seed's variance is read off exactly).
+    return stats.seed_interval([iv.point for iv in tests], tests, gate.confidence)
 
 
 def _gate_results(gate: GateSpec, candidates: list[Predictions], baseline: Predictions | None,
@@ -216,7 +241,10 @@ def _explain(result: GateResult, direction: str, margin: float, relative: float 
     verdicts = {"PASS": "the whole interval meets the rule",
                 "FAIL": "the whole interval breaks the rule",
                 "INCONCLUSIVE": "the interval straddles the limit: more data or seeds needed"}
-    return f"{what} is {interval} ({result.confidence:.0%}); rule: {sense}; " \
+    level = f"{result.confidence:.0%}"
+    if "exact p" in result.method:  # McNemar's verdict is its exact test: show its p
+        level += f"; {result.method}"
+    return f"{what} is {interval} ({level}); rule: {sense}; " \
            f"{verdicts[result.verdict]}"
 
 

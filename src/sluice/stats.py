@@ -3,7 +3,7 @@
 A gate never compares two point values: it takes an interval for the paired difference
 (candidate − baseline on the same examples) and passes only when the whole interval
 clears the margin (``verdict``). Intervals come from the paired bootstrap
-(:mod:`sluice.bootstrap`), McNemar's exact test with Newcombe's interval, DeLong's test,
+(:mod:`sluice.bootstrap`), McNemar's exact test (inverted into an interval), DeLong's test,
 several training seeds, and are widened for several gates by Holm's rule;
 docs/gates.md has the formulas.
 """
@@ -54,18 +54,26 @@ __all__ = [
 
 @dataclass(frozen=True)
 class McNemarResult:
-    """McNemar's exact test and Newcombe's interval for a paired accuracy difference."""
+    """McNemar's exact test for a paired accuracy difference, with two intervals for it."""
 
-    p_value: float
-    interval: Interval  # accuracy(candidate) − accuracy(baseline)
+    p_value: float  # two-sided exact test of equal accuracy
+    interval: Interval  # accuracy(candidate) − accuracy(baseline): the exact test, inverted
     candidate_only: int  # examples only the candidate gets right
     baseline_only: int  # examples only the baseline gets right
+    newcombe: Interval  # Newcombe's method-10 interval of the same difference (not a gate's)
 
 
 def mcnemar_exact(correct_candidate: npt.ArrayLike, correct_baseline: npt.ArrayLike,
                   confidence: float = 0.95) -> McNemarResult:
-    """Exact two-sided McNemar test on the discordant pairs, and Newcombe's method-10
-    (square-and-add Wilson) interval for the difference in accuracy."""
+    """Exact two-sided McNemar test on the discordant pairs, and the interval that inverts it.
+
+    Given the d = b + c discordant examples, b ~ Binomial(d, π); the Clopper–Pearson
+    interval (π₁, π₂) of π gives (2π₁ − 1, 2π₂ − 1)·d/n for the difference in accuracy,
+    (b − c)/n. It excludes 0 exactly when the exact test's two-sided p ≤ α, so a gate with a
+    margin of 0 is decided by the exact test itself (gates allow no other margin for it).
+    Newcombe's method-10 (square-and-add Wilson) interval is reported alongside; it is more
+    lenient than the exact test in about 2 % of tables, which is why gates do not use it.
+    """
     _check_confidence(confidence)
     a = np.asarray(correct_candidate, dtype=bool)
     b = np.asarray(correct_baseline, dtype=bool)
@@ -73,14 +81,47 @@ def mcnemar_exact(correct_candidate: npt.ArrayLike, correct_baseline: npt.ArrayL
         raise UsageError("mcnemar_exact needs two equally long, non-empty 1-D arrays")
     both, only_c = int((a & b).sum()), int((a & ~b).sum())
     only_b, neither = int((~a & b).sum()), int((~a & ~b).sum())
-    p = _binomial_two_sided(min(only_c, only_b), only_c + only_b)
+    n, discordant = len(a), only_c + only_b
+    p = _binomial_two_sided(min(only_c, only_b), discordant)
+    detail = (f"McNemar's exact test: {only_c} examples only the candidate gets right, "
+              f"{only_b} only the baseline; two-sided p = {p:.3g}")
 
-    def interval(level: float) -> Interval:
+    def exact(level: float) -> Interval:
+        low, high = _clopper_pearson(only_c, discordant, level)
+        return Interval((2 * low - 1) * discordant / n, (2 * high - 1) * discordant / n,
+                        (only_c - only_b) / n, "mcnemar", n, level, detail=detail,
+                        relevel=exact)
+
+    def newcombe(level: float) -> Interval:
         low, high = _newcombe(both, only_c, only_b, neither, level)
-        return Interval(low, high, (only_c - only_b) / len(a), "newcombe", len(a), level,
-                        detail="Newcombe (1998) method 10", relevel=interval)
+        return Interval(low, high, (only_c - only_b) / n, "newcombe", n, level,
+                        detail="Newcombe (1998) method 10", relevel=newcombe)
 
-    return McNemarResult(p, interval(confidence), only_c, only_b)
+    return McNemarResult(p, exact(confidence), only_c, only_b, newcombe(confidence))
+
+
+def _clopper_pearson(k: int, total: int, level: float) -> tuple[float, float]:
+    """Exact interval of a binomial proportion: P(X ≥ k | π₁) = P(X ≤ k | π₂) = (1 − level)/2.
+
+    With P(X ≥ k | π) = I_π(k, total − k + 1), each end is a Beta quantile, found by
+    bisection (monotone in π). No discordant example: the difference is 0, so (½, ½).
+    """
+    if total == 0:
+        return 0.5, 0.5
+    tail = (1 - level) / 2
+    low = 0.0 if k == 0 else _beta_quantile(tail, k, total - k + 1)
+    high = 1.0 if k == total else _beta_quantile(1 - tail, k + 1, total - k)
+    return low, high
+
+
+def _beta_quantile(q: float, a: float, b: float) -> float:
+    low, high = 0.0, 1.0
+    for _ in range(100):
+        mid = (low + high) / 2
+        low, high = (mid, high) if _betainc(a, b, mid) < q else (low, mid)
+        if high - low < 1e-15:
+            break
+    return (low + high) / 2
 
 
 def _binomial_two_sided(k: int, total: int) -> float:
@@ -154,8 +195,12 @@ def delong(y_true: npt.ArrayLike, score_candidate: npt.ArrayLike,
         raise UsageError(f"delong needs two classes in y_true, found {len(labels)}",
                          hint="DeLong's test compares binary ROC AUCs")
     positive = y == labels[1]
-    scores = np.vstack([np.asarray(score_candidate, dtype=np.float64),
-                        np.asarray(score_baseline, dtype=np.float64)])
+    pair = [np.asarray(score_candidate, dtype=np.float64),
+            np.asarray(score_baseline, dtype=np.float64)]
+    if any(s.ndim != 1 for s in pair):
+        raise UsageError("delong compares binary ROC AUCs: it needs one score per example, "
+                         "not one per class", hint="use method: bootstrap for multiclass AUC")
+    scores = np.vstack(pair)
     if scores.shape[1] != len(y) or not np.isfinite(scores).all():
         raise UsageError("delong needs finite scores, one per example, for both models")
     m, k = int(positive.sum()), int((~positive).sum())
@@ -347,7 +392,7 @@ def _betainc(a: float, b: float, x: float) -> float:
                      + a * math.log(x) + b * math.log1p(-x)) / a
     tiny = 1e-300
     c, d, f = 1.0, 0.0, 1.0
-    for i in range(400):
+    for i in range(20_000):  # converges in O(√(a + b)) terms; ends early
         m = i // 2
         if i == 0:
             num = 1.0

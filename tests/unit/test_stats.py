@@ -214,11 +214,28 @@ def test_newcombe_interval_matches_the_published_example() -> None:
     # both 59, first only 6, second only 16, neither 80 → −0.0621 (−0.1186 to −0.0046)
     cand = np.array([1] * 59 + [1] * 6 + [0] * 16 + [0] * 80, dtype=bool)
     base = np.array([1] * 59 + [0] * 6 + [1] * 16 + [0] * 80, dtype=bool)
-    iv = S.mcnemar_exact(cand, base).interval
+    iv = S.mcnemar_exact(cand, base).newcombe
     assert iv.point == pytest.approx(-0.0621, abs=5e-5)
     assert iv.low == pytest.approx(-0.1186, abs=5e-5)
     assert iv.high == pytest.approx(-0.0046, abs=5e-5)
     assert iv.at(0.99).low < iv.low
+
+
+def test_mcnemar_interval_inverts_the_exact_test() -> None:
+    # the same table: exact p = 0.0525, so the exact interval contains 0 (Newcombe's not)
+    cand = np.array([1] * 59 + [1] * 6 + [0] * 16 + [0] * 80, dtype=bool)
+    base = np.array([1] * 59 + [0] * 6 + [1] * 16 + [0] * 80, dtype=bool)
+    result = S.mcnemar_exact(cand, base)
+    assert result.p_value == pytest.approx(0.0525, abs=5e-5)
+    iv = result.interval
+    assert (iv.method, iv.low < 0 < iv.high) == ("mcnemar", True)
+    # its ends are Clopper–Pearson's for the 6 of 22 discordant examples, scaled by 22/161
+    cp = ss.binomtest(6, 22).proportion_ci(0.95, method="exact")
+    assert (iv.low, iv.high) == pytest.approx(((2 * cp.low - 1) * 22 / 161,
+                                               (2 * cp.high - 1) * 22 / 161), rel=1e-9)
+    assert iv.at(1 - result.p_value).high == pytest.approx(0, abs=1e-9)  # α = p: touches 0
+    same = S.mcnemar_exact([True, False], [True, False]).interval
+    assert (same.low, same.high) == (0, 0)
 
 
 # --------------------------------------------------------------------------- DeLong
