@@ -185,7 +185,7 @@ def materialize(project: Project, evidence: Evidence, scratch: Path) -> Path:
 
 
 def seed_predictions(project: Project, result: RunResult, first: Path, stage: str, out: str,
-                      scratch: Path) -> tuple[list[Predictions], list[str]]:
+                     scratch: Path) -> tuple[list[Predictions], list[str]]:
     """Predictions of seed 0 (``first``, verified) and of every later seed (from the store),
     with the hashes of the later seeds' files."""
     from sluice.predictions import read_predictions
@@ -206,27 +206,18 @@ def seed_predictions(project: Project, result: RunResult, first: Path, stage: st
 
 
 def baseline_predictions(project: Project, name: str, spec: ModelSpec, locator: Locator,
-              candidate: Predictions, scratch: Path, evaluation: ModelEvaluation
-              ) -> tuple[Predictions | None, Evidence | None]:
-    """The baseline's predictions and their evidence (or why there are none).
-
-    With both an alias and a predictions file, the alias's version is the baseline and
-    the file stands in while no version holds the alias yet (bootstrapping).
-    """
+                         candidate: Predictions, scratch: Path, evaluation: ModelEvaluation
+                         ) -> tuple[Predictions | None, Evidence | None]:
+    """The baseline's predictions and their evidence (or why there are none)."""
     from sluice.predictions import read_predictions
 
     if spec.baseline is None:
         return None, None
-    found = None
     if spec.baseline.alias is not None:
-        baseline, found = _registry_baseline(project, name, spec.baseline.alias, candidate,
-                                             scratch, evaluation)
-        if baseline is not None or spec.baseline.predictions is None:
-            return baseline, found
-        evaluation.notes.append(f"{found.reason}: compared with "
-                                f"{spec.baseline.predictions} instead")
+        return _registry_baseline(project, name, spec.baseline.alias, candidate, scratch,
+                                  evaluation)
     if spec.baseline.predictions is None:
-        return None, found
+        return None, None
     found = locator.output(spec.baseline.predictions, "baseline predictions")
     try:
         path = materialize(project, found, scratch)
@@ -237,8 +228,8 @@ def baseline_predictions(project: Project, name: str, spec: ModelSpec, locator: 
 
 
 def _registry_baseline(project: Project, model: str, alias: str, candidate: Predictions,
-                            scratch: Path, evaluation: ModelEvaluation
-                            ) -> tuple[Predictions | None, Evidence]:
+                       scratch: Path, evaluation: ModelEvaluation
+                       ) -> tuple[Predictions | None, Evidence]:
     """The predictions stored with the version behind ``alias``, if on the same test set."""
     from sluice.db import open_project_database
     from sluice.gates import _reevaluate, test_set_id

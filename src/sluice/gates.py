@@ -2,10 +2,14 @@
 
 For every model with an evaluate stage in the run: read the candidate's
 per-example predictions (one set per seed), the baseline's (a predictions
-file, or later a registry alias), compute sluice's own metrics, and decide
+file, or a registry alias), compute sluice's own metrics, and decide
 every gate that applies to the tier as PASS, FAIL or INCONCLUSIVE from a
 confidence interval (docs/gates.md). Holm's correction spans the gates of one
 model. Verdicts are deterministic: resampling is seeded.
+
+Every file read is evidence the run can account for (sluice.evidence); every
+gate that applies is listed, INCONCLUSIVE with the reason when its evidence is
+missing.
 """
 
 from __future__ import annotations

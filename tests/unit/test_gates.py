@@ -265,3 +265,4 @@ def test_the_report_is_reused_only_on_equal_evidence(tmp_path: Path) -> None:
     # The baseline's inputs changed (its stage did not run): its evidence is gone.
     _predictions(tmp_path / "base-src.csv", 0.25, seed=2)
     assert evaluation_key(load_project(tmp_path), tier, result) != key
+
