@@ -233,13 +233,17 @@ def markdown(report: dict[str, Any], plots: dict[str, list[str]] | None = None) 
     return "\n".join(lines) + "\n"
 
 
+_SOURCES = {"store": "the store (restored by fingerprint)", "file": "the committed file",
+            "": "the workspace", None: "the workspace"}
+
+
 def _evidence_lines(model: dict[str, Any]) -> list[str]:
     """"n of m gates evaluated" and the hashes the verdict was computed from."""
     from sluice.evidence import short
 
     gates = model.get("gates", [])
     evaluated = model.get("gates_evaluated", len(gates))
-    lines = ["", f"**{evaluated} of {len(gates)} gates evaluated.**"] if gates else []
+    lines = ["", f"{evaluated} of {len(gates)} gates evaluated."] if gates else []
     evidence = model.get("evidence") or {}
     for role in ("candidate", "baseline"):
         item = evidence.get(role)
@@ -250,7 +254,7 @@ def _evidence_lines(model: dict[str, Any]) -> list[str]:
                 if item.get("fingerprint") else ""
             stage = f" (stage `{item['stage']}`{made})" if item.get("stage") else made
             lines.append(f"- Evidence, {role}: `{item['path']}` hash `{short(item['hash'])}`"
-                         f"{stage}, from {item.get('source') or 'the workspace'}")
+                         f"{stage}, from {_SOURCES.get(item.get('source'), item.get('source'))}")
         else:
             lines.append(f"- Evidence, {role}: missing: {item.get('reason', '')}")
     return lines
