@@ -4,8 +4,10 @@ Evaluating gates (bootstrap intervals over every test example) and drawing the
 report's plots cost seconds, which a no-op ``sluice run`` should not pay. Each
 report records an *evaluation key*: a digest of what its verdicts were computed
 from — the tier, every model's spec (gates included), the fingerprint of each
-evaluate stage's last run (its code, model and test set), the baseline files'
-contents, and the code that computes verdicts and draws plots. When nothing ran
+evaluate stage's last run (its code, model and test set), the evidence of the
+verdict (the hashes of the candidate's and the baseline's files, found as
+sluice.evidence finds them: a stale workspace file never counts), and the code
+that computes verdicts and draws plots. When nothing ran
 and the key is the one of the latest report, that report stands, verdicts and
 all.
 
@@ -21,13 +23,14 @@ import json
 from pathlib import Path
 from typing import Any
 
+from sluice.fingerprint import RunContext
 from sluice.hashing import hash_bytes
 from sluice.project import Project
 from sluice.records import read_record
 
 # The code a verdict or a plot depends on: any change means computing afresh.
-_CODE = ("gates.py", "stats.py", "metrics.py", "metric_kernels.py", "bootstrap.py",
-         "predictions.py", "report.py", "evaluation_cache.py")
+_CODE = ("gates.py", "evidence.py", "stats.py", "metrics.py", "metric_kernels.py",
+         "bootstrap.py", "predictions.py", "report.py", "evaluation_cache.py")
 
 
 def _code_stamp() -> str:
@@ -41,21 +44,24 @@ def _code_stamp() -> str:
     return "|".join(stamps)
 
 
-def _file_digest(project: Project, rel: str | None) -> str | None:
-    if rel is None:
+def _evidence(locator: Any, path: str | None, what: str) -> dict[str, Any] | None:
+    """The hash (or why it is missing) of a file a verdict reads, as sluice.evidence finds it."""
+    if path is None:
         return None
-    try:
-        return project.hasher.file(project.root / rel)
-    except OSError:
-        return "missing"
+    found = locator.output(path, what)
+    return {"hash": found.hash, "fingerprint": found.fingerprint, "reason": found.reason}
 
 
-def evaluation_key(project: Project, tier: Any, result: Any) -> str | None:
+def evaluation_key(project: Project, tier: Any, result: Any,
+                   context: RunContext | None = None) -> str | None:
     """The digest described above (after the run), or None for what is never reused."""
+    from sluice.evidence import Locator
+
     spec = tier.spec
     if len(tier.seeds) > 1 or spec.register or spec.promote:
         return None
     settled = {o.stage: o.status for o in result.outcomes}
+    locator = Locator(project, result, context or RunContext(tier=tier.name))
     models: dict[str, Any] = {}
     for name, model in project.config.models.items():
         if model.evaluate is None or settled.get(model.evaluate) not in ("ran", "cached"):
@@ -68,11 +74,16 @@ def evaluation_key(project: Project, tier: Any, result: Any) -> str | None:
         record = read_record(project, model.evaluate)
         if record is None:
             return None
+        outs = project.config.stages[model.evaluate].outs
         models[name] = {
             "spec": model.model_dump(), "evaluated": record["fingerprint"],
-            "baseline": None if baseline is None else {
-                "predictions": _file_digest(project, baseline.predictions),
-                "metrics": _file_digest(project, baseline.metrics)}}
+            # The verdict's evidence: reused only when every hash is the same.
+            "evidence": {
+                "candidate": {k: _evidence(locator, outs[k], k) for k in
+                              (model.predictions or "predictions", model.metrics) if k in outs},
+                "baseline": None if baseline is None else {
+                    "predictions": _evidence(locator, baseline.predictions, "predictions"),
+                    "metrics": _evidence(locator, baseline.metrics, "metrics")}}}
     if not models:
         return None
     text = json.dumps({"tier": tier.name, "fraction": tier.fraction, "models": models,
@@ -102,7 +113,7 @@ def evaluations_from_report(report: dict[str, Any]) -> list[Any]:
 
     found = []
     for item in report.get("models", []):
-        fields = {k: v for k, v in item.items() if k != "verdict"}
+        fields = {k: v for k, v in item.items() if k not in ("verdict", "gates_evaluated")}
         fields["metrics"] = [MetricRow(**m) for m in fields.get("metrics", [])]
         fields["gates"] = [GateResult(**g) for g in fields.get("gates", [])]
         found.append(ModelEvaluation(**fields))

@@ -2,17 +2,21 @@
 
 For every model with an evaluate stage in the run: read the candidate's
 per-example predictions (one set per seed), the baseline's (a predictions
-file, or later a registry alias), compute sluice's own metrics, and decide
+file, or a registry alias), compute sluice's own metrics, and decide
 every gate that applies to the tier as PASS, FAIL or INCONCLUSIVE from a
 confidence interval (docs/gates.md). Holm's correction spans the gates of one
 model. Verdicts are deterministic: resampling is seeded.
+
+Every file read is evidence the run can account for (sluice.evidence); every
+gate that applies is listed, INCONCLUSIVE with the reason when its evidence is
+missing.
 """
 
 from __future__ import annotations
 
 import math
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -21,6 +25,8 @@ from sluice.project import Project
 
 if TYPE_CHECKING:
     from sluice.config_schema import GateSpec, ModelSpec
+    from sluice.evidence import Locator
+    from sluice.fingerprint import RunContext
     from sluice.predictions import Predictions
     from sluice.run import RunResult
     from sluice.stats import Interval
@@ -56,6 +62,9 @@ class GateResult:
     candidate: float | None = None
     baseline: float | None = None
     n: int = 0
+    # The prediction hashes it was decided on ({"candidate": …, "baseline": …}).
+    evidence: dict[str, str | None] = field(default_factory=dict)
+    evaluated: bool = True  # False: its evidence is missing (INCONCLUSIVE with the reason)
 
 
 @dataclass
@@ -71,6 +80,9 @@ class ModelEvaluation:
     test_set: str | None = None  # test_set_id of the candidate's predictions
     # Metrics the stage reported itself (its metrics JSON): compared as point values only.
     reported: list[dict[str, Any]] = field(default_factory=list)
+    # What the verdict used: {"candidate": Evidence JSON, "baseline": Evidence JSON or None,
+    # "candidate_seeds": [hashes of later seeds]} (sluice.evidence).
+    evidence: dict[str, Any] = field(default_factory=dict)
 
     @property
     def verdict(self) -> Verdict | None:
@@ -84,6 +96,7 @@ class ModelEvaluation:
     def to_json(self) -> dict[str, Any]:
         value = asdict(self)
         value["verdict"] = self.verdict
+        value["gates_evaluated"] = sum(1 for g in self.gates if g.evaluated)
         return value
 
 
@@ -97,26 +110,6 @@ def _predictions_output(project: Project, spec: ModelSpec) -> str | None:
     if spec.predictions:
         return spec.predictions
     return "predictions" if "predictions" in outs else None
-
-
-def _seed_predictions(project: Project, result: RunResult, stage: str, out: str,
-                      scratch: Path) -> list[Predictions]:
-    """Predictions of seed 0 (the workspace) and of every later seed (from the store)."""
-    from sluice.predictions import read_predictions
-
-    path = project.config.stages[stage].outs[out]
-    found = [read_predictions(project.root / path)]
-    for outcome in result.outcomes:
-        name, _, seed = outcome.stage.partition("@seed")
-        if name != stage or not seed or outcome.fingerprint is None:
-            continue
-        record = project.store.get_run(outcome.fingerprint)
-        if record is None or out not in record.get("outs", {}):
-            continue
-        copy = scratch / f"seed{seed}{Path(path).suffix}"
-        project.store.checkout_file(record["outs"][out]["hash"], copy)
-        found.append(read_predictions(copy))
-    return found
 
 
 def _rule(gate: GateSpec) -> list[tuple[str, Any]]:
@@ -180,8 +173,13 @@ def _interval(gate: GateSpec, metric: str, candidates: list[Predictions],
 
 
 def _gate_results(gate: GateSpec, candidates: list[Predictions], baseline: Predictions | None,
-                  notes: list[str]) -> list[tuple[GateResult, Interval | None, Any]]:
-    """Each (slice of each) rule of one gate, before Holm's correction."""
+                  notes: list[str], missing: str, evidence: dict[str, str | None]
+                  ) -> list[tuple[GateResult, Interval | None, Any]]:
+    """Each (slice of each) rule of one gate, before Holm's correction.
+
+    A rule that compares with the baseline, when there is none, is INCONCLUSIVE with
+    ``missing`` (why there is none): listed, never dropped.
+    """
     from sluice.metrics import HIGHER_IS_BETTER, resolve_metric
     from sluice.predictions import slice_groups
 
@@ -206,24 +204,31 @@ def _gate_results(gate: GateSpec, candidates: list[Predictions], baseline: Predi
     for where, cands, base in parts:
         for direction, raw in _rule(gate):
             paired = direction in ("max_regression", "min_improvement")
-            if paired and base is None:
-                continue  # no baseline yet: only absolute gates apply
-            margin, relative = _margin(raw) if paired else (float(raw), False)
             cand_value = metric.compute(cands[0])
+            if paired and base is None:
+                results.append((GateResult(metric.name, f"{direction} {raw}", where,
+                                           "INCONCLUSIVE", None, None, None, "",
+                                           gate.confidence, f"no baseline evidence: {missing}",
+                                           _finite(cand_value), None, cands[0].n, evidence,
+                                           evaluated=False), None, None))
+                continue
+            margin, relative = _margin(raw) if paired else (float(raw), False)
             base_value = metric.compute(base) if base is not None else None
             try:
                 interval = _interval(gate, metric.name, cands, base, direction)
             except SluiceError as exc:
                 results.append((GateResult(metric.name, f"{direction} {raw}", where,
                                            "INCONCLUSIVE", None, None, None, "", gate.confidence,
-                                           f"no interval: {exc.message}"), None, None))
+                                           f"no interval: {exc.message}", evidence=evidence),
+                                None, None))
                 continue
             context = (margin, direction, higher, base_value if relative else None)
             results.append((GateResult(metric.name, f"{direction} {raw}", where, "INCONCLUSIVE",
                                        _finite(interval.point), _finite(interval.low),
                                        _finite(interval.high), interval.method,
                                        gate.confidence, "", _finite(cand_value),
-                                       _finite(base_value), cands[0].n), interval, context))
+                                       _finite(base_value), cands[0].n, evidence),
+                            interval, context))
     return results
 
 
@@ -263,16 +268,28 @@ def _metrics_json(path: Path, notes: list[str]) -> dict[str, float]:
             if isinstance(v, int | float) and not isinstance(v, bool)}
 
 
-def _reported_metrics(project: Project, spec: ModelSpec, notes: list[str]) -> list[dict[str, Any]]:
-    """The stage's own metrics JSON next to the baseline's: point values, no interval."""
+def _reported_metrics(project: Project, spec: ModelSpec, locator: Locator, scratch: Path,
+                      notes: list[str]) -> list[dict[str, Any]]:
+    """The stage's own metrics JSON next to the baseline's: point values, no interval.
+
+    Both are read only as the bytes recorded for their stages' current fingerprints.
+    """
+    from sluice.evidence import materialize
+
     if spec.metrics is None or spec.evaluate is None:
         return []
-    out = project.config.stages[spec.evaluate].outs[spec.metrics]
-    candidate = _metrics_json(project.root / out, notes)
-    baseline = {}
-    if spec.baseline is not None and spec.baseline.metrics is not None and \
-            (project.root / spec.baseline.metrics).exists():
-        baseline = _metrics_json(project.root / spec.baseline.metrics, notes)
+    found: list[dict[str, float]] = []
+    paths = [project.config.stages[spec.evaluate].outs[spec.metrics]]
+    if spec.baseline is not None and spec.baseline.metrics is not None:
+        paths.append(spec.baseline.metrics)
+    for path, what in zip(paths, ("metrics JSON", "baseline metrics JSON"), strict=False):
+        try:
+            found.append(_metrics_json(materialize(project, locator.output(path, what),
+                                                   scratch), notes))
+        except SluiceError as exc:
+            notes.append(f"{what} not shown: {exc.message}")
+            found.append({})
+    candidate, baseline = found[0], found[1] if len(found) > 1 else {}
     return [{"metric": k, "candidate": v, "baseline": baseline.get(k),
              "delta": v - baseline[k] if k in baseline else None}
             for k, v in sorted(candidate.items())]
@@ -287,43 +304,14 @@ def test_set_id(preds: Predictions) -> str:
     return hash_bytes(text.encode())
 
 
-def _baseline_from_registry(project: Project, model: str, alias: str, candidate: Predictions,
-                            scratch: Path, evaluation: ModelEvaluation) -> Predictions | None:
-    """The predictions stored with the version behind ``alias``, if on the same test set."""
-    from sluice.db import open_project_database
-    from sluice.predictions import read_predictions
-    from sluice.registry import get_version
-
-    db = open_project_database(project)
-    try:
-        version = get_version(db, model, alias=alias)
-    except SluiceError:
-        evaluation.notes.append(f"no version of `{model}` holds `{alias}` yet (the first "
-                                "model): only absolute gates apply")
-        return None
-    evaluation.baseline = f"{model}@{alias} (version {version.version})"
-    stored = version.lineage.get("predictions")
-    if not version.predictions_hash or not isinstance(stored, dict):
-        evaluation.notes.append(f"version {version.version} has no stored predictions: only "
-                                "absolute gates apply")
-        return None
-    if stored.get("test_set") != test_set_id(candidate):
-        evaluation.notes.append(f"the test set changed since version {version.version} was "
-                                "evaluated: its artifact was re-evaluated on the new one")
-        return _reevaluate(project, model, version, scratch, evaluation)
-    path = scratch / f"baseline{Path(str(stored.get('path', ''))).suffix}"
-    project.store.checkout_file(version.predictions_hash, path)
-    return read_predictions(path)
-
-
 def _reevaluate(project: Project, model: str, version: Any, scratch: Path,
-                evaluation: ModelEvaluation) -> Predictions | None:
-    """Run the model's evaluate stage on the baseline's artifact instead of the candidate's."""
+                evaluation: ModelEvaluation) -> Path | None:
+    """Run the model's evaluate stage on the baseline's artifact instead of the candidate's;
+    returns the predictions file it wrote."""
     import json
 
     from sluice.execute import Job, run_one
     from sluice.fingerprint import RunContext, render_command, stage_environment
-    from sluice.predictions import read_predictions
     from sluice.registry_pull import pull_artifact
 
     spec = project.config.models[model]
@@ -350,48 +338,73 @@ def _reevaluate(project: Project, model: str, version: Any, scratch: Path,
     name = _predictions_output(project, spec)
     if not done.ok or name is None or not (project.root / outs[name]).exists():
         evaluation.notes.append(f"re-evaluating the baseline failed (exit {done.returncode}; "
-                                f"see {log.relative_to(project.root)}): only absolute gates "
-                                "apply")
+                                f"see {log.relative_to(project.root)})")
         return None
-    return read_predictions(project.root / outs[name])
+    return project.root / outs[name]
+
+
+def unevaluated(spec: ModelSpec, tier: str, reason: str) -> list[GateResult]:
+    """Every rule of every gate of ``spec`` that applies to ``tier``, INCONCLUSIVE for
+    ``reason`` (the model could not be evaluated at all)."""
+    return [GateResult(g.metric, f"{direction} {raw}", ", ".join(g.slices) or None,
+                       "INCONCLUSIVE", None, None, None, "", g.confidence, reason,
+                       evaluated=False)
+            for g in spec.gates if g.tiers is None or tier in g.tiers
+            for direction, raw in _rule(g)]
 
 
 def evaluate_model(project: Project, name: str, spec: ModelSpec, tier: str,
-                   result: RunResult) -> ModelEvaluation | None:
-    from dataclasses import replace
+                   result: RunResult, context: RunContext | None = None
+                   ) -> ModelEvaluation | None:
+    """Every gate of the model for ``tier``, on evidence the run can account for.
 
-    from sluice import stats
-    from sluice.metrics import default_metrics, evaluate
-    from sluice.predictions import align, read_predictions
+    ``context`` is the run's tier context (fraction, seed, samples): a baseline stage
+    the tier did not run is looked up by its fingerprint under it (sluice.evidence).
+    """
+    from sluice.evidence import Locator, baseline_predictions, materialize, seed_predictions
+    from sluice.fingerprint import RunContext
+    from sluice.predictions import align
 
     out = _predictions_output(project, spec) if spec.evaluate else None
     if spec.evaluate is None or out is None:
         return None
-    with tempfile.TemporaryDirectory(dir=project.state_dir) as scratch:
-        candidates = _seed_predictions(project, result, spec.evaluate, out, Path(scratch))
+    locator = Locator(project, result, context or RunContext(tier=tier))
     stage_out = project.config.stages[spec.evaluate].outs[out]
-    evaluation = ModelEvaluation(name, stage_out, None, seeds=len(candidates),
-                                 test_set=test_set_id(candidates[0]))
-    baseline = None
-    if spec.baseline is not None and spec.baseline.predictions is not None:
-        path = project.root / spec.baseline.predictions
-        if path.exists():
-            baseline = read_predictions(path)
-            evaluation.baseline = evaluation.baseline_file = spec.baseline.predictions
-            aligned = [align(c, baseline) for c in candidates]
-            candidates, baseline = [a[0] for a in aligned], aligned[0][1]
-        else:
-            evaluation.notes.append(f"baseline predictions {spec.baseline.predictions} do not "
-                                    "exist yet: only absolute gates apply")
-    elif spec.baseline is not None and spec.baseline.alias is not None:
-        with tempfile.TemporaryDirectory(dir=project.state_dir) as scratch:
-            baseline = _baseline_from_registry(project, name, spec.baseline.alias,
-                                               candidates[0], Path(scratch), evaluation)
-        if baseline is not None:
-            aligned = [align(c, baseline) for c in candidates]
-            candidates, baseline = [a[0] for a in aligned], aligned[0][1]
+    candidate = locator.output(stage_out, "candidate predictions")
+    with tempfile.TemporaryDirectory(dir=project.state_dir) as folder:
+        scratch = Path(folder)
+        candidates, seed_hashes = seed_predictions(
+            project, result, materialize(project, candidate, scratch), spec.evaluate, out,
+            scratch)
+        evaluation = ModelEvaluation(name, stage_out, None, seeds=len(candidates),
+                                     test_set=test_set_id(candidates[0]))
+        baseline, base = baseline_predictions(project, name, spec, locator, candidates[0],
+                                              scratch, evaluation)
+        evaluation.reported = _reported_metrics(project, spec, locator, scratch,
+                                                evaluation.notes)
+    evaluation.evidence = {"candidate": candidate.to_json(), "candidate_seeds": seed_hashes,
+                           "baseline": None if base is None else base.to_json()}
+    missing = "no baseline configured" if base is None else base.reason
+    if baseline is not None:
+        aligned = [align(c, baseline) for c in candidates]
+        candidates, baseline = [a[0] for a in aligned], aligned[0][1]
+    elif any(r in ("max_regression", "min_improvement") for g in spec.gates
+             if g.tiers is None or tier in g.tiers for r, _ in _rule(g)):
+        evaluation.notes.append(f"{missing}: the gates that compare with a baseline are "
+                                "INCONCLUSIVE")
     else:
-        evaluation.notes.append("no baseline configured: only absolute gates apply")
+        evaluation.notes.append(f"{missing}: no gate compares with a baseline")
+    return _decide(evaluation, spec, tier, candidates, baseline, missing,
+                   {"candidate": candidate.hash, "baseline": None if base is None else base.hash})
+
+
+def _decide(evaluation: ModelEvaluation, spec: ModelSpec, tier: str,
+            candidates: list[Predictions], baseline: Predictions | None, missing: str,
+            evidence: dict[str, str | None]) -> ModelEvaluation:
+    """Metrics with their deltas, then every applicable gate under Holm's correction."""
+    from sluice import stats
+    from sluice.metrics import default_metrics, evaluate
+
     names = list(dict.fromkeys([*default_metrics(candidates[0]),
                                 *(g.metric for g in spec.gates)]))
     cand_values = [evaluate(c, names) for c in candidates]
@@ -404,10 +417,10 @@ def evaluate_model(project: Project, name: str, spec: ModelSpec, tier: str,
             row = replace(row, delta=_finite(delta.point), low=_finite(delta.low),
                           high=_finite(delta.high), method=delta.method)
         evaluation.metrics.append(row)
-    evaluation.reported = _reported_metrics(project, spec, evaluation.notes)
     applicable = [g for g in spec.gates if g.tiers is None or tier in g.tiers]
     pending = [item for g in applicable
-               for item in _gate_results(g, candidates, baseline, evaluation.notes)]
+               for item in _gate_results(g, candidates, baseline, evaluation.notes, missing,
+                                         evidence)]
     decided = [(r, iv, ctx) for r, iv, ctx in pending if iv is not None]
     intervals: list[Interval] = [iv for _, iv, _ in pending if iv is not None]
     levels: list[float] = []

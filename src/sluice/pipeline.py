@@ -262,7 +262,7 @@ def run_tier(project: Project, request: TierRequest,
     result.drift = drift
     from sluice.evaluation_cache import evaluation_key, evaluations_from_report, reusable_report
 
-    key = evaluation_key(project, plan.tier, result)
+    key = evaluation_key(project, plan.tier, result, _context(plan.tier, plan.tier.seeds[0]))
     reused = reusable_report(project, key, result)
     result.evaluations = evaluate(project, plan, result) if reused is None else \
         evaluations_from_report(reused[0])
@@ -316,20 +316,19 @@ def evaluate(project: Project, plan: TierPlan, result: RunResult) -> list[ModelE
     an INCONCLUSIVE verdict with the reason, never a PASS."""
     if not any(m.evaluate for m in project.config.models.values()):
         return []
-    from sluice.gates import GateResult, ModelEvaluation, evaluate_model
+    from sluice.gates import ModelEvaluation, evaluate_model, unevaluated
 
     found = []
     settled = {o.stage: o.status for o in result.outcomes}
+    context = _context(plan.tier, plan.tier.seeds[0])  # the baseline's is the candidate's
     for name, spec in project.config.models.items():
         if spec.evaluate is None or settled.get(spec.evaluate) not in ("ran", "cached"):
             continue
         try:
-            evaluation = evaluate_model(project, name, spec, plan.tier.name, result)
+            evaluation = evaluate_model(project, name, spec, plan.tier.name, result, context)
         except SluiceError as exc:
-            evaluation = ModelEvaluation(name, "", None, notes=[exc.render()], gates=[
-                GateResult(g.metric, "evaluation", None, "INCONCLUSIVE", None, None, None, "",
-                           g.confidence, f"could not evaluate: {exc.message}")
-                for g in spec.gates] if spec.gates else [])
+            evaluation = ModelEvaluation(name, "", None, notes=[exc.render()], gates=unevaluated(
+                spec, plan.tier.name, f"could not evaluate: {exc.message}"))
         if evaluation is not None:
             found.append(evaluation)
     return found

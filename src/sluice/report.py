@@ -60,7 +60,6 @@ def _plots(report: dict[str, Any], project: Project, evaluations: list[Any],
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from sluice.predictions import read_predictions
 
     made: dict[str, list[str]] = {}
     for evaluation in evaluations:
@@ -80,10 +79,11 @@ def _plots(report: dict[str, Any], project: Project, evaluations: list[Any],
             ax.set_xlabel("candidate − baseline (95 % interval)")
             ax.set_title(f"{evaluation.model}: metric deltas")
             files.append(_save(fig, folder, f"{evaluation.model}-deltas.png"))
-        candidate = read_predictions(project.root / evaluation.candidate)
-        baseline = read_predictions(project.root / evaluation.baseline_file) \
-            if evaluation.baseline_file else None
-        if candidate.task == "binary" and candidate.y_score is not None:
+        # Drawn from the bytes the verdict used, never from whatever the workspace holds.
+        candidate = _evidence_predictions(project, evaluation.evidence.get("candidate"), folder)
+        baseline = _evidence_predictions(project, evaluation.evidence.get("baseline"), folder)
+        if candidate is not None and candidate.task == "binary" and \
+                candidate.y_score is not None:
             files.append(_roc(candidate, baseline, evaluation.model, folder))
             if candidate.scores_are_probabilities:
                 files.append(_calibration(candidate, baseline, evaluation.model, folder))
@@ -103,6 +103,24 @@ def _plots(report: dict[str, Any], project: Project, evaluations: list[Any],
             files.append(_save(fig, folder, f"{evaluation.model}-slices.png"))
         made[evaluation.model] = files
     return made
+
+
+def _evidence_predictions(project: Project, evidence: dict[str, Any] | None,
+                          folder: Path) -> Any:
+    """The predictions a verdict used (sluice.evidence), to plot; None if they are gone."""
+    import tempfile
+
+    from sluice.errors import SluiceError
+    from sluice.evidence import Evidence, materialize
+    from sluice.predictions import read_predictions
+
+    if not evidence or not evidence.get("hash"):
+        return None
+    with tempfile.TemporaryDirectory(dir=folder) as scratch:
+        try:
+            return read_predictions(materialize(project, Evidence(**evidence), Path(scratch)))
+        except SluiceError:
+            return None
 
 
 def _save(fig: Any, folder: Path, name: str) -> str:
@@ -183,6 +201,7 @@ def markdown(report: dict[str, Any], plots: dict[str, list[str]] | None = None) 
         icon = {"PASS": "✅", "FAIL": "❌", "INCONCLUSIVE": "⚠️"}.get(verdict, "")
         lines += ["", f"### Model `{model['model']}`: {icon} {verdict}", ""]
         lines += [f"_{note}_" for note in model["notes"]]
+        lines += _evidence_lines(model)
         seeded = model.get("seeds", 1) > 1
         lines += ["", "| metric | candidate | baseline | delta | 95 % interval |"
                   + (" seeds (min–max) |" if seeded else ""),
@@ -213,6 +232,33 @@ def markdown(report: dict[str, Any], plots: dict[str, list[str]] | None = None) 
     if report.get("data"):
         lines += ["", report["data"]["markdown"]]
     return "\n".join(lines) + "\n"
+
+
+_SOURCES = {"store": "the store (restored by fingerprint)", "file": "the committed file",
+            "": "the workspace", None: "the workspace"}
+
+
+def _evidence_lines(model: dict[str, Any]) -> list[str]:
+    """"n of m gates evaluated" and the hashes the verdict was computed from."""
+    from sluice.evidence import short
+
+    gates = model.get("gates", [])
+    evaluated = model.get("gates_evaluated", len(gates))
+    lines = ["", f"{evaluated} of {len(gates)} gates evaluated."] if gates else []
+    evidence = model.get("evidence") or {}
+    for role in ("candidate", "baseline"):
+        item = evidence.get(role)
+        if not item:
+            continue
+        if item.get("hash"):
+            made = f", fingerprint `{short(item['fingerprint'])}`" \
+                if item.get("fingerprint") else ""
+            stage = f" (stage `{item['stage']}`{made})" if item.get("stage") else made
+            lines.append(f"- Evidence, {role}: `{item['path']}` hash `{short(item['hash'])}`"
+                         f"{stage}, from {_SOURCES.get(item.get('source'), item.get('source'))}")
+        else:
+            lines.append(f"- Evidence, {role}: missing: {item.get('reason', '')}")
+    return lines
 
 
 def html_page(report: dict[str, Any], folder: Path, plots: dict[str, list[str]]) -> str:

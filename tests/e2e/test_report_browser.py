@@ -53,8 +53,8 @@ def test_html_report_renders_its_plots_in_chromium(repo: Path, tmp_path: Path) -
     from playwright.sync_api import sync_playwright
 
     write_project(repo, CONFIG, files={"predict.py": PREDICT})
-    first = sluice(repo, "run", "--tier", "merge")  # the first model has no baseline yet
-    assert "only absolute gates apply" in first.stdout
+    first = sluice(repo, "run", "--tier", "merge", check=4)  # no baseline file yet
+    assert "baseline predictions `baseline.csv` do not exist" in first.stdout
     (repo / "baseline.csv").write_text((repo / "build/predictions.csv").read_text())
     result = sluice(repo, "run", "--tier", "merge")
     assert "model m: PASS" in result.stdout
