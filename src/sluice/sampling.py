@@ -39,15 +39,12 @@ frames; hashing plain keys needs neither.
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import difflib
 import json
 import math
 import numbers
-import os
 import shutil
-import tempfile
 from collections.abc import Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +53,7 @@ from typing import Any
 import xxhash
 
 from sluice.errors import UsageError
+from sluice.fsutil import atomic_dir, atomic_path
 
 _SPACE = 2**64
 _NULL = object()  # the one stratum label of every missing value
@@ -323,67 +321,12 @@ class _Writer:
             self.sink.close()
 
 
-@contextlib.contextmanager
-def _atomic_file(dst: Path) -> Iterator[Path]:
-    """A temporary path next to ``dst`` that replaces it when the block succeeds."""
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent)
-    os.close(fd)
-    tmp = Path(name)
-    try:
-        yield tmp
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, dst)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-
-
-@contextlib.contextmanager
-def _atomic_dir(dst: Path) -> Iterator[Path]:
-    """A temporary folder next to ``dst`` that takes its place when the block succeeds."""
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent))
-    try:
-        yield tmp
-        os.chmod(tmp, 0o755)
-        if dst.is_dir() and not dst.is_symlink():
-            old = Path(tempfile.mkdtemp(prefix=f".{dst.name}.", suffix=".old", dir=dst.parent))
-            os.replace(dst, old)  # an empty folder may be replaced by a folder
-            os.replace(tmp, dst)
-            _remove_tree(old)
-        else:
-            os.replace(tmp, dst)
-    except BaseException:
-        _remove_tree(tmp)
-        raise
-
-
-def _remove_tree(path: Path) -> None:
-    """Delete a folder tree by absolute paths, ignoring errors.
-
-    (``shutil.rmtree`` deletes by names relative to open folders, which the test
-    suite's write guard cannot place.)
-    """
-    for root, dirs, files in os.walk(path, topdown=False):
-        for name in files:
-            with contextlib.suppress(OSError):
-                os.unlink(os.path.join(root, name))
-        for name in dirs:
-            full = os.path.join(root, name)
-            with contextlib.suppress(OSError):
-                os.unlink(full) if os.path.islink(full) else os.rmdir(full)
-    with contextlib.suppress(OSError):
-        os.rmdir(path)
-
-
 def _sample_file(path: Path, fmt: str, dst: Path, fraction: float, key: list[str],
                  seed: int, keep: list[bool] | None) -> int:
     """Write the kept rows of ``path`` to ``dst``; ``keep`` is given for stratified samples."""
     hasher = _Hasher(path, fmt, key, None, seed)
     rows = kept = 0
-    with _atomic_file(dst) as tmp:
+    with atomic_path(dst) as tmp:
         writer = _Writer(fmt, tmp)
         try:
             for part in _parts(path, fmt):
@@ -476,7 +419,7 @@ def materialise_sample(src: Path, dst: Path, fraction: float, key: str | Sequenc
     if stratify is not None:
         keeps = list(_stratified_keeps(files, found, fraction, keys, stratify, seed))
     total = 0
-    with _atomic_dir(dst) as tmp:
+    with atomic_dir(dst) as tmp:
         for path, keep in zip(files, keeps, strict=True):
             out = tmp / path.relative_to(src)
             total += _sample_file(path, found, out, fraction, keys, seed, keep)
