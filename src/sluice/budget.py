@@ -17,13 +17,10 @@ from typing import TYPE_CHECKING
 
 from sluice.config_tiers import WINDOWS
 from sluice.costs import Rates
-from sluice.ledger import Estimate, Spend
+from sluice.ledger import UNITS, Amounts, Estimate, Spend
 
 if TYPE_CHECKING:
     from sluice.config_schema import BudgetSpec, PeriodBudgetSpec
-
-UNITS = ("wall", "cpu_hours", "gpu_hours", "usd")
-
 
 def fmt(unit: str, value: float) -> str:
     if unit == "wall":
@@ -34,29 +31,9 @@ def fmt(unit: str, value: float) -> str:
     return f"{value:.2f} {unit.replace('_', '-')}"
 
 
-@dataclass(frozen=True)
-class Amounts:
-    """A quantity in every budget unit."""
-
-    wall: float = 0.0
-    cpu_hours: float = 0.0
-    gpu_hours: float = 0.0
-    usd: float = 0.0
-
-    def get(self, unit: str) -> float:
-        return float(getattr(self, unit))
-
-    def plus(self, other: Amounts) -> Amounts:
-        return Amounts(*(self.get(u) + other.get(u) for u in UNITS))
-
-
 def from_estimate(estimate: Estimate) -> Amounts:
     return Amounts(estimate.wall_s or 0.0, estimate.cpu_alloc_s / 3600,
                    estimate.gpu_s / 3600, estimate.usd)
-
-
-def from_spend(spend: Spend) -> Amounts:
-    return Amounts(spend.wall_s, spend.cpu_hours, spend.gpu_hours, spend.usd)
 
 
 @dataclass(frozen=True)
@@ -86,7 +63,7 @@ def period_limits(budgets: dict[str, PeriodBudgetSpec], tier: str,
         if budget.tiers and tier not in budget.tiers:
             continue
         spend = spend_for(now - window_of(name, budget), budget.tiers)
-        found.append(Limit(f"{name} budget", budget, from_spend(spend)))
+        found.append(Limit(f"{name} budget", budget, spend))
     return found
 
 
@@ -172,3 +149,8 @@ class Tracker:
         cost = self.rates.cost(cpus * wall_s, gpus * wall_s)
         self.spent = self.spent.plus(Amounts(0.0, cpus * wall_s / 3600, gpus * wall_s / 3600,
                                              cost))
+
+
+# UNITS and Amounts live in the ledger (what is spent is measured there); budgets re-export them.
+__all__ = ["UNITS", "Amounts", "BudgetCheck", "Limit", "Tracker", "check", "fmt", "from_estimate",
+           "period_limits", "window_of"]

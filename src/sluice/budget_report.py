@@ -24,8 +24,7 @@ class PeriodRow:
         cap = self.limits.get(unit)
         if not cap:
             return None
-        value = self.spent.wall_s if unit == "wall" else getattr(self.spent, unit)
-        return float(value) / cap
+        return self.spent.get(unit) / cap
 
 
 @dataclass(frozen=True)

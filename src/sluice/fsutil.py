@@ -12,7 +12,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,16 +25,49 @@ _CHUNK = 4 * 1024 * 1024
 
 
 def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o644) -> None:
+    with atomic_path(path, mode) as tmp:
+        tmp.write_bytes(data)
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path, mode: int = 0o644) -> Iterator[Path]:
+    """A temporary file beside ``path``, for writers that want a name; it replaces
+    ``path`` when the block succeeds and is deleted when it fails."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
+        yield Path(name)
+        os.chmod(name, mode)
+        os.replace(name, path)
     except BaseException:
         with contextlib.suppress(OSError):
-            os.unlink(tmp)
+            os.unlink(name)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_dir(path: Path) -> Iterator[Path]:
+    """A temporary folder beside ``path`` that takes its place when the block succeeds.
+
+    An existing folder is first moved aside (a rename cannot replace a non-empty
+    folder), then deleted; on failure the temporary folder goes and ``path`` stays.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        yield tmp
+        os.chmod(tmp, 0o755)
+        old = None
+        if path.is_dir() and not path.is_symlink():
+            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
+            os.replace(path, old)  # an empty folder may be replaced by a folder
+        os.replace(tmp, path)
+        if old is not None:
+            remove_path(old)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            remove_path(tmp)
         raise
 
 

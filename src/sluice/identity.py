@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import getpass
 import os
-import subprocess
 from pathlib import Path
+
+from sluice.errors import UsageError
+from sluice.gitrepo import git
 
 # CI systems and the variable naming the person who triggered the job.
 ACTOR_VARIABLES = (
@@ -34,11 +36,12 @@ def actor(explicit: str | None = None) -> str:
 
 
 def _git(root: Path, *args: str) -> str | None:
+    """git's answer through the one git wrapper; None outside a repository or without git."""
     try:
-        result = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
-    except FileNotFoundError:
-        return None
-    return result.stdout.strip() or None if result.returncode == 0 else None
+        out = git(root, *args)
+    except UsageError:
+        return None  # identity is best effort: a record without a commit is still a record
+    return out.decode("utf-8", "replace").strip() or None
 
 
 def commit(root: Path) -> str | None:

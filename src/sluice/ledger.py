@@ -83,14 +83,33 @@ def record_run(db: Database, run: RunRecord, executions: list[Execution],
         raise _fail(db, "record the run", exc) from None
 
 
-@dataclass(frozen=True)
-class Spend:
-    """What was spent in a window."""
+UNITS = ("wall", "cpu_hours", "gpu_hours", "usd")  # the names of a budget spec's limits too
 
-    wall_s: float = 0.0
+
+@dataclass(frozen=True)
+class Amounts:
+    """A quantity in every budget unit: wall seconds, CPU-hours, GPU-hours and money.
+
+    The one type for estimates, spend and what is left; a budget spec in the
+    config (``BudgetSpec``) limits the same four, under the same names.
+    """
+
+    wall: float = 0.0
     cpu_hours: float = 0.0
     gpu_hours: float = 0.0
     usd: float = 0.0
+
+    def get(self, unit: str) -> float:
+        return float(getattr(self, unit))
+
+    def plus(self, other: Amounts) -> Amounts:
+        return Amounts(*(self.get(u) + other.get(u) for u in UNITS))
+
+
+@dataclass(frozen=True)
+class Spend(Amounts):
+    """What was spent in a window: the amounts, and how many runs spent them."""
+
     runs: int = 0
     future_rows: int = 0  # dated after now: the clock went backwards since they were written
 

@@ -40,7 +40,7 @@ def prepare_samples(project: Project, fraction: float,
             from sluice.sampling import materialise_sample
 
             materialise_sample(project.root / source, Path(project.root / target), fraction,
-                               spec.sample.key, spec.sample.stratify)
+                               spec.sample.key, spec.sample.stratify, fmt=str(spec.format))
         found.append((name, target))
     project.stat_cache.flush()
     return tuple(found)

@@ -39,15 +39,12 @@ frames; hashing plain keys needs neither.
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import difflib
 import json
 import math
 import numbers
-import os
 import shutil
-import tempfile
 from collections.abc import Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,11 +53,10 @@ from typing import Any
 import xxhash
 
 from sluice.errors import UsageError
+from sluice.fsutil import atomic_dir, atomic_path
 
 _SPACE = 2**64
 _NULL = object()  # the one stratum label of every missing value
-_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet",
-            ".jsonl": "jsonl", ".ndjson": "jsonl"}
 
 
 # --------------------------------------------------------------------------- keys and hashes
@@ -219,44 +215,19 @@ def missing_column(where: str, column: object, available: Iterable[object],
 # --------------------------------------------------------------------------- files
 
 @dataclass
-class _Table:
-    """One data file read into memory, in a form that can be filtered and written back."""
+class _Part:
+    """A block of rows of one data file in its own form, to hash and copy rows from."""
 
-    path: Path
-    fmt: str
-    data: Any  # DataFrame (csv), pyarrow Table (parquet), list of raw lines (jsonl)
-    columns: list[str]
+    data: Any  # text DataFrame (csv), Arrow RecordBatch (parquet), raw lines (jsonl)
+    records: list[dict[str, Any]] | None  # jsonl only
     rows: int
-    records: list[dict[str, Any]] | None = None  # jsonl only
 
-    def column(self, name: str, role: str) -> list[object]:
-        if name not in self.columns and not (self.fmt == "jsonl" and self.rows == 0):
-            raise missing_column(f"`{self.path}`", name, self.columns, role)
-        if self.fmt == "csv":
-            return list(self.data[name].tolist())
-        if self.fmt == "parquet":
+    def column(self, name: str) -> list[object]:
+        if self.records is not None:
+            return [record.get(name) for record in self.records]
+        if hasattr(self.data, "schema"):  # an Arrow batch
             return list(self.data.column(name).to_pylist())
-        assert self.records is not None
-        return [record.get(name) for record in self.records]
-
-    def write(self, keep: list[bool], dst: Path) -> None:
-        if self.fmt == "csv":
-            import numpy as np
-
-            self.data[np.asarray(keep, dtype=bool)].to_csv(dst, index=False)
-        elif self.fmt == "parquet":
-            import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
-            import pyarrow.parquet as pq  # type: ignore[import-untyped, unused-ignore]
-
-            pq.write_table(self.data.filter(pa.array(keep, type=pa.bool_())), dst)
-        else:
-            lines = [line for line, k in zip(self.data, keep, strict=True) if k]
-            dst.write_bytes(b"".join(line if line.endswith(b"\n") else line + b"\n"
-                                     for line in lines))
-
-
-def _format_of(path: Path) -> str | None:
-    return _FORMATS.get(path.suffix.lower())
+        return list(self.data[name].tolist())
 
 
 def _need(module: str) -> None:
@@ -267,165 +238,162 @@ def _need(module: str) -> None:
                          hint="pip install pandas pyarrow") from None
 
 
-def _read(path: Path, fmt: str, columns: list[str] | None = None) -> _Table:
-    """Read a file; with ``columns`` only those (after checking they exist)."""
+def _parts(path: Path, fmt: str, columns: list[str] | None = None) -> Iterator[_Part]:
+    """The rows of one file, a block at a time, through the shared reader."""
+    from sluice.validation import readers
+
     if fmt == "csv":
         _need("pandas")
-        import pandas as pd  # type: ignore[import-untyped, unused-ignore]
-
-        options: dict[str, Any] = {"dtype": str, "keep_default_na": False, "na_filter": False}
-        try:
-            header = [str(c) for c in pd.read_csv(path, nrows=0, **options).columns]
-            wanted = None if columns is None else [c for c in header if c in columns]
-            frame = pd.read_csv(path, usecols=wanted, **options)
-        except pd.errors.EmptyDataError:
-            raise UsageError(f"`{path}` is empty (not even a header row)",
-                             hint="a CSV file to sample needs a header naming its columns") \
-                from None
-        except (pd.errors.ParserError, UnicodeDecodeError) as error:
-            raise UsageError(f"`{path}` is not a readable CSV file: {error}",
-                             hint="fix the file, or give it the extension of its format") \
-                from None
-        return _Table(path, fmt, frame, header, len(frame))
-    if fmt == "parquet":
+        for frame in readers.csv_frames(path, columns, readers.CHUNK_ROWS, text=True):
+            yield _Part(frame, None, len(frame))
+    elif fmt == "parquet":
         _need("pyarrow")
-        import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
-        import pyarrow.parquet as pq  # type: ignore[import-untyped, unused-ignore]
+        for batch in readers.arrow_batches(path, columns, readers.CHUNK_ROWS):
+            yield _Part(batch, None, batch.num_rows)
+    else:
+        for lines, records in readers.json_lines(path, readers.CHUNK_ROWS):
+            yield _Part(lines, records, len(lines))
 
+
+class _Hasher:
+    """Key hashes (and stratum labels) of one file's blocks; checks the columns exist."""
+
+    def __init__(self, path: Path, fmt: str, key: list[str], stratify: str | None,
+                 seed: int) -> None:
+        from sluice.validation.readers import header
+
+        self.path, self.key, self.stratify, self.seed = path, key, stratify, seed
+        self.wanted = [(k, "key") for k in key] + ([(stratify, "stratify")] if stratify else [])
+        self.seen: dict[str, None] = {}  # JSON lines: the columns of the objects read
+        names = header(path, fmt) if fmt != "jsonl" else None
+        if names is not None:
+            self._check(names)
+
+    def _check(self, names: list[str]) -> None:
+        for name, role in self.wanted:
+            if name not in names:
+                raise missing_column(f"`{self.path}`", name, names, role)
+
+    def __call__(self, part: _Part) -> tuple[list[int], list[Hashable] | None]:
+        for record in part.records or ():
+            self.seen.update(dict.fromkeys(record))
+        keys = composite_keys([part.column(k) for k in self.key])
+        strata = None if self.stratify is None else \
+            [stratum_label(s) for s in part.column(self.stratify)]
+        return key_hashes(keys, self.seed), strata
+
+    def done(self) -> None:
+        """JSON lines have no header: a column no object had is known missing at the end."""
+        if self.seen:
+            self._check(list(self.seen))
+
+
+class _Writer:
+    """Kept rows of one file, written block by block in the file's format."""
+
+    def __init__(self, fmt: str, dst: Path) -> None:
+        self.fmt, self.dst = fmt, dst
+        self.sink: Any = None
+
+    def write(self, part: _Part, keep: list[bool]) -> None:
+        if self.fmt == "csv":
+            import numpy as np
+
+            part.data[np.asarray(keep, dtype=bool)].to_csv(
+                self.dst, index=False, mode="w" if self.sink is None else "a",
+                header=self.sink is None)
+            self.sink = True
+        elif self.fmt == "parquet":
+            import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
+            import pyarrow.parquet as pq  # type: ignore[import-untyped, unused-ignore]
+
+            if self.sink is None:
+                self.sink = pq.ParquetWriter(self.dst, part.data.schema)
+            self.sink.write_batch(part.data.filter(pa.array(keep, type=pa.bool_())))
+        else:
+            if self.sink is None:
+                self.sink = open(self.dst, "wb")  # noqa: SIM115 - closed in close()
+            self.sink.write(b"".join(line if line.endswith(b"\n") else line + b"\n"
+                                     for line, k in zip(part.data, keep, strict=True) if k))
+
+    def close(self) -> None:
+        if self.sink is not None and self.sink is not True:
+            self.sink.close()
+
+
+def _sample_file(path: Path, fmt: str, dst: Path, fraction: float, key: list[str],
+                 seed: int, keep: list[bool] | None) -> int:
+    """Write the kept rows of ``path`` to ``dst``; ``keep`` is given for stratified samples."""
+    hasher = _Hasher(path, fmt, key, None, seed)
+    rows = kept = 0
+    with atomic_path(dst) as tmp:
+        writer = _Writer(fmt, tmp)
         try:
-            handle = pq.ParquetFile(path)
-            names = [str(c) for c in handle.schema_arrow.names]
-            table = handle.read(columns=None if columns is None
-                                else [c for c in names if c in columns])
-        except pa.ArrowException as error:
-            raise UsageError(f"`{path}` is not a readable Parquet file: {error}",
-                             hint="fix the file, or give it the extension of its format") \
-                from None
-        return _Table(path, fmt, table, names, table.num_rows)
-    lines, records = [], []
-    seen: dict[str, None] = {}
-    with open(path, "rb") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except ValueError as error:
-                raise UsageError(f"line {number} of `{path}` is not valid JSON: {error}",
-                                 hint="write one JSON object per line") from None
-            if not isinstance(record, dict):
-                raise UsageError(f"line {number} of `{path}` is not a JSON object",
-                                 hint="write one JSON object per line") from None
-            seen.update(dict.fromkeys(record))
-            lines.append(line)
-            records.append(record)
-    return _Table(path, fmt, lines, list(seen), len(lines), records)
-
-
-def _partitions(src: Path) -> list[Path]:
-    """The data files under a directory (names starting with ``_`` or ``.`` are skipped)."""
-    found = []
-    for path in sorted(src.rglob("*")):
-        rel = path.relative_to(src)
-        if any(part.startswith(("_", ".")) for part in rel.parts) or not path.is_file():
-            continue
-        if _format_of(path) is None:
-            raise UsageError(f"`{path}` in the partitioned dataset `{src}` is not a "
-                             "CSV, Parquet or JSON-lines file",
-                             hint="move it out, or prefix its name with `_` to skip it")
-        found.append(path)
-    if not found:
-        raise UsageError(f"`{src}` holds no data files to sample",
-                         hint="partitions must end in .parquet, .pq, .csv, .jsonl or .ndjson")
-    return found
-
-
-@contextlib.contextmanager
-def _atomic_file(dst: Path) -> Iterator[Path]:
-    """A temporary path next to ``dst`` that replaces it when the block succeeds."""
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent)
-    os.close(fd)
-    tmp = Path(name)
-    try:
-        yield tmp
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, dst)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-
-
-@contextlib.contextmanager
-def _atomic_dir(dst: Path) -> Iterator[Path]:
-    """A temporary folder next to ``dst`` that takes its place when the block succeeds."""
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent))
-    try:
-        yield tmp
-        os.chmod(tmp, 0o755)
-        if dst.is_dir() and not dst.is_symlink():
-            old = Path(tempfile.mkdtemp(prefix=f".{dst.name}.", suffix=".old", dir=dst.parent))
-            os.replace(dst, old)  # an empty folder may be replaced by a folder
-            os.replace(tmp, dst)
-            _remove_tree(old)
-        else:
-            os.replace(tmp, dst)
-    except BaseException:
-        _remove_tree(tmp)
-        raise
-
-
-def _remove_tree(path: Path) -> None:
-    """Delete a folder tree by absolute paths, ignoring errors.
-
-    (``shutil.rmtree`` deletes by names relative to open folders, which the test
-    suite's write guard cannot place.)
-    """
-    for root, dirs, files in os.walk(path, topdown=False):
-        for name in files:
-            with contextlib.suppress(OSError):
-                os.unlink(os.path.join(root, name))
-        for name in dirs:
-            full = os.path.join(root, name)
-            with contextlib.suppress(OSError):
-                os.unlink(full) if os.path.islink(full) else os.rmdir(full)
-    with contextlib.suppress(OSError):
-        os.rmdir(path)
-
-
-def _hashes(table: _Table, key: list[str], stratify: str | None,
-            seed: int) -> tuple[list[int], list[Hashable] | None]:
-    keys = composite_keys([table.column(k, "key") for k in key])
-    strata = None if stratify is None else \
-        [stratum_label(s) for s in table.column(stratify, "stratify")]
-    return key_hashes(keys, seed), strata
-
-
-def _write_one(table: _Table, keep: list[bool], dst: Path) -> int:
-    kept = sum(keep)
-    with _atomic_file(dst) as tmp:
-        if kept == table.rows:
-            shutil.copyfile(table.path, tmp)  # all rows kept: the file, byte for byte
-        else:
-            table.write(keep, tmp)
+            for part in _parts(path, fmt):
+                if keep is None:
+                    flags = keep_flags(hasher(part)[0], fraction)
+                else:
+                    flags = keep[rows:rows + part.rows]
+                    if len(flags) != part.rows:
+                        raise _changed(path)
+                writer.write(part, flags)
+                rows += part.rows
+                kept += sum(flags)
+        finally:
+            writer.close()
+        hasher.done()
+        if keep is not None and rows != len(keep):
+            raise _changed(path)
+        if kept == rows:
+            shutil.copyfile(path, tmp)  # all rows kept: the file, byte for byte
     return kept
 
 
+def _changed(path: Path) -> UsageError:
+    return UsageError(f"`{path}` changed while it was being sampled",
+                      hint="run again once nothing is writing to it")
+
+
+def _stratified_keeps(files: list[Path], fmt: str, fraction: float, key: list[str],
+                      stratify: str, seed: int) -> list[list[bool]]:
+    """Each file's keep flags, with the ≥ 1-row fallback over every file's strata.
+
+    Only the key and stratum columns are read, so memory is one hash and one
+    label a row, not the data.
+    """
+    hashes: list[int] = []
+    strata: list[Hashable] = []
+    spans = []
+    for path in files:
+        hasher = _Hasher(path, fmt, key, stratify, seed)
+        start = len(hashes)
+        for part in _parts(path, fmt, [*key, stratify]):
+            h, s = hasher(part)
+            hashes += h
+            strata += s or []
+        hasher.done()
+        spans.append((start, len(hashes)))
+    flags = keep_flags(hashes, fraction, strata)
+    return [flags[start:end] for start, end in spans]
+
+
 def materialise_sample(src: Path, dst: Path, fraction: float, key: str | Sequence[str],
-                       stratify: str | None = None, seed: int = 0) -> int:
+                       stratify: str | None = None, seed: int = 0, fmt: str = "auto") -> int:
     """Write the rows of ``src`` that ``fraction`` keeps to ``dst``; return how many.
 
-    ``src`` is a ``.csv``, ``.parquet``/``.pq`` or ``.jsonl``/``.ndjson`` file, or a
-    folder of such partitions (written to the folder ``dst`` with the same layout;
-    names starting with ``_`` or ``.`` are skipped). Rows are chosen by
+    ``src`` is a CSV, Parquet or JSON-lines file, or a folder of such partitions
+    (written to the folder ``dst`` with the same layout); which files count and
+    their format (``fmt``, else by extension) follow the shared reader's rules
+    (:mod:`sluice.validation.readers`, docs/data.md). Rows are chosen by
     ``key`` (a column, or several for a composite key) with the rule in this
     module's docstring; with ``stratify`` the ≥ 1-row guarantee holds per stratum
-    over the whole dataset, not per partition. The output has the input's format
-    and is replaced atomically. CSV cells are read and written as text, so values
-    survive unchanged; JSON lines are copied verbatim.
+    over the whole dataset, not per partition. Files are read a block of rows at a
+    time. The output has the input's format and is replaced atomically. CSV cells
+    are read and written as text, so values survive unchanged; JSON lines are
+    copied verbatim.
     """
+    from sluice.validation.readers import format_of, partitions
+
     fraction, seed = check_fraction(fraction), check_seed(seed)
     src, dst = Path(src), Path(dst)
     keys = [key] if isinstance(key, str) else list(key)
@@ -437,52 +405,22 @@ def materialise_sample(src: Path, dst: Path, fraction: float, key: str | Sequenc
         raise UsageError(f"`{dst}` exists and is a {'folder' if dst.is_dir() else 'file'}, "
                          f"but `{src}` is a {'folder' if src.is_dir() else 'file'}",
                          hint="choose another destination, or delete it first")
-    if src.is_dir():
-        return _materialise_dir(src, dst, fraction, keys, stratify, seed)
-    fmt = _format_of(src)
-    if fmt is None:
-        raise UsageError(f"cannot tell the format of `{src}` from its extension",
-                         hint="use .csv, .parquet, .pq, .jsonl or .ndjson")
-    dst_fmt = _format_of(dst)
-    if dst_fmt is not None and dst_fmt != fmt:
-        raise UsageError(f"`{dst}` names {dst_fmt} but `{src}` is {fmt}; a sample keeps "
-                         "its source's format", hint=f"give `{dst.name}` the extension "
-                         f"{src.suffix}")
-    table = _read(src, fmt)
-    hashes, strata = _hashes(table, keys, stratify, seed)
-    return _write_one(table, keep_flags(hashes, fraction, strata), dst)
-
-
-def _materialise_dir(src: Path, dst: Path, fraction: float, key: list[str],
-                     stratify: str | None, seed: int) -> int:
-    files = _partitions(src)
-    keeps: dict[Path, list[bool]] = {}
+    files, found = partitions(src, fmt)
+    if not src.is_dir():
+        dst_fmt = format_of(dst)
+        if dst_fmt is not None and dst_fmt != found:
+            raise UsageError(f"`{dst}` names {dst_fmt} but `{src}` is {found}; a sample keeps "
+                             "its source's format", hint=f"give `{dst.name}` the extension "
+                             f"{src.suffix}")
+        keep = None if stratify is None else \
+            _stratified_keeps(files, found, fraction, keys, stratify, seed)[0]
+        return _sample_file(src, found, dst, fraction, keys, seed, keep)
+    keeps: list[list[bool] | None] = [None] * len(files)
     if stratify is not None:
-        # First pass: only the key and stratum columns of every partition, so the
-        # ≥ 1-row fallback sees each stratum whole.
-        hashes: list[int] = []
-        strata: list[Hashable] = []
-        spans = []
-        for path in files:
-            table = _read(path, _format_of(path) or "", [*key, stratify])
-            h, s = _hashes(table, key, stratify, seed)
-            spans.append((path, len(hashes), len(hashes) + len(h)))
-            hashes += h
-            strata += s or []
-        flags = keep_flags(hashes, fraction, strata)
-        keeps = {path: flags[start:end] for path, start, end in spans}
+        keeps = list(_stratified_keeps(files, found, fraction, keys, stratify, seed))
     total = 0
-    with _atomic_dir(dst) as tmp:
-        for path in files:
-            table = _read(path, _format_of(path) or "")
-            if path in keeps:
-                keep = keeps[path]
-                if len(keep) != table.rows:
-                    raise UsageError(f"`{path}` changed while it was being sampled",
-                                     hint="run again once nothing is writing to it")
-            else:
-                keep = keep_flags(_hashes(table, key, None, seed)[0], fraction)
+    with atomic_dir(dst) as tmp:
+        for path, keep in zip(files, keeps, strict=True):
             out = tmp / path.relative_to(src)
-            out.parent.mkdir(parents=True, exist_ok=True)
-            total += _write_one(table, keep, out)
+            total += _sample_file(path, found, out, fraction, keys, seed, keep)
     return total

@@ -106,3 +106,19 @@ def test_tracker_caps_stage_time_by_the_tightest_budget() -> None:
     assert seconds == pytest.approx(50.0, abs=0.5) and "usd" in which  # $1 at $0.02/s
     tracker.charge(wall_s=50.0, cpus=2, gpus=0)
     assert tracker.exhausted() == "tier `pr` budget (usd) is spent"
+
+
+def test_one_type_for_budget_quantities() -> None:
+    """Estimates, spend and limits are the same four quantities under the same names."""
+    import dataclasses
+
+    from sluice.budget import UNITS
+    from sluice.ledger import Amounts as LedgerAmounts
+    from sluice.ledger import Spend
+
+    assert Amounts is LedgerAmounts and issubclass(Spend, Amounts)
+    assert tuple(f.name for f in dataclasses.fields(Amounts)) == UNITS
+    assert tuple(BudgetSpec.model_fields) == UNITS
+    spent = Spend(60.0, 1.0, 0.5, 2.0, runs=3)
+    limit = Limit("weekly budget", BudgetSpec(wall=120, usd=10.0), spent)
+    assert (limit.left("wall"), limit.left("usd"), limit.left("gpu_hours")) == (60.0, 8.0, None)

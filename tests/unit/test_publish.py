@@ -311,3 +311,21 @@ def test_a_jenkins_pull_request_build_is_read_from_change_url() -> None:
     _, kept = from_jenkins({"CHANGE_ID": "12", "CHANGE_URL": "https://github.com/o/r/pull/12"},
                            PublishOptions(pr=99, repository="x/y"))
     assert (kept.pr, kept.repository) == (99, "x/y")
+
+
+@pytest.mark.parametrize("env", [
+    {"GITHUB_ACTIONS": "true"}, {"GITLAB_CI": "true"}, {"GITHUB_ACTIONS": "True"},
+    {"GITLAB_CI": "TRUE"}, {"GITHUB_ACTIONS": "false", "GITLAB_CI": "true"},
+    {"JENKINS_URL": "https://ci.example.com/", "GITLAB_CI": "true"}, {"CIRCLECI": "true"}, {},
+])
+def test_publish_detects_the_ci_system_as_the_rest_of_sluice(env: dict[str, str]) -> None:
+    """One CI detection (ci.base.ci_system) for publishing, --base auto and annotations."""
+    from sluice.ci.base import ci_system
+    from sluice.publish.core import detect_platform
+
+    system = ci_system(env)
+    if system in PUBLISHERS:
+        assert detect_platform(env, PublishOptions()) == system
+    else:
+        with pytest.raises(PublishError, match="cannot tell where to publish"):
+            detect_platform(env, PublishOptions())

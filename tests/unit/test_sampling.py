@@ -15,7 +15,7 @@ import pytest
 
 import sluice
 import sluice.sdk  # loaded now, not lazily inside a test
-from sluice.errors import UsageError
+from sluice.errors import DataInvalid, UsageError
 from sluice.sampling import (
     canonical_bytes,
     keep_flags,
@@ -217,19 +217,22 @@ def test_directory_of_partitions(tmp_path: Path) -> None:
     frame = _frame()
     src = tmp_path / "parts"
     _write(frame.iloc[:1000], src / "label=a" / "part-0.parquet")
-    _write(frame.iloc[1000:2000], src / "label=a" / "part-1.csv")
+    _write(frame.iloc[1000:2000], src / "label=a" / "part-1.parquet")
     _write(frame.iloc[2000:], src / "part-2.pq")
     (src / "_SUCCESS").write_text("")
     (src / ".part-0.crc").write_text("x")
     dst = tmp_path / "out" / "parts"
     count = materialise_sample(src, dst, 0.1, "id", None)
     files = sorted(p.relative_to(dst).as_posix() for p in dst.rglob("*") if p.is_file())
-    assert files == ["label=a/part-0.parquet", "label=a/part-1.csv", "part-2.pq"]
+    assert files == ["label=a/part-0.parquet", "label=a/part-1.parquet", "part-2.pq"]
     got = pd.concat([_read(dst / f) for f in files], ignore_index=True)
     expected = sluice.sample(frame, 0.1, key="id").reset_index(drop=True)
     assert count == len(got) == len(expected)
     pd.testing.assert_frame_equal(got, expected, check_dtype=False)
     assert sorted(os.listdir(dst.parent)) == ["parts"]  # no temporary folders left
+    _write(frame.iloc[:10], src / "part-3.csv")  # one format per dataset, as validation reads it
+    with pytest.raises(DataInvalid, match=r"mixes formats \(csv, parquet\)"):
+        materialise_sample(src, dst, 0.1, "id", None)
 
 
 def test_directory_stratified_over_the_whole_dataset(tmp_path: Path) -> None:
@@ -297,13 +300,13 @@ def test_bad_paths(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="keeps its source's format"):
         materialise_sample(tmp_path / "d.csv", tmp_path / "s.parquet", 0.1, "id", None)
     (tmp_path / "d.txt").write_text("id\n1\n")
-    with pytest.raises(UsageError, match="cannot tell the format"):
+    with pytest.raises(DataInvalid, match="cannot tell the format"):
         materialise_sample(tmp_path / "d.txt", tmp_path / "s.txt", 0.1, "id", None)
     (tmp_path / "parts").mkdir()
-    with pytest.raises(UsageError, match="holds no data files"):
+    with pytest.raises(DataInvalid, match="holds no data files"):
         materialise_sample(tmp_path / "parts", tmp_path / "s", 0.1, "id", None)
     (tmp_path / "parts" / "notes.txt").write_text("x")
-    with pytest.raises(UsageError, match=r"notes\.txt"):
+    with pytest.raises(DataInvalid, match=r"notes\.txt"):
         materialise_sample(tmp_path / "parts", tmp_path / "s", 0.1, "id", None)
     with pytest.raises(UsageError, match="is a file"):
         materialise_sample(tmp_path / "parts", tmp_path / "d.csv", 0.1, "id", None)
@@ -311,16 +314,16 @@ def test_bad_paths(tmp_path: Path) -> None:
 
 def test_unreadable_files(tmp_path: Path) -> None:
     (tmp_path / "bad.jsonl").write_text('{"id": 1}\n{oops\n')
-    with pytest.raises(UsageError, match=r"line 2 of .*bad\.jsonl"):
+    with pytest.raises(DataInvalid, match=r"bad\.jsonl:2: not valid JSON"):
         materialise_sample(tmp_path / "bad.jsonl", tmp_path / "s.jsonl", 0.1, "id", None)
     (tmp_path / "list.jsonl").write_text('[1, 2]\n')
-    with pytest.raises(UsageError, match="not a JSON object"):
+    with pytest.raises(DataInvalid, match="must be an object"):
         materialise_sample(tmp_path / "list.jsonl", tmp_path / "s.jsonl", 0.1, "id", None)
     (tmp_path / "bad.parquet").write_text("not parquet")
-    with pytest.raises(UsageError, match="not a readable Parquet"):
+    with pytest.raises(DataInvalid, match="not a readable Parquet"):
         materialise_sample(tmp_path / "bad.parquet", tmp_path / "s.parquet", 0.1, "id", None)
     (tmp_path / "empty.csv").write_text("")
-    with pytest.raises(UsageError, match="empty"):
+    with pytest.raises(DataInvalid, match="empty"):
         materialise_sample(tmp_path / "empty.csv", tmp_path / "s.csv", 0.1, "id", None)
 
 

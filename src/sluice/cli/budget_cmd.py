@@ -47,7 +47,7 @@ def register(app: typer.Typer) -> None:
                 if cap is None:
                     continue
                 used = period.fraction_used(unit) or 0.0
-                value = period.spent.wall_s if unit == "wall" else getattr(period.spent, unit)
+                value = period.spent.get(unit)
                 bar = "#" * min(20, round(used * 20))
                 echo(f"    {unit.replace('_', '-'):<10} {fmt(unit, value):>14} of "
                      f"{fmt(unit, cap):<14} {used:>6.0%} [{bar:<20}]")
@@ -60,7 +60,7 @@ def register(app: typer.Typer) -> None:
                 spent = windows.get(window)
                 if spent is None:
                     continue
-                echo(f"  {tier:<14} {window:<8} {spent.runs:>5} {fmt('wall', spent.wall_s):>14} "
+                echo(f"  {tier:<14} {window:<8} {spent.runs:>5} {fmt('wall', spent.wall):>14} "
                      f"{spent.cpu_hours:>10.2f} {spent.gpu_hours:>10.2f} {spent.usd:>10.2f}")
             if not windows:
                 echo(f"  {tier:<14} {'-':<8} {0:>5}  (no runs recorded)")

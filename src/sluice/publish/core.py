@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sluice.ci.base import ci_system
 from sluice.credentials import mask
 from sluice.errors import PublishError, UsageError
 from sluice.project import Project
@@ -25,9 +26,6 @@ from sluice.publish.http import HttpFailure
 from sluice.publish.jenkins import from_jenkins
 
 PUBLISHERS: dict[str, Publisher] = {"github": GitHubPublisher(), "gitlab": GitLabPublisher()}
-
-# The CI variable each forge sets to "true" in every job.
-CI_FLAGS = {"github": "GITHUB_ACTIONS", "gitlab": "GITLAB_CI"}
 
 
 @dataclass
@@ -55,18 +53,21 @@ class PublishResult:
 
 
 def detect_platform(env: Mapping[str, str], options: PublishOptions) -> str:
-    """``--platform``, else the forge whose CI variable is set."""
+    """``--platform``, else the forge whose CI runs this job (``ci_system``, shared with
+    ``--base auto`` and the annotations, so they agree on where they run)."""
     if options.platform:
         if options.platform not in PUBLISHERS:
             raise UsageError(f"unknown platform `{options.platform}`",
                              hint="use " + " or ".join(PUBLISHERS))
         return options.platform
-    for name, flag in CI_FLAGS.items():
-        if env.get(flag, "").lower() == "true":
-            return name
-    raise PublishError("cannot tell where to publish: neither GITHUB_ACTIONS nor GITLAB_CI "
-                       "is set", hint="run in GitHub Actions or GitLab CI, or pass --platform "
-                                      "github|gitlab with --repository and --pr")
+    system = ci_system(env)
+    if system in PUBLISHERS:
+        return system
+    where = (f"this job runs in {system}, which is not a forge sluice can comment on"
+             if system else "neither GITHUB_ACTIONS nor GITLAB_CI is `true`")
+    raise PublishError(f"cannot tell where to publish: {where}",
+                       hint="run in GitHub Actions or GitLab CI, or pass --platform "
+                            "github|gitlab with --repository and --pr")
 
 
 def publish_report(project: Project, run_id: str | None, options: PublishOptions,

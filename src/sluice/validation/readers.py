@@ -1,10 +1,28 @@
-"""Chunked readers for Parquet, CSV and JSON lines: any file size in bounded memory.
+"""The one reader of dataset files: CSV, Parquet and JSON lines, any size in bounded memory.
+
+Validation, drift and sampling all read data through this module, so they agree
+on which files of a folder count and on what a file holds. The rules (also in
+docs/data.md, "Which files a dataset folder holds"):
+
+- A folder is read as partitions, every file below it in path order. A file is
+  skipped when any part of its path inside the folder starts with ``.`` or
+  ``_`` (``_SUCCESS``, ``_temporary/``, ``.part-0.crc``), as Spark and Hive do.
+- The format comes from the extension: ``.parquet``/``.pq``, ``.csv``,
+  ``.jsonl``/``.ndjson``/``.json``. ``.json`` is JSON lines, one object per
+  line, as Spark writes it; a JSON document (an array) fails at its first line.
+- Any other file in the folder is an error naming it: silently skipping it
+  would silently drop data. With an explicit ``format`` such files are read in
+  that format (for ``part-00000`` files without an extension).
+- One format per dataset: a folder whose extensions name two formats is refused.
 
 Parquet is read batch by batch (``ParquetFile.iter_batches``), CSV with
-``pandas.read_csv(chunksize=...)``, JSON lines a block of lines at a time; a
-folder is read as partitions, file by file in name order. Anything unreadable
-(truncated Parquet, a CSV row with too many fields, a broken JSON line) raises
-:class:`~sluice.errors.DataInvalid` naming the file and, where known, the line.
+``pandas.read_csv(chunksize=...)``, JSON lines a block of lines at a time.
+Each format has a *native* chunk iterator (CSV cells as text, Arrow record
+batches, raw JSON lines with their records) that sampling copies rows from,
+and the typed :class:`Chunk` iterator that validation and drift use is built
+on the same code. Anything unreadable (truncated Parquet, a CSV row with too
+many fields, a broken JSON line) raises :class:`~sluice.errors.DataInvalid`
+naming the file and, where known, the line.
 """
 
 from __future__ import annotations
@@ -15,7 +33,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sluice.errors import DataInvalid
 
@@ -27,6 +45,7 @@ FORMATS = ("parquet", "csv", "jsonl")
 EXTENSIONS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".jsonl": "jsonl",
               ".ndjson": "jsonl", ".json": "jsonl"}
 _SKIPPED = (".", "_")  # _SUCCESS, .crc files and other markers beside partitions
+_KNOWN = ", ".join(EXTENSIONS)
 
 
 @dataclass(frozen=True)
@@ -47,57 +66,120 @@ def format_of(path: Path) -> str | None:
     return EXTENSIONS.get(path.suffix.lower())
 
 
+def is_skipped(relative: Path) -> bool:
+    """Whether a path inside a dataset folder is a marker or hidden file, not data."""
+    return any(part.startswith(_SKIPPED) for part in relative.parts)
+
+
 def partitions(path: Path, fmt: str = "auto") -> tuple[list[Path], str]:
     """The files that make up ``path`` (itself, or a folder's data files) and their format."""
     if not path.exists():
         raise DataInvalid(f"{path} does not exist",
                           hint="restore it with `sluice data checkout` or run the stage "
                                "that writes it")
-    if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.is_file()
-                       and not p.name.startswith(_SKIPPED)
-                       and (fmt != "auto" or format_of(p) is not None))
-        if not files:
-            raise DataInvalid(f"folder {path} holds no data files",
-                              hint="partitions must end in .parquet, .csv or .jsonl "
-                                   "(or set `format:` on the dataset)")
-        formats = {fmt} if fmt != "auto" else {format_of(p) for p in files}
-        if len(formats) > 1:
-            names = ", ".join(sorted(map(str, formats)))
-            raise DataInvalid(f"folder {path} mixes formats ({names})",
-                              hint="keep one format per dataset folder")
-        return files, formats.pop() or "parquet"
-    found = fmt if fmt != "auto" else format_of(path)
-    if found is None:
-        raise DataInvalid(f"cannot tell the format of {path} from its extension",
-                          hint="set `format: parquet|csv|jsonl` on the dataset in sluice.yaml")
-    return [path], found
+    if not path.is_dir():
+        found = fmt if fmt != "auto" else format_of(path)
+        if found is None:
+            raise DataInvalid(f"cannot tell the format of {path} from its extension",
+                              hint=f"use one of {_KNOWN}, or set `format: parquet|csv|jsonl` "
+                                   "on the dataset in sluice.yaml")
+        return [path], found
+    files = []
+    for file in sorted(path.rglob("*")):
+        if is_skipped(file.relative_to(path)) or not file.is_file():
+            continue
+        if fmt == "auto" and format_of(file) is None:
+            raise DataInvalid(f"{file} in the dataset folder {path} is not a CSV, Parquet "
+                              "or JSON-lines file",
+                              hint="move it out, prefix its name with `_` or `.` to skip it, "
+                                   "or set `format:` on the dataset to read every file as "
+                                   "that format")
+        files.append(file)
+    if not files:
+        raise DataInvalid(f"folder {path} holds no data files",
+                          hint=f"partitions must end in {_KNOWN} (names starting with `_` "
+                               "or `.` are skipped)")
+    formats = {format_of(p) for p in files} - {None} | ({fmt} if fmt != "auto" else set())
+    if len(formats) > 1:
+        names = ", ".join(sorted(map(str, formats)))
+        raise DataInvalid(f"folder {path} mixes formats ({names})",
+                          hint="keep one format per dataset folder")
+    return files, str(formats.pop())
 
 
-def _parquet(file: Path, columns: list[str] | None, chunk_rows: int) -> Iterator[Chunk]:
+def header(file: Path, fmt: str) -> list[str] | None:
+    """The column names of one file, read from its header; None for JSON lines (no header)."""
+    if fmt == "parquet":
+        return [str(name) for name in _parquet_file(file).schema_arrow.names]
+    if fmt == "csv":
+        _refuse_empty_csv(file)
+        try:
+            with open(file, newline="", encoding="utf-8") as handle:
+                return next(csv.reader(handle), [])
+        except (UnicodeDecodeError, csv.Error) as exc:
+            raise DataInvalid(f"{file} cannot be read as CSV: {exc}",
+                              hint="check that it is UTF-8 CSV with a header row") from None
+    return None
+
+
+# --------------------------------------------------------------------------- Parquet
+
+def _parquet_file(file: Path) -> Any:
     import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
     import pyarrow.parquet as pq  # type: ignore[import-untyped, unused-ignore]
 
     try:
         # pre_buffer would read ahead every row group: the whole file in memory.
-        handle = pq.ParquetFile(file, pre_buffer=False)
-        schema = handle.schema_arrow
-        present = [c for c in columns if c in schema.names] if columns is not None else None
-        types = {f.name: str(f.type) for f in schema if present is None or f.name in present}
-        offset = 0
-        for batch in handle.iter_batches(batch_size=chunk_rows, columns=present):
-            frame = batch.to_pandas(split_blocks=True, self_destruct=True)
-            yield Chunk(frame, file, offset, types)
-            offset += len(frame)
-        if offset == 0:  # no row groups: still yield the (empty) columns
-            yield Chunk(schema.empty_table().select(present or schema.names).to_pandas(),
-                        file, 0, types)
+        return pq.ParquetFile(file, pre_buffer=False)
     except (pa.ArrowException, OSError) as exc:
-        size = file.stat().st_size if file.exists() else 0
-        what = "is empty (0 bytes)" if size == 0 else f"is not a readable Parquet file ({exc})"
-        raise DataInvalid(f"{file} {what}",
-                          hint="the file may be truncated or not Parquet at all: re-export "
-                               "it, or restore it with `sluice data checkout`") from None
+        raise _bad_parquet(file, exc) from None
+
+
+def _bad_parquet(file: Path, exc: Exception) -> DataInvalid:
+    size = file.stat().st_size if file.exists() else 0
+    what = "is empty (0 bytes)" if size == 0 else f"is not a readable Parquet file ({exc})"
+    return DataInvalid(f"{file} {what}",
+                       hint="the file may be truncated or not Parquet at all: re-export "
+                            "it, or restore it with `sluice data checkout`")
+
+
+def arrow_batches(file: Path, columns: list[str] | None = None,
+                  chunk_rows: int = CHUNK_ROWS) -> Iterator[Any]:
+    """Arrow record batches of a Parquet file; a file without rows gives one empty batch."""
+    import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
+
+    handle = _parquet_file(file)
+    schema = handle.schema_arrow
+    present = [c for c in columns if c in schema.names] if columns is not None else None
+    try:
+        rows = 0
+        for batch in handle.iter_batches(batch_size=chunk_rows, columns=present):
+            rows += batch.num_rows
+            yield batch
+        if rows == 0:  # no row groups: still the (empty) columns
+            selected = pa.schema([schema.field(n) for n in present or schema.names],
+                                 metadata=schema.metadata)
+            yield pa.RecordBatch.from_pylist([], schema=selected)
+    except (pa.ArrowException, OSError) as exc:
+        raise _bad_parquet(file, exc) from None
+
+
+def _parquet(file: Path, columns: list[str] | None, chunk_rows: int) -> Iterator[Chunk]:
+    offset = 0
+    types: dict[str, str] | None = None
+    for batch in arrow_batches(file, columns, chunk_rows):
+        types = types or {f.name: str(f.type) for f in batch.schema}
+        frame = batch.to_pandas(split_blocks=True, self_destruct=True)
+        yield Chunk(frame, file, offset, types)
+        offset += len(frame)
+
+
+# --------------------------------------------------------------------------- CSV
+
+def _refuse_empty_csv(file: Path) -> None:
+    if file.stat().st_size == 0:
+        raise DataInvalid(f"{file} is empty (0 bytes): a CSV file needs at least a header row",
+                          hint="re-export the data with its header row")
 
 
 def _refuse_ragged_rows(file: Path, shown: int = 5) -> None:
@@ -148,21 +230,22 @@ def _refuse_ragged_rows(file: Path, shown: int = 5) -> None:
                                "that contain commas")
 
 
-def _csv(file: Path, columns: list[str] | None, chunk_rows: int) -> Iterator[Chunk]:
+def csv_frames(file: Path, columns: list[str] | None = None, chunk_rows: int = CHUNK_ROWS,
+               text: bool = False) -> Iterator[pd.DataFrame]:
+    """DataFrames of a CSV file; with ``text`` every cell as its text, nothing read as missing.
+
+    Text cells are what sampling writes back, so values survive unchanged.
+    """
     import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
-    if file.stat().st_size == 0:
-        raise DataInvalid(f"{file} is empty (0 bytes): a CSV file needs at least a header row",
-                          hint="re-export the data with its header row")
+    _refuse_empty_csv(file)
     _refuse_ragged_rows(file)
-    offset = 0
+    options: dict[str, Any] = ({"dtype": str, "keep_default_na": False, "na_filter": False}
+                               if text else {"low_memory": False})
     try:
         usecols = (lambda c: c in columns) if columns is not None else None
-        with pd.read_csv(file, chunksize=chunk_rows, usecols=usecols,
-                         low_memory=False) as reader:
-            for frame in reader:
-                yield Chunk(frame, file, offset, None)
-                offset += len(frame)
+        with pd.read_csv(file, chunksize=chunk_rows, usecols=usecols, **options) as reader:
+            yield from reader
     except pd.errors.ParserError as exc:
         # pandas counts lines from the start of the file, across chunks.
         detail = str(exc).replace("Error tokenizing data. C error: ", "").strip()
@@ -174,26 +257,30 @@ def _csv(file: Path, columns: list[str] | None, chunk_rows: int) -> Iterator[Chu
                           hint="check that it is UTF-8 CSV with a header row") from None
 
 
-def _jsonl(file: Path, columns: list[str] | None, chunk_rows: int) -> Iterator[Chunk]:
-    import pandas as pd  # type: ignore[import-untyped, unused-ignore]
-
+def _csv(file: Path, columns: list[str] | None, chunk_rows: int) -> Iterator[Chunk]:
     offset = 0
+    for frame in csv_frames(file, columns, chunk_rows):
+        yield Chunk(frame, file, offset, None)
+        offset += len(frame)
+
+
+# --------------------------------------------------------------------------- JSON lines
+
+def json_lines(file: Path,
+               chunk_rows: int = CHUNK_ROWS) -> Iterator[tuple[list[bytes], list[dict[str, Any]]]]:
+    """Blocks of (raw line, its object) of a JSON-lines file; blank lines are left out."""
     line_no = 0
-    with open(file, encoding="utf-8") as handle:
-        while True:
-            try:
-                lines = list(islice(handle, chunk_rows))
-            except UnicodeDecodeError as exc:
-                raise DataInvalid(f"{file} is not UTF-8 text ({exc.reason})",
-                                  hint="save it as UTF-8 JSON lines") from None
-            if not lines:
-                break
-            records = []
+    with open(file, "rb") as handle:
+        while lines := list(islice(handle, chunk_rows)):
+            raw, records = [], []
             for i, line in enumerate(lines, start=line_no + 1):
                 if not line.strip():
                     continue
                 try:
-                    record = json.loads(line)
+                    record = json.loads(line.decode("utf-8"))
+                except UnicodeDecodeError as exc:
+                    raise DataInvalid(f"{file}:{i}: not UTF-8 text ({exc.reason})",
+                                      hint="save it as UTF-8 JSON lines") from None
                 except json.JSONDecodeError as exc:
                     raise DataInvalid(f"{file}:{i}: not valid JSON ({exc.msg})",
                                       hint="each line must be one JSON object; the file may "
@@ -202,13 +289,22 @@ def _jsonl(file: Path, columns: list[str] | None, chunk_rows: int) -> Iterator[C
                     raise DataInvalid(f"{file}:{i}: a JSON line must be an object, not "
                                       f"{type(record).__name__}",
                                       hint="write one {\"column\": value, ...} per line")
+                raw.append(line)
                 records.append(record)
             line_no += len(lines)
-            frame = pd.DataFrame.from_records(records)
-            if columns is not None:
-                frame = frame[[c for c in columns if c in frame.columns]]
-            yield Chunk(frame, file, offset, None)
-            offset += len(frame)
+            yield raw, records
+
+
+def _jsonl(file: Path, columns: list[str] | None, chunk_rows: int) -> Iterator[Chunk]:
+    import pandas as pd  # type: ignore[import-untyped, unused-ignore]
+
+    offset = 0
+    for _, records in json_lines(file, chunk_rows):
+        frame = pd.DataFrame.from_records(records)
+        if columns is not None:
+            frame = frame[[c for c in columns if c in frame.columns]]
+        yield Chunk(frame, file, offset, None)
+        offset += len(frame)
     if offset == 0:
         yield Chunk(pd.DataFrame(), file, 0, None)
 
@@ -247,4 +343,5 @@ def iter_chunks(path: Path, fmt: str = "auto", columns: list[str] | None = None,
         yield chunk.frame
 
 
-__all__ = ["CHUNK_ROWS", "FORMATS", "Chunk", "iter_chunks", "iter_parts", "partitions"]
+__all__ = ["CHUNK_ROWS", "FORMATS", "Chunk", "arrow_batches", "csv_frames", "header", "is_skipped",
+           "iter_chunks", "iter_parts", "json_lines", "partitions"]
