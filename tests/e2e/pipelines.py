@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
 from pathlib import Path
 
-from tests.conftest import git
+from tests.conftest import git, sluice
 
 # A diamond with a side branch:  prepare → {left, right} → join;  other is independent.
 DIAMOND = """\
@@ -99,3 +100,19 @@ for i in range(count):
     rows.append(f"{i},{int(y)},{score:.4f}")
 open(out, "w").write("\\n".join(rows) + "\\n")
 """
+
+
+def bootstrap_first_version(repo: Path, env: dict[str, str] | None = None) -> None:
+    """The first version has no baseline: INCONCLUSIVE, registered, promoted by hand."""
+    first = sluice(repo, "run", "--tier", "merge", check=4, env=env)
+    assert "no version of `churn` holds `staging` yet" in first.stdout
+    assert re.search(r"INCONCLUSIVE +roc_auc max_regression 0.01: no baseline evidence: "
+                     r"no version of `churn` holds `staging` yet", first.stdout)
+    assert "registered churn version 1 (INCONCLUSIVE)" in first.stdout
+    assert "version 1 did not pass its gates (INCONCLUSIVE)" in first.stdout
+    # Bootstrapping (docs/gates.md): one manual promotion under a relaxed policy.
+    strict = (repo / "sluice.yaml").read_text()
+    (repo / "sluice.yaml").write_text(strict.replace("staging: {gates: pass}",
+                                                     "staging: {gates: any}"))
+    sluice(repo, "promote", "churn", "1", "--to", "staging", "--reason", "bootstrap")
+    (repo / "sluice.yaml").write_text(strict)

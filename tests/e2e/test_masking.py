@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import sluice
-from tests.e2e.pipelines import MODEL_PIPELINE, PREDICT, write_project
+from tests.e2e.pipelines import MODEL_PIPELINE, PREDICT, bootstrap_first_version, write_project
 
 SECRET = "s3cr3t-value-7f4e1d"
 CONFIG = MODEL_PIPELINE + """\
@@ -101,7 +101,7 @@ def test_the_baseline_re_evaluation_log_is_masked(repo: Path) -> None:
     write_project(repo, config, files={"predict.py": PREDICT,
                                        "params.yaml": "quality: 0.3\nrows: 600\n"})
     env = {"MY_DB_PASS": DB_PASS}
-    sluice(repo, "run", "--tier", "merge", env=env)
+    bootstrap_first_version(repo, env)
     # A new test set: the baseline's artifact is run through `evaluate` again.
     (repo / "params.yaml").write_text("quality: 0.3\nrows: 700\n")
     result = sluice(repo, "run", "--tier", "merge", env=env, check=None)

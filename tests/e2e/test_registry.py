@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import git, sluice
-from tests.e2e.pipelines import MODEL_PIPELINE, PREDICT, write_project
+from tests.e2e.pipelines import MODEL_PIPELINE, PREDICT, bootstrap_first_version, write_project
 
 pytest_plugins = ["tests.postgres"]
 
@@ -155,21 +154,6 @@ def _race(project: Path) -> None:
     assert len(moves) == 1 and moves[0]["to"] == winner["version"]  # type: ignore
 
 
-def _first_version(repo: Path) -> None:
-    """The first version has no baseline: INCONCLUSIVE, registered, promoted by hand."""
-    first = sluice(repo, "run", "--tier", "merge", check=4)
-    assert "no version of `churn` holds `staging` yet" in first.stdout
-    assert re.search(r"INCONCLUSIVE +roc_auc max_regression 0.01: no baseline evidence: "
-                     r"no version of `churn` holds `staging` yet", first.stdout)
-    assert "registered churn version 1 (INCONCLUSIVE)" in first.stdout
-    assert "version 1 did not pass its gates (INCONCLUSIVE)" in first.stdout
-    # Bootstrapping (docs/gates.md): one manual promotion under a relaxed policy.
-    strict = (repo / "sluice.yaml").read_text()
-    (repo / "sluice.yaml").write_text(strict.replace("staging: {gates: pass}",
-                                                     "staging: {gates: any}"))
-    sluice(repo, "promote", "churn", "1", "--to", "staging", "--reason", "bootstrap")
-    (repo / "sluice.yaml").write_text(strict)
-
 
 def test_baseline_comes_from_the_alias_and_its_stored_predictions(repo: Path) -> None:
     config = CONFIG.replace("      - {metric: roc_auc, min: 0.6}\n",
@@ -178,7 +162,7 @@ def test_baseline_comes_from_the_alias_and_its_stored_predictions(repo: Path) ->
                             "    baseline: {alias: staging}\n")
     write_project(repo, config, files={"predict.py": PREDICT,
                                        "params.yaml": "quality: 0.3\nrows: 600\n"})
-    _first_version(repo)
+    bootstrap_first_version(repo)
     (repo / "params.yaml").write_text("quality: 0.12\nrows: 600\n")  # worse than version 1
     second = sluice(repo, "run", "--tier", "merge", check=1)
     assert "model churn: FAIL" in second.stdout
@@ -197,7 +181,7 @@ def test_changed_test_set_re_evaluates_the_baseline_artifact(repo: Path) -> None
                             "    baseline: {alias: staging}\n")
     write_project(repo, config, files={"predict.py": PREDICT,
                                        "params.yaml": "quality: 0.3\nrows: 600\n"})
-    _first_version(repo)
+    bootstrap_first_version(repo)
     # A new test set (more rows) and a worse model: the baseline's stored predictions
     # no longer fit, so its artifact is run through the evaluate stage again.
     (repo / "params.yaml").write_text("quality: 0.12\nrows: 700\n")
