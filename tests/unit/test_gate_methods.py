@@ -15,9 +15,8 @@ from sluice.errors import UsageError
 from sluice.gates import _interval, evaluate_model
 from sluice.predictions import Predictions
 from sluice.project import load_project
-from sluice.run import RunResult, StageOutcome
 from tests.conftest import sluice
-from tests.unit._util import load, problems
+from tests.unit._util import load, problems, recorded_result
 
 MODEL = """\
 stages:
@@ -211,9 +210,9 @@ def _evaluate(tmp_path: Path, weight: bool) -> Any:
     _write(tmp_path / "preds.csv", cand, weight)
     _write(tmp_path / "base.csv", base, weight)
     project = load_project(tmp_path)
+    (tmp_path / "model.txt").write_text("a model")
     return evaluate_model(project, "m", project.config.models["m"], "merge",
-                          RunResult("run", [StageOutcome(s, "ran") for s in
-                                            ("train", "evaluate")], 1.0))
+                          recorded_result(project, "train", "evaluate"))
 
 
 def test_weights_make_mcnemar_and_delong_gates_inconclusive(tmp_path: Path) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -12,8 +11,9 @@ from sluice.gates import ModelEvaluation, evaluate_model
 from sluice.pipeline import TierPlan, evaluate
 from sluice.project import Project, load_project
 from sluice.records import read_record
-from sluice.run import RunResult, StageOutcome
+from sluice.run import RunResult
 from sluice.tiers import DEFAULT_TIER_SPEC, TierRun, resolve_tier
+from tests.unit._util import recorded_result
 
 CONFIG = """\
 stages:
@@ -56,30 +56,17 @@ def _project(tmp_path: Path, gates: str, candidate: float, baseline: float) -> P
     return load_project(tmp_path)
 
 
-def _result(project: Project, *stages: str) -> RunResult:
-    """As if ``stages`` had just run: the outputs they have stored and recorded."""
-    from sluice.outputs import save_outputs
-    from sluice.records import write_record
-
-    outcomes = []
-    for name in stages:
-        outs = {n: p for n, p in project.config.stages[name].outs.items()
-                if (project.root / p).exists()}
-        recorded = save_outputs(project, replace(project.config.stages[name], outs=outs))
-        write_record(project, name, f"fp-{name}", {}, recorded, 1.0)
-        outcomes.append(StageOutcome(name, "ran", fingerprint=f"fp-{name}"))
-    return RunResult("run", outcomes, 1.0)
 
 
 def test_clearly_better_passes_and_clearly_worse_fails(tmp_path: Path) -> None:
     gates = "      - {metric: roc_auc, max_regression: 0.01}\n"
     better = _project(tmp_path / "a", gates, 0.3, 0.1)
     evaluation = evaluate_model(better, "m", better.config.models["m"], "merge",
-                                _result(better, "train", "evaluate"))
+                                recorded_result(better, "train", "evaluate"))
     assert evaluation is not None and evaluation.verdict == "PASS"
     worse = _project(tmp_path / "b", gates, 0.1, 0.3)
     evaluation = evaluate_model(worse, "m", worse.config.models["m"], "merge",
-                                _result(worse, "train", "evaluate"))
+                                recorded_result(worse, "train", "evaluate"))
     assert evaluation is not None and evaluation.verdict == "FAIL"
     assert "the whole interval breaks the rule" in evaluation.gates[0].reason
 
@@ -91,7 +78,7 @@ def test_holm_widens_intervals_and_slices_obey_min_size(tmp_path: Path) -> None:
              "      - {metric: accuracy, min: 0.5, tiers: [nightly]}\n")
     project = _project(tmp_path, gates, 0.3, 0.1)
     evaluation = evaluate_model(project, "m", project.config.models["m"], "merge",
-                                _result(project, "train", "evaluate"))
+                                recorded_result(project, "train", "evaluate"))
     assert evaluation is not None
     # The nightly-only gate does not apply; the slices (1000 rows each) are too small.
     assert [(g.metric, g.slice) for g in evaluation.gates] == [("roc_auc", None),
@@ -111,7 +98,7 @@ def test_a_missing_baseline_makes_its_gates_inconclusive_never_dropped(tmp_path:
     project = _project(tmp_path, gates, 0.3, 0.1)
     (tmp_path / "base.csv").unlink()
     evaluation = evaluate_model(project, "m", project.config.models["m"], "merge",
-                                _result(project, "train", "evaluate"))
+                                recorded_result(project, "train", "evaluate"))
     assert evaluation is not None and evaluation.verdict == "INCONCLUSIVE"
     # Every configured gate is listed, slices included: the paired ones INCONCLUSIVE.
     assert sorted((g.rule, str(g.slice), g.verdict) for g in evaluation.gates) == [
@@ -132,7 +119,7 @@ def test_unreadable_predictions_give_inconclusive_never_pass(tmp_path: Path) -> 
     project = _project(tmp_path, gates, 0.3, 0.1)
     (tmp_path / "preds.csv").write_text("id,y_true,y_score\n1,1,nan\n2,0,0.3\n")
     plan = TierPlan(TierRun("merge", DEFAULT_TIER_SPEC, None, [0]), [])
-    [evaluation] = evaluate(project, plan, _result(project, "train", "evaluate"))
+    [evaluation] = evaluate(project, plan, recorded_result(project, "train", "evaluate"))
     assert evaluation.verdict == "INCONCLUSIVE"
     assert "could not evaluate" in evaluation.gates[0].reason
 
