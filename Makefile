@@ -20,6 +20,7 @@ demo: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/lint-imports  # the package layers and no import cycles (pyproject.toml)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -159,12 +159,15 @@ def run_json(args: Sequence[str | os.PathLike[str]], cwd: Path, *,
     return json.loads(proc.stdout)
 
 
-def sluice_statuses(args: Sequence[str], cwd: Path) -> dict[str, int]:
+def sluice_statuses(args: Sequence[str], cwd: Path, *,
+                    python: str | os.PathLike[str] | None = None,
+                    env: Mapping[str, str] | None = None) -> dict[str, int]:
     """Run ``sluice ARGS --json``; returns how many stages ended in each status.
 
     A stage whose outputs had to be copied back from the store counts as "restored".
+    ``python``: the interpreter to run sluice with (default: this one).
     """
-    result = run_json(sluice_cmd(*args, "--json"), cwd)
+    result = run_json(sluice_cmd(*args, "--json", python=python), cwd, env=env)
     counts: dict[str, int] = {}
     for stage in result["stages"]:
         status = "restored" if stage.get("restored") else stage["status"]
@@ -172,9 +175,12 @@ def sluice_statuses(args: Sequence[str], cwd: Path) -> dict[str, int]:
     return counts
 
 
-def sluice_cmd(*args: str) -> list[str]:
-    """``sluice ARGS`` through this interpreter, so the venv that runs the benchmark is used."""
-    return [sys.executable, "-m", "sluice", *args]
+def sluice_cmd(*args: str, python: str | os.PathLike[str] | None = None) -> list[str]:
+    """``sluice ARGS`` through this interpreter, so the venv that runs the benchmark is used.
+
+    ``python`` picks another interpreter (another venv, e.g. another revision's).
+    """
+    return [os.fspath(python) if python else sys.executable, "-m", "sluice", *args]
 
 
 def require_sluice() -> None:
@@ -261,9 +267,9 @@ def sluice_source() -> str:
     only benchmarks, tests or docs do not change what is measured.
     """
     try:
-        import sluice.run  # sluice itself may be a namespace package, without __file__
+        import sluice.pipeline.scheduler  # sluice may be a namespace package, without __file__
 
-        folder = Path(sluice.run.__file__).resolve().parent
+        folder = Path(sluice.pipeline.scheduler.__file__).resolve().parents[1]
     except ImportError:
         return "not importable"
     git = ["git", "-C", str(folder)]
@@ -283,9 +289,9 @@ def sluice_tree_digest() -> str:
     (a commit, a checkout, someone editing) would silently mix two versions.
     """
     try:
-        import sluice.run  # sluice itself may be a namespace package, without __file__
+        import sluice.pipeline.scheduler  # sluice may be a namespace package, without __file__
 
-        folder = Path(sluice.run.__file__).resolve().parent
+        folder = Path(sluice.pipeline.scheduler.__file__).resolve().parents[1]
     except ImportError:
         return ""
     digest = hashlib.sha256()

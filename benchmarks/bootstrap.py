@@ -61,11 +61,11 @@ def _child(spec: dict[str, Any]) -> dict[str, Any]:
     d = _data(spec["n"])
     job, metric, resamples = spec["job"], spec["metric"], spec["resamples"]
     if job.startswith("sluice"):
-        from sluice.predictions import Predictions
-        from sluice.stats import paired_bootstrap
+        from sluice.stats.paired import paired_bootstrap
+        from sluice.stats.prediction_columns import from_arrays
 
-        cand = Predictions.from_arrays(d["y"], (d["sc"] > 0.5).astype(int), d["sc"])
-        base = Predictions.from_arrays(d["y"], (d["sb"] > 0.5).astype(int), d["sb"])
+        cand = from_arrays(d["y"], (d["sc"] > 0.5).astype(int), d["sc"])
+        base = from_arrays(d["y"], (d["sb"] > 0.5).astype(int), d["sb"])
         exact = job == "sluice-exact"
 
         def call() -> tuple[float, float, str]:
@@ -109,7 +109,7 @@ def _child(spec: dict[str, Any]) -> dict[str, Any]:
     out = {"seconds": statistics.median(times), "all": times, "extra_bytes": peak - before,
            "low": low, "high": high, "detail": detail}
     if spec.get("delong"):
-        from sluice.stats import delong
+        from sluice.stats.paired import delong
 
         iv = delong(d["y"], d["sc"], d["sb"]).interval
         out["delong"] = [iv.low, iv.high]

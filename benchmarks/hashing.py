@@ -155,8 +155,8 @@ def dvc_add(workspace: Path, target: Path, repeats: int) -> Timing:
 
 def bench(repeats: int = 3, with_dvc: bool = True) -> Section:
     require_sluice()
-    from sluice.hashing import Hasher, hash_file_uncached, walk_files
-    from sluice.state import StatCache
+    from sluice.util.hashing import Hasher, hash_file_uncached, walk_files
+    from sluice.util.statcache import StatCache
 
     rng = random.Random(20240601)
     with work_dir("hashing") as tmp:

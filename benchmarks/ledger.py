@@ -137,7 +137,7 @@ def setup(root: Path) -> None:
 
 def make_runs(rng: random.Random, now: float) -> list[tuple[Any, list[Any]]]:
     """10,000 (RunRecord, 10 Executions), oldest first, spread over the last 60 days."""
-    from sluice.ledger import Execution, RunRecord
+    from sluice.pipeline.ledger import Execution, RunRecord
 
     names = list(STAGES)
     tiers = list(TIERS)
@@ -180,7 +180,7 @@ def make_runs(rng: random.Random, now: float) -> list[tuple[Any, list[Any]]]:
 def fill(root: Path, runs: list[tuple[Any, list[Any]]]) -> float:
     """Record every run through sluice's API; returns the seconds the writes took."""
     from sluice.db import database_url, open_database
-    from sluice.ledger import record_run
+    from sluice.pipeline.ledger import record_run
 
     db = open_database(database_url(root, None), root / ".sluice" / "locks")
     start = time.perf_counter()
@@ -193,10 +193,10 @@ def fill(root: Path, runs: list[tuple[Any, list[Any]]]) -> float:
 
 def in_process(root: Path, repeats: int) -> dict[str, Timing]:
     """The library calls behind the commands, timed in this process (after imports)."""
-    from sluice.budget_report import budget_report
     from sluice.db import database_url, open_database
-    from sluice.ledger import estimates, spend_by_tier, spend_since
-    from sluice.project import load_project
+    from sluice.pipeline.ledger import estimates, spend_by_tier, spend_since
+    from sluice.report.budget import budget_report
+    from sluice.workspace.project import load_project
 
     project = load_project(root)
     db = open_database(database_url(root, None), root / ".sluice" / "locks")

@@ -13,21 +13,28 @@ Target: sluice ≥ 5× faster than DVC.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import datetime as dt
 import json
 import os
+import platform
 import re
+import resource
 import statistics
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from _common import (
     BENCH_DIR,
     QUIET_ENV,
+    REPO_ROOT,
     Section,
     Target,
     bench_env,
+    cpu_model,
     dvc_bin,
     dvc_init,
     faster,
@@ -113,13 +120,14 @@ def output_stamps(root: Path) -> dict[str, int]:
     return {n: os.stat(root / out_path(n)).st_mtime_ns for n in CHAIN + FANOUT}
 
 
-def setup_sluice(root: Path) -> None:
+def setup_sluice(root: Path, *, python: Path | None = None,
+                 env: dict[str, str] | None = None) -> None:
     git_init(root)
     write_sources(root)
     (root / "sluice.yaml").write_text(sluice_yaml())
     (root / ".gitignore").write_text(".sluice/\nout/\n")
     git_commit_all(root, "pipeline")
-    counts = sluice_statuses(["run"], root)
+    counts = sluice_statuses(["run"], root, python=python, env=env)
     if counts != {"ran": 20}:
         raise RuntimeError(f"sluice's first run did not run all 20 stages: {counts}")
 
@@ -134,10 +142,11 @@ def setup_dvc(root: Path) -> None:
     git_commit_all(root, "dvc.lock")
 
 
-def check_noop(tool: str, root: Path, args: list[str]) -> None:
+def check_noop(tool: str, root: Path, args: list[str], *,
+               env: dict[str, str] | None = None) -> None:
     """Fail loudly unless a no-op run of ``tool`` leaves every output untouched."""
     stamps = output_stamps(root)
-    out = run(args, root)
+    out = run(args, root, env=env)
     if output_stamps(root) != stamps:
         raise RuntimeError(f"{tool}'s no-op run rewrote outputs; the benchmark is broken:\n{out}")
 
@@ -279,9 +288,9 @@ def recompiles_sluice() -> bool:
     True under PYTHONDONTWRITEBYTECODE=1 with no byte-code next to sluice's sources
     (an editable install in a sandbox or CI image that sets that variable).
     """
-    import sluice.run  # sluice itself may be a namespace package, without __file__
+    import sluice.pipeline.scheduler  # sluice itself may be a namespace package, without __file__
 
-    package = Path(sluice.run.__file__).parent
+    package = Path(sluice.pipeline.scheduler.__file__).parent
     return bool(os.environ.get("PYTHONDONTWRITEBYTECODE")) and \
         not any(package.glob("__pycache__/*.pyc"))
 
@@ -295,7 +304,7 @@ def bench(repeats: int = 7) -> Section:
         droot.mkdir()
         setup_sluice(sroot)
         setup_dvc(droot)
-        for _ in range(2):  # also settles sluice's stat cache (see sluice.state, "racy")
+        for _ in range(2):  # also settles sluice's stat cache (see sluice.util.statcache, "racy")
             check_noop("sluice", sroot, sluice_cmd("run"))
             check_noop("dvc", droot, [dvc, "repro"])
         counts = sluice_statuses(["run"], sroot)
@@ -368,11 +377,348 @@ def bench(repeats: int = 7) -> Section:
     return section
 
 
+# --------------------------------------------------------------------------- --compare
+
+COMPARE_REPEATS = 30
+REGRESSION_LIMIT = 0.05  # issue 13: start-up and no-op run within 5 % of before
+IMPORTTIME_REPEATS = 5
+COMPARE_BEGIN = "<!-- noop_run.py --compare: begin -->"
+COMPARE_END = "<!-- noop_run.py --compare: end -->"
+DEFAULT_TITLE = "Start-up and no-op run, two revisions compared"
+
+
+@dataclass
+class Revision:
+    """One revision of sluice, checked out and installed for --compare."""
+
+    label: str  # "A" or "B"
+    rev: str  # as given on the command line
+    commit: str  # short hash
+    subject: str
+    worktree: Path
+    python: Path  # the interpreter that runs this revision's sluice
+    env: dict[str, str]  # the environment of every process of this revision
+    pipeline: Path  # this revision's own copy of the 20-stage pipeline (its own warm caches)
+
+    @property
+    def name(self) -> str:
+        return f"{self.label} = `{self.rev}` ({self.commit})"
+
+
+def resolve(rev: str) -> tuple[str, str, str]:
+    """(full hash, short hash, subject) of ``rev`` in this repository."""
+    full = run(["git", "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"],
+               REPO_ROOT).strip()
+    short, subject = run(["git", "log", "-1", "--format=%h%x00%s", full],
+                         REPO_ROOT).strip().split("\0", 1)
+    source = run(["git", "log", "-1", "--format=%h", full, "--", "src"], REPO_ROOT).strip()
+    if source and source != short:  # e.g. a commit that changed only benchmarks or docs
+        subject += f"; its sluice sources are those of {source}"
+    return full, short, subject
+
+
+def install_revision(label: str, rev: str, tmp: Path, stack: contextlib.ExitStack, *,
+                     shared_venv: bool) -> Revision:
+    """Check ``rev`` out with `git worktree add` under ``tmp`` and install it.
+
+    By default into a venv of its own (``pip install -e``, dependencies from that
+    revision's pyproject.toml; pip's cache and the local index make it about half
+    a minute). With ``shared_venv``, the interpreter running this benchmark is used
+    with PYTHONPATH=WORKTREE/src in front of its own sluice.
+    """
+    full, short, subject = resolve(rev)
+    worktree = tmp / f"src-{label}"
+    run(["git", "worktree", "add", "--detach", "-q", worktree, full], REPO_ROOT)
+    stack.callback(lambda: subprocess.run(
+        ["git", "worktree", "remove", "--force", os.fspath(worktree)], cwd=REPO_ROOT,
+        capture_output=True))
+    env = bench_env()
+    if shared_venv:
+        python = Path(sys.executable)
+        env["PYTHONPATH"] = os.fspath(worktree / "src")
+    else:
+        env.pop("PYTHONPATH", None)
+        venv = tmp / f"venv-{label}"
+        print(f"{label}: installing {rev} ({short}) into a venv of its own...", flush=True)
+        base = getattr(sys, "_base_executable", sys.executable)
+        run([base, "-m", "venv", venv], tmp)
+        python = venv / "bin" / "python"
+        run([python, "-m", "pip", "install", "-q", "--disable-pip-version-check", "-e",
+             worktree], tmp, env=env)
+    where = run([python, "-c", "import sluice; print(sluice.__file__)"], tmp, env=env)
+    where = where.strip().splitlines()[-1]
+    expected = (worktree / "src" / "sluice" / "__init__.py").resolve()
+    if Path(where).resolve() != expected:
+        raise RuntimeError(f"{label} ({rev}) imports sluice from {where}, not from {expected}")
+    print(f"{label}: {rev} = {short} {subject!r}; sluice.__file__ = {where}", flush=True)
+    pipeline = tmp / f"pipeline-{label}"
+    pipeline.mkdir()
+    return Revision(label, rev, short, subject, worktree, python, env, pipeline)
+
+
+def warm_up(r: Revision) -> None:
+    """Build the pipeline and run it with this revision: full run, then settled no-ops."""
+    setup_sluice(r.pipeline, python=r.python, env=r.env)
+    for _ in range(2):  # also settles the stat cache ("racy" mtimes) and the config cache
+        check_noop(f"sluice {r.label}", r.pipeline, sluice_cmd("run", python=r.python),
+                   env=r.env)
+    counts = sluice_statuses(["run"], r.pipeline, python=r.python, env=r.env)
+    if sum(counts.get(s, 0) for s in ("cached", "up-to-date")) != 20:
+        raise RuntimeError(f"{r.label}'s no-op run did not find 20 up-to-date stages: {counts}")
+
+
+@dataclass
+class Samples:
+    wall: list[float]
+    cpu: list[float]  # user + system time of the process and the children it waited for
+
+
+def timed(args: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float]:
+    """(wall, CPU) seconds of one process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    run(args, cwd, env=env)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+COMMANDS = {  # label: sluice's arguments, or None for the interpreter floor
+    "`sluice --help`": ["--help"],
+    "no-op `sluice run`, 20 stages": ["run"],
+    "`python -c pass` (floor)": None,
+}
+
+
+def measure_revisions(revs: list[Revision], repeats: int,
+                      warmup: int = 2) -> dict[tuple[str, str], Samples]:
+    """Time every command with every revision, A and B taking turns.
+
+    Each round runs every command once per revision, A then B on even rounds and
+    B then A on odd ones, so neither always follows the other; each revision runs
+    in its own copy of the pipeline and so sees its own warm caches.
+    """
+    samples = {(c, r.label): Samples([], []) for c in COMMANDS for r in revs}
+    for i in range(warmup + repeats):
+        order = revs if i % 2 == 0 else revs[::-1]
+        for command, args in COMMANDS.items():
+            for r in order:
+                argv = sluice_cmd(*args, python=r.python) if args is not None \
+                    else [os.fspath(r.python), "-c", "pass"]
+                wall, cpu = timed(argv, r.pipeline, r.env)
+                if i >= warmup:
+                    samples[command, r.label].wall.append(wall)
+                    samples[command, r.label].cpu.append(cpu)
+    return samples
+
+
+def sluice_importers(importtime_log: str) -> dict[str, str]:
+    """For each module in an `-X importtime` log, the nearest sluice module above it.
+
+    That is the sluice module whose import statement brought it in (directly or
+    through other packages); "" for modules imported before sluice.
+    """
+    entries = [(len(m[2]), m[3]) for m in IMPORT_LINE.finditer(importtime_log)]
+    found: dict[str, str] = {}
+    stack: list[tuple[int, str]] = []  # (indent, module) of the ancestors of the current line
+    for indent, module in reversed(entries):  # parents come before children, reversed
+        while stack and stack[-1][0] >= indent:
+            stack.pop()
+        found[module] = next((m for _, m in reversed(stack) if m.split(".")[0] == "sluice"), "")
+        stack.append((indent, module))
+    return found
+
+
+def importtime_profile(r: Revision, args: list[str], repeats: int
+                       ) -> tuple[dict[str, float], dict[str, float], dict[str, str]]:
+    """Median own import time per owner and per module of `python -X importtime -m sluice ARGS`,
+    and the sluice module that imported each module (see :func:`sluice_importers`)."""
+    owners: list[dict[str, float]] = []
+    modules: list[dict[str, float]] = []
+    importers: dict[str, str] = {}
+    for _ in range(repeats):
+        log = run([os.fspath(r.python), "-X", "importtime", "-m", "sluice", *args],
+                  r.pipeline, env=r.env)
+        by_owner, by_module = attribute(log)
+        owners.append(by_owner)
+        modules.append(by_module)
+        importers.update(sluice_importers(log))
+
+    def medians(runs: list[dict[str, float]]) -> dict[str, float]:
+        keys = {k for run_ in runs for k in run_}
+        return {k: statistics.median(run_.get(k, 0.0) for run_ in runs) for k in keys}
+
+    return medians(owners), medians(modules), importers
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.1f} ms"
+
+
+def importtime_block(a: Revision, b: Revision, args: list[str], repeats: int) -> str:
+    """What B imports that A did not, for `sluice ARGS`, from `-X importtime` (medians)."""
+    owners_a, modules_a, _ = importtime_profile(a, args, repeats)
+    owners_b, modules_b, importers_b = importtime_profile(b, args, repeats)
+    deltas = sorted(((o, owners_b.get(o, 0.0) - owners_a.get(o, 0.0))
+                     for o in owners_a.keys() | owners_b.keys()), key=lambda kv: -abs(kv[1]))
+    rows = [[o, ms(owners_a.get(o, 0.0)), ms(owners_b.get(o, 0.0)), f"{d * 1000:+.1f} ms"]
+            for o, d in deltas[:8]]
+    total_a, total_b = sum(owners_a.values()), sum(owners_b.values())
+    rows.append(["all imports", ms(total_a), ms(total_b), f"{(total_b - total_a) * 1000:+.1f} ms"])
+    own_a = {m for m in modules_a if not m.startswith("sluice")}
+    own_b = {m for m in modules_b if not m.startswith("sluice")}
+    only_b = sorted(own_b - own_a, key=lambda m: -modules_b[m])
+    only_a = sorted(own_a - own_b, key=lambda m: -modules_a[m])
+    sluice_a = [m for m in modules_a if m.startswith("sluice")]
+    sluice_b = [m for m in modules_b if m.startswith("sluice")]
+    own_sluice_a = sum(modules_a[m] for m in sluice_a)
+    own_sluice_b = sum(modules_b[m] for m in sluice_b)
+    heavy_a = sorted(sluice_a, key=lambda m: -modules_a[m])[:6]
+    heavy_b = sorted(sluice_b, key=lambda m: -modules_b[m])[:6]
+
+    by_importer: dict[str, list[str]] = {}
+    for m in only_b:
+        by_importer.setdefault(importers_b.get(m, ""), []).append(m)
+    via = sorted(by_importer.items(), key=lambda kv: -sum(modules_b[m] for m in kv[1]))
+    via_lines = "".join(
+        (f"\n  - through `{importer}`" if importer
+         else "\n  - at run time (imported inside a function, not by a module's import)")
+        + f": {len(names)} modules, {ms(sum(modules_b[m] for m in names))}, e.g. "
+        + ", ".join(f"`{m}`" for m in names[:5])
+        for importer, names in via[:6])
+
+    def listing(names: list[str], times: dict[str, float]) -> str:
+        shown = ", ".join(f"`{m}` {ms(times[m])}" for m in names[:12])
+        more = f" and {len(names) - 12} more" if len(names) > 12 else ""
+        return (shown + more) if names else "none"
+
+    return (f"`python -X importtime -m sluice {' '.join(args)}`, own import time per package "
+            f"(a standard-library module counts for the package that imported it), median of "
+            f"{repeats} runs each, largest differences first (instrumented, so inflated):\n\n"
+            + markdown_table(["package", f"A ({a.commit})", f"B ({b.commit})", "B − A"], rows)
+            + f"\n\n- sluice's own modules: A {len(sluice_a)} ({ms(own_sluice_a)}), "
+            f"B {len(sluice_b)} ({ms(own_sluice_b)})"
+            + f"\n- heaviest of sluice's modules in A: {listing(heavy_a, modules_a)}"
+            + f"\n- heaviest of sluice's modules in B: {listing(heavy_b, modules_b)}"
+            + f"\n- other modules imported by B only: {listing(only_b, modules_b)}{via_lines}"
+            + f"\n- other modules imported by A only: {listing(only_a, modules_a)}")
+
+
+def load_line(when: str) -> str:
+    one, five, _ = os.getloadavg()
+    return f"{when} {one:.2f} (1 min) / {five:.2f} (5 min)"
+
+
+def compare(rev_a: str, rev_b: str, *, repeats: int, shared_venv: bool,
+            title: str) -> Section:
+    """Time `sluice --help` and a no-op `sluice run` for two revisions; see main()."""
+    with work_dir("compare") as tmp, contextlib.ExitStack() as stack:
+        a = install_revision("A", rev_a, tmp, stack, shared_venv=shared_venv)
+        b = install_revision("B", rev_b, tmp, stack, shared_venv=shared_venv)
+        revs = [a, b]
+        for r in revs:
+            warm_up(r)
+        load_before = load_line("load average at the start")
+        started = time.monotonic()
+        samples = measure_revisions(revs, repeats)
+        took = time.monotonic() - started
+        load_after = load_line("at the end")
+        for r in revs:  # still a no-op after all those runs
+            check_noop(f"sluice {r.label}", r.pipeline, sluice_cmd("run", python=r.python),
+                       env=r.env)
+        blocks = [importtime_block(a, b, args, IMPORTTIME_REPEATS)
+                  for args in (["--help"], ["run"])]
+
+    how = ("each in a venv of its own (`python -m venv`, then `pip install -e` of a "
+           "`git worktree` of the revision)" if not shared_venv else
+           "both in the venv running the benchmark, each with PYTHONPATH=WORKTREE/src of a "
+           "`git worktree` of the revision (their dependency sets are taken to be the same)")
+    section = Section(
+        title=title,
+        what=(f"Two revisions of sluice, {a.name} “{a.subject}” and {b.name} "
+              f"“{b.subject}”, {how}. Each runs its own copy of the 20-stage pipeline of "
+              "the no-op benchmark above (built, run once in full, then twice as a no-op "
+              "to warm its caches, which key on the revision's code). Then every command "
+              f"runs {repeats} times per revision after 2 untimed rounds, A and B taking "
+              "turns (A B, then B A, ...), timed as whole processes: wall time and CPU "
+              "time (user + system, the process and the children it waited for)."),
+        headers=["command", "A median", "B median", "B / A", "A min", "B min",
+                 "A CPU", "B CPU", "B / A CPU"],
+    )
+    verdicts: list[bool] = []
+    for command, args in COMMANDS.items():
+        sa, sb = samples[command, "A"], samples[command, "B"]
+        wall = statistics.median(sb.wall) / statistics.median(sa.wall)
+        cpu = statistics.median(sb.cpu) / statistics.median(sa.cpu)
+        section.rows.append([
+            command, fmt_s(statistics.median(sa.wall)), fmt_s(statistics.median(sb.wall)),
+            f"{wall:.3f}", fmt_s(min(sa.wall)), fmt_s(min(sb.wall)),
+            fmt_s(statistics.median(sa.cpu)), fmt_s(statistics.median(sb.cpu)), f"{cpu:.3f}"])
+        if args is None:
+            continue
+        ok = wall <= 1 + REGRESSION_LIMIT
+        verdicts.append(ok)
+        section.findings.append(
+            f"{command}: B/A {wall:.3f} wall ({(wall - 1) * 100:+.1f} %), {cpu:.3f} CPU "
+            f"({(cpu - 1) * 100:+.1f} %): "
+            + ("within 5 %" if ok else "**more than 5 % slower**"))
+    section.findings.append(f"{load_before}, {load_after}; the timed rounds took {took:.0f} s")
+    section.blocks = blocks
+    section.notes.append(
+        f"Reproduce: `.venv/bin/python benchmarks/noop_run.py --compare {a.rev} {b.rev}"
+        + (" --shared-venv" if shared_venv else "")
+        + (f" --repeats {repeats}" if repeats != COMPARE_REPEATS else "") + "`.")
+    section.targets = [Target(f"{c}: B vs A", "within 5 %", "", ok)
+                       for c, ok in zip(list(COMMANDS)[:2], verdicts, strict=True)]
+    return section
+
+
+def write_readme_section(section: Section, measured: str) -> Path:
+    """Put ``section`` into benchmarks/README.md between the --compare markers.
+
+    Replaces the block written by an earlier --compare, or appends one; run_all.py
+    keeps the block when it rewrites the file.
+    """
+    readme = BENCH_DIR / "README.md"
+    text = readme.read_text()
+    block = f"{COMPARE_BEGIN}\n{section.markdown(measured).rstrip()}\n{COMPARE_END}\n"
+    if COMPARE_BEGIN in text and COMPARE_END in text:
+        head, rest = text.split(COMPARE_BEGIN, 1)
+        tail = rest.split(COMPARE_END, 1)[1].lstrip("\n")
+        text = head + block + ("\n" + tail if tail else "")
+    else:
+        text = text.rstrip("\n") + "\n\n" + block
+    readme.write_text(text)
+    return readme
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--repeats", type=int, default=None,
+                        help=f"timed runs per command (default 7; {COMPARE_REPEATS} with "
+                             "--compare)")
+    parser.add_argument("--compare", nargs=2, metavar=("REV_A", "REV_B"),
+                        help="time `sluice --help` and a no-op `sluice run` for two git "
+                             "revisions of sluice, each installed in its own venv from a "
+                             "`git worktree`, taking turns; reports both and B/A")
+    parser.add_argument("--shared-venv", action="store_true",
+                        help="with --compare: run both revisions in this interpreter's venv "
+                             "with PYTHONPATH=WORKTREE/src instead of a venv each")
+    parser.add_argument("--title", default=DEFAULT_TITLE,
+                        help="with --compare: the section's title")
+    parser.add_argument("--write", action="store_true",
+                        help="with --compare: also put the section into benchmarks/README.md")
     args = parser.parse_args()
-    bench(args.repeats).print()
+    if not args.compare:
+        bench(args.repeats or 7).print()
+        return
+    section = compare(*args.compare, repeats=args.repeats or COMPARE_REPEATS,
+                      shared_venv=args.shared_venv, title=args.title)
+    section.print()
+    if args.write:
+        measured = (f"Measured {dt.date.today().isoformat()} on {os.cpu_count()} CPU(s) "
+                    f"({cpu_model()}), Python {platform.python_version()}.")
+        print(f"wrote {write_readme_section(section, measured)}")
 
 
 if __name__ == "__main__":

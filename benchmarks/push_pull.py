@@ -179,7 +179,7 @@ def setup_tools(tmp: Path, endpoint: str) -> tuple[Tool, Tool, Path]:
     env = bench_env(aws_env(endpoint))
     sluice = Tool("sluice", sroot, "sluice/", env, sluice_cmd("data", "push"),
                   sluice_cmd("data", "pull"), sroot / ".sluice" / "cache" / "objects")
-    sluice.run(sluice_cmd("data", "add", "data/small"))
+    sluice.pipeline.scheduler(sluice_cmd("data", "add", "data/small"))
     git_commit_all(sroot, "data")
 
     exe = dvc_with_s3()

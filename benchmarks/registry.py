@@ -4,13 +4,13 @@ Each operation is timed one call at a time through the library API, in one
 process per tool (database open, imports done), so what is measured is the
 registry itself, not interpreter start-up:
 
-- sluice (this interpreter): ``sluice.registry.register`` (a version with a
+- sluice (this interpreter): ``sluice.registry.versions.register`` (a version with a
   realistic payload: lineage with commit, branch, tier, run, fingerprints,
   inputs and params; five metrics; three gate verdicts with their evidence),
-  ``sluice.promotion.promote`` to ``staging`` under the policy
+  ``sluice.registry.promotion.promote`` to ``staging`` under the policy
   ``{gates: pass}`` (no approvals: the alias moves at once, with its history
-  event and audit entry), ``sluice.registry.get_version(alias=...)`` and
-  ``sluice.registry.history`` of an alias with 100 moves.
+  event and audit entry), ``sluice.registry.versions.get_version(alias=...)`` and
+  ``sluice.registry.versions.history`` of an alias with 100 moves.
 - MLflow (its own venv, ``benchmarks/.venv-mlflow``, created on first use; a
   worker process that this script drives through a pipe and that answers with
   JSON timings): ``MlflowClient.create_model_version`` (name and source only,
@@ -152,7 +152,7 @@ class SluiceSide:
     name = "sluice"
 
     def __init__(self, url: str, lock_dir: Path, synchronous: str | None = None) -> None:
-        from sluice.config_schema import PolicySpec
+        from sluice.config.schema import PolicySpec
         from sluice.db import open_database
 
         self.db = open_database(url, lock_dir)
@@ -179,13 +179,13 @@ class SluiceSide:
             raise RuntimeError(f"PRAGMA synchronous={mode} did not take ({got})")
 
     def register(self) -> int:
-        from sluice.registry import register
+        from sluice.registry.versions import register
 
         self.registered += 1
         return register(self.db, MODEL, **version_payload(self.registered)).version
 
     def promote(self) -> int:
-        from sluice.promotion import promote
+        from sluice.registry.promotion import promote
 
         self.target = self.target % PRELOAD + 1
         outcome = promote(self.db, self.policies, MODEL, self.target, ALIAS, "ci", None, "main")
@@ -194,18 +194,18 @@ class SluiceSide:
         return outcome.version
 
     def get(self) -> int:
-        from sluice.registry import get_version
+        from sluice.registry.versions import get_version
 
         return get_version(self.db, MODEL, alias=ALIAS).version
 
     def history(self) -> int:
-        from sluice.registry import history
+        from sluice.registry.versions import history
 
         return len(history(self.db, HISTORY_MODEL, ALIAS))
 
     def setup(self) -> None:
-        from sluice.promotion import move_alias, promote
-        from sluice.registry import register
+        from sluice.registry.promotion import move_alias, promote
+        from sluice.registry.versions import register
 
         for _ in range(PRELOAD):
             self.register()
@@ -366,7 +366,7 @@ def compare(sluice: SluiceSide, mlflow: MlflowSide, ops: int) -> Samples:
         _, now = side.run("get", 1)
         if now != moved or held == moved:
             raise RuntimeError(f"{side.name}: `{ALIAS}` points at {now}, expected {moved}")
-    _, events = sluice.run("history", 1)
+    _, events = sluice.pipeline.scheduler("history", 1)
     if events != HISTORY_MOVES:
         raise RuntimeError(f"sluice's history has {events} moves, expected {HISTORY_MOVES}")
     return samples

@@ -142,6 +142,15 @@ def summary_table(targets: list[Target]) -> str:
     return markdown_table(["benchmark", "target", "this run", "verdict"], rows)
 
 
+def kept_compare_block(readme: Path) -> str:
+    """The section `noop_run.py --compare --write` put into README.md, kept as it is."""
+    text = readme.read_text() if readme.exists() else ""
+    if noop_run.COMPARE_BEGIN not in text or noop_run.COMPARE_END not in text:
+        return ""
+    block = text.split(noop_run.COMPARE_BEGIN, 1)[1].split(noop_run.COMPARE_END, 1)[0]
+    return f"\n{noop_run.COMPARE_BEGIN}{block}{noop_run.COMPARE_END}\n"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--no-write", action="store_true", help="print only; keep README.md")
@@ -204,6 +213,7 @@ def main() -> int:
         print(f"WARNING: sluice's sources changed during {', '.join(mixed)}; rerun "
               "when nobody is editing them", file=sys.stderr)
     if not args.no_write:
+        text += kept_compare_block(BENCH_DIR / "README.md")
         (BENCH_DIR / "README.md").write_text(text)
         print(f"wrote {BENCH_DIR / 'README.md'}")
     return 1 if failed else 0

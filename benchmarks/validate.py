@@ -5,7 +5,7 @@ strings and categories with allowed values, one string column with a regex),
 written in row groups of 1M rows. The schema checks every column; the key is
 unique. Both sides run in fresh subprocesses and report wall time and peak RSS:
 
-- sluice: ``sluice.validation.engine.validate_path`` (chunks of 500k rows,
+- sluice: ``sluice.data.validation.engine.validate_path`` (chunks of 500k rows,
   pandera per chunk, cross-chunk uniqueness by hashing);
 - pandera: ``pd.read_parquet`` of the whole file, then the same schema
   translated whole (``to_pandera(schema, whole=True)``) and
@@ -49,16 +49,16 @@ WORKER = """\
 import json, resource, sys, time
 from pathlib import Path
 start = time.perf_counter()
-from sluice.validation.schema_file import load_schema
+from sluice.data.validation.schema_file import load_schema
 schema = load_schema(Path(sys.argv[2]), "schema.yaml")
 if sys.argv[1] == "sluice":
-    from sluice.validation.engine import validate_path
+    from sluice.data.validation.engine import validate_path
     rows, _, failures = validate_path(Path(sys.argv[3]), "parquet", schema)
     failed = len(failures)
 else:
     import pandas as pd
     import pandera.pandas as pa
-    from sluice.validation.checks import to_pandera
+    from sluice.data.validation.checks import to_pandera
     frame = pd.read_parquet(sys.argv[3])
     rows = len(frame)
     try:

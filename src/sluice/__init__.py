@@ -9,7 +9,7 @@
     model_path = sluice.output("model")
 
 Importing the package stays cheap (the CLI imports it first): the SDK's names are
-loaded from ``sluice.sdk`` and ``sluice.sampling`` on first use, and pandas only
+loaded from ``sluice.sdk`` and ``sluice.data.sampling`` on first use, and pandas only
 when a DataFrame is sampled.
 """
 
@@ -19,7 +19,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from sluice.sampling import materialise_sample
+    from sluice.data.sampling import materialise_sample
     from sluice.sdk import StageContext, context, output, sample, sample_mask
 
 __all__ = ["StageContext", "context", "materialise_sample", "output", "sample", "sample_mask"]
@@ -30,11 +30,15 @@ _LAZY = {
     "output": "sluice.sdk",
     "sample": "sluice.sdk",
     "sample_mask": "sluice.sdk",
-    "materialise_sample": "sluice.sampling",
+    "materialise_sample": "sluice.data.sampling",
 }
 
 
 def __getattr__(name: str) -> Any:
+    if name == "__version__":  # read from the installed distribution, only when asked
+        from sluice.util.version import installed_version
+
+        return installed_version() or "0+source"
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'sluice' has no attribute {name!r}")

@@ -4,7 +4,7 @@ Stage code never needs it: everything here reads the environment variables
 sluice sets (``SLUICE_TIER``, ``SLUICE_FRACTION``, ``SLUICE_SEED``,
 ``SLUICE_STAGE``, ``SLUICE_RUN_ID``, ``SLUICE_OUTS``, ``SLUICE_OUT_<NAME>``) and
 falls back to defaults when a script runs on its own. The sampling rule is in
-``sluice.sampling``. pandas is imported only when a DataFrame is passed in.
+``sluice.data.sampling``. pandas is imported only when a DataFrame is passed in.
 """
 
 from __future__ import annotations
@@ -17,8 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar, overload
 
-from sluice.errors import UsageError
-from sluice.sampling import (
+from sluice.data.sampling import (
     check_fraction,
     check_seed,
     composite_keys,
@@ -27,6 +26,7 @@ from sluice.sampling import (
     missing_column,
     stratum_label,
 )
+from sluice.errors import UsageError
 
 T = TypeVar("T")
 
@@ -240,7 +240,7 @@ def sample(data: Any, fraction: float | None = ..., *,
 def sample(data: Any, fraction: float | None = None, *,
            key: Hashable | Sequence[Hashable] | None = None,
            stratify: Any = None, seed: int = 0) -> Any:
-    """The deterministic ``fraction`` sample of ``data`` (see ``sluice.sampling`` for the rule).
+    """The deterministic ``fraction`` sample of ``data`` (``sluice.data.sampling`` has the rule).
 
     - a pandas DataFrame: rows whose ``key`` (a column, a list of columns for a
       composite key, or None for the index) is kept; original order and index.

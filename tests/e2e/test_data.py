@@ -58,13 +58,13 @@ def test_checkout_restores_and_records_stat_cache(project: Path) -> None:
     assert not (project / "data/events/extra.csv").exists()
     assert "already matches" in sluice(project, "data", "checkout").stdout
     # Restored files are trusted by the stat cache: status re-reads nothing.
-    from sluice.hashing import Hasher
-    from sluice.state import StatCache
+    from sluice.util.hashing import Hasher
+    from sluice.util.statcache import StatCache
 
     cache = StatCache(project / ".sluice/state.db")
     hasher = Hasher(cache)
     reads = 0
-    import sluice.hashing as hashing
+    import sluice.util.hashing as hashing
 
     original = hashing.hash_file_uncached
 

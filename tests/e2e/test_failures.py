@@ -156,7 +156,7 @@ stages:
 
 def _assert_store_consistent(repo: Path) -> None:
     """Every stored object matches its name, and every run record's objects exist."""
-    from sluice.hashing import hash_file_uncached
+    from sluice.util.hashing import hash_file_uncached
 
     objects = repo / ".sluice/cache/objects"
     for path in objects.rglob("*"):

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from sluice.datalock import parse_lock
+from sluice.config.lockfile import parse_lock
 from tests.conftest import git, sluice
 from tests.e2e.pipelines import MODEL_PIPELINE, PREDICT, write_project
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from sluice.hashing import hash_bytes
+from sluice.util.hashing import hash_bytes
 from tests.conftest import git, sluice
 from tests.e2e.pipelines import write_project
 

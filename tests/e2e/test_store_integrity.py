@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from sluice.hashing import TreeEntry, hash_bytes, hash_manifest, manifest_bytes
+from sluice.util.hashing import TreeEntry, hash_bytes, hash_manifest, manifest_bytes
 from tests.conftest import git, sluice
 from tests.e2e.pipelines import MODEL_PIPELINE, PREDICT, write_project
 

@@ -6,11 +6,12 @@ import textwrap
 from dataclasses import replace
 from pathlib import Path
 
-from sluice.config import Config, load_config
+from sluice.config.base import Config
+from sluice.config.load import load_config
 from sluice.errors import ConfigError, ConfigErrors
-from sluice.graph import Graph, build_graph
-from sluice.project import Project
-from sluice.run import RunResult, StageOutcome
+from sluice.pipeline.scheduler import RunResult, StageOutcome
+from sluice.workspace.graph import Graph, build_graph
+from sluice.workspace.project import Project
 
 
 def write_project(root: Path, config: str, files: dict[str, str] | None = None) -> Path:
@@ -47,8 +48,8 @@ def problems(root: Path, config: str, files: dict[str, str] | None = None) -> li
 
 def recorded_result(project: Project, *stages: str) -> RunResult:
     """As if ``stages`` had just run: the outputs they have stored and recorded."""
-    from sluice.outputs import save_outputs
-    from sluice.records import write_record
+    from sluice.workspace.outputs import save_outputs
+    from sluice.workspace.records import write_record
 
     outcomes = []
     for name in stages:

@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 
 import sluice
 import sluice.sdk  # loaded now, not lazily inside a hypothesis test (see KEY below)
+from sluice.data.sampling import key_hashes
 from sluice.errors import UsageError
-from sluice.sampling import key_hashes
 
 ENV_VARS = ("SLUICE_TIER", "SLUICE_FRACTION", "SLUICE_SEED", "SLUICE_STAGE", "SLUICE_RUN_ID",
             "SLUICE_OUTS", "SLUICE_OUT_MODEL", "SLUICE_OUT_EVAL_REPORT")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sluice.ci.generate import STATE_PATH, Job, Pipeline, dump_yaml, header
+from sluice.ci.model import STATE_PATH, Job, Pipeline, dump_yaml, header
 
 CONTEXT = "sluice"
 TIER_PARAMETER = "sluice-tier"

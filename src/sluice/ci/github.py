@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sluice.ci.generate import STATE_PATH, Job, Pipeline, dump_yaml, header
+from sluice.ci.model import STATE_PATH, Job, Pipeline, dump_yaml, header
 
 # Full commit SHAs of the releases named after them (update together with the tag).
 ACTIONS = {

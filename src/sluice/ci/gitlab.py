@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sluice.ci.generate import STATE_PATH, Job, Pipeline, dump_yaml, header
+from sluice.ci.model import STATE_PATH, Job, Pipeline, dump_yaml, header
 
 TIER_VARIABLE = "SLUICE_CI_TIER"
 _MR = '$CI_PIPELINE_SOURCE == "merge_request_event"'

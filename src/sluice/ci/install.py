@@ -17,7 +17,7 @@ import shlex
 from dataclasses import dataclass
 
 from sluice.errors import UsageError
-from sluice.version import DISTRIBUTION, installed_version
+from sluice.util.version import DISTRIBUTION, installed_version
 
 _PIP_INSTALL = re.compile(r"\bpip3?(?:\.exe)?\s+install\b|\bpip\s+-\S+\s+install\b")
 # pip options that take a value: their value is a file, URL or folder, never a requirement.

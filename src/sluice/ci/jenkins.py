@@ -9,11 +9,11 @@ credentials bound only inside stages that never run pull-request code.
 
 from __future__ import annotations
 
-from sluice.ci.generate import Job, Pipeline, header
+from sluice.ci.model import Job, Pipeline, header
 
 VENV = ". .venv/bin/activate"
 TOKEN_CREDENTIAL = "sluice-forge-token"
-# The forge comes from CHANGE_URL (sluice.publish.jenkins); either variable may serve.
+# The forge comes from CHANGE_URL (sluice.report.publish.jenkins); either variable may serve.
 PUBLISH = (f'{VENV} && SLUICE_GITHUB_TOKEN="$SLUICE_FORGE_TOKEN" '
            'SLUICE_GITLAB_TOKEN="$SLUICE_FORGE_TOKEN" sluice report --publish')
 

@@ -57,10 +57,10 @@ def register(app: typer.Typer) -> None:
 
           sluice affected --base auto   # in CI: what this pull request or push changed
         """
-        from sluice.changes import compute_impact
-        from sluice.ci.base import resolve_base
-        from sluice.gitrepo import Repo
-        from sluice.project import find_root, load_project
+        from sluice.ci.revision import resolve_base
+        from sluice.pipeline.changes import compute_impact
+        from sluice.util.git import Repo
+        from sluice.workspace.project import find_root, load_project
 
         root = find_root()
         if base == "auto":

@@ -25,9 +25,9 @@ def register(app: typer.Typer) -> None:
 
           sluice budget --json | jq '.periods[] | select(.used.usd > 0.8)'
         """
-        from sluice.budget import UNITS, fmt
-        from sluice.budget_report import budget_report
-        from sluice.project import load_project
+        from sluice.pipeline.budget import UNITS, fmt
+        from sluice.report.budget import budget_report
+        from sluice.workspace.project import load_project
 
         report = budget_report(load_project())
         if as_json:

@@ -38,7 +38,7 @@ def generate_cmd(
     """
     from sluice.ci.generate import generate
     from sluice.ci.generate import write as write_file
-    from sluice.project import load_project
+    from sluice.workspace.project import load_project
 
     project = load_project()
     generated = generate(project, system)
@@ -77,7 +77,7 @@ def check_cmd(
       sluice ci check github --json
     """
     from sluice.ci.generate import check
-    from sluice.project import load_project
+    from sluice.workspace.project import load_project
 
     results = check(load_project(), systems or None)
     drifted = [r for r in results if r.status == "drifted"]

@@ -29,8 +29,8 @@ def add(paths: Annotated[list[str], typer.Argument(help="Files or folders to pin
 
       sluice data add data/raw.csv data/labels.csv && git add sluice.lock .gitignore
     """
-    from sluice.data import data_add
-    from sluice.project import load_project
+    from sluice.data.versioning import data_add
+    from sluice.workspace.project import load_project
 
     for pin in data_add(load_project(), paths, lambda p: echo(f"hashing {p} ...", err=True)):
         echo(f"pinned {pin.path}: {pin.nfiles} file(s), {size(pin.size)}, {pin.hash[:16]}")
@@ -51,8 +51,8 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] 
 
       sluice data status --json
     """
-    from sluice.data import data_status
-    from sluice.project import load_project
+    from sluice.data.versioning import data_status
+    from sluice.workspace.project import load_project
 
     states = data_status(load_project())
     if as_json:
@@ -86,8 +86,8 @@ def checkout(paths: Annotated[list[str] | None, typer.Argument(
 
       git checkout other-branch && sluice data checkout data/events
     """
-    from sluice.data import data_checkout
-    from sluice.project import load_project
+    from sluice.data.versioning import data_checkout
+    from sluice.workspace.project import load_project
 
     restored = data_checkout(load_project(), paths)
     for path in restored:
@@ -97,8 +97,8 @@ def checkout(paths: Annotated[list[str] | None, typer.Argument(
 
 
 def _transfer(direction: str, remote: str | None, paths: list[str] | None) -> int:
-    from sluice.data import remote_store, select_pins, transfer
-    from sluice.project import load_project
+    from sluice.data.versioning import remote_store, select_pins, transfer
+    from sluice.workspace.project import load_project
 
     project = load_project()
     pins = select_pins(project, paths)

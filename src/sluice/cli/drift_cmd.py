@@ -35,14 +35,14 @@ def drift(
 
       sluice data drift customers --base main --markdown drift/report.md
     """
-    from sluice.drift_check import dataset_drift
-    from sluice.drift_render import render_json, render_markdown, render_text
-    from sluice.fsutil import atomic_write_bytes
-    from sluice.project import load_project
+    from sluice.data.drift_check import dataset_drift
+    from sluice.data.drift_render import render_json, render_markdown, render_text
+    from sluice.util.fs import atomic_write_bytes
+    from sluice.workspace.project import load_project
 
     project = load_project()
     if base is not None:
-        from sluice.ci.base import resolve_base
+        from sluice.ci.revision import resolve_base
 
         base = resolve_base(project.root, base,
                             default_branch=project.config.spec.ci.default_branch)

@@ -27,7 +27,7 @@ def register(app: typer.Typer) -> None:
 
           sluice init --example churn my-project
         """
-        from sluice.init import copy_example, write_starter
+        from sluice.orchestrate.init import copy_example, write_starter
 
         if example:
             written = copy_example(example, path)

@@ -95,6 +95,24 @@ typer.core.HAS_RICH = False
 
 app = typer.Typer(help=HELP, no_args_is_help=True, add_completion=False,
                   rich_markup_mode=None, context_settings={"help_option_names": ["-h", "--help"]})
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from sluice.util.version import DISTRIBUTION, installed_version
+
+        sys.stdout.write(f"sluice {installed_version() or '(uninstalled source tree)'} "
+                         f"({DISTRIBUTION})\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(version: bool = typer.Option(False, "--version", is_eager=True,
+                                          callback=_print_version,
+                                          help="Print the installed version and exit.")) -> None:
+    pass
+
+
 for module in (init_cmd, plan_cmd, run_cmd, status_cmd, affected_cmd, data_cmd, budget_cmd,
                report_cmd, promote_cmd, models_cmd, ci_cmd):
     module.register(app)
@@ -120,7 +138,7 @@ def main() -> None:
     try:
         code = app(standalone_mode=False)
     except SluiceError as error:
-        from sluice.credentials import mask
+        from sluice.util.credentials import mask
 
         sys.stderr.write(f"error: {mask(error.render())}\n")
         sys.exit(exit_code_for(error))

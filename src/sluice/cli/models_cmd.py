@@ -16,7 +16,7 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 def _db() -> tuple[Any, Any]:
     from sluice.db import open_project_database
-    from sluice.project import load_project
+    from sluice.workspace.project import load_project
 
     project = load_project()
     return project, open_project_database(project)
@@ -45,7 +45,7 @@ def list_(as_json: JsonOption = False) -> int:
 
       sluice models list
     """
-    from sluice.registry import list_models
+    from sluice.registry.versions import list_models
 
     _, db = _db()
     found = list_models(db)
@@ -72,7 +72,7 @@ def show(ref: Annotated[str, typer.Argument(help="MODEL, MODEL:VERSION or MODEL@
 
       sluice models show churn:3 --json
     """
-    from sluice.registry import get_version
+    from sluice.registry.versions import get_version
 
     _, db = _db()
     model, number, alias = parse_ref(ref)
@@ -105,7 +105,7 @@ def history_(model: Annotated[str, typer.Argument(help="Model name.")],
 
       sluice models history churn --alias production
     """
-    from sluice.registry import history
+    from sluice.registry.versions import history
 
     _, db = _db()
     events = history(db, model, alias)
@@ -130,7 +130,7 @@ def requests(model: Annotated[str | None, typer.Argument(help="Only this model."
 
       sluice models requests churn
     """
-    from sluice.promotion import pending_requests
+    from sluice.registry.promotion import pending_requests
 
     _, db = _db()
     found = pending_requests(db, model)
@@ -157,8 +157,8 @@ def pull(ref: Annotated[str, typer.Argument(help="MODEL@ALIAS, MODEL:VERSION or 
     """
     from pathlib import Path
 
-    from sluice.registry import get_version
-    from sluice.registry_pull import pull_artifact
+    from sluice.registry.pull import pull_artifact
+    from sluice.registry.versions import get_version
 
     project, db = _db()
     model, number, alias = parse_ref(ref)

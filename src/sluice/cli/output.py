@@ -11,7 +11,7 @@ import os
 import sys
 from typing import Any
 
-from sluice.credentials import mask  # nothing sluice prints shows a credential
+from sluice.util.credentials import mask  # nothing sluice prints shows a credential
 
 
 def is_interactive() -> bool:

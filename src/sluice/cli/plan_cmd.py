@@ -9,9 +9,9 @@ import typer
 from sluice.cli.output import echo, print_json, seconds
 
 if TYPE_CHECKING:
-    from sluice.pin_check import PinProblem
-    from sluice.pipeline import TierPlan
-    from sluice.plan import StagePlan
+    from sluice.data.pins import PinProblem
+    from sluice.orchestrate.tier import TierPlan
+    from sluice.pipeline.plan import StagePlan
 
 ACTION_WORDS = {"run": "run", "restore": "restore", "up-to-date": "up to date"}
 
@@ -34,7 +34,7 @@ def print_plan(plans: list[StagePlan], *, header: str,
 
 
 def print_tier_plan(plan: TierPlan, *, header: str) -> None:
-    from sluice.budget import UNITS, fmt
+    from sluice.pipeline.budget import UNITS, fmt
 
     if plan.tier.impact is not None:
         from sluice.cli.affected_cmd import print_impact
@@ -122,14 +122,14 @@ def register(app: typer.Typer) -> None:
 
           sluice plan --explain train_churn   # deps, inputs and discovered imports
         """
-        from sluice.fingerprint import RunContext
-        from sluice.pipeline import TierRequest, plan_tier
-        from sluice.plan import explain_stage
-        from sluice.project import load_project
+        from sluice.orchestrate.tier import TierRequest, plan_tier
+        from sluice.pipeline.fingerprint import RunContext
+        from sluice.pipeline.plan import explain_stage
+        from sluice.workspace.project import load_project
 
         project = load_project()
         if base is not None:
-            from sluice.ci.base import resolve_base
+            from sluice.ci.revision import resolve_base
 
             base = resolve_base(project.root, base,
                                 default_branch=project.config.spec.ci.default_branch)
@@ -144,12 +144,12 @@ def register(app: typer.Typer) -> None:
             return 0
         if base is not None and tier is None:
             # `plan --base` alone plans the affected stages, like a tier with defaults.
-            from sluice.changes import compute_impact
-            from sluice.gitrepo import Repo
-            from sluice.pin_check import check_pins
-            from sluice.pipeline import TierPlan
-            from sluice.plan import make_plan, select_stages
-            from sluice.tiers import DEFAULT_TIER, DEFAULT_TIER_SPEC, TierRun
+            from sluice.data.pins import check_pins
+            from sluice.orchestrate.tier import TierPlan
+            from sluice.pipeline.changes import compute_impact
+            from sluice.pipeline.plan import make_plan, select_stages
+            from sluice.pipeline.tiers import DEFAULT_TIER, DEFAULT_TIER_SPEC, TierRun
+            from sluice.util.git import Repo
 
             impact = compute_impact(Repo.open(project.root), base, head)
             chosen = [s for s in impact.affected_stages if not targets or s in targets]

@@ -8,10 +8,10 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from sluice.cli.output import is_interactive, seconds, size
-from sluice.credentials import mask
+from sluice.util.credentials import mask
 
 if TYPE_CHECKING:
-    from sluice.run import Event, StageOutcome
+    from sluice.pipeline.scheduler import Event, StageOutcome
 
 STATUS_WORDS = {"ran": "ran", "cached": "cached", "budget": "BUDGET", "gated": "gated",
                 "failed": "FAILED", "timeout": "TIMEOUT", "skipped": "skipped",
@@ -39,7 +39,7 @@ class Progress:
 
     def __init__(self, stage_names: list[str], *, stream: Any = None,
                  group: str | None = None) -> None:
-        from sluice.ci.base import ci_system
+        from sluice.ci.revision import ci_system
 
         # In CI the stage lines fold into one group; failure logs wait for its end,
         # so that they stay in view (groups cannot nest).

@@ -10,7 +10,7 @@ from sluice.cli.output import echo, print_json
 
 if TYPE_CHECKING:
     from sluice.db import Database
-    from sluice.project import Project
+    from sluice.workspace.project import Project
 
 ActorOption = Annotated[str | None, typer.Option(
     help="Who acts [default: from the CI system, else the OS user].")]
@@ -19,14 +19,14 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 def _context() -> tuple[Project, Database]:
     from sluice.db import open_project_database
-    from sluice.project import load_project
+    from sluice.workspace.project import load_project
 
     project = load_project()
     return project, open_project_database(project)
 
 
 def _print(outcome: object, as_json: bool) -> int:
-    from sluice.promotion import Outcome
+    from sluice.registry.promotion import Outcome
 
     assert isinstance(outcome, Outcome)
     if as_json:
@@ -62,9 +62,9 @@ def register(app: typer.Typer) -> None:
 
           sluice promote churn 7 --to production --reason "Q3 retrain"
         """
-        from sluice import identity
-        from sluice.promotion import _UNSET
-        from sluice.promotion import promote as do_promote
+        from sluice.registry.promotion import _UNSET
+        from sluice.registry.promotion import promote as do_promote
+        from sluice.util import identity
 
         project, db = _context()
         outcome = do_promote(db, project.config.spec.promotion, model, version, to,
@@ -81,8 +81,8 @@ def register(app: typer.Typer) -> None:
 
           sluice approve 12
         """
-        from sluice import identity
-        from sluice.promotion import approve as do_approve
+        from sluice.registry.promotion import approve as do_approve
+        from sluice.util import identity
 
         project, db = _context()
         return _print(do_approve(db, project.config.spec.promotion, request,
@@ -99,8 +99,8 @@ def register(app: typer.Typer) -> None:
 
           sluice reject 12 --reason "calibration regressed on the EU slice"
         """
-        from sluice import identity
-        from sluice.promotion import reject as do_reject
+        from sluice.registry.promotion import reject as do_reject
+        from sluice.util import identity
 
         _, db = _context()
         return _print(do_reject(db, request, identity.actor(actor), reason), as_json)
@@ -117,8 +117,8 @@ def register(app: typer.Typer) -> None:
 
           sluice rollback churn --alias production --reason "latency regression"
         """
-        from sluice import identity
-        from sluice.promotion import rollback as do_rollback
+        from sluice.registry.promotion import rollback as do_rollback
+        from sluice.util import identity
 
         project, db = _context()
         return _print(do_rollback(db, project.config.spec.promotion, model, alias,

@@ -62,7 +62,7 @@ def register(app: typer.Typer) -> None:
           sluice report --publish --platform github --repository octo/app --pr 12
         """
         from sluice.errors import UsageError
-        from sluice.project import load_project
+        from sluice.workspace.project import load_project
 
         chosen = "json" if as_json else fmt
         if chosen not in ("text", "markdown", "html", "json"):
@@ -70,26 +70,26 @@ def register(app: typer.Typer) -> None:
                              hint="use text, markdown, html or json")
         published = None
         if publish or require_publish:
-            from sluice.publish import PublishOptions, publish_report
+            from sluice.report.publish import PublishOptions, publish_report
 
             published = publish_report(load_project(), run, PublishOptions(
                 platform=platform, pr=pr, repository=repository,
                 image_base_url=image_base_url, key=comment_key, require=require_publish))
             data, folder = published.report, published.folder
         else:
-            from sluice.report import load_report
+            from sluice.report.run import load_report
 
             data, folder = load_report(load_project(), run)
         if chosen == "json":
             print_json(data if published is None else {**data, "publish": published.to_json()})
         elif chosen == "markdown":
-            from sluice.report import markdown
+            from sluice.report.run import markdown
 
             echo(markdown(data, data.get("plots")))
         elif chosen == "html":
             echo(str(folder / "report.html") if folder else "")
         else:
-            from sluice.report import markdown
+            from sluice.report.run import markdown
 
             echo(markdown(data).replace("**", ""))
         if published is not None and not published.published:

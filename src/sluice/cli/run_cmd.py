@@ -64,13 +64,13 @@ def register(app: typer.Typer) -> None:
         """
         from sluice.cli.plan_cmd import print_tier_plan
         from sluice.cli.progress import Progress
-        from sluice.pipeline import TierRequest, plan_tier, run_tier
-        from sluice.project import load_project
+        from sluice.orchestrate.tier import TierRequest, plan_tier, run_tier
+        from sluice.workspace.project import load_project
 
         project = load_project()
         warnings: list[str] = []
         if base == "auto":
-            from sluice.ci.base import explain_base
+            from sluice.ci.revision import explain_base
 
             resolved = explain_base(project.root,
                                     default_branch=project.config.spec.ci.default_branch)

@@ -25,10 +25,10 @@ def register(app: typer.Typer) -> None:
           sluice status --json | jq '.stale'
         """
         from sluice.cli.plan_cmd import print_data_problems
-        from sluice.fingerprint import RunContext
-        from sluice.pin_check import check_pins
-        from sluice.plan import make_plan
-        from sluice.project import load_project
+        from sluice.data.pins import check_pins
+        from sluice.pipeline.fingerprint import RunContext
+        from sluice.pipeline.plan import make_plan
+        from sluice.workspace.project import load_project
 
         project = load_project()
         plans = make_plan(project, targets, RunContext())

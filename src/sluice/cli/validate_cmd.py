@@ -32,10 +32,10 @@ def validate(
 
       sluice data validate customers events --json
     """
+    from sluice.data.validation import validate_datasets
+    from sluice.data.validation.render import render_json, render_markdown, render_text
     from sluice.errors import UsageError
-    from sluice.project import load_project
-    from sluice.validation import validate_datasets
-    from sluice.validation.render import render_json, render_markdown, render_text
+    from sluice.workspace.project import load_project
 
     if fmt not in ("text", "markdown", "json"):
         raise UsageError(f"unknown --format `{fmt}`", hint="use text, markdown or json")
@@ -66,8 +66,8 @@ def infer(
 
       sluice data infer events --output schemas/events.yaml --force
     """
-    from sluice.project import load_project
-    from sluice.validation import infer_schema
+    from sluice.data.validation import infer_schema
+    from sluice.workspace.project import load_project
 
     project = load_project()
     path = infer_schema(project, dataset, output, force)

@@ -17,7 +17,7 @@ from sluice.errors import DatabaseError
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
 
-    from sluice.project import Project
+    from sluice.workspace.project import Project
 
 DATABASE_ENV = "SLUICE_DATABASE_URL"
 DEFAULT_DATABASE = "sqlite:///.sluice/sluice.db"
@@ -101,7 +101,7 @@ def _migrate(engine: Engine, lock_dir: Path) -> None:
     from alembic.script import ScriptDirectory
     from sqlalchemy import text
 
-    from sluice.fsutil import FileLock
+    from sluice.util.fs import FileLock
 
     config = Config()
     config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))

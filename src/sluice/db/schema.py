@@ -86,7 +86,7 @@ gate_results = Table(
     Index("ix_gate_results_model", "model", "created_at"),
 )
 
-# The model registry (see sluice.registry): immutable versions, movable aliases.
+# The model registry (see sluice.registry.versions): immutable versions, movable aliases.
 model_versions = Table(
     "model_versions", metadata,
     Column("model", String(255), primary_key=True),

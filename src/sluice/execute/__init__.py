@@ -1,7 +1,7 @@
 """Executors: where and how stage commands run.
 
 An executor takes :class:`Job` values and hands back :class:`JobResult` values;
-scheduling *which* job is ready belongs to :mod:`sluice.run`. Backends
+scheduling *which* job is ready belongs to :mod:`sluice.pipeline.scheduler`. Backends
 implement :class:`Executor` and are listed in :data:`EXECUTORS`.
 """
 

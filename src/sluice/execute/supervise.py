@@ -5,7 +5,7 @@
 
 - starts the command in a session of its own, so its whole tree is one process group;
 - reads the command's output from a pipe and appends it to the stage's log with every
-  secret masked (:func:`sluice.credentials.masker`) a line at a time, so no way a run
+  secret masked (:func:`sluice.util.credentials.masker`) a line at a time, so no way a run
   can end (finished, timed out, SIGTERM, Ctrl-C, a kill -9 of sluice) leaves a secret
   on disk for CI to upload;
 - watches its stdin, whose write end only sluice holds: a byte there asks it to stop
@@ -122,7 +122,7 @@ def _read_job(fd: int) -> tuple[dict[str, Any], bytes]:
 
 class _Supervisor:
     def __init__(self, job: dict[str, Any]) -> None:
-        from sluice.credentials import masker, secret_values
+        from sluice.util.credentials import masker, secret_values
 
         env: dict[str, str] = job["env"]
         names: list[str] = job.get("secret_names", [])

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
-from sluice.ci.generate import GENERATED_MARK, GENERATORS, Pipeline, build_pipeline
+from sluice.ci.generate import GENERATORS
+from sluice.ci.model import GENERATED_MARK, Pipeline, build_pipeline
 from sluice.errors import UsageError
 from tests.unit._util import load
 
@@ -220,9 +221,9 @@ def test_pull_request_jobs_run_without_the_shared_store(pipeline: Pipeline,
 
 def test_sluice_cache_url_none_turns_the_shared_store_off(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from sluice.graph import build_graph
-    from sluice.project import Project
-    from sluice.store import LocalStore
+    from sluice.store.local import LocalStore
+    from sluice.workspace.graph import build_graph
+    from sluice.workspace.project import Project
 
     config = load(tmp_path, CONFIG)
     project = Project(tmp_path, config, build_graph(config))

@@ -1,0 +1,288 @@
+"""Data versioning: pin data outside git by content hash in ``sluice.lock``.
+
+``add`` hashes a file or folder, stores its objects and pins the hash;
+``status`` compares the workspace with the pins — sluice.lock's and those of
+DVC's ``.dvc`` / ``dvc.lock`` files, in DVC's md5 — cheaply, through the stat cache;
+``checkout`` restores pinned data from the store; ``push``/``pull`` copy
+missing objects between the local store and a remote one.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from sluice.config.base import normalise_path
+from sluice.config.lockfile import (
+    DVC_PREFIX,
+    EXTERNAL,
+    LOCK_FILE,
+    XXH3,
+    DataPin,
+    collect_pins,
+    parse_lock,
+    render_lock,
+)
+from sluice.errors import Location, StoreError, UsageError
+from sluice.store.base import Store
+from sluice.store.local import LocalStore
+from sluice.util.fs import FileLock, atomic_write_bytes
+from sluice.util.hashing import (
+    DIR_SUFFIX,
+    TreeEntry,
+    hash_manifest,
+    manifest_bytes,
+    manifest_from_bytes,
+)
+from sluice.workspace.graph import OutputIndex
+from sluice.workspace.outputs import restore_outputs
+from sluice.workspace.project import Project
+
+DataState = Literal["unchanged", "modified", "missing"]
+
+
+@dataclass(frozen=True)
+class DataStatus:
+    path: str
+    state: DataState
+    locked_hash: str
+    current_hash: str | None
+    source: str = LOCK_FILE  # the file that pins it
+
+
+def read_pins(project: Project) -> dict[str, DataPin]:
+    """The pins of sluice.lock (the ones sluice writes, restores and transfers)."""
+    return _lock_pins(project.root)
+
+
+def _lock_pins(root: Path) -> dict[str, DataPin]:
+    try:
+        text = (root / LOCK_FILE).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    return parse_lock(text)
+
+
+def _write_pins(project: Project, pins: dict[str, DataPin]) -> None:
+    atomic_write_bytes(project.root / LOCK_FILE, render_lock(pins).encode())
+
+
+def _ensure_ignored(project: Project, path: str) -> None:
+    """Add ``/path`` to the project's .gitignore unless an identical line is there."""
+    gitignore = project.root / ".gitignore"
+    line = f"/{path}"
+    existing = gitignore.read_text(encoding="utf-8") if gitignore.exists() else ""
+    if line in existing.splitlines():
+        return
+    if existing and not existing.endswith("\n"):
+        existing += "\n"
+    atomic_write_bytes(gitignore, (existing + line + "\n").encode())
+
+
+def _store_tree(project: Project, path: Path) -> tuple[str, int, int]:
+    entries = []
+    for entry in project.hasher.tree_entries(path, follow_links=False):  # never host files
+        digest = project.store.add_file(path / entry.path, entry.hash)
+        entries.append(TreeEntry(entry.path, digest, entry.size))
+    digest = hash_manifest(entries)
+    project.store.add_bytes(manifest_bytes(entries), digest)
+    return digest, sum(e.size for e in entries), len(entries)
+
+
+def data_add(project: Project, raw_paths: list[str],
+             on_progress: Callable[[str], None] = lambda p: None) -> list[DataPin]:
+    """Pin each path: store its content, record it in sluice.lock, git-ignore it."""
+    outputs = OutputIndex(project.config)
+    added = []
+    lock = FileLock(project.state_dir / "locks" / "sluice.lock.lock")
+    lock.acquire(blocking=True)
+    try:
+        pins = read_pins(project)
+        for raw in raw_paths:
+            absolute = Path(raw).resolve()
+            try:
+                rel_raw = absolute.relative_to(project.root.resolve()).as_posix()
+            except ValueError:
+                raise UsageError(f"`{raw}` is outside the project {project.root}",
+                                 hint="move the data into the repository first") from None
+            rel = normalise_path(rel_raw, "data path", Location(raw))
+            full = project.root / rel
+            if not full.exists():
+                raise UsageError(f"`{raw}` does not exist", hint="check the path")
+            if outputs.matching(rel):
+                producer = outputs.matching(rel)[0]
+                raise UsageError(f"`{rel}` is output `{producer.out}` of stage "
+                                 f"`{producer.stage}`; sluice already caches it",
+                                 hint="pin only source data that no stage produces")
+            on_progress(rel)
+            if full.is_dir():
+                digest, size, nfiles = _store_tree(project, full)
+            else:
+                digest = project.store.add_file(full, project.hasher.file(full))
+                size, nfiles = full.stat().st_size, 1
+            pin = DataPin(rel, digest, size, nfiles)
+            pins = {p: v for p, v in pins.items()
+                    if not (p == rel or p.startswith(rel + "/"))}
+            pins[rel] = pin
+            added.append(pin)
+            _ensure_ignored(project, rel)
+        _write_pins(project, pins)
+    finally:
+        lock.release()
+        project.stat_cache.flush()
+    return added
+
+
+def pointer_files(root: Path) -> list[str]:
+    """DVC's pointer files (``*.dvc``, ``dvc.lock``) in the project, relative to ``root``.
+
+    Listed by git (tracked, or untracked and not ignored: one quick call) rather
+    than by walking folders that may hold a great many data files; outside a git
+    repository, by a walk that skips hidden folders and data pinned in sluice.lock.
+    """
+    from sluice.util.git import git
+
+    try:
+        out = git(root, "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--",
+                  ":(glob)**/*.dvc", ":(glob)**/dvc.lock")
+        return sorted({os.fsdecode(p) for p in out.split(b"\0") if p})
+    except UsageError:  # not a git repository, or no git
+        pass
+    skip = {root / p for p in _lock_pins(root)}
+    found = []
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if not d.startswith(".") and Path(folder, d) not in skip]
+        rel = Path(folder).relative_to(root)
+        found += [(rel / f).as_posix() for f in files if f.endswith(".dvc") or f == "dvc.lock"]
+    return sorted(found)
+
+
+def workspace_pins(project: Project) -> dict[str, DataPin]:
+    """Every pin of the workspace: sluice.lock's, then those of DVC's pointer files."""
+    def read(path: str) -> bytes | None:
+        try:
+            return (project.root / path).read_bytes()
+        except OSError:
+            return None
+
+    return collect_pins(pointer_files(project.root), read)
+
+
+def current_hash(project: Project, pin: DataPin) -> str:
+    """The workspace content's digest, in the pin's algorithm (FileNotFoundError if absent)."""
+    full = project.root / pin.path
+    if pin.algorithm == XXH3:
+        return project.hasher.path(full)
+    from sluice.util.dvc_md5 import path_md5
+
+    return DVC_PREFIX + path_md5(full, project.stat_cache, pin.algorithm)
+
+
+def pin_status(project: Project, pin: DataPin) -> DataStatus:
+    """Whether the workspace holds the pinned content (unchanged files are not re-read)."""
+    try:
+        current = current_hash(project, pin)
+    except (FileNotFoundError, NotADirectoryError):
+        return DataStatus(pin.path, "missing", pin.hash, None, pin.source)
+    state: DataState = "unchanged" if current == pin.hash else "modified"
+    return DataStatus(pin.path, state, pin.hash, current, pin.source)
+
+
+def data_status(project: Project) -> list[DataStatus]:
+    """Every checkable pin (sluice.lock and DVC's) against the workspace."""
+    pins = [p for p in workspace_pins(project).values() if p.algorithm != EXTERNAL]
+    try:
+        return [pin_status(project, pin) for pin in sorted(pins, key=lambda p: p.path)]
+    finally:
+        project.stat_cache.flush()
+
+
+def select_pins(project: Project, paths: list[str] | None) -> list[DataPin]:
+    pins = read_pins(project)
+    if not paths:
+        return list(pins.values())
+    chosen = []
+    for raw in paths:
+        rel = normalise_path(raw, "data path", Location(raw))
+        dvc = workspace_pins(project).get(rel) if rel not in pins else None
+        if dvc is not None:
+            raise UsageError(f"`{rel}` is pinned by {dvc.source}, which DVC manages",
+                             hint=f"use DVC for it: `dvc checkout {dvc.source}`, "
+                                  f"`dvc pull {dvc.source}`, `dvc push {dvc.source}`")
+        if rel not in pins:
+            raise UsageError(f"`{rel}` is not pinned in {LOCK_FILE}",
+                             hint="`sluice data status` lists the pinned paths; "
+                                  "pin new data with `sluice data add`")
+        chosen.append(pins[rel])
+    return chosen
+
+
+def data_checkout(project: Project, paths: list[str] | None = None) -> list[str]:
+    """Restore pinned data that differs from its pin; returns the restored paths."""
+    restored = []
+    try:
+        for pin in select_pins(project, paths):
+            full = project.root / pin.path
+            if full.exists() and project.hasher.path(full) == pin.hash:
+                continue
+            if not project.store.has(pin.hash):
+                raise StoreError(f"`{pin.path}` ({pin.hash[:12]}) is not in the store "
+                                 f"{project.store.url}",
+                                 hint="fetch it with `sluice data pull`, or re-pin local data "
+                                      f"with `sluice data add {pin.path}`")
+            restore_outputs(project, {"data": {"path": pin.path, "hash": pin.hash}})
+            restored.append(pin.path)
+    finally:
+        project.stat_cache.flush()
+    return restored
+
+
+def _objects_of(store: Store, pin: DataPin) -> list[str]:
+    if not pin.hash.endswith(DIR_SUFFIX):
+        return [pin.hash]
+    entries = manifest_from_bytes(store.read_bytes(pin.hash))
+    return [pin.hash, *(e.hash for e in entries)]
+
+
+def transfer(source: Store, target: Store, pins: list[DataPin],
+             on_progress: Callable[[int, int], None] = lambda done, total: None) -> int:
+    """Copy the objects of ``pins`` that ``target`` lacks; returns how many were copied.
+
+    Existence is checked in batches (a listing per prefix on object stores, not a
+    request per object), the copies run in parallel, and every object is hashed
+    on the way, so a corrupt one is reported and never installed. A layered
+    store takes part through its local layer: push sends what this checkout has,
+    pull fetches into this checkout.
+    """
+    from sluice.store.layered import copy_objects, local_layer
+
+    source, target = local_layer(source), local_layer(target)
+    # Only pins the target lacks must be in the source (one batched check each side).
+    absent = set(source.missing(target.missing([pin.hash for pin in pins])))
+    for pin in pins:
+        if pin.hash in absent:
+            raise StoreError(f"`{pin.path}` is not in the store {source.url}",
+                             hint=f"run `sluice data add {pin.path}` where the data is, "
+                                  "and push it from there")
+    wanted: list[str] = []
+    for pin in pins:
+        # Read a folder's manifest from this disk when it is here: no request.
+        here = [s for s in (source, target) if isinstance(s, LocalStore) and s.has(pin.hash)]
+        wanted += _objects_of(here[0] if here else source, pin)
+    return copy_objects(source, target, dict.fromkeys(wanted), on_progress)
+
+
+def remote_store(project: Project, url: str | None) -> Store:
+    from sluice.store import open_store
+
+    remote = url or os.environ.get("SLUICE_REMOTE") or project.config.remote \
+        or project.shared_cache_url
+    if not remote:
+        raise UsageError("no remote store configured",
+                         hint="set `remote:` or `storage: cache:` in sluice.yaml (a folder "
+                              "or URL such as s3://bucket/prefix), the SLUICE_REMOTE "
+                              "variable, or pass --remote")
+    return open_store(remote, project.root)

@@ -1,0 +1,1 @@
+"""Level 6: one tier run from start to finish, and ``sluice init``."""

@@ -1,0 +1,341 @@
+"""One tier run from start to finish, as a chain of small steps.
+
+resolve the tier → plan → estimate costs and check budgets (refuse, or skip
+expensive stages) → run once per seed → record the ledger. Each step is a plain
+function; :func:`run_tier` only passes values along.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+from sluice.data.samples import prepare_samples
+from sluice.errors import BudgetRefused, SluiceError
+from sluice.pipeline.budget import BudgetCheck, Limit, Tracker, check, period_limits
+from sluice.pipeline.costs import Rates, rates
+from sluice.pipeline.fingerprint import SEEDED_KINDS, RunContext
+from sluice.pipeline.plan import StagePlan, make_plan, select_stages
+from sluice.pipeline.scheduler import (
+    Event,
+    RunOptions,
+    RunResult,
+    StageOutcome,
+    new_run_id,
+    run_pipeline,
+)
+from sluice.pipeline.tiers import TierRun, resolve_tier
+from sluice.workspace.project import Project
+
+if TYPE_CHECKING:
+    from sluice.data.drift_check import DatasetDrift
+    from sluice.data.pins import PinProblem
+    from sluice.evaluate.gates import ModelEvaluation
+
+EXPENSIVE_KINDS = ("train", "evaluate")
+LEDGER_STATUSES = ("ran", "failed", "timeout", "budget", "cancelled")
+
+
+@dataclass
+class TierRequest:
+    tier: str | None = None
+    targets: list[str] | None = None
+    base: str | None = None
+    head: str | None = None
+    jobs: int = 0
+    force: bool = False
+    keep_going: bool = True
+    allow_over_budget: bool = False
+    actor: str | None = None
+    warnings: list[str] = field(default_factory=list)  # shown in the report (e.g. no base)
+    check_data: bool = True  # refuse data that differs from its pin (plans only report it)
+
+
+@dataclass
+class TierPlan:
+    """What a tier run will do and what it should cost."""
+
+    tier: TierRun
+    stages: list[StagePlan]
+    budget: BudgetCheck | None = None
+    limits: list[Limit] = field(default_factory=list)
+    rates: Rates | None = None
+    timeouts: dict[str, float] = field(default_factory=dict)  # bounds of unknown estimates
+    warnings: list[str] = field(default_factory=list)
+    data: list[PinProblem] = field(default_factory=list)  # pinned data not as pinned
+
+    @property
+    def to_run(self) -> list[str]:
+        return [p.stage for p in self.stages if p.action == "run"]
+
+    def to_json(self) -> dict[str, Any]:
+        value: dict[str, Any] = {
+            "tier": self.tier.name, "fraction": self.tier.fraction, "seeds": self.tier.seeds,
+            "notes": self.tier.notes, "stages": [p.to_json() for p in self.stages],
+            "data": [d.to_json() for d in self.data]}
+        if self.tier.impact is not None:
+            value["impact"] = self.tier.impact.to_json()
+        if self.budget is not None:
+            value["budget"] = {
+                "ok": self.budget.ok, "over": self.budget.over, "unknown": self.budget.unknown,
+                "total": vars(self.budget.total),
+                "estimates": {s: vars(e) for s, e in self.budget.estimates.items()},
+                "limits": [{"name": lim.name, "limits": lim.limits.model_dump(),
+                            "spent": vars(lim.spent)} for lim in self.limits]}
+        return value
+
+
+def _context(tier: TierRun, seed: int) -> RunContext:
+    return RunContext(tier=tier.name, fraction=tier.fraction, seed=seed, samples=tier.samples)
+
+
+def _needs_budget(project: Project, tier: TierRun) -> bool:
+    return tier.budget is not None or bool(project.config.spec.budgets)
+
+
+def plan_tier(project: Project, request: TierRequest) -> TierPlan:
+    """Resolve the tier, plan its stages and (where budgets apply) estimate their cost."""
+    tier = resolve_tier(project, request.tier, request.base, request.head)
+    targets = tier.targets
+    if request.targets:
+        targets = [t for t in request.targets if targets is None or t in targets]
+    selected = select_stages(project, targets)
+    from sluice.data.pins import check_pins, readable
+
+    data = check_pins(project, selected, refuse=request.check_data)  # before a sample is drawn
+    tier.samples = prepare_samples(project, tier.fraction, readable(selected, data))
+    stages = make_plan(project, targets, _context(tier, tier.seeds[0]), force=request.force)
+    result = TierPlan(tier, stages, warnings=list(request.warnings), data=data)
+    if not result.to_run or not _needs_budget(project, tier):
+        return result
+    from sluice.db import open_project_database
+    from sluice.pipeline.ledger import estimates, spend_since
+
+    db = open_project_database(project)
+    needs_gpu = any(project.config.stages[s].spec.resources.gpus for s in result.to_run)
+    result.rates = rates(project.config.spec.prices, needs_gpu=needs_gpu)
+    limits = []
+    if tier.budget is not None:
+        limits.append(Limit(f"tier `{tier.name}` budget", tier.budget))
+    limits += period_limits(project.config.spec.budgets, tier.name,
+                            lambda since, tiers: spend_since(db, since, tiers))
+    found = estimates(db, result.to_run, tier.fraction)
+    runs_per_seed = {s: len(tier.seeds) if project.config.stages[s].kind in SEEDED_KINDS
+                     else 1 for s in result.to_run}
+    found = {s: replace(e, wall_s=None if e.wall_s is None else e.wall_s * runs_per_seed[s],
+                        cpu_alloc_s=e.cpu_alloc_s * runs_per_seed[s],
+                        gpu_s=e.gpu_s * runs_per_seed[s], usd=e.usd * runs_per_seed[s])
+             for s, e in found.items()}
+    result.budget = check(limits, found)
+    result.limits = limits
+    result.timeouts = {s: t for s in result.to_run
+                       if (t := project.config.stages[s].spec.timeout) is not None}
+    return result
+
+
+def refusal_message(plan: TierPlan) -> str:
+    assert plan.budget is not None
+    lines = [f"run of tier `{plan.tier.name}` refused: its estimated cost exceeds the budget"]
+    lines += [f"  {over}" for over in plan.budget.over]
+    costly = sorted(((e.wall_s or 0.0, s) for s, e in plan.budget.estimates.items()),
+                    reverse=True)[:3]
+    if costly:
+        lines.append("  largest estimates: " + ", ".join(f"{s} {w:.0f} s" for w, s in costly))
+    return "\n".join(lines)
+
+
+def enforce_budget(plan: TierPlan, allow_over_budget: bool, project: Project) -> frozenset[str]:
+    """Stages to skip for the budget; raises BudgetRefused when the tier says `fail`."""
+    if plan.budget is None or plan.budget.ok or allow_over_budget:
+        return frozenset()
+    if plan.tier.spec.on_budget == "skip-expensive":
+        return frozenset(s for s in plan.to_run
+                         if project.config.stages[s].kind in EXPENSIVE_KINDS)
+    raise BudgetRefused(refusal_message(plan),
+                        hint="to proceed: pass --allow-over-budget, run fewer stages or "
+                             "models (`sluice run --tier T STAGE`), lower the tier's "
+                             "`fraction`, or raise the budget in sluice.yaml")
+
+
+def _seed_outcomes(result: RunResult, seed: int, project: Project) -> list[StageOutcome]:
+    """A later seed's outcomes: only the seeded stages, named `stage@seedN`."""
+    kept = []
+    for outcome in result.outcomes:
+        if project.config.stages[outcome.stage].kind in SEEDED_KINDS:
+            kept.append(replace(outcome, stage=f"{outcome.stage}@seed{seed}"))
+    return kept
+
+
+def run_seeds(project: Project, plan: TierPlan, request: TierRequest, skip: frozenset[str],
+              on_event: Callable[[Event], None], failed_checks: tuple[str, ...] = ()
+              ) -> RunResult:
+    """Run the plan once per seed; the last pass restores seed 0's outputs from the cache."""
+    tier = plan.tier
+    tracker = Tracker(plan.limits, plan.rates) if plan.limits and plan.rates else None
+    run_id = new_run_id()
+    targets = [p.stage for p in plan.stages]
+    if not targets:
+        return RunResult(run_id, [], 0.0)
+    started = time.monotonic()
+    outcomes: list[StageOutcome] = []
+    passes = [*tier.seeds, tier.seeds[0]] if len(tier.seeds) > 1 else tier.seeds
+    for index, seed in enumerate(passes):
+        options = RunOptions(targets=targets, jobs=request.jobs,
+                             force=request.force and index == 0,
+                             keep_going=request.keep_going, context=_context(tier, seed),
+                             tracker=tracker, over_budget=skip, run_id=run_id,
+                             failed_checks=failed_checks)
+        result = run_pipeline(project, options, on_event)
+        if index == 0:
+            outcomes += result.outcomes
+        elif index < len(tier.seeds):
+            outcomes += _seed_outcomes(result, seed, project)
+        if not result.ok:
+            break
+    return RunResult(run_id, outcomes, time.monotonic() - started)
+
+
+def record(project: Project, plan: TierPlan, result: RunResult, started_at: float,
+           actor_name: str | None, evaluations: list[ModelEvaluation] | None = None) -> None:
+    """Write the run, its executions and its gate verdicts to the database.
+
+    Skipped when nothing executed and no gate was decided.
+    """
+    executed = [o for o in result.outcomes if o.status in LEDGER_STATUSES and o.wall_s]
+    gates = [{"run_id": result.run_id, "model": e.model, "metric": g.metric, "rule": g.rule,
+              "slice": g.slice, "verdict": g.verdict, "point": g.point, "low": g.low,
+              "high": g.high, "method": g.method, "confidence": g.confidence,
+              "candidate": g.candidate, "baseline": g.baseline, "reason": g.reason,
+              "created_at": started_at}
+             for e in evaluations or [] for g in e.gates]
+    if not executed and not gates:
+        return
+    from sluice.db import open_project_database
+    from sluice.pipeline.ledger import Execution, RunRecord, record_run
+    from sluice.util import identity
+
+    db = open_project_database(project)
+    needs_gpu = any(project.config.stages[o.stage.split("@")[0]].spec.resources.gpus
+                    for o in executed)
+    rate = plan.rates or rates(project.config.spec.prices, needs_gpu=needs_gpu)
+    commit, who = identity.commit(project.root), identity.actor(actor_name)
+    rows = []
+    for outcome in executed:
+        name, _, seed = outcome.stage.partition("@seed")
+        spec = project.config.stages[name]
+        resources = spec.spec.resources
+        wall = outcome.wall_s or 0.0
+        cpu_alloc, gpu_s = resources.cpus * wall, resources.gpus * wall
+        rows.append(Execution(
+            result.run_id, name, spec.kind, plan.tier.name, outcome.fingerprint, started_at,
+            wall, outcome.cpu_s or 0.0, cpu_alloc, gpu_s, rate.gpu_type if gpu_s else None,
+            outcome.max_rss_bytes, rate.cost(cpu_alloc, gpu_s), outcome.status,
+            plan.tier.fraction, int(seed or plan.tier.seeds[0]), commit, who))
+    total = sum(r.cost_usd for r in rows) + rate.per_run
+    record_run(db, RunRecord(result.run_id, plan.tier.name, started_at, result.wall_s,
+                             "ok" if result.ok else "failed", commit,
+                             identity.branch(project.root), who, total,
+                             {"fraction": plan.tier.fraction, "seeds": plan.tier.seeds,
+                              "stages": [p.stage for p in plan.stages]}), rows, gates)
+
+
+def _preload_database() -> None:
+    import sqlalchemy
+    import sqlalchemy.exc  # noqa: F401
+
+
+def run_tier(project: Project, request: TierRequest,
+             on_event: Callable[[Event], None] = lambda e: None) -> tuple[TierPlan, RunResult]:
+    """Plan, check the budget, run every seed, record the ledger.
+
+    A ledger that cannot be written does not undo the run (its outputs are
+    cached): the error is kept on the result for the caller to report.
+    """
+    started_at = time.time()
+    plan = plan_tier(project, request)
+    if plan.to_run:
+        # The ledger is written after the run: import SQLAlchemy while stages run
+        # rather than after them (it takes a noticeable fraction of a second).
+        threading.Thread(target=_preload_database, daemon=True).start()
+    for note in plan.tier.notes:
+        on_event(Event("note", "", note))
+    skip = enforce_budget(plan, request.allow_over_budget, project)
+    drift = check_drift(project, plan, request, on_event)
+    failed = tuple(f"drift-{d.dataset}" for d in drift if d.failed)
+    result = run_seeds(project, plan, request, skip, on_event, failed)
+    result.drift = drift
+    from sluice.report.reuse import evaluation_key, evaluations_from_report, reusable_report
+
+    key = evaluation_key(project, plan.tier, result, _context(plan.tier, plan.tier.seeds[0]))
+    reused = reusable_report(project, key, result)
+    result.evaluations = evaluate(project, plan, result) if reused is None else \
+        evaluations_from_report(reused[0])
+    try:
+        # Verdicts reused from an earlier run are on record already.
+        record(project, plan, result, started_at, request.actor,
+               result.evaluations if reused is None else [])
+        spec = plan.tier.spec
+        if (spec.register or spec.promote) and result.ok and result.evaluations:
+            from sluice.evaluate.registration import register_and_promote
+
+            result.registered, result.moves = register_and_promote(
+                project, plan.tier.name, spec.promote, result.run_id, result.evaluations,
+                request.actor)
+    except SluiceError as exc:
+        result.ledger_error = exc
+    if reused is not None:
+        result.report_dir, result.report_reused = reused[1], str(reused[0]["run_id"])
+    elif result.evaluations or any(d.report for d in result.drift) or \
+            plan.tier.name != "default":
+        from sluice.report.data import data_section
+        from sluice.report.run import build_report, report_folder, write_report
+
+        report = build_report(plan, result, result.evaluations)
+        report["evaluation_key"] = key
+        folder = report_folder(project, result.run_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        report["data"] = data_section(project, result, folder)
+        result.report_dir = write_report(project, report, result.evaluations)
+    return plan, result
+
+
+def check_drift(project: Project, plan: TierPlan, request: TierRequest,
+                on_event: Callable[[Event], None]) -> list[DatasetDrift]:
+    """Drift of the datasets the run reads, before any stage starts (sluice.data.drift_check)."""
+    if not any(d.drift is not None for d in project.config.datasets.values()):
+        return []
+    from sluice.data.drift_check import check_drift as compute
+
+    base = plan.tier.impact.base_commit if plan.tier.impact is not None else request.base
+    if base is None and request.tier is None:
+        return []  # a plain `sluice run` compares with nothing; tiers say why they did not
+    found = compute(project, [p.stage for p in plan.stages], base)
+    for item in found:
+        on_event(Event("note", "", item.summary()))
+    return found
+
+
+def evaluate(project: Project, plan: TierPlan, result: RunResult) -> list[ModelEvaluation]:
+    """Gate verdicts of every evaluated model; a model whose predictions cannot be read gets
+    an INCONCLUSIVE verdict with the reason, never a PASS."""
+    if not any(m.evaluate for m in project.config.models.values()):
+        return []
+    from sluice.evaluate.gates import ModelEvaluation, evaluate_model, unevaluated
+
+    found = []
+    settled = {o.stage: o.status for o in result.outcomes}
+    context = _context(plan.tier, plan.tier.seeds[0])  # the baseline's is the candidate's
+    for name, spec in project.config.models.items():
+        if spec.evaluate is None or settled.get(spec.evaluate) not in ("ran", "cached"):
+            continue
+        try:
+            evaluation = evaluate_model(project, name, spec, plan.tier.name, result, context)
+        except SluiceError as exc:
+            evaluation = ModelEvaluation(name, "", None, notes=[exc.render()], gates=unevaluated(
+                spec, plan.tier.name, f"could not evaluate: {exc.message}"))
+        if evaluation is not None:
+            found.append(evaluation)
+    return found

@@ -1,0 +1,365 @@
+"""Running the pipeline: schedule ready stages, reuse cached results, record outcomes.
+
+Stages start as soon as every upstream stage has settled, in parallel up to the
+executor's capacity. Before a stage runs it is fingerprinted from the *actual*
+content of its inputs, so an upstream stage that reran but produced identical
+bytes leaves its downstream cached. A per-stage file lock keeps two concurrent
+``sluice run`` processes from running the same stage at once: the second waits,
+then finds the first's result in the cache.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from sluice.errors import Interrupted, SluiceError
+from sluice.execute import EXECUTORS, Executor, Job, JobResult
+from sluice.pipeline.budget import Tracker
+from sluice.pipeline.fingerprint import RunContext, render_command, stage_environment
+from sluice.pipeline.plan import Decision, decide, select_stages
+from sluice.util.credentials import declare_secret_names
+from sluice.util.fs import FileLock, atomic_write_json
+from sluice.workspace.outputs import (
+    check_output_links,
+    prepare_output_parents,
+    remove_outputs,
+    restore_outputs,
+    save_outputs,
+)
+from sluice.workspace.project import Project
+from sluice.workspace.records import write_record
+
+Status = Literal["ran", "cached", "failed", "timeout", "budget", "skipped", "gated",
+                 "cancelled"]
+FAILED: tuple[Status, ...] = ("failed", "timeout", "budget", "skipped", "gated", "cancelled")
+_LOG_TAIL_LINES = 20
+_LOCK_POLL_S = 0.2
+
+
+@dataclass
+class StageOutcome:
+    stage: str
+    status: Status
+    reason: str = ""
+    fingerprint: str | None = None
+    wall_s: float | None = None
+    cpu_s: float | None = None
+    max_rss_bytes: int | None = None
+    returncode: int | None = None
+    log_path: str | None = None
+    log_tail: list[str] = field(default_factory=list)
+    restored: bool = False  # cached: True when outputs were copied back from the store
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Event:
+    """Something the user may want to see while a run goes on."""
+
+    kind: Literal["plan", "start", "finish", "waiting", "note"]
+    stage: str
+    message: str = ""
+    outcome: StageOutcome | None = None
+    total: int = 0
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    outcomes: list[StageOutcome]
+    wall_s: float
+    ledger_error: SluiceError | None = None
+    evaluations: list[Any] = field(default_factory=list)  # sluice.evaluate.gates.ModelEvaluation
+    registered: list[Any] = field(default_factory=list)  # sluice.registry.versions.Version
+    moves: list[Any] = field(default_factory=list)  # sluice.registry.promotion.Outcome, or why not
+    report_dir: Path | None = None
+    drift: list[Any] = field(default_factory=list)  # sluice.data.drift_check.DatasetDrift
+    report_reused: str | None = None  # the run whose report still stands (nothing changed)
+
+    @property
+    def ok(self) -> bool:
+        return all(o.status not in FAILED for o in self.outcomes) and \
+            not any(d.failed for d in self.drift)
+
+    def to_json(self) -> dict[str, Any]:
+        value = {"run_id": self.run_id, "ok": self.ok, "wall_s": round(self.wall_s, 3),
+                 "stages": [o.to_json() for o in self.outcomes]}
+        if self.drift:
+            value["drift"] = [d.to_json() for d in self.drift]
+        return value
+
+
+@dataclass
+class RunOptions:
+    targets: list[str] | None = None
+    jobs: int = 0  # 0: one per CPU
+    force: bool = False
+    keep_going: bool = True
+    context: RunContext = field(default_factory=RunContext)
+    executor: str = "local"
+    tracker: Tracker | None = None  # budgets in force while running
+    over_budget: frozenset[str] = frozenset()  # expensive stages skipped by on_budget
+    run_id: str | None = None
+    failed_checks: tuple[str, ...] = ()  # checks settled before the run (drift) that failed
+
+
+def new_run_id() -> str:
+    return time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
+
+
+def _log_tail(path: str) -> list[str]:
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, handle.tell() - 16384))
+            lines = handle.read().decode("utf-8", "replace").splitlines()
+    except OSError:
+        return []
+    return lines[-_LOG_TAIL_LINES:]
+
+
+class _Scheduler:
+    def __init__(self, project: Project, options: RunOptions,
+                 on_event: Callable[[Event], None]) -> None:
+        self.project = project
+        self.options = options
+        self.emit = on_event
+        self.run_id = options.run_id or new_run_id()
+        self.selected = select_stages(project, options.targets)
+        kinds = {s: project.config.stages[s].kind for s in self.selected}
+        # Cheap before expensive: checks (and what they read) run first; every other
+        # stage waits for them and is gated when one fails.
+        self.checks = [s for s in self.selected if kinds[s] == "check"]
+        needed_by_checks = set(project.graph.with_upstream(self.checks))
+        self.gated = {s for s in self.selected if s not in needed_by_checks}
+        self.budget_capped: dict[str, str] = {}
+        self.pending = list(self.selected)
+        self.outcomes: dict[str, StageOutcome] = {}
+        self.active: dict[str, tuple[FileLock, Decision]] = {}
+        self.known_outputs: dict[str, str] = {}
+        self.waiting_noted: set[str] = set()
+        self.stop = False
+        jobs = options.jobs or os.cpu_count() or 1
+        self.executor: Executor = EXECUTORS[options.executor](jobs)
+
+    def job_for(self, name: str) -> Job:
+        stage = self.project.config.stages[name]
+        ctx = self.options.context
+        resources = stage.spec.resources
+        timeout = stage.spec.timeout
+        tracker = self.options.tracker
+        capped = tracker.time_limit(resources.cpus, resources.gpus) if tracker else None
+        if capped is not None and (timeout is None or capped[0] < timeout):
+            timeout = max(capped[0], 0.001)
+            self.budget_capped[name] = capped[1]
+        else:
+            self.budget_capped.pop(name, None)
+        return Job(stage=name, command=render_command(self.project.config, stage, ctx),
+                   cwd=self.project.root,
+                   env=stage_environment(self.project.config, stage, ctx, self.run_id),
+                   log_path=self.project.log_path(name), timeout=timeout,
+                   cpus=resources.cpus, gpus=resources.gpus, memory=resources.memory,
+                   secret_names=tuple(self.project.config.spec.ci.secrets))
+
+    def settle(self, outcome: StageOutcome) -> None:
+        self.outcomes[outcome.stage] = outcome
+        self.emit(Event("finish", outcome.stage, outcome.reason, outcome))
+
+    def blocked_by(self, name: str) -> str | None:
+        for up in self.project.graph.upstream[name]:
+            done = self.outcomes.get(up)
+            if done is not None and done.status in FAILED:
+                return up
+        return None
+
+    def ready(self, name: str) -> bool:
+        if name in self.gated and any(c not in self.outcomes for c in self.checks):
+            return False
+        return all(up in self.outcomes or up not in self.selected
+                   for up in self.project.graph.upstream[name])
+
+    def refusal(self, name: str) -> StageOutcome | None:
+        """Why ``name`` must not start: a failed check, upstream, or an exhausted budget."""
+        if name in self.gated:
+            failed = [*self.options.failed_checks,
+                      *(c for c in self.checks if self.outcomes[c].status in FAILED)]
+            if failed:
+                return StageOutcome(name, "gated", f"gated by failing check `{failed[0]}`")
+        if name in self.options.over_budget:
+            return StageOutcome(name, "budget", "not started: the estimate exceeds the budget "
+                                                "(on_budget: skip-expensive)")
+        failed_up = self.blocked_by(name)
+        if failed_up is not None:
+            return StageOutcome(name, "skipped", f"upstream `{failed_up}` did not succeed")
+        if self.stop:
+            return StageOutcome(name, "skipped", "not started: a stage failed (--fail-fast)")
+        return None
+
+    def try_start(self, name: str) -> bool:
+        """Settle or start ``name``; False when it has to wait (lock or capacity)."""
+        refused = self.refusal(name)
+        if refused is not None:
+            self.settle(refused)
+            return True
+        lock = FileLock(self.project.lock_path(name))
+        if not lock.acquire():
+            if name not in self.waiting_noted:
+                self.waiting_noted.add(name)
+                self.emit(Event("waiting", name, "another sluice run holds this stage; waiting"))
+            return False
+        try:
+            decision = decide(self.project, name, self.options.context,
+                              force=self.options.force, known_outputs=self.known_outputs)
+        except SluiceError as exc:
+            lock.release()
+            self.settle(StageOutcome(name, "failed", exc.render()))
+            return True
+        if decision.action != "run":
+            return self.reuse(name, lock, decision)
+        tracker = self.options.tracker
+        spent = tracker.exhausted() if tracker is not None else None
+        if spent is not None:
+            lock.release()
+            self.settle(StageOutcome(name, "budget", f"not started: {spent}"))
+            return True
+        job = self.job_for(name)
+        lock_fd = lock.fileno()
+        if lock_fd is not None:
+            job = replace(job, inherit_fds=(lock_fd,))
+        if not self.executor.fits(job):
+            lock.release()
+            return False
+        remove_outputs(self.project, self.project.config.stages[name])
+        prepare_output_parents(self.project, self.project.config.stages[name])
+        self.executor.start(job)
+        self.active[name] = (lock, decision)
+        self.emit(Event("start", name, "; ".join(decision.reasons)))
+        return True
+
+    def reuse(self, name: str, lock: FileLock, decision: Decision) -> bool:
+        try:
+            if decision.action == "restore" and decision.cached is not None:
+                outs = decision.cached["outs"]
+                restore_outputs(self.project, outs)
+                write_record(self.project, name, decision.fingerprint, decision.components,
+                             outs, decision.cached.get("wall_s"))
+                outcome = StageOutcome(name, "cached", "restored from cache",
+                                       decision.fingerprint, restored=True)
+            else:
+                outs = {}
+                outcome = StageOutcome(name, "cached", "up to date", decision.fingerprint)
+            reran = [u for u in self.project.graph.upstream[name]
+                     if u in self.outcomes and self.outcomes[u].status == "ran"]
+            if reran:
+                # Early cut-off: upstream reran but wrote the same bytes.
+                names = ", ".join(f"`{u}`" for u in reran)
+                outcome.reason = f"inputs unchanged after {names} reran — cached"
+            self.known_outputs.update({o["path"]: o["hash"] for o in outs.values()})
+        except SluiceError as exc:
+            outcome = StageOutcome(name, "failed", exc.render(), decision.fingerprint)
+        finally:
+            lock.release()
+        self.settle(outcome)
+        return True
+
+    def finish(self, result: JobResult) -> None:
+        lock, decision = self.active.pop(result.stage)
+        if self.options.tracker is not None:
+            resources = self.project.config.stages[result.stage].spec.resources
+            self.options.tracker.charge(result.wall_s, resources.cpus, resources.gpus)
+        # The log was masked as it was written (it is uploaded as a CI artifact).
+        log = str(self.project.log_path(result.stage).relative_to(self.project.root))
+        outcome = StageOutcome(result.stage, "ran", "; ".join(decision.reasons),
+                               decision.fingerprint, result.wall_s, result.cpu_s,
+                               result.max_rss_bytes, result.returncode, log)
+        try:
+            if result.ok:
+                stage = self.project.config.stages[result.stage]
+                outs = save_outputs(self.project, stage)
+                self.project.store.put_run(decision.fingerprint, {
+                    "stage": result.stage, "outs": outs, "wall_s": result.wall_s,
+                    "cpu_s": result.cpu_s, "max_rss_bytes": result.max_rss_bytes,
+                    "run_id": self.run_id, "created": time.time()})
+                write_record(self.project, result.stage, decision.fingerprint,
+                             decision.components, outs, result.wall_s)
+                self.known_outputs.update({o["path"]: o["hash"] for o in outs.values()})
+            elif result.timed_out and result.stage in self.budget_capped:
+                outcome.status = "budget"
+                outcome.reason = (f"killed after {result.wall_s:.1f} s: "
+                                  f"{self.budget_capped[result.stage]} is spent")
+            elif result.timed_out:
+                limit = self.project.config.stages[result.stage].spec.timeout
+                outcome.status, outcome.reason = "timeout", f"killed after its {limit:g} s timeout"
+            elif result.cancelled:
+                outcome.status, outcome.reason = "cancelled", "stopped: another stage failed"
+            else:
+                outcome.status = "failed"
+                outcome.reason = f"command exited with code {result.returncode}"
+        except SluiceError as exc:
+            outcome.status, outcome.reason = "failed", exc.render()
+        finally:
+            lock.release()
+        if outcome.status != "ran":
+            outcome.log_tail = _log_tail(str(self.project.root / log))
+            if not self.options.keep_going and not self.stop:
+                self.stop = True
+                self.executor.cancel_all()
+        self.settle(outcome)
+
+    def loop(self) -> None:
+        self.emit(Event("plan", "", f"{len(self.selected)} stage(s)", total=len(self.selected)))
+        for name in self.selected:
+            self.executor.check(self.job_for(name))
+            check_output_links(self.project, self.project.config.stages[name])
+        while self.pending or self.active:
+            progressed = False
+            for name in list(self.pending):
+                if self.ready(name) and self.try_start(name):
+                    self.pending.remove(name)
+                    progressed = True
+            if progressed:
+                continue
+            if not self.active:
+                time.sleep(_LOCK_POLL_S)  # only other processes' locks hold us up
+                continue
+            # Never block for good: a Ctrl-C may be delivered to another thread,
+            # and the main thread only notices it when it runs Python code again.
+            for result in self.executor.wait(_LOCK_POLL_S):
+                self.finish(result)
+
+    def interrupt(self) -> None:
+        self.executor.cancel_all()
+        deadline = time.monotonic() + 10
+        while self.active and time.monotonic() < deadline:
+            for result in self.executor.wait(0.5):
+                lock, _ = self.active.pop(result.stage)
+                lock.release()
+
+
+def run_pipeline(project: Project, options: RunOptions,
+                 on_event: Callable[[Event], None] = lambda e: None) -> RunResult:
+    """Run the selected stages; returns every stage's outcome (raises only for bad setups)."""
+    started = time.monotonic()
+    declare_secret_names(project.config.spec.ci.secrets)  # masked in all that is shown
+    scheduler = _Scheduler(project, options, on_event)
+    try:
+        scheduler.loop()
+    except KeyboardInterrupt:
+        scheduler.interrupt()
+        raise Interrupted("interrupted; running stages were stopped",
+                          hint="rerun `sluice run`: finished stages are cached") from None
+    finally:
+        project.stat_cache.flush()
+    project.store.clean_tmp()  # leftovers of writers killed in a previous run
+    outcomes = [scheduler.outcomes[name] for name in scheduler.selected]
+    result = RunResult(scheduler.run_id, outcomes, time.monotonic() - started)
+    atomic_write_json(project.state_dir / "runs" / f"{result.run_id}.json", result.to_json())
+    return result

@@ -1,0 +1,184 @@
+"""The model registry: immutable versions, aliases that move only with evidence, history.
+
+A version records a model's artifact (by content hash, kept in the sluice store),
+its lineage, metrics and gate verdicts. An alias (``staging``, ``production``)
+points at one version; moving it is checked against the alias's policy in
+``sluice.yaml`` (gates passed, held by another alias first, approvals, branches,
+actors) and is a compare-and-swap on the alias's revision, so of two concurrent
+moves exactly one wins and the other is told who won. Every move is kept in
+``alias_events`` and every action in the append-only ``audit_log``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sluice.db import Database
+from sluice.errors import SluiceError, UsageError
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+
+
+@dataclass(frozen=True)
+class Version:
+    model: str
+    version: int
+    artifact_hash: str
+    artifact_path: str
+    verdict: str | None
+    lineage: dict[str, Any]
+    metrics: dict[str, Any]
+    gates: list[dict[str, Any]]
+    creator: str
+    created_at: float
+    tags: dict[str, Any]
+    predictions_hash: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(vars(self))
+
+
+def _version(row: Any) -> Version:
+    return Version(row.model, row.version, row.artifact_hash, row.artifact_path, row.verdict,
+                   json.loads(row.lineage), json.loads(row.metrics), json.loads(row.gates),
+                   row.creator, row.created_at, json.loads(row.tags), row.predictions_hash)
+
+
+def _audit(conn: Connection, actor: str, action: str, model: str | None,
+           details: dict[str, Any]) -> None:
+    from sluice.db.schema import audit_log
+
+    conn.execute(audit_log.insert().values(at=time.time(), actor=actor, action=action,
+                                           model=model, details=json.dumps(details)))
+
+
+def register(db: Database, model: str, *, artifact_hash: str, artifact_path: str,
+             verdict: str | None, lineage: dict[str, Any], metrics: dict[str, Any],
+             gates: list[dict[str, Any]], creator: str, predictions_hash: str | None = None,
+             tags: dict[str, Any] | None = None) -> Version:
+    """Create the next version of ``model`` (numbers are dense; a race retries)."""
+    from sqlalchemy import func, select
+    from sqlalchemy.exc import IntegrityError
+
+    from sluice.db.schema import model_versions as t
+
+    for _ in range(20):
+        try:
+            with db.engine.begin() as conn:
+                last = conn.execute(select(func.max(t.c.version))
+                                    .where(t.c.model == model)).scalar()
+                number = int(last or 0) + 1
+                row = {"model": model, "version": number, "artifact_hash": artifact_hash,
+                       "artifact_path": artifact_path, "verdict": verdict,
+                       "lineage": json.dumps(lineage, sort_keys=True, default=str),
+                       "metrics": json.dumps(metrics, sort_keys=True),
+                       "gates": json.dumps(gates, sort_keys=True),
+                       "predictions_hash": predictions_hash, "creator": creator,
+                       "created_at": time.time(), "tags": json.dumps(tags or {})}
+                conn.execute(t.insert().values(**row))
+                _audit(conn, creator, "register", model, {"version": number,
+                                                          "artifact": artifact_hash})
+            return _version(type("Row", (), row)())
+        except IntegrityError:
+            continue  # another process took this number: take the next one
+    raise SluiceError(f"could not register a version of `{model}`: too much contention",
+                      hint="retry")
+
+
+def get_version(db: Database, model: str, version: int | None = None,
+                alias: str | None = None) -> Version:
+    """A version by number, by alias, or the latest."""
+    from sqlalchemy import select
+
+    from sluice.db.schema import aliases
+    from sluice.db.schema import model_versions as t
+
+    with db.engine.connect() as conn:
+        if alias is not None:
+            held = conn.execute(select(aliases.c.version).where(
+                aliases.c.model == model, aliases.c.alias == alias)).scalar()
+            if held is None:
+                known = _known_aliases(conn, model)
+                raise UsageError(f"model `{model}` has no alias `{alias}`",
+                                 hint="aliases: " + (", ".join(known) or "(none yet)"))
+            version = int(held)
+        query = select(t).where(t.c.model == model)
+        query = query.where(t.c.version == version) if version is not None else \
+            query.order_by(t.c.version.desc()).limit(1)
+        row = conn.execute(query).first()
+    if row is None:
+        _unknown(db, model, version)
+    return _version(row)
+
+
+def _known_aliases(conn: Connection, model: str) -> list[str]:
+    from sqlalchemy import select
+
+    from sluice.db.schema import aliases
+
+    return [r[0] for r in conn.execute(select(aliases.c.alias).where(aliases.c.model == model))]
+
+
+def _unknown(db: Database, model: str, version: int | None) -> Any:
+    models = [m["model"] for m in list_models(db)]
+    if model not in models:
+        from sluice.util.suggest import did_you_mean
+
+        raise UsageError(f"no model `{model}` in the registry" + did_you_mean(model, models),
+                         hint="versions are registered by tiers with `register: true`; "
+                              "`sluice models list` shows what is there")
+    raise UsageError(f"model `{model}` has no version {version}",
+                     hint=f"`sluice models show {model}` lists its versions")
+
+
+def list_models(db: Database) -> list[dict[str, Any]]:
+    from sqlalchemy import func, select
+
+    from sluice.db.schema import aliases
+    from sluice.db.schema import model_versions as t
+
+    with db.engine.connect() as conn:
+        rows = conn.execute(select(t.c.model, func.max(t.c.version), func.count())
+                            .group_by(t.c.model).order_by(t.c.model)).all()
+        held = conn.execute(select(aliases.c.model, aliases.c.alias, aliases.c.version)).all()
+    found = []
+    for model, latest, count in rows:
+        found.append({"model": model, "latest": int(latest), "versions": int(count),
+                      "aliases": {a: int(v) for m, a, v in held if m == model}})
+    return found
+
+
+def versions(db: Database, model: str) -> list[Version]:
+    from sqlalchemy import select
+
+    from sluice.db.schema import model_versions as t
+
+    with db.engine.connect() as conn:
+        rows = conn.execute(select(t).where(t.c.model == model).order_by(t.c.version)).all()
+    if not rows:
+        _unknown(db, model, None)
+    return [_version(r) for r in rows]
+
+
+def history(db: Database, model: str, alias: str | None = None) -> list[dict[str, Any]]:
+    """Every alias move of ``model`` (optionally of one alias), oldest first."""
+    from sqlalchemy import select
+
+    from sluice.db.schema import alias_events as e
+
+    query = select(e).where(e.c.model == model)
+    if alias is not None:
+        query = query.where(e.c.alias == alias)
+    with db.engine.connect() as conn:
+        rows = conn.execute(query.order_by(e.c.id)).all()
+    if not rows and model not in [m["model"] for m in list_models(db)]:
+        _unknown(db, model, None)
+    return [{"id": r.id, "alias": r.alias, "from": r.from_version, "to": r.to_version,
+             "kind": r.kind, "actor": r.actor, "reason": r.reason, "request": r.request_id,
+             "evidence": json.loads(r.evidence) if r.evidence else None, "at": r.at}
+            for r in rows]

@@ -1,0 +1,160 @@
+"""The content-addressed object store and the run cache.
+
+Objects are immutable files named by their xxh3-128 digest; directory
+manifests are objects too (digest ending in ``.dir``). The run cache maps a
+stage fingerprint to the outputs and costs of the run that produced it, and
+is written only after every object it names is in place, so a reader never
+sees a record whose objects are missing. Every write is a temp file plus an
+atomic rename in the same folder: two writers of one object both succeed and
+a ``kill -9`` leaves at most an unreferenced temp file (removed by ``clean_tmp``).
+
+Backends implement :class:`Store`; :data:`STORES` maps URL schemes to them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from sluice.errors import CorruptObject, StoreError
+from sluice.util.fs import (
+    atomic_write_bytes,
+    atomic_write_json,
+    copy_hashing,
+    read_json,
+    write_verified,
+)
+from sluice.util.hashing import hash_bytes
+from sluice.util.safepath import check_digest
+
+_TMP_MAX_AGE_S = 24 * 3600
+
+
+class LocalStore:
+    """A store in a local directory (default ``.sluice/cache``)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.url = root.as_uri() if root.is_absolute() else str(root)
+        self.objects = root / "objects"
+        self.runs = root / "runs"
+        self.tmp = root / "tmp"
+
+    def object_path(self, digest: str) -> Path:
+        check_digest(digest)  # digests come from records: never let one name a path
+        return self.objects / digest[:2] / digest[2:]
+
+    def has(self, digest: str) -> bool:
+        return self.object_path(digest).is_file()
+
+    def missing(self, digests: Iterable[str]) -> list[str]:
+        """Those of ``digests`` not stored here (a stat each: local disks need no batching)."""
+        return [d for d in dict.fromkeys(digests) if not self.has(d)]
+
+    def adopt(self, verified: Path, digest: str) -> None:
+        """Move ``verified`` (a file on this disk whose content hashes to ``digest``) in."""
+        try:
+            target = self.object_path(digest)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.chmod(verified, 0o444)
+            os.replace(verified, target)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(verified)
+            raise StoreError(f"cannot write to the store {self.root}: {exc.strerror}",
+                             hint="check free space and permissions") from None
+
+    def add_file(self, src: Path, digest: str | None = None) -> str:
+        """Copy ``src`` in, hashing as it copies; returns the digest of what was stored.
+
+        ``digest`` (from the stat cache) lets an already stored file skip the copy.
+        If the file changed since it was hashed, the bytes copied win.
+        """
+        if digest is not None and self.has(digest):
+            return digest
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.tmp, suffix=".part")
+        try:
+            try:
+                actual = copy_hashing(src, fd)
+            finally:
+                os.close(fd)
+            target = self.object_path(actual)
+            if target.is_file():
+                os.unlink(tmp)
+            else:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.chmod(tmp, 0o444)
+                os.replace(tmp, target)
+            return actual
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise StoreError(f"cannot store {src}: {exc.strerror}",
+                             hint=f"check free space and permissions of {self.root}") from None
+
+    def add_bytes(self, data: bytes, digest: str) -> None:
+        if not self.has(digest):
+            try:
+                atomic_write_bytes(self.object_path(digest), data, mode=0o444)
+            except OSError as exc:
+                raise StoreError(f"cannot write to the store {self.root}: {exc.strerror}",
+                                 hint="check free space and permissions") from None
+
+    def read_bytes(self, digest: str) -> bytes:
+        path = self.object_path(digest)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise StoreError(f"object {digest} is missing from the store {self.root}",
+                             hint="rerun with --force to rebuild it") from None
+        if hash_bytes(data) != digest.removesuffix(".dir"):
+            raise CorruptObject(f"object {digest} in {self.root} is corrupt (hash mismatch)",
+                             hint=f"delete {path} and rerun with --force") from None
+        return data
+
+    def checkout_file(self, digest: str, dest: Path) -> None:
+        path = self.object_path(digest)
+        if not path.is_file():
+            raise StoreError(f"object {digest} is missing from the store {self.root}",
+                             hint="rerun with --force to rebuild it")
+        try:
+            # A copy (reflink where possible), never a hard link: the workspace
+            # file may be edited in place and must not change the stored object.
+            # Hashed as it lands: whoever can write the store could swap the bytes.
+            write_verified(dest, digest, lambda fd: copy_hashing(path, fd), source=self.url,
+                           hint=f"delete {path} and rerun with --force")
+        except OSError as exc:
+            raise StoreError(f"cannot restore {dest}: {exc.strerror}",
+                             hint="check free space and permissions") from None
+
+    def _run_path(self, fingerprint: str) -> Path:
+        return self.runs / fingerprint[:2] / f"{fingerprint[2:]}.json"
+
+    def get_run(self, fingerprint: str) -> dict[str, Any] | None:
+        record = read_json(self._run_path(fingerprint))
+        return record if isinstance(record, dict) else None
+
+    def put_run(self, fingerprint: str, record: dict[str, Any]) -> None:
+        try:
+            atomic_write_json(self._run_path(fingerprint), record)
+        except OSError as exc:
+            raise StoreError(f"cannot write the run cache in {self.root}: {exc.strerror}",
+                             hint="check free space and permissions") from None
+
+    def clean_tmp(self, max_age_s: float = _TMP_MAX_AGE_S) -> int:
+        """Remove temp files left by killed writers; returns how many went."""
+        removed = 0
+        cutoff = time.time() - max_age_s
+        if self.tmp.is_dir():
+            for entry in os.scandir(self.tmp):
+                with contextlib.suppress(OSError):
+                    if entry.stat().st_mtime < cutoff:
+                        os.unlink(entry.path)
+                        removed += 1
+        return removed

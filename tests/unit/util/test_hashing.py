@@ -1,0 +1,144 @@
+"""Content hashes: xxh3-128 of bytes and files, manifests of directory trees."""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import pytest
+import xxhash
+
+from sluice.util import hashing
+from sluice.util.hashing import (
+    DIR_SUFFIX,
+    Hasher,
+    TreeEntry,
+    hash_bytes,
+    hash_file_uncached,
+    hash_manifest,
+    manifest_bytes,
+    manifest_from_bytes,
+    walk_files,
+)
+from sluice.util.statcache import StatCache
+
+
+def _write(root: Path, files: dict[str, bytes | str]) -> Path:
+    for rel, data in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(data, str):
+            data = data.encode()
+        path.write_bytes(data)
+    return root
+
+
+@pytest.fixture
+def hasher(tmp_path: Path) -> Hasher:
+    return Hasher(StatCache(tmp_path / "state" / "state.db"))
+
+
+def test_known_digests() -> None:
+    assert hash_bytes(b"") == "99aa06d3014798d86001c324468d497f"
+    assert hash_bytes(b"hello sluice\n") == "415c27bf17e76a3f7a099a40d3d03c86"
+
+
+@pytest.mark.parametrize("size", [0, 1, 15, 16, 17, 128, 240, 241, 4096, 1 << 20])
+def test_hash_bytes_is_xxh3_128(size: int) -> None:
+    data = random.Random(size).randbytes(size)
+    assert hash_bytes(data) == xxhash.xxh3_128_hexdigest(data)
+    assert len(hash_bytes(data)) == 32
+
+
+@pytest.mark.parametrize("size", [0, 10, hashing._CHUNK - 1, hashing._CHUNK,
+                                  2 * hashing._CHUNK + 7])
+def test_file_hash_equals_bytes_hash(tmp_path: Path, size: int) -> None:
+    data = random.Random(size).randbytes(size)
+    path = tmp_path / "f.bin"
+    path.write_bytes(data)
+    assert hash_file_uncached(path) == xxhash.xxh3_128_hexdigest(data)
+    assert hash_file_uncached(str(path)) == hash_bytes(data)
+
+
+def test_manifest_is_canonical() -> None:
+    h1, h2, h3 = (hash_bytes(str(i).encode()) for i in (1, 2, 3))
+    entries = [TreeEntry("b/x.txt", h1, 3), TreeEntry("a.txt", h2, 5),
+               TreeEntry("b/a.txt", h3, 0)]
+    shuffled = list(reversed(entries))
+    assert manifest_bytes(entries) == manifest_bytes(shuffled)
+    assert manifest_bytes(entries) == (
+        f'[{{"hash":"{h2}","path":"a.txt","size":5}},{{"hash":"{h3}","path":"b/a.txt",'
+        f'"size":0}},{{"hash":"{h1}","path":"b/x.txt","size":3}}]').encode()
+    assert hash_manifest(entries) == hash_bytes(manifest_bytes(entries)) + DIR_SUFFIX
+    assert manifest_from_bytes(manifest_bytes(entries)) == sorted(entries, key=lambda e: e.path)
+
+
+def test_empty_directory(tmp_path: Path, hasher: Hasher) -> None:
+    (tmp_path / "empty").mkdir()
+    assert hasher.tree(tmp_path / "empty") == hash_bytes(b"[]") + DIR_SUFFIX
+
+
+TREE = {"a.txt": "alpha", "sub/b.txt": "beta", "sub/deeper/c.bin": b"\x00\x01", "z": ""}
+
+
+def test_tree_digest_ignores_creation_order(tmp_path: Path, hasher: Hasher) -> None:
+    one = _write(tmp_path / "one", TREE)
+    two = _write(tmp_path / "two", dict(reversed(TREE.items())))
+    assert hasher.tree(one) == hasher.tree(two)
+    assert hasher.tree(one).endswith(DIR_SUFFIX)
+
+
+def test_tree_entries(tmp_path: Path, hasher: Hasher) -> None:
+    root = _write(tmp_path / "t", TREE)
+    assert hasher.tree_entries(root) == [
+        TreeEntry("a.txt", hash_bytes(b"alpha"), 5),
+        TreeEntry("sub/b.txt", hash_bytes(b"beta"), 4),
+        TreeEntry("sub/deeper/c.bin", hash_bytes(b"\x00\x01"), 2),
+        TreeEntry("z", hash_bytes(b""), 0),
+    ]
+
+
+@pytest.mark.parametrize("change", ["content", "rename", "move", "add", "remove", "empty-dir"])
+def test_tree_digest_changes(tmp_path: Path, change: str) -> None:
+    root = _write(tmp_path / "t", TREE)
+    before = Hasher(StatCache(tmp_path / "a.db")).tree(root)
+    if change == "content":
+        (root / "sub" / "b.txt").write_text("betA")
+    elif change == "rename":
+        (root / "a.txt").rename(root / "A.txt")
+    elif change == "move":
+        (root / "a.txt").rename(root / "sub" / "a.txt")
+    elif change == "add":
+        (root / "new").write_text("")
+    elif change == "remove":
+        (root / "z").unlink()
+    else:
+        (root / "nothing-inside").mkdir()  # a manifest lists files only
+    after = Hasher(StatCache(tmp_path / "b.db")).tree(root)
+    assert (after == before) is (change == "empty-dir")
+
+
+def test_path_hashes_files_and_directories(tmp_path: Path, hasher: Hasher) -> None:
+    root = _write(tmp_path / "t", TREE)
+    assert hasher.path(root / "a.txt") == hash_bytes(b"alpha")
+    assert hasher.path(root / "sub") == hasher.tree(root / "sub")
+    with pytest.raises(FileNotFoundError):
+        hasher.path(root / "missing")
+
+
+def test_walk_files_follows_links_but_not_loops(tmp_path: Path) -> None:
+    root = _write(tmp_path / "t", {"real/f.txt": "x", "other/g.txt": "y"})
+    os.symlink("../other", root / "real" / "link")
+    os.symlink("..", root / "real" / "loop")
+    os.symlink("missing", root / "real" / "broken")
+    os.symlink(root / "other" / "g.txt", root / "real" / "g-link.txt")
+    # `loop` leads back to `t`; from there `real` (the folder being walked) is cut off
+    assert [rel for rel, _ in walk_files(root / "real")] == [
+        "f.txt", "g-link.txt", "link/g.txt", "loop/other/g.txt"]
+
+
+def test_walk_files_reports_stat(tmp_path: Path) -> None:
+    root = _write(tmp_path / "t", {"a": "12345"})
+    [(rel, st)] = walk_files(root)
+    assert rel == "a" and st.st_size == 5 and st.st_ino == os.stat(root / "a").st_ino
