@@ -268,6 +268,12 @@ class _Resolver:
                       (*at, "artifact"),
                       f"the artifact is the name of one of `{spec.train}`'s outputs: "
                       + (", ".join(outs) or "(none)"))
+        # The baseline's files are read for verdicts: inside the repository, like any path.
+        for key in ("predictions", "metrics"):
+            raw = getattr(spec.baseline, key, None) if spec.baseline else None
+            if raw is not None:
+                self.path(raw, f"baseline {key} {{path}} of model `{name}`",
+                          (*at, "baseline", key))
 
 
 def load_config(root: Path) -> Config:

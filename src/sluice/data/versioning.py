@@ -26,7 +26,7 @@ from sluice.config.lockfile import (
     parse_lock,
     render_lock,
 )
-from sluice.errors import Location, StoreError, UsageError
+from sluice.errors import DataInvalid, Location, StoreError, UsageError
 from sluice.store.base import Store
 from sluice.store.local import LocalStore
 from sluice.util.fs import FileLock, atomic_write_bytes
@@ -187,6 +187,10 @@ def pin_status(project: Project, pin: DataPin) -> DataStatus:
         current = current_hash(project, pin)
     except (FileNotFoundError, NotADirectoryError):
         return DataStatus(pin.path, "missing", pin.hash, None, pin.source)
+    except OSError as exc:  # unreadable (permissions, I/O): say which, never a traceback
+        raise DataInvalid(f"cannot read pinned data `{pin.path}`: {exc.strerror}",
+                          hint="check its permissions, or restore it with `sluice data "
+                               f"checkout {pin.path}`") from None
     state: DataState = "unchanged" if current == pin.hash else "modified"
     return DataStatus(pin.path, state, pin.hash, current, pin.source)
 

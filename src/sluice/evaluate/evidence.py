@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sluice.errors import SluiceError
+from sluice.util.safepath import check_digest
 from sluice.workspace.project import Project
 
 if TYPE_CHECKING:
@@ -165,6 +166,9 @@ def materialize(project: Project, evidence: Evidence, scratch: Path) -> Path:
 
     if evidence.hash is None:
         raise EvidenceMissing(evidence.reason)
+    # The hash came from a run record or the registry: a store is trusted for
+    # availability, never for names (a "hash" like `../x` would name another file).
+    check_digest(evidence.hash, f"the record of `{evidence.path}`")
     full = project.root / evidence.path
     try:
         if full.is_file() and project.hasher.file(full) == evidence.hash:
@@ -193,13 +197,17 @@ def seed_predictions(project: Project, result: RunResult, first: Path, stage: st
     found, hashes = [read_predictions(first)], []
     for outcome in result.outcomes:
         name, _, seed = outcome.stage.partition("@seed")
-        if name != stage or not seed or outcome.fingerprint is None:
+        if name != stage or not seed:
             continue
-        record = project.store.get_run(outcome.fingerprint)
+        record = None if outcome.fingerprint is None else project.store.get_run(
+            outcome.fingerprint)
         if record is None or out not in record.get("outs", {}):
-            continue
+            # Fewer seeds than the tier trains would narrow the interval on no evidence.
+            raise EvidenceMissing(f"seed {seed} of `{stage}` ({outcome.status}) has no "
+                                  "recorded predictions; every seed the tier runs must have "
+                                  "them")
         copy = scratch / f"seed{seed}{first.suffix}"
-        project.store.checkout_file(record["outs"][out]["hash"], copy)
+        project.store.checkout_file(check_digest(record["outs"][out]["hash"]), copy)
         found.append(read_predictions(copy))
         hashes.append(str(record["outs"][out]["hash"]))
     return found, hashes
@@ -257,11 +265,19 @@ def _registry_baseline(project: Project, model: str, alias: str, candidate: Pred
     if stored.get("test_set") != test_set_id(candidate):
         evaluation.notes.append(f"the test set changed since version {version.version} was "
                                 "evaluated: its artifact was re-evaluated on the new one")
-        path = reevaluate_baseline(project, model, version, scratch, evaluation)
-        if path is None:
+        try:
+            path = reevaluate_baseline(project, model, version, scratch, evaluation)
+            baseline = None if path is None else read_predictions(path)
+        except SluiceError as exc:  # the artifact is corrupt or gone, the output unreadable
+            return None, Evidence(where, reason=f"re-evaluating version {version.version}: "
+                                                f"{exc.message}")
+        if path is None or baseline is None:
             return None, Evidence(where, reason=f"re-evaluating version {version.version} "
                                                 "on the new test set failed")
-        return read_predictions(path), Evidence(
+        if test_set_id(baseline) != test_set_id(candidate):
+            return None, Evidence(where, reason=f"version {version.version} re-evaluated on a "
+                                                "different test set than the candidate's")
+        return baseline, Evidence(
             found.path, hash_file_uncached(path), None, None,
             f"version {version.version}'s artifact ({version.artifact_hash[:12]}) re-evaluated")
     try:
@@ -277,6 +293,7 @@ def predictions_output(project: Project, spec: ModelSpec) -> str | None:
         return spec.predictions
     return "predictions" if "predictions" in outs else None
 
+
 def test_set_id(preds: Predictions) -> str:
     """Identifies a test set: its example ids (or positions) and true labels."""
     from sluice.util.hashing import hash_bytes
@@ -285,8 +302,9 @@ def test_set_id(preds: Predictions) -> str:
     text = "\n".join(f"{i}\t{y}" for i, y in zip(ids, preds.y_true.tolist(), strict=True))
     return hash_bytes(text.encode())
 
+
 def reevaluate_baseline(project: Project, model: str, version: Any, scratch: Path,
-                evaluation: ModelEvaluation) -> Path | None:
+                        evaluation: ModelEvaluation) -> Path | None:
     """Run the model's evaluate stage on the baseline's artifact instead of the candidate's;
     returns the predictions file it wrote."""
     import json

@@ -122,11 +122,9 @@ def _interval(gate: GateSpec, metric: str, candidates: list[Predictions],
     """The gate's interval, by the method it names and on the metric it names, or a
     SluiceError saying why there is none (the gate is then INCONCLUSIVE, with the reason).
 
-    Load checks (config_tiers) confine mcnemar to accuracy with a margin of 0 and one seed,
+    Load checks (sluice.config.checks) confine mcnemar to accuracy with a margin of 0 and one seed,
     and delong to roc_auc; weights are known only now, so they are refused here.
     """
-    from dataclasses import replace
-
     from sluice.errors import UsageError
     from sluice.stats import paired as stats
 

@@ -195,8 +195,10 @@ def _start_supervisor(job: Job, env: dict[str, str]) -> subprocess.Popen[bytes]:
     here = str(Path(sluice.__file__).resolve().parent.parent)
     own_env = {**os.environ,
                "PYTHONPATH": os.pathsep.join([here, *filter(None, [os.environ.get("PYTHONPATH")])])}
+    # -P: `-m` would put the project's folder first on sys.path, and a project's own
+    # `json.py` or `signal.py` would replace the supervisor's standard library.
     process = subprocess.Popen(
-        [sys.executable, "-m", "sluice.execute.supervise", job.stage], cwd=job.cwd,
+        [sys.executable, "-P", "-m", "sluice.execute.supervise", job.stage], cwd=job.cwd,
         env=own_env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, start_new_session=True,
         pass_fds=job.inherit_fds)
     spec = {"command": job.command, "cwd": str(job.cwd), "env": env,

@@ -329,7 +329,14 @@ def evaluate(project: Project, plan: TierPlan, result: RunResult) -> list[ModelE
     settled = {o.stage: o.status for o in result.outcomes}
     context = _context(plan.tier, plan.tier.seeds[0])  # the baseline's is the candidate's
     for name, spec in project.config.models.items():
-        if spec.evaluate is None or settled.get(spec.evaluate) not in ("ran", "cached"):
+        status = settled.get(spec.evaluate or "")
+        if spec.evaluate is None or status is None:
+            continue  # not part of this run
+        if status not in ("ran", "cached"):
+            # Every gate still appears: without predictions it cannot be decided.
+            found.append(ModelEvaluation(name, "", None, gates=unevaluated(
+                spec, plan.tier.name, f"its evaluate stage `{spec.evaluate}` did not run "
+                                      f"({status}): no predictions to judge")))
             continue
         try:
             evaluation = evaluate_model(project, name, spec, plan.tier.name, result, context)

@@ -13,7 +13,7 @@ def pull_artifact(store: Store, digest: str, dest: Path) -> None:
 
     The digest comes from the database and a folder's paths from its manifest:
     both are validated, every file is verified as it lands, and a folder is
-    swapped in whole (see :func:`sluice.store.local.checkout_tree`), so a corrupt or
+    swapped in whole (see :func:`sluice.store.base.checkout_tree`), so a corrupt or
     tampered artifact leaves nothing at ``dest``.
     """
     checkout(store, check_digest(digest, "the registered artifact"), dest)

@@ -12,6 +12,7 @@ import base64
 import html
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -322,6 +323,12 @@ def load_report(project: Project, run_id: str | None) -> tuple[dict[str, Any], P
         if not latest.exists():
             raise UsageError("no report yet", hint="run `sluice run --tier merge` first")
         run_id = latest.read_text().strip()
+    # In CI's publish job the reports folder comes from the pull request's own build:
+    # a run id is a name made by sluice (pipeline.scheduler.new_run_id), never a path.
+    if not re.fullmatch(r"\d{8}T\d{6}-[0-9a-f]{6}", run_id):
+        raise UsageError(f"`{run_id[:80]}` is not a run id",
+                         hint="run ids look like 20261205T201731-9e1575 (`sluice report "
+                              "--json` lists the latest)")
     data = read_json(reports / run_id / "report.json")
     if not isinstance(data, dict):
         known = sorted(p.name for p in reports.iterdir() if p.is_dir()) if reports.is_dir() \

@@ -376,7 +376,12 @@ class FsspecStore:
                     raise self._missing_error(digest) from None
             return str(hasher.hexdigest())
 
-        write_verified(dest, digest, fill, source=self.url, hint=self._corrupt_hint(digest))
+        try:
+            write_verified(dest, digest, fill, source=self.url,
+                           hint=self._corrupt_hint(digest))
+        except OSError as exc:  # the local side: a full disk, a folder we may not write
+            raise StoreError(f"cannot restore {dest}: {exc.strerror}",
+                             hint="check free space and permissions") from None
 
     # ------------------------------------------------------------------ run cache
 

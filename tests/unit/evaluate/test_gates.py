@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from sluice.evaluate.gates import ModelEvaluation, evaluate_model
 from sluice.orchestrate.tier import TierPlan, evaluate
@@ -13,7 +14,7 @@ from sluice.pipeline.scheduler import RunResult
 from sluice.pipeline.tiers import DEFAULT_TIER_SPEC, TierRun, resolve_tier
 from sluice.workspace.project import Project, load_project
 from sluice.workspace.records import read_record
-from tests.unit._util import recorded_result
+from tests.unit._util import problems, recorded_result
 
 CONFIG = """\
 stages:
@@ -253,3 +254,29 @@ def test_the_report_is_reused_only_on_equal_evidence(tmp_path: Path) -> None:
     _predictions(tmp_path / "base-src.csv", 0.25, seed=2)
     assert evaluation_key(load_project(tmp_path), tier, result) != key
 
+
+
+def test_a_baseline_file_outside_the_repository_is_refused_at_load(tmp_path: Path) -> None:
+    config = """\
+        stages:
+          train: {kind: train, cmd: "true", outs: {model: model.txt}}
+          evaluate: {kind: evaluate, cmd: "true", outs: {predictions: preds.csv}}
+        models:
+          m: {train: train, evaluate: evaluate, artifact: model,
+              baseline: {predictions: ../elsewhere/base.csv},
+              gates: [{metric: roc_auc, max_regression: 0.01}]}
+        """
+    found = problems(tmp_path, config)
+    assert any("baseline predictions `../elsewhere/base.csv` of model `m` points outside "
+               "the repository" in p.message and p.location and p.location.line == 6
+               for p in found), [p.message for p in found]
+
+
+def test_a_store_record_naming_a_path_as_its_hash_is_never_read(tmp_path: Path) -> None:
+    from sluice.errors import CorruptObject
+    from sluice.evaluate.evidence import Evidence, materialize
+
+    project = _project(tmp_path, "      - {metric: roc_auc, max_regression: 0.01}\n", 0.3, 0.1)
+    forged = Evidence("preds.csv", "../base.csv", "fp", "evaluate", "store")
+    with pytest.raises(CorruptObject, match="not a sluice content hash"):
+        materialize(project, forged, tmp_path / "scratch")
