@@ -96,13 +96,15 @@ def test_init_example_copies_a_runnable_project(tmp_path: Path) -> None:
 def test_keyboard_interrupt_exits_130(repo: Path) -> None:
     import signal
 
-    (repo / "sluice.yaml").write_text("stages:\n  hang:\n    cmd: sleep 30\n")
+    (repo / "sluice.yaml").write_text("stages:\n  hang:\n    cmd: touch started; sleep 30\n")
     # As in a terminal: a shell running us in the background may have set SIGINT to
     # "ignore", which the child would inherit.
     proc = subprocess.Popen([sys.executable, "-m", "sluice", "run"], cwd=repo,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    time.sleep(1.5)
+    deadline = time.monotonic() + 120  # a loaded machine may take its time to get there
+    while not (repo / "started").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=20)
     assert proc.returncode == 130, err
