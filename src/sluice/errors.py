@@ -116,3 +116,11 @@ class DataInvalid(SluiceError):
 
 class PublishError(SluiceError):
     """A report could not be published to a pull or merge request."""
+
+
+class EvidenceMissing(SluiceError):
+    """The bytes a verdict needs are in neither the workspace nor a readable store."""
+
+
+class PinnedDataMismatch(UsageError):
+    """Data that the selected stages read is missing or differs from its pin."""

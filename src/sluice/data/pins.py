@@ -22,13 +22,9 @@ from typing import Any
 from sluice.config.base import is_glob
 from sluice.config.lockfile import EXTERNAL, LOCK_FILE, DataPin
 from sluice.data.versioning import pin_status, workspace_pins
-from sluice.errors import UsageError
+from sluice.errors import PinnedDataMismatch
 from sluice.workspace.graph import glob_touches
 from sluice.workspace.project import Project
-
-
-class PinnedDataMismatch(UsageError):
-    """Data that the selected stages read is missing or differs from its pin."""
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sluice.errors import SluiceError
+from sluice.errors import EvidenceMissing, SluiceError
 from sluice.util.safepath import check_digest
 from sluice.workspace.project import Project
 
@@ -37,10 +37,6 @@ if TYPE_CHECKING:
     from sluice.stats.predictions import Predictions
 
 ADVICE = "run the baseline stage or add it to the tier"
-
-
-class EvidenceMissing(SluiceError):
-    """The bytes a verdict needs are in neither the workspace nor a readable store."""
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ CELL_WORK = 20_000_000  # cells × resamples up to which cell counts are drawn
 JACKKNIFE_MAX = 2_000  # examples (or cells) up to which BCa's acceleration is a full jackknife
 STRATA, TAILS = 512, 128  # linear resampling: strata, and extreme examples kept whole per end
 UNDEFINED_MAX = 0.05  # share of resamples with no metric value beyond which we know nothing
-_NORMAL = NormalDist()
+NORMAL = NormalDist()
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ class Interval:
 
     def at(self, confidence: float) -> Interval:
         """The same interval at another confidence level (no new resampling)."""
-        _check_confidence(confidence)
+        check_confidence(confidence)
         if confidence == self.confidence:
             return self
         if self.relevel is None:
@@ -64,7 +64,7 @@ class Interval:
         return self.relevel(confidence)
 
 
-def _check_confidence(confidence: float) -> None:
+def check_confidence(confidence: float) -> None:
     if not 0 < confidence < 1:
         raise UsageError(f"confidence must be between 0 and 1, not {confidence}",
                          hint="e.g. 0.95 for a 95% interval")
@@ -119,7 +119,7 @@ def _influence(sides: Sides) -> FloatArray | None:
 
 def _bootstrap(metric: Metric, inputs: list[tuple[Inputs, float]], n_resamples: int,
                confidence: float, seed: int, method: Method, strategy: Strategy) -> Interval:
-    _check_confidence(confidence)
+    check_confidence(confidence)
     if n_resamples < 100:
         raise UsageError(f"n_resamples must be at least 100, not {n_resamples}",
                          hint="10,000 resamples make the interval's ends stable")
@@ -296,11 +296,11 @@ def _bca_levels(r: _Resamples, alpha: float) -> tuple[float, float] | None:
     share = below / (2 * len(values))
     if not 0 < share < 1:
         return None
-    z0, z = _NORMAL.inv_cdf(share), _NORMAL.inv_cdf(alpha)
+    z0, z = NORMAL.inv_cdf(share), NORMAL.inv_cdf(alpha)
     out = []
     for zz in (z, -z):
         den = 1 - r.accel * (z0 + zz)
         if den <= 0:
             return None
-        out.append(_NORMAL.cdf(z0 + (z0 + zz) / den))
+        out.append(NORMAL.cdf(z0 + (z0 + zz) / den))
     return out[0], out[1]

@@ -19,13 +19,13 @@ import numpy.typing as npt
 
 from sluice.errors import UsageError
 from sluice.stats.bootstrap import (
-    _NORMAL,
+    NORMAL,
     Direction,
     Interval,
     Method,
     Verdict,
-    _check_confidence,
     bootstrap,
+    check_confidence,
     paired_bootstrap,
 )
 from sluice.stats.predictions import FloatArray
@@ -74,7 +74,7 @@ def mcnemar_exact(correct_candidate: npt.ArrayLike, correct_baseline: npt.ArrayL
     Newcombe's method-10 (square-and-add Wilson) interval is reported alongside; it is more
     lenient than the exact test in about 2 % of tables, which is why gates do not use it.
     """
-    _check_confidence(confidence)
+    check_confidence(confidence)
     a = np.asarray(correct_candidate, dtype=bool)
     b = np.asarray(correct_baseline, dtype=bool)
     if a.shape != b.shape or a.ndim != 1 or len(a) == 0:
@@ -143,7 +143,7 @@ def _wilson(x: int, n: int, z: float) -> tuple[float, float]:
 
 def _newcombe(a: int, b: int, c: int, d: int, level: float) -> tuple[float, float]:
     n = a + b + c + d
-    z = _NORMAL.inv_cdf(1 - (1 - level) / 2)
+    z = NORMAL.inv_cdf(1 - (1 - level) / 2)
     p1, p2 = (a + b) / n, (a + c) / n
     l1, u1 = _wilson(a + b, n, z)
     l2, u2 = _wilson(a + c, n, z)
@@ -188,7 +188,7 @@ def delong(y_true: npt.ArrayLike, score_candidate: npt.ArrayLike,
 
     ``y_true`` holds two labels (the greater one positive); scores are unweighted.
     """
-    _check_confidence(confidence)
+    check_confidence(confidence)
     y = np.asarray(y_true)
     labels = np.unique(y)
     if len(labels) != 2:
@@ -217,10 +217,10 @@ def delong(y_true: npt.ArrayLike, score_candidate: npt.ArrayLike,
     variance = float(contrast @ (s10 / m + s01 / k) @ contrast)
     diff = aucs[0] - aucs[1]
     se = math.sqrt(max(variance, 0.0))
-    p = 2 * _NORMAL.cdf(-abs(diff) / se) if se > 0 else float(diff == 0)
+    p = 2 * NORMAL.cdf(-abs(diff) / se) if se > 0 else float(diff == 0)
 
     def interval(level: float) -> Interval:
-        half = _NORMAL.inv_cdf(1 - (1 - level) / 2) * se
+        half = NORMAL.inv_cdf(1 - (1 - level) / 2) * se
         return Interval(diff - half, diff + half, diff, "delong", len(y), level,
                         detail="DeLong (1988), normal approximation", relevel=interval)
 
@@ -335,13 +335,13 @@ def seed_interval(per_seed_differences: Sequence[float], bootstrap_intervals: Se
     Student's t on Welch–Satterthwaite's degrees of freedom (the bootstrap part counted
     as exact). Each bootstrap variance is read off its interval: ((high − low)/(2z))².
     """
-    _check_confidence(confidence)
+    check_confidence(confidence)
     d = np.asarray(per_seed_differences, dtype=np.float64)
     if len(d) == 0 or len(d) != len(bootstrap_intervals):
         raise UsageError("seed_interval needs one difference and one interval per seed")
     k = len(d)
     within = float(np.mean([((iv.high - iv.low)
-                             / (2 * _NORMAL.inv_cdf(1 - (1 - iv.confidence) / 2))) ** 2
+                             / (2 * NORMAL.inv_cdf(1 - (1 - iv.confidence) / 2))) ** 2
                             for iv in bootstrap_intervals]))
     between = float(d.var(ddof=1)) / k if k > 1 else 0.0
     total = between + within
@@ -350,7 +350,7 @@ def seed_interval(per_seed_differences: Sequence[float], bootstrap_intervals: Se
 
     def interval(level: float) -> Interval:
         q = 1 - (1 - level) / 2
-        half = (_NORMAL.inv_cdf(q) if math.isinf(df) else _t_quantile(q, df)) * \
+        half = (NORMAL.inv_cdf(q) if math.isinf(df) else _t_quantile(q, df)) * \
             math.sqrt(total)
         if math.isnan(half):
             half = math.inf

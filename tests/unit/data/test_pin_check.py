@@ -11,7 +11,8 @@ import pytest
 
 from sluice.cli.main import exit_code_for
 from sluice.config.lockfile import DataPin, render_lock
-from sluice.data.pins import PinnedDataMismatch, check_pins, data_lineage, readable
+from sluice.data.pins import check_pins, data_lineage, readable
+from sluice.errors import PinnedDataMismatch
 from sluice.util import dvc_md5, hashing
 from sluice.util.hashing import TreeEntry, hash_bytes, hash_manifest
 from sluice.workspace.project import Project, load_project
