@@ -324,8 +324,9 @@ def load_report(project: Project, run_id: str | None) -> tuple[dict[str, Any], P
             raise UsageError("no report yet", hint="run `sluice run --tier merge` first")
         run_id = latest.read_text().strip()
     # In CI's publish job the reports folder comes from the pull request's own build:
-    # a run id is a name made by sluice (pipeline.scheduler.new_run_id), never a path.
-    if not re.fullmatch(r"\d{8}T\d{6}-[0-9a-f]{6}", run_id):
+    # a run id names one folder under the reports (pipeline.scheduler.new_run_id makes
+    # them), never a path.
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*", run_id):
         raise UsageError(f"`{run_id[:80]}` is not a run id",
                          hint="run ids look like 20261205T201731-9e1575 (`sluice report "
                               "--json` lists the latest)")
