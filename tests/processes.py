@@ -6,6 +6,8 @@ import os
 import time
 from collections.abc import Callable
 
+import pytest
+
 
 def alive(pid: int) -> bool:
     """Whether ``pid`` runs (a zombie waiting for its parent to reap it does not)."""
@@ -26,5 +28,6 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 30, what: str = "")
     """Poll ``predicate`` until true; fail after ``timeout`` seconds (a hang, not a speed)."""
     deadline = time.monotonic() + timeout
     while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting {what}".rstrip()
+        if time.monotonic() >= deadline:  # a hang: fail rather than wait forever
+            pytest.fail(f"timed out waiting {what}".rstrip())
         time.sleep(0.05)

@@ -305,7 +305,8 @@ def reevaluate_baseline(project: Project, model: str, version: Any, scratch: Pat
     returns the predictions file it wrote."""
     import json
 
-    from sluice.execute import Job, run_one
+    from sluice.execute import run_one
+    from sluice.execute.base import Job
     from sluice.pipeline.fingerprint import RunContext, render_command, stage_environment
     from sluice.registry.pull import pull_artifact
 

@@ -25,7 +25,7 @@ from typing import IO
 
 import sluice
 from sluice.errors import ResourceError
-from sluice.execute import Job, JobResult
+from sluice.execute.base import Job, JobResult
 
 
 def detect_gpus() -> list[int]:

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from sluice.errors import Interrupted, SluiceError
-from sluice.execute import EXECUTORS, Executor, Job, JobResult
+from sluice.execute import EXECUTORS
+from sluice.execute.base import Executor, Job, JobResult
 from sluice.pipeline.budget import Tracker
 from sluice.pipeline.fingerprint import RunContext, render_command, stage_environment
 from sluice.pipeline.plan import Decision, decide, select_stages

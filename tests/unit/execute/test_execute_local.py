@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from sluice.execute import Job, JobResult, run_one
+from sluice.execute import run_one
+from sluice.execute.base import Job, JobResult
 from sluice.execute.local import LocalExecutor, _start_supervisor
 from sluice.execute.supervise import LineMasker
 from sluice.util.credentials import masker
