@@ -14,7 +14,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,6 +22,7 @@ import pytest
 from sluice.util.hashing import hash_bytes
 from tests.conftest import git, sluice
 from tests.e2e.pipelines import write_project
+from tests.processes import wait_for
 
 if TYPE_CHECKING:
     from tests.s3 import S3Bucket
@@ -221,10 +221,8 @@ def test_interrupted_upload_leaves_no_partial_object_and_a_retry_completes(
     (data / "huge.bin").write_bytes(os.urandom(20 * 1024 * 1024))  # a multipart upload
     sluice(repo, "data", "add", "data/big")
     proc = _popen(repo, "data", "push", jobs=2)
-    deadline = time.monotonic() + 60
-    while len(s3.keys("sluice/objects/")) < 3 and proc.poll() is None:
-        assert time.monotonic() < deadline, "the push never started uploading"
-        time.sleep(0.05)
+    wait_for(lambda: len(s3.keys("sluice/objects/")) >= 3 or proc.poll() is not None,
+             timeout=120, what="for the push to start uploading")
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=30)
     assert proc.returncode == -signal.SIGKILL
