@@ -303,7 +303,7 @@ def reevaluate_baseline(project: Project, model: str, version: Any, scratch: Pat
                         evaluation: ModelEvaluation) -> Path | None:
     """Run the model's evaluate stage on the baseline's artifact instead of the candidate's;
     returns the predictions file it wrote."""
-    import json
+    from dataclasses import replace
 
     from sluice.execute import run_one
     from sluice.execute.base import Job
@@ -320,9 +320,9 @@ def reevaluate_baseline(project: Project, model: str, version: Any, scratch: Pat
     outs = {name: str(folder / f"baseline-{name}{Path(path).suffix}")
             for name, path in evaluate.outs.items()}
     swapped.update({evaluate.outs[name]: path for name, path in outs.items()})
-    env = {**stage_environment(project.config, evaluate, RunContext(), "baseline"),
-           "SLUICE_OUTS": json.dumps(outs, sort_keys=True)}
-    env.update({f"SLUICE_OUT_{n.upper().replace('-', '_')}": p for n, p in outs.items()})
+    # The stage's own environment contract, with its outputs moved to the scratch folder.
+    env = stage_environment(project.config, replace(evaluate, outs=outs), RunContext(),
+                            "baseline")
     log = project.log_path(f"{spec.evaluate}-baseline")
     # Like every stage: the log masked as it is written, the process group stopped on a
     # timeout or when sluice dies.
