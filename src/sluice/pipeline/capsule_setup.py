@@ -123,8 +123,9 @@ def _create_venv(env_dir: Path) -> None:
     import venv
 
     has_pip = importlib.util.find_spec("pip") is not None
-    venv.EnvBuilder(system_site_packages=True, symlinks=os.name != "nt",
-                    with_pip=not has_pip).create(env_dir)
+    # A copy of the interpreter, not a link (venv.create's default): the environment
+    # lives as long as the cache, whatever happens to the path it was made from.
+    venv.EnvBuilder(system_site_packages=True, with_pip=not has_pip).create(env_dir)
     found = sorted(env_dir.glob("lib/python*/site-packages"))
     if found:
         # sluice's own environment, .pth files included: the stage sees what sluice sees.
