@@ -35,9 +35,10 @@ from sluice.util.fs import FileLock, atomic_write_bytes, remove_path
 from sluice.util.hashing import hash_bytes
 from sluice.util.safepath import path_problem
 
-# Options whose value is a file the setup reads (pip, conda, uv, docker-style tools).
-_FILE_OPTIONS = frozenset({"-r", "--requirement", "--requirements", "-c", "--constraint",
-                           "-f", "--file", "--env-file"})
+# Options whose value must be a file the setup reads (pip, uv, conda). Short `-c` and
+# `-f` are not among them: `python -c CODE`, `test -f PATH` (a file there still counts).
+_FILE_OPTIONS = frozenset({"-r", "--requirement", "--requirements", "--constraint",
+                           "--file", "--env-file"})
 _NESTED = ("-r ", "-c ", "--requirement ", "--constraint ", "--requirement=", "--constraint=")
 _READY = ".sluice-ready"
 _PIP_SHIM = '#!/bin/sh\nexec "$(dirname "$0")/python" -m pip "$@"\n'
@@ -73,8 +74,8 @@ def setup_files(root: Path, setup: str | None) -> list[str]:
     """Repo-relative files that ``setup`` names (``-r requirements.txt``, ``bash env.sh``).
 
     Any word of the command that is a file in the project counts, and the files that
-    requirement files include; a file after ``-r``/``-c``/``-f`` that does not exist is
-    a :class:`ConfigError` (the setup would fail on every worker).
+    requirement files include; a file after ``-r``, ``--constraint`` or ``--file`` that
+    does not exist is a :class:`ConfigError` (the setup would fail on every worker).
     """
     if not setup:
         return []
