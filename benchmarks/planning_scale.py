@@ -80,8 +80,9 @@ def sluice_yaml(models: list[str], store_url: str) -> str:
               "    deps: [src/common/lib.py]"]
     for i, m in enumerate(models):
         deps = f"    deps: [src/models/{m}.py, src/common/lib.py]"
+        data = f"${{datasets.d{i % DATASETS}}}"
         lines += [f"  prepare_{m}:",
-                  f"    cmd: '{{ cat ${{datasets.d{i % DATASETS}}}; echo {m}; }} > ${{outs.table}}'",
+                  f"    cmd: '{{ cat {data}; echo {m}; }} > ${{outs.table}}'",
                   deps, f"    outs: {{table: build/{m}/table.csv}}",
                   f"  train_{m}:", "    kind: train",
                   f"    cmd: '{{ cat ${{stages.prepare_{m}.outs.table}}; echo model; }} "
