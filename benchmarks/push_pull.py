@@ -87,12 +87,13 @@ class Counting:
         return counts
 
 
-def start_moto() -> tuple[str, Counting]:
+def start_moto(middleware: Callable[..., Counting] = Counting) -> tuple[str, Counting]:
+    """A moto S3 server in a thread of this process, its app wrapped in ``middleware``."""
     from moto.server import DomainDispatcherApplication, create_backend_app
     from werkzeug.serving import make_server
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    counter = Counting(DomainDispatcherApplication(create_backend_app))
+    counter = middleware(DomainDispatcherApplication(create_backend_app))
     server = make_server("127.0.0.1", 0, counter, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return f"http://127.0.0.1:{server.server_port}", counter
