@@ -50,7 +50,7 @@ class PinProblem:
     def fix(self) -> str:
         if self.source == LOCK_FILE:
             if self.state == "missing":
-                return f"`sluice data pull {self.path} && sluice data checkout {self.path}`"
+                return f"`sluice data pull {self.path}` (`sluice run` fetches it by itself)"
             return (f"`sluice data checkout {self.path}` (or, to use these bytes, "
                     f"`sluice data add {self.path}` and commit {LOCK_FILE})")
         if self.state == "missing":
@@ -92,7 +92,7 @@ def paths_read(project: Project, stages: list[str]) -> dict[str, list[str]]:
     return found
 
 
-def _pins_read(project: Project, stages: list[str]
+def pins_read(project: Project, stages: list[str]
                ) -> tuple[dict[str, DataPin], dict[str, list[str]]]:
     """The checkable pins the stages read, and pin path → the stages reading it."""
     readers: dict[str, list[str]] = {}
@@ -111,7 +111,7 @@ def _pins_read(project: Project, stages: list[str]
 def check_pins(project: Project, stages: list[str], *, refuse: bool = False
                ) -> list[PinProblem]:
     """Pins read by ``stages`` whose data is missing or modified; raise when ``refuse``."""
-    pins, readers = _pins_read(project, stages)
+    pins, readers = pins_read(project, stages)
     problems = []
     try:
         for path in sorted(readers):
@@ -147,7 +147,7 @@ def data_lineage(project: Project, stages: list[str]) -> dict[str, dict[str, Any
     chain = project.graph.with_upstream(stages)
     datasets = {posixpath.normpath(d.path.strip()): name
                 for name, d in project.config.datasets.items()}
-    pins, readers = _pins_read(project, chain)
+    pins, readers = pins_read(project, chain)
     found: dict[str, dict[str, Any]] = {}
     for path in paths_read(project, chain):
         if path in datasets:
