@@ -71,10 +71,9 @@ def missing_pins(project: Project, stages: list[str]) -> dict[str, list[str]]:
 
     DVC's pins are left to DVC (``dvc pull``); the pin check names them.
     """
-    pins, readers = pins_read(project, stages)
+    pins, readers = pins_read(project, stages, lock_only=True)
     return {path: readers[path] for path in sorted(readers)
-            if pins[path].source == LOCK_FILE and pins[path].algorithm == XXH3
-            and not os.path.lexists(project.root / path)}
+            if pins[path].algorithm == XXH3 and not os.path.lexists(project.root / path)}
 
 
 def _source_url(project: Project) -> str | None:

@@ -21,7 +21,7 @@ from typing import Any
 
 from sluice.config.base import is_glob
 from sluice.config.lockfile import EXTERNAL, LOCK_FILE, DataPin
-from sluice.data.versioning import pin_status, workspace_pins
+from sluice.data.versioning import pin_status, read_pins, workspace_pins
 from sluice.errors import PinnedDataMismatch
 from sluice.workspace.graph import glob_touches
 from sluice.workspace.project import Project
@@ -92,14 +92,18 @@ def paths_read(project: Project, stages: list[str]) -> dict[str, list[str]]:
     return found
 
 
-def pins_read(project: Project, stages: list[str]
-               ) -> tuple[dict[str, DataPin], dict[str, list[str]]]:
-    """The checkable pins the stages read, and pin path → the stages reading it."""
+def pins_read(project: Project, stages: list[str], *, lock_only: bool = False
+              ) -> tuple[dict[str, DataPin], dict[str, list[str]]]:
+    """The checkable pins the stages read, and pin path → the stages reading it.
+
+    ``lock_only``: sluice.lock's pins alone (no search for DVC's pointer files).
+    """
     readers: dict[str, list[str]] = {}
     read = paths_read(project, stages)
     if not read:
         return {}, readers  # nothing selected: no need to look for pins
-    pins = {p.path: p for p in workspace_pins(project).values() if p.algorithm != EXTERNAL}
+    found = read_pins(project) if lock_only else workspace_pins(project)
+    pins = {p.path: p for p in found.values() if p.algorithm != EXTERNAL}
     for path, names in read.items():
         for pin in pins.values():
             if _overlaps(path, pin.path):
