@@ -126,6 +126,9 @@ def test_fresh_clone_fetches_pinned_data_and_the_pr_job_writes_nothing(
     assert writes == {}, [r for r in s3.counter.log if not r.startswith(("GET", "HEAD"))]
     assert json.loads(sluice(clone, "data", "status", "--json").stdout)[0]["state"] == \
         "unchanged"
+    refused = sluice(clone, "data", "push", check=2, env=_pr_job_env())
+    assert "never writes it" in refused.stderr
+    assert s3.counter.counts.get("PUT", 0) == 0
     # The read secret is masked in the stage's log, though its name does not say secret.
     log = (clone / ".sluice/logs/train.log").read_text()
     assert "read token: ***" in log and token not in log + run.stdout + run.stderr

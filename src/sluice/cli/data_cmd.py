@@ -102,9 +102,16 @@ def _say_restored(restored: list[str]) -> None:
 def _transfer(direction: str, remote: str | None, paths: list[str] | None,
               checkout: bool = False) -> int:
     from sluice.data.versioning import data_checkout, remote_store, select_pins, transfer
-    from sluice.workspace.project import load_project
+    from sluice.workspace.project import load_project, shared_read_only
 
     project = load_project()
+    if direction == "push" and shared_read_only():
+        from sluice.errors import UsageError
+
+        raise UsageError("$SLUICE_CACHE_READ_ONLY is set: this job reads the shared store "
+                         "and never writes it",
+                         hint="push from a job with write access (not a pull-request job), "
+                              "or unset SLUICE_CACHE_READ_ONLY")
     pins = select_pins(project, paths)
     other = remote_store(project, remote)
     source, target = (project.store, other) if direction == "push" else (other, project.store)

@@ -31,6 +31,11 @@ SHARED_CACHE_ENV = "SLUICE_CACHE_URL"  # the store CI runners share (overrides s
 READ_ONLY_ENV = "SLUICE_CACHE_READ_ONLY"
 
 
+def shared_read_only() -> bool:
+    """Whether $SLUICE_CACHE_READ_ONLY says to read the shared store and never write it."""
+    return os.environ.get(READ_ONLY_ENV, "").strip().lower() in ("1", "true", "yes")
+
+
 def find_root(start: Path | None = None) -> Path:
     """The nearest folder at or above ``start`` holding ``sluice.yaml``."""
     here = (start or Path.cwd()).resolve()
@@ -85,8 +90,7 @@ class Project:
             return local
         from sluice.store.layered import LayeredStore
 
-        read_only = os.environ.get(READ_ONLY_ENV, "").strip().lower() in ("1", "true", "yes")
-        return LayeredStore(local, shared, read_only=read_only)
+        return LayeredStore(local, shared, read_only=shared_read_only())
 
     @cached_property
     def stat_cache(self) -> StatCache:
