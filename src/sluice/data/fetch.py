@@ -25,13 +25,12 @@ from dataclasses import dataclass
 
 from sluice.config.lockfile import LOCK_FILE, XXH3, DataPin
 from sluice.data.pins import pins_read
-from sluice.data.versioning import data_checkout, read_pins, transfer
+from sluice.data.versioning import data_checkout, read_pins, remote_url, transfer
 from sluice.errors import PinnedDataMismatch, SluiceError
 from sluice.store.base import Store
 from sluice.util.credentials import mask
 from sluice.workspace.project import SHARED_CACHE_ENV, Project
 
-REMOTE_ENV = "SLUICE_REMOTE"
 _STEPS = 10  # progress lines per fetch: at most one per tenth of the objects
 
 
@@ -74,11 +73,6 @@ def missing_pins(project: Project, stages: list[str]) -> dict[str, list[str]]:
     pins, readers = pins_read(project, stages, lock_only=True)
     return {path: readers[path] for path in sorted(readers)
             if pins[path].algorithm == XXH3 and not os.path.lexists(project.root / path)}
-
-
-def _source_url(project: Project) -> str | None:
-    """Where ``sluice data push`` sends pinned data (sluice.data.versioning.remote_store)."""
-    return os.environ.get(REMOTE_ENV) or project.config.remote or project.shared_cache_url
 
 
 def _open_source(project: Project, url: str) -> Store:
@@ -144,7 +138,7 @@ def fetch_missing(project: Project, stages: list[str],
     files = sum(pin.nfiles for pin in pins)
     local = local_layer(project.store)
     lacking = local.missing([p.hash for p in pins])
-    url = _source_url(project) if lacking else None
+    url = remote_url(project) if lacking else None
     copied, shown = 0, None
     if lacking and url is None:
         raise _no_store([p for p in pins if p.hash in set(lacking)], readers)

@@ -287,11 +287,15 @@ def transfer(source: Store, target: Store, pins: list[DataPin],
     return copy_objects(source, target, dict.fromkeys(wanted), on_progress)
 
 
+def remote_url(project: Project) -> str | None:
+    """The store pinned data is pushed to: $SLUICE_REMOTE, `remote:`, then the shared cache."""
+    return os.environ.get("SLUICE_REMOTE") or project.config.remote or project.shared_cache_url
+
+
 def remote_store(project: Project, url: str | None) -> Store:
     from sluice.store import open_store
 
-    remote = url or os.environ.get("SLUICE_REMOTE") or project.config.remote \
-        or project.shared_cache_url
+    remote = url or remote_url(project)
     if not remote:
         raise UsageError("no remote store configured",
                          hint="set `remote:` or `storage: cache:` in sluice.yaml (a folder "
