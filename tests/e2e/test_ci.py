@@ -143,8 +143,25 @@ def _validate(command: list[str], cwd: Path) -> subprocess.CompletedProcess[str]
     return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=120)
 
 
+def _with_secrets_and_a_shared_store(churn: Path) -> None:
+    """Release branches, write and read-only secrets, a shared store: what zizmor audits
+    most closely (caching, secrets) and what gives pull-request jobs credentials."""
+    config = churn / "sluice.yaml"
+    text = config.read_text().replace("trigger: {push: {branches: [main]}}",
+                                      'trigger: {push: {branches: [main, "release/*"]}}')
+    config.write_text(text.replace(
+        "ci:\n  install:", "ci:\n  secrets: [AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY]\n"
+        "  read_secrets: {AWS_ACCESS_KEY_ID: AWS_READONLY_ACCESS_KEY_ID, "
+        "AWS_SECRET_ACCESS_KEY: AWS_READONLY_SECRET_ACCESS_KEY}\n  install:")
+        + 'storage: {cache: "s3://ml-ci-cache/churn"}\n')
+    assert "release/*" in config.read_text() and "read_secrets:" in config.read_text()
+
+
 @pytest.mark.slow
-def test_generated_files_pass_the_validators(churn: Path) -> None:
+@pytest.mark.parametrize("variant", ["example", "release branches, secrets, shared store"])
+def test_generated_files_pass_the_validators(churn: Path, variant: str) -> None:
+    if variant != "example":
+        _with_secrets_and_a_shared_store(churn)
     for system in PATHS:
         sluice(churn, "ci", "generate", system, "--write")
     checker = tool("check-jsonschema")
@@ -159,14 +176,7 @@ def test_generated_files_pass_the_validators(churn: Path) -> None:
 @pytest.mark.parametrize("variant", ["example", "release branches, secrets, shared store"])
 def test_github_workflow_passes_zizmor_and_actionlint(churn: Path, variant: str) -> None:
     if variant != "example":
-        # Pushes to release-like branches make zizmor audit caching and secrets closely.
-        config = churn / "sluice.yaml"
-        text = config.read_text().replace("trigger: {push: {branches: [main]}}",
-                                          'trigger: {push: {branches: [main, "release/*"]}}')
-        config.write_text(text.replace("ci:\n  install:", "ci:\n  secrets: [AWS_ACCESS_KEY_ID, "
-                                       "AWS_SECRET_ACCESS_KEY]\n  install:")
-                          + 'storage: {cache: "s3://ml-ci-cache/churn"}\n')
-        assert "release/*" in config.read_text() and "secrets:" in config.read_text()
+        _with_secrets_and_a_shared_store(churn)
     sluice(churn, "ci", "generate", "github", "--write")
     zizmor = tool("zizmor")
     if zizmor is None:

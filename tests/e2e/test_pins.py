@@ -89,13 +89,23 @@ def test_checkout_without_data_checkout_refuses_the_run(branches: Path) -> None:
         "hash": _pinned_hash(repo)}
 
 
-def test_missing_pinned_data_names_the_pin_and_pull(branches: Path) -> None:
+def test_missing_pinned_data_is_checked_out_or_named_with_its_push(branches: Path) -> None:
     shutil.rmtree(branches / "data/events")
-    missing = sluice(branches, "run", "--tier", "merge", check=2)
-    assert "`data/events` (pinned in sluice.lock) is missing" in missing.stderr
-    assert "sluice data pull data/events" in missing.stderr
     [problem] = json.loads(sluice(branches, "status", "--json").stdout)["data"]
-    assert problem["state"] == "missing"
+    assert problem["state"] == "missing" and "sluice data pull data/events" in problem["fix"]
+    assert "sluice data pull data/events" in sluice(branches, "plan", "--tier", "merge").stdout
+    # The local store has it: the run checks it out (verified) and goes on.
+    run = sluice(branches, "run", "--tier", "merge")
+    assert "checking out `data/events` (1 file(s)) from the local store" in run.stderr
+    assert (branches / "data/events/quality.txt").read_text() == "model 0.35\n"
+    # In no store at all (no shared store here): nothing runs, the pin and its push are named.
+    shutil.rmtree(branches / "data/events")
+    shutil.rmtree(branches / ".sluice/cache")
+    missing = sluice(branches, "run", "--tier", "merge", "--force", check=2)
+    assert "`data/events` (" in missing.stderr and "pinned in sluice.lock) read by" in \
+        missing.stderr
+    assert "no shared store is configured" in missing.stderr
+    assert "sluice data push" in missing.stderr and "running" not in missing.stderr
 
 
 def _dvc_file(md5: str, size: int, path: str, legacy: bool = False) -> str:

@@ -4,7 +4,9 @@ CircleCI builds pushed branches, so pull-request tiers run on every branch but
 the default one. One workflow per event: the gate tier's job first, the
 expensive tier's job ``requires`` it. Secrets live in a context named
 ``sluice`` that only jobs which never run pull-request code use (and
-"Pass secrets to builds from forked pull requests" stays off). Scheduled tiers
+"Pass secrets to builds from forked pull requests" stays off); read-only store
+credentials (``ci.read_secrets``) in a context ``sluice-read`` that only
+pull-request jobs use. Scheduled tiers
 are scheduled pipelines named after the tier; manual tiers start by the
 ``sluice-tier`` pipeline parameter.
 """
@@ -16,6 +18,7 @@ from typing import Any
 from sluice.ci.model import STATE_PATH, Job, Pipeline, dump_yaml, header
 
 CONTEXT = "sluice"
+READ_CONTEXT = "sluice-read"  # read-only store credentials, for pull-request jobs
 TIER_PARAMETER = "sluice-tier"
 EXIT_FILE = ".sluice-exit-code"  # in the checkout, outside the cached .sluice/
 _BRANCH = "<< pipeline.git.branch >>"
@@ -25,6 +28,9 @@ _TIER = f"<< pipeline.parameters.{TIER_PARAMETER} >>"
 
 def _job(pipeline: Pipeline, job: Job) -> dict[str, Any]:
     cache = f"sluice-v1-{job.tier}-{{{{ .Branch }}}}"
+    # The read-only credentials under the names the store's client reads.
+    renamed = "".join(f'export {name}="${secret}"\n' for name, secret in job.read_secrets
+                      if name != secret)
     return {
         "docker": [{"image": pipeline.image}],
         # --base auto compares a default-branch build with the previous pipeline's commit.
@@ -36,7 +42,7 @@ def _job(pipeline: Pipeline, job: Job) -> dict[str, Any]:
             {"run": {"name": "Install the project", "command": pipeline.install}},
             # The exit code waits in a file so that the report is stored even on failure.
             {"run": {"name": f"Run tier {job.tier}",
-                     "command": f"set +e\n{job.command}\necho $? > {EXIT_FILE}\n",
+                     "command": f"set +e\n{renamed}{job.command}\necho $? > {EXIT_FILE}\n",
                      "no_output_timeout": f"{job.timeout_minutes}m"}},
             *([{"run": {"name": "Publish the report on the pull request", "when": "always",
                         "command": 'if [ -n "${CIRCLE_PULL_REQUEST:-}" ]; then '
@@ -60,6 +66,8 @@ def _workflow(pipeline: Pipeline, jobs: list[Job], when: Any) -> dict[str, Any]:
             options["requires"] = [job.needs]
         if job.secrets:
             options["context"] = [CONTEXT]
+        elif job.read_secrets:
+            options["context"] = [READ_CONTEXT]
         entries.append({job.tier: options} if options else job.tier)
     return {"when": when, "jobs": entries}
 
@@ -115,5 +123,8 @@ class CircleCI:
                 f"{j.tier} at `{j.schedule}`" for j in pipeline.jobs if j.schedule) + ".")
         notes.append("Project variable: GITHUB_TOKEN or GITLAB_TOKEN for the pull-request "
                      "comment" + (f"; context `{CONTEXT}`: " + ", ".join(pipeline.secrets)
-                                  if pipeline.secrets else "") + ".")
+                                  if pipeline.secrets else "")
+                     + (f"; context `{READ_CONTEXT}` (read-only store credentials, for "
+                        "pull-request jobs): " + ", ".join(pipeline.read_secrets)
+                        if pipeline.read_secrets else "") + ".")
         return header(self, notes) + dump_yaml(document)

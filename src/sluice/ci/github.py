@@ -4,7 +4,8 @@ Security, as zizmor and actionlint check it: ``permissions: {}`` for the
 workflow and the least each job needs; only the ``pull_request`` event for
 pull requests (never ``pull_request_target``), so fork code runs with a
 read-only token and no secrets; ``ci.secrets`` reach only jobs that never run
-pull-request code; third-party actions pinned by full commit SHA; checkout
+pull-request code, ``ci.read_secrets`` (read-only store credentials) only those
+that do; third-party actions pinned by full commit SHA; checkout
 without persisted credentials; no ``${{ }}`` inside ``run:``; superseded
 pull-request runs cancelled by a concurrency group.
 
@@ -127,8 +128,8 @@ def _job(pipeline: Pipeline, job: Job) -> dict[str, Any]:
                   "restore-keys": f"sluice-${{{{ runner.os }}}}-{job.tier}-\n"}},
     ]
     run: dict[str, Any] = {"name": f"Run tier {job.tier}", "run": job.command}
-    if job.secrets:
-        run["env"] = {name: f"${{{{ secrets.{name} }}}}" for name in job.secrets}
+    if job.secret_env:
+        run["env"] = {name: f"${{{{ secrets.{secret} }}}}" for name, secret in job.secret_env}
     steps.append(run)
     # Saved even when the tier failed: the stages that succeeded need not run again.
     steps.append({"name": "Save sluice's local state", "if": "always()",
@@ -234,4 +235,7 @@ class GitHubActions:
         if pipeline.secrets:
             notes.append("Repository secrets to set: " + ", ".join(pipeline.secrets)
                          + " (never given to pull-request jobs).")
+        if pipeline.read_secrets:
+            notes.append("Read-only store credentials for pull-request jobs (they never "
+                         "write the store): " + ", ".join(pipeline.read_secrets) + ".")
         return header(self, notes) + text

@@ -3,8 +3,10 @@
 GitLab gives every CI/CD variable to every job, so secrets cannot be withheld
 from merge-request jobs in this file: the header says to make ``ci.secrets``
 *protected* variables, which GitLab exposes only to pipelines of protected
-branches (never to a merge request's). Schedules live in GitLab's settings:
-one pipeline schedule per scheduled tier, with ``SLUICE_CI_TIER`` naming it.
+branches (never to a merge request's), and ``ci.read_secrets`` unprotected ones
+(a merge-request job maps them to the variables the store's client reads).
+Schedules live in GitLab's settings: one pipeline schedule per scheduled tier,
+with ``SLUICE_CI_TIER`` naming it.
 """
 
 from __future__ import annotations
@@ -61,6 +63,10 @@ def _job(pipeline: Pipeline, job: Job) -> dict[str, Any]:
                   "paths": [f"{STATE_PATH}/"], "when": "always"},
         "script": [pipeline.install, job.command],
     })
+    renamed = {name: f"${secret}" for name, secret in job.read_secrets if name != secret}
+    if renamed:
+        # The read-only credentials under the names the store's client reads.
+        body["variables"] = renamed
     if job.pull_request:
         # after_script runs even when the tier failed; GITLAB_TOKEN is a CI/CD variable.
         body["after_script"] = [
@@ -105,6 +111,9 @@ class GitLabCI:
                  + ", ".join(pipeline.manual_tiers()) + ")." if pipeline.manual_tiers() else "",
                  "Variables: GITLAB_TOKEN (api scope) for the merge-request comment"
                  + ("; protected variables " + ", ".join(pipeline.secrets)
-                    + " (protected: never exposed to merge-request pipelines)."
-                    if pipeline.secrets else ".")]
+                    + " (protected: never exposed to merge-request pipelines)"
+                    if pipeline.secrets else "")
+                 + ("; read-only store credentials " + ", ".join(pipeline.read_secrets)
+                    + " (not protected: merge-request jobs read the store with them, and "
+                      "never write it)" if pipeline.read_secrets else "") + "."]
         return header(self, [n for n in notes if n]) + dump_yaml(document)

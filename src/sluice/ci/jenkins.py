@@ -4,7 +4,8 @@ Stages run in order, so the gate tier's stage comes first and a failure stops
 the expensive ones. ``when`` picks each tier's stage from the build's cause:
 ``changeRequest()`` for pull requests, the branch for pushes, the timer for
 schedules, the ``SLUICE_TIER`` parameter for manual runs. Secrets are Jenkins
-credentials bound only inside stages that never run pull-request code.
+credentials bound only inside stages that never run pull-request code;
+``ci.read_secrets`` (read-only store credentials) only inside those that do.
 """
 
 from __future__ import annotations
@@ -56,10 +57,10 @@ def _stage(pipeline: Pipeline, job: Job) -> list[str]:
               "            options {",
               f"                timeout(time: {job.timeout_minutes}, unit: 'MINUTES')",
               "            }"]
-    if job.secrets:
+    if job.secret_env:
         lines.append("            environment {")
-        lines += [f"                {name} = credentials({_groovy(name)})"
-                  for name in job.secrets]
+        lines += [f"                {name} = credentials({_groovy(secret)})"
+                  for name, secret in job.secret_env]
         lines.append("            }")
     lines += ["            steps {",
               f"                sh {_groovy(f'{VENV} && {job.command}')}",
@@ -137,5 +138,8 @@ class Jenkins:
                      "for the pull-request comment"
                      + ("; secret text " + ", ".join(pipeline.secrets)
                         + " (bound only in stages without pull-request code)"
-                        if pipeline.secrets else "") + ".")
+                        if pipeline.secrets else "")
+                     + ("; secret text " + ", ".join(pipeline.read_secrets)
+                        + " (read-only store credentials, bound in pull-request stages)"
+                        if pipeline.read_secrets else "") + ".")
         return header(self, notes) + "\n".join(lines) + "\n"

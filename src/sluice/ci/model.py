@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import yaml
 
-from sluice.errors import UsageError
+from sluice.errors import ConfigError, UsageError
+from sluice.workspace.project import READ_ONLY_ENV
 
 if TYPE_CHECKING:
     from sluice.config.schema import ConfigSpec, TierSpec
@@ -50,16 +51,28 @@ class Job:
     needs: str | None  # the gate tier's job, which must pass first
     gated: tuple[Job, ...] = ()  # the gate job also runs on these jobs' events
     secrets: tuple[str, ...] = ()  # empty for every job that runs pull-request code
-    # Pull-request jobs get no credentials, so they cannot reach `storage:`: they run
-    # on their restored local state, with a local ledger.
+    # (variable, CI secret holding its value): read-only store credentials, given only
+    # to jobs that run pull-request code (``ci.read_secrets``).
+    read_secrets: tuple[tuple[str, str], ...] = ()
+    # Pull-request jobs never write `storage:`. With read-only credentials they read the
+    # shared store (their data, cached results, baseline evidence) and keep what they
+    # make to themselves; without, they run on their restored local state alone. Either
+    # way their ledger is local.
     local_state_only: bool = False
 
     @property
     def command(self) -> str:
         run = f"sluice run --tier {self.tier} --base auto"
+        if self.local_state_only and self.read_secrets:
+            return f"{READ_ONLY_ENV}=1 SLUICE_DATABASE_URL={LOCAL_DATABASE} {run}"
         if self.local_state_only:
             return f"SLUICE_CACHE_URL=none SLUICE_DATABASE_URL={LOCAL_DATABASE} {run}"
         return run
+
+    @property
+    def secret_env(self) -> tuple[tuple[str, str], ...]:
+        """(variable, CI secret holding its value) of every credential this job gets."""
+        return (*((name, name) for name in self.secrets), *self.read_secrets)
 
     @property
     def is_gate(self) -> bool:
@@ -83,6 +96,7 @@ class Pipeline:
     secrets: tuple[str, ...]
     shared_storage: bool
     jobs: tuple[Job, ...]
+    read_secrets: tuple[str, ...] = ()  # the CI secrets pull-request jobs read the store with
     # The sluice-ml version ``install`` pins (None: it installs sluice from no index,
     # e.g. `pip install -e .` in a repository that vendors sluice).
     sluice_version: str | None = None
@@ -161,6 +175,13 @@ def build_pipeline(spec: ConfigSpec) -> Pipeline:
         raise UsageError("sluice.yaml has no tiers, so there is nothing for CI to run",
                          hint="add a `tiers:` section (see docs/config.md, Tiers), e.g. a "
                               "`pr` tier with `trigger: pull_request`")
+    clash = sorted(set(ci.read_secrets.values()) & set(ci.secrets))
+    if clash:
+        raise ConfigError(f"ci.read_secrets names {', '.join(f'`{n}`' for n in clash)}, which "
+                          "ci.secrets lists: pull-request jobs would get write credentials",
+                          hint="keep read-only store credentials in secrets of their own, "
+                               "e.g. `read_secrets: {AWS_ACCESS_KEY_ID: "
+                               "AWS_READONLY_ACCESS_KEY_ID, ...}` (variable: secret)")
     order = sorted(spec.tiers, key=lambda name: (cost_rank(spec.tiers[name]), name))
     pr_tiers = [n for n in order if spec.tiers[n].trigger.pull_request is not None]
     gate = pr_tiers[0] if pr_tiers else None
@@ -179,6 +200,7 @@ def build_pipeline(spec: ConfigSpec) -> Pipeline:
             timeout_minutes=timeout_minutes(tier),
             needs=gate if gate is not None and name != gate else None,
             secrets=() if runs_pr_code else tuple(ci.secrets),
+            read_secrets=tuple(ci.read_secrets.items()) if runs_pr_code else (),
             local_state_only=runs_pr_code and bool(spec.storage.cache or spec.storage.database))
     jobs = list(plain.values())
     if gate is not None:
@@ -192,7 +214,8 @@ def build_pipeline(spec: ConfigSpec) -> Pipeline:
                     runs_on=ci.runs_on, image=ci.image, artifacts=tuple(ci.artifacts),
                     secrets=tuple(ci.secrets),
                     shared_storage=bool(spec.storage.cache or spec.storage.database),
-                    jobs=tuple(jobs), sluice_version=version)
+                    jobs=tuple(jobs), sluice_version=version,
+                    read_secrets=tuple(dict.fromkeys(ci.read_secrets.values())))
 
 
 def header(generator: CIGenerator, extra: list[str] | None = None) -> str:

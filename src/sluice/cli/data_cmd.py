@@ -89,18 +89,29 @@ def checkout(paths: Annotated[list[str] | None, typer.Argument(
     from sluice.data.versioning import data_checkout
     from sluice.workspace.project import load_project
 
-    restored = data_checkout(load_project(), paths)
-    for path in restored:
-        echo(f"restored {path}")
-    echo(f"{len(restored)} restored" if restored else "all pinned data already matches")
+    _say_restored(data_checkout(load_project(), paths))
     return 0
 
 
-def _transfer(direction: str, remote: str | None, paths: list[str] | None) -> int:
-    from sluice.data.versioning import remote_store, select_pins, transfer
-    from sluice.workspace.project import load_project
+def _say_restored(restored: list[str]) -> None:
+    for path in restored:
+        echo(f"restored {path}")
+    echo(f"{len(restored)} restored" if restored else "all pinned data already matches")
+
+
+def _transfer(direction: str, remote: str | None, paths: list[str] | None,
+              checkout: bool = False) -> int:
+    from sluice.data.versioning import data_checkout, remote_store, select_pins, transfer
+    from sluice.workspace.project import load_project, shared_read_only
 
     project = load_project()
+    if direction == "push" and shared_read_only():
+        from sluice.errors import UsageError
+
+        raise UsageError("$SLUICE_CACHE_READ_ONLY is set: this job reads the shared store "
+                         "and never writes it",
+                         hint="push from a job with write access (not a pull-request job), "
+                              "or unset SLUICE_CACHE_READ_ONLY")
     pins = select_pins(project, paths)
     other = remote_store(project, remote)
     source, target = (project.store, other) if direction == "push" else (other, project.store)
@@ -108,6 +119,8 @@ def _transfer(direction: str, remote: str | None, paths: list[str] | None) -> in
                       lambda done, total: echo(f"  {done}/{total} objects", err=True)
                       if done == total or done % 500 == 0 else None)
     echo(f"{direction}: {copied} object(s) copied, {len(pins)} pinned path(s) complete")
+    if checkout:
+        _say_restored(data_checkout(project, [pin.path for pin in pins]))
     return 0
 
 
@@ -127,14 +140,24 @@ def push(paths: Annotated[list[str] | None, typer.Argument(help="Pinned paths.")
 
 @data_app.command("pull")
 def pull(paths: Annotated[list[str] | None, typer.Argument(help="Pinned paths.")] = None,
-         remote: RemoteOption = None) -> int:
-    """Fetch pinned data missing from the local store, then `sluice data checkout` it.
+         remote: RemoteOption = None,
+         checkout: Annotated[bool, typer.Option(
+             "--checkout/--no-checkout",
+             help="Also restore the pulled data into the workspace, as `sluice data "
+                  "checkout` does; --no-checkout only fills the local store.")] = True,
+         ) -> int:
+    """Fetch pinned data missing from the local store and check it out into the workspace.
+
+    `sluice run` fetches the data its stages read by itself; pull fetches ahead
+    (e.g. to look at the data), or everything pinned.
 
     Examples:
 
-      sluice data pull && sluice data checkout
+      sluice data pull
+
+      sluice data pull data/events --no-checkout   # the local store only
     """
-    return _transfer("pull", remote, paths)
+    return _transfer("pull", remote, paths, checkout=checkout)
 
 
 def register(app: typer.Typer) -> None:

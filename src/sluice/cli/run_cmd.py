@@ -48,6 +48,10 @@ def register(app: typer.Typer) -> None:
         Checks run first; if one fails, the other stages are gated. Exit code 1 if
         a stage failed, 3 if a budget refused the run or stopped a stage.
 
+        Pinned data (sluice.lock) that the selected stages read and the workspace
+        lacks is fetched from the shared store and checked out first, so a fresh
+        clone needs no `sluice data pull`; data in no store is exit 2.
+
         Examples:
 
           sluice run

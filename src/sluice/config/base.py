@@ -98,6 +98,13 @@ class Config:
         """The shared store `sluice data push/pull` use (a folder or URL)."""
         return self.spec.remote
 
+    @property
+    def secret_names(self) -> tuple[str, ...]:
+        """Variables holding a credential in some CI job (``ci.secrets``, ``ci.read_secrets``
+        and the secrets those read from): masked in all that is shown."""
+        ci = self.spec.ci
+        return tuple(dict.fromkeys([*ci.secrets, *ci.read_secrets, *ci.read_secrets.values()]))
+
 
 def normalise_path(raw: str, what: str, where: Location) -> str:
     """A repo-relative POSIX path; absolute paths and `..` escapes are errors.

@@ -329,6 +329,13 @@ class StorageSpec(_Strict):
     database: StrictStr | None = None  # postgresql+psycopg://… (same as top-level `database`)
 
 
+def _names_or_mapping(value: Any) -> Any:
+    """``[NAME, …]`` is short for ``{NAME: NAME, …}``: each variable from the secret so named."""
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return {v: v for v in value}
+    return value
+
+
 class CISpec(_Strict):
     """What the generated CI files need to know about the project."""
 
@@ -338,6 +345,9 @@ class CISpec(_Strict):
     runs_on: StrictStr = "ubuntu-latest"  # GitHub runner label
     image: StrictStr = "python:3.11"  # GitLab / CircleCI / Jenkins container image
     secrets: list[EnvName] = Field(default_factory=list)  # passed to non-PR jobs only
+    # Read-only store credentials for pull-request jobs: variable -> the CI secret holding it.
+    read_secrets: Annotated[dict[EnvName, EnvName], BeforeValidator(_names_or_mapping)] = \
+        Field(default_factory=dict)
     artifacts: list[StrictStr] = Field(default_factory=list)  # extra paths to upload
 
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from sluice.config.base import is_glob
 from sluice.config.lockfile import EXTERNAL, LOCK_FILE, DataPin
-from sluice.data.versioning import pin_status, workspace_pins
+from sluice.data.versioning import pin_status, read_pins, workspace_pins
 from sluice.errors import PinnedDataMismatch
 from sluice.workspace.graph import glob_touches
 from sluice.workspace.project import Project
@@ -50,7 +50,7 @@ class PinProblem:
     def fix(self) -> str:
         if self.source == LOCK_FILE:
             if self.state == "missing":
-                return f"`sluice data pull {self.path} && sluice data checkout {self.path}`"
+                return f"`sluice data pull {self.path}` (`sluice run` fetches it by itself)"
             return (f"`sluice data checkout {self.path}` (or, to use these bytes, "
                     f"`sluice data add {self.path}` and commit {LOCK_FILE})")
         if self.state == "missing":
@@ -92,14 +92,18 @@ def paths_read(project: Project, stages: list[str]) -> dict[str, list[str]]:
     return found
 
 
-def _pins_read(project: Project, stages: list[str]
-               ) -> tuple[dict[str, DataPin], dict[str, list[str]]]:
-    """The checkable pins the stages read, and pin path → the stages reading it."""
+def pins_read(project: Project, stages: list[str], *, lock_only: bool = False
+              ) -> tuple[dict[str, DataPin], dict[str, list[str]]]:
+    """The checkable pins the stages read, and pin path → the stages reading it.
+
+    ``lock_only``: sluice.lock's pins alone (no search for DVC's pointer files).
+    """
     readers: dict[str, list[str]] = {}
     read = paths_read(project, stages)
     if not read:
         return {}, readers  # nothing selected: no need to look for pins
-    pins = {p.path: p for p in workspace_pins(project).values() if p.algorithm != EXTERNAL}
+    found = read_pins(project) if lock_only else workspace_pins(project)
+    pins = {p.path: p for p in found.values() if p.algorithm != EXTERNAL}
     for path, names in read.items():
         for pin in pins.values():
             if _overlaps(path, pin.path):
@@ -111,7 +115,7 @@ def _pins_read(project: Project, stages: list[str]
 def check_pins(project: Project, stages: list[str], *, refuse: bool = False
                ) -> list[PinProblem]:
     """Pins read by ``stages`` whose data is missing or modified; raise when ``refuse``."""
-    pins, readers = _pins_read(project, stages)
+    pins, readers = pins_read(project, stages)
     problems = []
     try:
         for path in sorted(readers):
@@ -147,7 +151,7 @@ def data_lineage(project: Project, stages: list[str]) -> dict[str, dict[str, Any
     chain = project.graph.with_upstream(stages)
     datasets = {posixpath.normpath(d.path.strip()): name
                 for name, d in project.config.datasets.items()}
-    pins, readers = _pins_read(project, chain)
+    pins, readers = pins_read(project, chain)
     found: dict[str, dict[str, Any]] = {}
     for path in paths_read(project, chain):
         if path in datasets:

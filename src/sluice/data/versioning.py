@@ -26,7 +26,7 @@ from sluice.config.lockfile import (
     parse_lock,
     render_lock,
 )
-from sluice.errors import DataInvalid, Location, StoreError, UsageError
+from sluice.errors import DataInvalid, Location, SluiceError, StoreError, UsageError
 from sluice.store.base import Store
 from sluice.store.local import LocalStore
 from sluice.util.fs import FileLock, atomic_write_bytes
@@ -251,8 +251,19 @@ def _objects_of(store: Store, pin: DataPin) -> list[str]:
     return [pin.hash, *(e.hash for e in entries)]
 
 
+def _not_in_store(absent: list[DataPin], source: Store) -> SluiceError:
+    names = ", ".join(f"`{pin.path}`" for pin in absent)
+    verb = "is" if len(absent) == 1 else "are"
+    return StoreError(f"{names} (pinned in {LOCK_FILE}) {verb} not in the store {source.url}",
+                      hint="push it from a checkout that has the data: "
+                           + " ".join(["`sluice data push", *(p.path for p in absent)]) + "`"
+                           + " (after `sluice data add` if it is not pinned there)")
+
+
 def transfer(source: Store, target: Store, pins: list[DataPin],
-             on_progress: Callable[[int, int], None] = lambda done, total: None) -> int:
+             on_progress: Callable[[int, int], None] = lambda done, total: None,
+             *, on_absent: Callable[[list[DataPin], Store], SluiceError] = _not_in_store
+             ) -> int:
     """Copy the objects of ``pins`` that ``target`` lacks; returns how many were copied.
 
     Existence is checked in batches (a listing per prefix on object stores, not a
@@ -266,11 +277,8 @@ def transfer(source: Store, target: Store, pins: list[DataPin],
     source, target = local_layer(source), local_layer(target)
     # Only pins the target lacks must be in the source (one batched check each side).
     absent = set(source.missing(target.missing([pin.hash for pin in pins])))
-    for pin in pins:
-        if pin.hash in absent:
-            raise StoreError(f"`{pin.path}` is not in the store {source.url}",
-                             hint=f"run `sluice data add {pin.path}` where the data is, "
-                                  "and push it from there")
+    if absent:
+        raise on_absent([pin for pin in pins if pin.hash in absent], source)
     wanted: list[str] = []
     for pin in pins:
         # Read a folder's manifest from this disk when it is here: no request.
@@ -279,11 +287,15 @@ def transfer(source: Store, target: Store, pins: list[DataPin],
     return copy_objects(source, target, dict.fromkeys(wanted), on_progress)
 
 
+def remote_url(project: Project) -> str | None:
+    """The store pinned data is pushed to: $SLUICE_REMOTE, `remote:`, then the shared cache."""
+    return os.environ.get("SLUICE_REMOTE") or project.config.remote or project.shared_cache_url
+
+
 def remote_store(project: Project, url: str | None) -> Store:
     from sluice.store import open_store
 
-    remote = url or os.environ.get("SLUICE_REMOTE") or project.config.remote \
-        or project.shared_cache_url
+    remote = url or remote_url(project)
     if not remote:
         raise UsageError("no remote store configured",
                          hint="set `remote:` or `storage: cache:` in sluice.yaml (a folder "

@@ -330,7 +330,7 @@ def reevaluate_baseline(project: Project, model: str, version: Any, scratch: Pat
                        render_command(project.config, evaluate, RunContext(), swapped),
                        project.root, env, log, evaluate.spec.timeout,
                        gpus=evaluate.spec.resources.gpus,
-                       secret_names=tuple(project.config.spec.ci.secrets)))
+                       secret_names=project.config.secret_names))
     name = predictions_output(project, spec)
     if not done.ok or name is None or not (project.root / outs[name]).exists():
         evaluation.notes.append(f"re-evaluating the baseline failed (exit {done.returncode}; "

@@ -96,8 +96,13 @@ def _needs_budget(project: Project, tier: TierRun) -> bool:
     return tier.budget is not None or bool(project.config.spec.budgets)
 
 
-def plan_tier(project: Project, request: TierRequest) -> TierPlan:
-    """Resolve the tier, plan its stages and (where budgets apply) estimate their cost."""
+def plan_tier(project: Project, request: TierRequest,
+              on_event: Callable[[Event], None] = lambda e: None) -> TierPlan:
+    """Resolve the tier, plan its stages and (where budgets apply) estimate their cost.
+
+    For a run (``check_data``), pinned data the selected stages read and this
+    checkout lacks is first fetched from the shared store (sluice.data.fetch).
+    """
     tier = resolve_tier(project, request.tier, request.base, request.head)
     targets = tier.targets
     if request.targets:
@@ -105,6 +110,10 @@ def plan_tier(project: Project, request: TierRequest) -> TierPlan:
     selected = select_stages(project, targets)
     from sluice.data.pins import check_pins, readable
 
+    if request.check_data:  # an empty runner gets its data; a plan only reports it
+        from sluice.data.fetch import fetch_missing
+
+        fetch_missing(project, selected, lambda p: on_event(Event("note", "", p.message)))
     data = check_pins(project, selected, refuse=request.check_data)  # before a sample is drawn
     tier.samples = prepare_samples(project, tier.fraction, readable(selected, data))
     stages = make_plan(project, targets, _context(tier, tier.seeds[0]), force=request.force)
@@ -255,7 +264,7 @@ def run_tier(project: Project, request: TierRequest,
     cached): the error is kept on the result for the caller to report.
     """
     started_at = time.time()
-    plan = plan_tier(project, request)
+    plan = plan_tier(project, request, on_event)
     if plan.to_run:
         # The ledger is written after the run: import SQLAlchemy while stages run
         # rather than after them (it takes a noticeable fraction of a second).

@@ -168,7 +168,7 @@ class _Scheduler:
                    env=stage_environment(self.project.config, stage, ctx, self.run_id),
                    log_path=self.project.log_path(name), timeout=timeout,
                    cpus=resources.cpus, gpus=resources.gpus, memory=resources.memory,
-                   secret_names=tuple(self.project.config.spec.ci.secrets))
+                   secret_names=self.project.config.secret_names)
 
     def settle(self, outcome: StageOutcome) -> None:
         self.outcomes[outcome.stage] = outcome
@@ -349,7 +349,7 @@ def run_pipeline(project: Project, options: RunOptions,
                  on_event: Callable[[Event], None] = lambda e: None) -> RunResult:
     """Run the selected stages; returns every stage's outcome (raises only for bad setups)."""
     started = time.monotonic()
-    declare_secret_names(project.config.spec.ci.secrets)  # masked in all that is shown
+    declare_secret_names(project.config.secret_names)  # masked in all that is shown
     scheduler = _Scheduler(project, options, on_event)
     try:
         scheduler.loop()

@@ -10,7 +10,10 @@ puts the local ``.sluice/cache`` in front of the shared store:
   in parallel, on the first file asked for;
 - writes go to the local store, and reach the shared one when the run record
   that names them is written (``put_run``): every object first, in parallel,
-  the record last, so a reader never finds a record whose objects are missing.
+  the record last, so a reader never finds a record whose objects are missing;
+- a *read-only* layered store (``read_only=True``: pull-request jobs, whose
+  credentials may only read) never writes the shared store: objects and records
+  stay local.
 
 :func:`copy_objects` moves objects between any two stores, only those the target
 lacks (one batched existence check), in parallel, verifying every byte; ``sluice
@@ -131,9 +134,10 @@ def record_objects(store: Store, record: dict[str, Any]) -> list[str]:
 class LayeredStore:
     """The local store in front of a shared one (see the module docstring)."""
 
-    def __init__(self, local: LocalStore, shared: Store) -> None:
+    def __init__(self, local: LocalStore, shared: Store, *, read_only: bool = False) -> None:
         self.local = local
         self.shared = shared
+        self.read_only = read_only
         self.url = shared.url
         self._lock = threading.Lock()
         self._pending: set[str] = set()  # written locally, not yet sent to the shared store
@@ -161,6 +165,8 @@ class LayeredStore:
 
     def flush(self, on_progress: Progress = _no_progress) -> int:
         """Send the objects written locally to the shared store; returns how many went."""
+        if self.read_only:
+            return 0
         with self._lock:
             pending, self._pending = self._pending, set()
         try:
@@ -177,6 +183,9 @@ class LayeredStore:
         record anywhere and its next run tries again (and shares it), instead of
         finding a local record that would never reach the other runners.
         """
+        if self.read_only:
+            self.local.put_run(fingerprint, record)
+            return
         self.flush()
         # Objects stored by an earlier process are in no pending set: check them all
         # (the shared store's existence cache makes this cheap).

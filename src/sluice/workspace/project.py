@@ -27,6 +27,13 @@ from sluice.workspace.imports import ImportFinder
 STATE_DIR = ".sluice"
 CACHE_ENV = "SLUICE_CACHE"  # this checkout's own store (a folder)
 SHARED_CACHE_ENV = "SLUICE_CACHE_URL"  # the store CI runners share (overrides storage.cache)
+# Set (to 1/true/yes) in pull-request jobs: read the shared store, never write it.
+READ_ONLY_ENV = "SLUICE_CACHE_READ_ONLY"
+
+
+def shared_read_only() -> bool:
+    """Whether $SLUICE_CACHE_READ_ONLY says to read the shared store and never write it."""
+    return os.environ.get(READ_ONLY_ENV, "").strip().lower() in ("1", "true", "yes")
 
 
 def find_root(start: Path | None = None) -> Path:
@@ -83,7 +90,7 @@ class Project:
             return local
         from sluice.store.layered import LayeredStore
 
-        return LayeredStore(local, shared)
+        return LayeredStore(local, shared, read_only=shared_read_only())
 
     @cached_property
     def stat_cache(self) -> StatCache:
