@@ -24,6 +24,7 @@ from sluice.cli import (
     promote_cmd,
     report_cmd,
     run_cmd,
+    stage_cmd,
     status_cmd,
 )
 from sluice.errors import (
@@ -114,7 +115,7 @@ def _options(version: bool = typer.Option(False, "--version", is_eager=True,
 
 
 for module in (init_cmd, plan_cmd, run_cmd, status_cmd, affected_cmd, data_cmd, budget_cmd,
-               report_cmd, promote_cmd, models_cmd, ci_cmd):
+               report_cmd, promote_cmd, models_cmd, ci_cmd, stage_cmd):
     module.register(app)
 
 

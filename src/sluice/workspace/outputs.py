@@ -15,10 +15,11 @@ from typing import Any
 
 from sluice.config.base import Stage
 from sluice.errors import ConfigError, CorruptObject, StageFailed, StoreError
-from sluice.store.base import checkout_tree
+from sluice.store.base import Store, checkout_tree
 from sluice.util.fs import remove_path
 from sluice.util.hashing import (
     DIR_SUFFIX,
+    Hasher,
     TreeEntry,
     hash_manifest,
     manifest_bytes,
@@ -65,10 +66,18 @@ def prepare_output_parents(project: Project, stage: Stage) -> None:
 
 def save_outputs(project: Project, stage: Stage) -> OutputRecord:
     """Hash every output and put it into the store."""
-    store, hasher = project.store, project.hasher
+    return store_outputs(project.store, project.hasher, project.root, stage.name, stage.outs)
+
+
+def store_outputs(store: Store, hasher: Hasher, root: Path, stage: str,
+                  outs: dict[str, str]) -> OutputRecord:
+    """Hash the outputs ``outs`` (name -> path under ``root``) into ``store``; their record.
+
+    Also what a stage capsule uses, whose outputs lie in a scratch folder.
+    """
     record: OutputRecord = {}
-    for name, rel in stage.outs.items():
-        path = project.root / rel
+    for name, rel in outs.items():
+        path = root / rel
         if path.is_dir():
             entries = []
             for entry in hasher.tree_entries(path):
@@ -79,7 +88,7 @@ def save_outputs(project: Project, stage: Stage) -> OutputRecord:
         elif path.is_file():
             digest = store.add_file(path, hasher.file(path))
         else:
-            raise StageFailed(f"stage `{stage.name}` finished but did not create output "
+            raise StageFailed(f"stage `{stage}` finished but did not create output "
                               f"`{name}` at `{rel}`",
                               hint="make the command write that path, or fix `outs:`")
         record[name] = {"path": rel, "hash": digest}
