@@ -309,3 +309,18 @@ def _wall(info: Any, started: float) -> float:
 def _reason(exc: Exception) -> str:
     text = str(exc).strip().splitlines()
     return (text[0] if text else type(exc).__name__)[:300]
+
+
+def stop_remote_job(address: str, job_id: str) -> str:
+    """Stop one Ray job by id (an orphan of a killed run); what happened, in words."""
+    try:
+        from ray.job_submission import JobSubmissionClient
+
+        client = JobSubmissionClient(address)
+        status = str(getattr(client.get_job_status(job_id), "value", ""))
+        if status in ("SUCCEEDED", "FAILED", "STOPPED"):
+            return f"had ended ({status.lower()})"
+        client.stop_job(job_id)
+    except Exception as exc:
+        return f"could not be stopped: {_reason(exc)}"
+    return "stopped"
