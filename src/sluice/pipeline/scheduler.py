@@ -456,12 +456,15 @@ def run_pipeline(project: Project, options: RunOptions,
     scheduler = _Scheduler(project, options, on_event)
     run_lock = None
     if any(project.config.is_remote(w) for w in scheduler.where.values()):
-        from sluice.pipeline.remote import run_lock_path, stop_orphans
+        from sluice.pipeline.remote import run_lock_path
 
         # Held while this run lives: a later run that finds it free stops our jobs.
         run_lock = FileLock(run_lock_path(project, scheduler.run_id))
         run_lock.acquire()
-        for note in stop_orphans(project):
+    if any(project.config.is_remote(name) for name in project.config.spec.executors):
+        from sluice.pipeline.remote import stop_orphans
+
+        for note in stop_orphans(project):  # jobs of runs killed with -9
             on_event(Event("note", "", note))
     try:
         scheduler.loop()
