@@ -71,3 +71,14 @@ stages:
     [wrong_type] = problems(tmp_path / "b", "executors:\n  bad: {type: slurm}\n")
     assert "must be 'local' or 'ray'" in wrong_type.render()
     assert "sluice.yaml:2:" in wrong_type.render()
+
+
+def test_a_remote_executor_without_a_store_is_a_located_config_error(repo: Path) -> None:
+    from tests.conftest import sluice
+
+    (repo / "sluice.yaml").write_text("executors:\n  gpu: {type: ray, address: http://h:1}\n"
+                                      "stages:\n  a: {cmd: echo, executor: gpu}\n")
+    result = sluice(repo, "run", check=2, env={"SLUICE_CACHE_URL": ""})
+    assert "executor `gpu` runs stages on a cluster, but there is no shared store" in \
+        result.stderr
+    assert "sluice.yaml:2:" in result.stderr
