@@ -8,6 +8,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,6 +29,10 @@ set_hypothesis_home_dir(HYPOTHESIS_HOME)
 settings.register_profile("sluice", database=None)
 settings.load_profile("sluice")
 
+# Folders outside tmp_path that the tests may write to, by name: the short temp dir of
+# the session's Ray cluster (Ray's socket paths must stay under 107 bytes).
+EXTRA_WRITE_ROOTS: list[str] = []
+
 
 @pytest.fixture(autouse=True)
 def _no_writes_outside_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
@@ -37,7 +42,8 @@ def _no_writes_outside_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> I
     monkeypatch.setenv("TMPDIR", str(tmp_path))
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
-    monkeypatch.setenv("SLUICE_TEST_ALLOWED_ROOTS", str(tmp_path))
+    monkeypatch.setenv("SLUICE_TEST_ALLOWED_ROOTS",
+                       os.pathsep.join([str(tmp_path), *EXTRA_WRITE_ROOTS]))
     monkeypatch.setenv("SLUICE_TEST_VIOLATIONS", str(violations_log))
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
         [str(GUARD_DIR), *filter(None, [os.environ.get("PYTHONPATH")])]))
@@ -47,7 +53,7 @@ def _no_writes_outside_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> I
                      "GITHUB_BASE_REF", "GITLAB_CI", "JENKINS_URL", "JENKINS_HOME", "CIRCLECI"):
         monkeypatch.delenv(variable, raising=False)
     # Hypothesis writes its caches to its own (throw-away) home while tests run.
-    writeguard.set_roots([str(tmp_path), HYPOTHESIS_HOME])
+    writeguard.set_roots([str(tmp_path), HYPOTHESIS_HOME, *EXTRA_WRITE_ROOTS])
     try:
         yield
     finally:
@@ -57,6 +63,22 @@ def _no_writes_outside_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> I
         found += violations_log.read_text().splitlines()
     if found:
         pytest.fail("test wrote outside its temporary folder:\n" + "\n".join(found[:20]))
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[Any]:
+    """A real two-node Ray cluster for the whole session (tests/ray_cluster.py), started
+    by the first test that asks for it; skipped only when Ray is not installed."""
+    pytest.importorskip("ray", reason="Ray is not installed (pip install 'sluice-ml[ray]')")
+    from tests.ray_cluster import start_cluster
+
+    cluster = start_cluster()
+    EXTRA_WRITE_ROOTS.append(os.path.realpath(cluster.root))
+    try:
+        yield cluster
+    finally:
+        EXTRA_WRITE_ROOTS.remove(os.path.realpath(cluster.root))
+        cluster.stop()
 
 
 def git(repo: Path, *args: str) -> str:

@@ -27,12 +27,20 @@ from sluice.util.yamlsource import YamlSource, parse_yaml_bytes
 if TYPE_CHECKING:
     # Only for types: pydantic is imported when a config is validated, not when
     # it comes from the cache (see sluice.config.cache).
-    from sluice.config.schema import ConfigSpec, DatasetSpec, ModelSpec, StageSpec
+    from sluice.config.schema import (
+        ConfigSpec,
+        DatasetSpec,
+        ExecutorSpec,
+        ModelSpec,
+        StageSpec,
+    )
 
 
 CONFIG_FILE = "sluice.yaml"
 DEFAULT_PARAMS_FILE = "params.yaml"
 TIER_KEYS = ("name", "fraction", "seed")
+LOCAL_EXECUTOR = "local"  # the built-in executor: this machine, in the workspace
+TIER_EXECUTOR_KINDS = ("train", "evaluate")  # the stages a tier's `executor:` applies to
 _GLOB_CHARS = set("*?[")
 
 
@@ -104,6 +112,26 @@ class Config:
         and the secrets those read from): masked in all that is shown."""
         ci = self.spec.ci
         return tuple(dict.fromkeys([*ci.secrets, *ci.read_secrets, *ci.read_secrets.values()]))
+
+    def executor_name(self, stage: str, tier: str) -> str:
+        """Where ``stage`` runs in ``tier``: its own `executor:`, the tier's (train and
+        evaluate stages only), or the built-in `local`."""
+        spec = self.stages[stage].spec
+        if spec.executor:
+            return str(spec.executor)
+        tier_spec = self.spec.tiers.get(tier)
+        if tier_spec is not None and tier_spec.executor and spec.kind in TIER_EXECUTOR_KINDS:
+            return str(tier_spec.executor)
+        return LOCAL_EXECUTOR
+
+    def executor_spec(self, name: str) -> ExecutorSpec | None:
+        """The `executors:` entry called ``name``; None for the built-in `local`."""
+        return self.spec.executors.get(name)
+
+    def is_remote(self, name: str) -> bool:
+        """Whether the executor ``name`` runs stages away from this checkout (as capsules)."""
+        spec = self.executor_spec(name)
+        return spec is not None and spec.type != LOCAL_EXECUTOR
 
 
 def normalise_path(raw: str, what: str, where: Location) -> str:

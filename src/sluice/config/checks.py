@@ -196,6 +196,38 @@ def _check_metric(metric: str, at: PathKey, fail: Fail,
              "built-in: " + ", ".join(sorted(METRICS)))
 
 
+def check_executors(spec: ConfigSpec, fail: Fail,
+                    suggest: Callable[[str, list[str]], str]) -> None:
+    """Every `executor:` names an executor; a Ray executor's settings make sense.
+
+    Whether a remote executor has a store to reach depends on the environment
+    ($SLUICE_CACHE_URL) and is checked when a run starts (sluice.pipeline.scheduler).
+    """
+    from sluice.config.base import LOCAL_EXECUTOR
+
+    names = [LOCAL_EXECUTOR, *spec.executors]
+    named: list[tuple[str | None, PathKey, str]] = [
+        *((s.executor, ("stages", n, "executor"), f"stage `{n}`")
+          for n, s in spec.stages.items()),
+        *((t.executor, ("tiers", n, "executor"), f"tier `{n}`") for n, t in spec.tiers.items())]
+    for value, at, what in named:
+        if value is not None and value not in names:
+            fail(f"{what} names unknown executor `{value}`" + suggest(value, names), at,
+                 "use `local` or the name of an executor under `executors:`")
+    for name, executor in spec.executors.items():
+        where: PathKey = ("executors", name)
+        if executor.type == LOCAL_EXECUTOR:
+            extra = [k for k in ("address", "setup", "env") if getattr(executor, k)]
+            if extra:
+                fail(f"executor `{name}` is of type local, which takes no "
+                     + ", ".join(f"`{k}`" for k in extra), (*where, extra[0]),
+                     "remove it, or set `type: ray` to run the stages on a Ray cluster")
+        elif executor.address is not None and "://" not in executor.address:
+            fail(f"executor `{name}`: address `{executor.address}` is not a URL",
+                 (*where, "address"),
+                 "give the Ray Jobs API (dashboard) URL, e.g. `http://ray-head:8265`")
+
+
 def check_storage(spec: ConfigSpec, fail: Fail) -> None:
     """Store URLs with a scheme no backend serves are refused at load, not mid-run."""
     from sluice.store import STORES

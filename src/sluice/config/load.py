@@ -313,7 +313,12 @@ def load_config_from(root: Path, read: Reader) -> Config:
     from pydantic import ValidationError
 
     from sluice.config.builtin_stages import add_validation_stages
-    from sluice.config.checks import check_gates, check_storage, check_tiers
+    from sluice.config.checks import (
+        check_executors,
+        check_gates,
+        check_storage,
+        check_tiers,
+    )
     from sluice.config.messages import translate_validation_error
     from sluice.config.schema import ConfigSpec
 
@@ -336,6 +341,8 @@ def load_config_from(root: Path, read: Reader) -> Config:
                 did_you_mean, lambda key: lookup_param(params, key)[0])
     check_gates(spec, lambda message, at, hint: resolver.fail(message, at, hint), did_you_mean)
     check_storage(spec, lambda message, at, hint: resolver.fail(message, at, hint))
+    check_executors(spec, lambda message, at, hint: resolver.fail(message, at, hint),
+                    did_you_mean)
     if resolver.problems:
         raise ConfigErrors(in_file_order(resolver.problems))
     return config

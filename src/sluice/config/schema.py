@@ -115,6 +115,7 @@ class StageSpec(_Strict):
     resources: Resources = Field(default_factory=Resources)
     timeout: Duration | None = None
     discover_imports: StrictBool = True
+    executor: StrictStr | None = None  # a name under `executors:` (default: tier's, or local)
 
 
 class SampleSpec(_Strict):
@@ -300,6 +301,7 @@ class TierSpec(_Strict):
     on_budget: Literal["fail", "skip-expensive"] = "fail"
     register: StrictBool = False  # register a version of every model the run evaluated
     promote: StrictStr | None = None  # then move this alias to it (subject to its policy)
+    executor: StrictStr | None = None  # default executor of the tier's train/evaluate stages
 
 
 class PolicySpec(_Strict):
@@ -320,6 +322,20 @@ class PricesSpec(_Strict):
     gpu_hour: Price | dict[StrictStr, Price] = 0.0  # one price, or per GPU type
     per_run: Price = 0.0
     gpu_type: StrictStr | None = None  # this machine's GPU type when NVML cannot tell
+
+
+EXECUTOR_TYPES = ("local", "ray")
+
+
+class ExecutorSpec(_Strict):
+    """A place stages run (see docs/executors.md): this machine, or a Ray cluster."""
+
+    type: Literal["local", "ray"] = "local"
+    address: StrictStr | None = None  # the Ray Jobs API URL; $SLUICE_RAY_ADDRESS overrides it
+    setup: StrictStr | None = None  # shell command run on the worker before each stage
+    retries: Annotated[int, Field(ge=0)] = 1  # resubmissions of a lost job
+    env: list[EnvName] = Field(default_factory=list)  # copied into the job at submit, masked
+    prices: PricesSpec | None = None  # this executor's prices instead of the global ones
 
 
 class StorageSpec(_Strict):
@@ -367,4 +383,5 @@ class ConfigSpec(_Strict):
     promotion: dict[Name, PolicySpec] = Field(default_factory=dict)
     database: StrictStr | None = None
     storage: StorageSpec = Field(default_factory=lambda: StorageSpec())
+    executors: dict[Name, ExecutorSpec] = Field(default_factory=dict)
     ci: CISpec = Field(default_factory=lambda: CISpec())

@@ -18,7 +18,7 @@ from sqlalchemy import (
     Text,
 )
 
-SCHEMA_REVISION = "0003_registry"
+SCHEMA_REVISION = "0004_remote_jobs"
 
 metadata = MetaData()
 
@@ -148,4 +148,22 @@ audit_log = Table(
     Column("action", String(64), nullable=False),
     Column("model", String(255)),
     Column("details", Text, nullable=False),
+)
+
+# Jobs submitted to a cluster (a Ray job per remote stage), written before each is
+# submitted so that a later run can stop the jobs of a run killed with -9: a job whose
+# run's lock (run_lock, on host) is free belongs to a dead run (sluice.pipeline.remote).
+remote_jobs = Table(
+    "remote_jobs", metadata,
+    Column("job_id", String(255), primary_key=True),
+    Column("run_id", String(64), nullable=False),
+    Column("stage", String(255), nullable=False),
+    Column("executor", String(255), nullable=False),
+    Column("address", String(1024), nullable=False),
+    Column("host", String(255), nullable=False),
+    Column("run_lock", String(4096), nullable=False),
+    Column("submitted_at", Float, nullable=False),
+    Column("state", String(32), nullable=False),  # submitted, ended, stopped (orphan)
+    Column("note", Text),
+    Index("ix_remote_jobs_state", "state"),
 )

@@ -9,11 +9,22 @@ to :mod:`sluice.pipeline.scheduler`. Backends implement
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from sluice.execute.base import Executor, Job, JobResult
 from sluice.execute.local import LocalExecutor
 
-EXECUTORS: dict[str, Callable[[int], Executor]] = {"local": LocalExecutor}
+
+def _ray(slots: int, **options: Any) -> Executor:
+    # Imported here: a project that never runs a stage on Ray never imports it.
+    from sluice.execute.ray import RayExecutor
+
+    return RayExecutor(slots, **options)
+
+
+# Each backend is made with the CPU slots it may fill (``--jobs``), then its own
+# options from `executors:` in sluice.yaml (an address, retries...).
+EXECUTORS: dict[str, Callable[..., Executor]] = {"local": LocalExecutor, "ray": _ray}
 
 
 def run_one(job: Job, executor: str = "local") -> JobResult:

@@ -6,6 +6,7 @@ and hands back results (exit code, wall, CPU and peak memory).
 
 from __future__ import annotations
 
+import queue
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -44,10 +45,15 @@ class JobResult:
     timed_out: bool = False
     cancelled: bool = False
     gpu_ids: tuple[int, ...] = field(default_factory=tuple)
+    # Why the job did not run to its end when its command is not to blame: a cluster
+    # that cannot be reached, a job lost on it (after the executor's retries).
+    error: str | None = None
+    remote_id: str | None = None  # the job's id where it ran (a Ray submission id)
 
     @property
     def ok(self) -> bool:
-        return self.returncode == 0 and not self.timed_out and not self.cancelled
+        return self.returncode == 0 and not self.timed_out and not self.cancelled and \
+            self.error is None
 
 
 class Executor(Protocol):
@@ -68,3 +74,18 @@ class Executor(Protocol):
 
     def cancel_all(self) -> None:
         """Stop every running job (their results still arrive through ``wait``)."""
+
+
+def drain(done: queue.Queue[JobResult], timeout: float | None) -> list[JobResult]:
+    """What :meth:`Executor.wait` returns from a queue of results: the first to arrive
+    within ``timeout`` seconds, and every one already there after it."""
+    results: list[JobResult] = []
+    try:
+        results.append(done.get(timeout=timeout))
+    except queue.Empty:
+        return results
+    while True:
+        try:
+            results.append(done.get_nowait())
+        except queue.Empty:
+            return results

@@ -25,7 +25,7 @@ from typing import IO
 
 import sluice
 from sluice.errors import ResourceError
-from sluice.execute.base import Job, JobResult
+from sluice.execute.base import Job, JobResult, drain
 
 
 def detect_gpus() -> list[int]:
@@ -154,16 +154,7 @@ class LocalExecutor:
         self._stop(running)
 
     def wait(self, timeout: float | None) -> list[JobResult]:
-        results: list[JobResult] = []
-        try:
-            results.append(self._done.get(timeout=timeout))
-        except queue.Empty:
-            return results
-        while True:
-            try:
-                results.append(self._done.get_nowait())
-            except queue.Empty:
-                return results
+        return drain(self._done, timeout)
 
     def running(self) -> list[str]:
         with self._lock:

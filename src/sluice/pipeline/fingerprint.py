@@ -231,6 +231,18 @@ def _input_path(config: Config, ref: InputRef, ctx: RunContext) -> str:
     return ref.path
 
 
+def executor_setup_files(project: Project, stage: Stage, ctx: RunContext) -> list[str]:
+    """The files the setup of the executor running ``stage`` names (`-r requirements.txt`):
+    deps of the stage, so changing them reruns it. The executor itself is not part of
+    the fingerprint: a result computed on a cluster is reused locally and vice versa."""
+    spec = project.config.executor_spec(project.config.executor_name(stage.name, ctx.tier))
+    if spec is None or not spec.setup:
+        return []
+    from sluice.pipeline.capsule_setup import setup_files
+
+    return [p for p in setup_files(project.root, spec.setup) if p not in stage.deps]
+
+
 def stage_components(project: Project, stage: Stage, ctx: RunContext,
                      known_outputs: dict[str, str] | None = None) -> dict[str, Any]:
     """Everything the fingerprint is made of, kept so `status` can say what changed."""
@@ -246,7 +258,7 @@ def stage_components(project: Project, stage: Stage, ctx: RunContext,
         "env": render_env(config, stage, ctx),
         "params": {k: lookup_param(config.params, k)[1] for k in keys},
         "deps": {p: hash_dependency(project, stage, p, "dependency", known)
-                 for p in stage.deps},
+                 for p in [*stage.deps, *executor_setup_files(project, stage, ctx)]},
         "inputs": {i.ref: hash_dependency(project, stage, _input_path(config, i, ctx),
                                           "input", known)
                    for i in stage.inputs},

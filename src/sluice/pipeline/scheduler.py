@@ -10,6 +10,7 @@ then finds the first's result in the cache.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import time
@@ -18,7 +19,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from sluice.errors import Interrupted, SluiceError
+from sluice.errors import Interrupted, SluiceError, StageFailed
 from sluice.execute import EXECUTORS
 from sluice.execute.base import Executor, Job, JobResult
 from sluice.pipeline.budget import Tracker
@@ -33,7 +34,7 @@ from sluice.workspace.outputs import (
     restore_outputs,
     save_outputs,
 )
-from sluice.workspace.project import Project
+from sluice.workspace.project import SHARED_CACHE_ENV, Project
 from sluice.workspace.records import write_record
 
 Status = Literal["ran", "cached", "failed", "timeout", "budget", "skipped", "gated",
@@ -56,6 +57,7 @@ class StageOutcome:
     log_path: str | None = None
     log_tail: list[str] = field(default_factory=list)
     restored: bool = False  # cached: True when outputs were copied back from the store
+    executor: str = "local"  # where it ran (recorded, never fingerprinted)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -148,8 +150,39 @@ class _Scheduler:
         self.known_outputs: dict[str, str] = {}
         self.waiting_noted: set[str] = set()
         self.stop = False
-        jobs = options.jobs or os.cpu_count() or 1
-        self.executor: Executor = EXECUTORS[options.executor](jobs)
+        self.jobs = options.jobs or os.cpu_count() or 1
+        # One executor per name the selected stages use: local and remote side by side.
+        self.where = {s: project.config.executor_name(s, options.context.tier)
+                      for s in self.selected}
+        self.executors: dict[str, Executor] = {}
+        self.remote_jobs: dict[str, str] = {}  # stage -> the id of its job on a cluster
+        self.book: Any = None  # sluice.pipeline.remote.JobBook, once a remote job is sent
+
+    def executor(self, name: str) -> Executor:
+        """The executor that runs stage ``name``, made on first use."""
+        where = self.where[name]
+        if where not in self.executors:
+            spec = self.project.config.executor_spec(where)
+            if spec is None or not self.project.config.is_remote(where):
+                self.executors[where] = EXECUTORS[self.options.executor](self.jobs)
+            else:
+                from sluice.execute.ray import resolve_address
+
+                address = resolve_address(spec.address) or ""
+                self.executors[where] = EXECUTORS[spec.type](
+                    self.jobs, address=address, retries=spec.retries,
+                    copy_env=tuple(spec.env), name=where,
+                    on_submit=lambda job, job_id: self.submitting(job, job_id, where, address))
+        return self.executors[where]
+
+    def submitting(self, job: Job, job_id: str, executor: str, address: str) -> None:
+        """Called before a remote job is submitted: the database knows of it first."""
+        from sluice.pipeline.remote import JobBook
+
+        if self.book is None:
+            self.book = JobBook(self.project, self.run_id)
+        self.book.submitting(job, job_id, executor, address)
+        self.remote_jobs[job.stage] = job_id
 
     def job_for(self, name: str) -> Job:
         stage = self.project.config.stages[name]
@@ -235,12 +268,25 @@ class _Scheduler:
         lock_fd = lock.fileno()
         if lock_fd is not None:
             job = replace(job, inherit_fds=(lock_fd,))
-        if not self.executor.fits(job):
+        executor = self.executor(name)
+        if not executor.fits(job):
             lock.release()
             return False
-        remove_outputs(self.project, self.project.config.stages[name])
-        prepare_output_parents(self.project, self.project.config.stages[name])
-        self.executor.start(job)
+        if self.project.config.is_remote(self.where[name]):
+            from sluice.pipeline.remote import capsule_job
+
+            try:  # the spec and every object it names go to the shared store first
+                job = capsule_job(self.project, name, self.options.context, self.run_id,
+                                  decision, self.where[name], job)
+            except SluiceError as exc:
+                lock.release()
+                self.settle(StageOutcome(name, "failed", exc.render(), decision.fingerprint,
+                                         executor=self.where[name]))
+                return True
+        else:
+            remove_outputs(self.project, self.project.config.stages[name])
+            prepare_output_parents(self.project, self.project.config.stages[name])
+        executor.start(job)
         self.active[name] = (lock, decision)
         self.emit(Event("start", name, "; ".join(decision.reasons)))
         return True
@@ -280,9 +326,15 @@ class _Scheduler:
         log = str(self.project.log_path(result.stage).relative_to(self.project.root))
         outcome = StageOutcome(result.stage, "ran", "; ".join(decision.reasons),
                                decision.fingerprint, result.wall_s, result.cpu_s,
-                               result.max_rss_bytes, result.returncode, log)
+                               result.max_rss_bytes, result.returncode, log,
+                               executor=self.where[result.stage])
+        remote = self.project.config.is_remote(self.where[result.stage])
+        if remote and result.remote_id is not None and self.book is not None:
+            self.book.ended(result.remote_id, note=result.error)
         try:
-            if result.ok:
+            if result.ok and remote:
+                self.finish_remote(result, decision, outcome)
+            elif result.ok:
                 stage = self.project.config.stages[result.stage]
                 outs = save_outputs(self.project, stage)
                 self.project.store.put_run(decision.fingerprint, {
@@ -301,6 +353,8 @@ class _Scheduler:
                 outcome.status, outcome.reason = "timeout", f"killed after its {limit:g} s timeout"
             elif result.cancelled:
                 outcome.status, outcome.reason = "cancelled", "stopped: another stage failed"
+            elif result.error is not None:
+                outcome.status, outcome.reason = "failed", result.error
             else:
                 outcome.status = "failed"
                 outcome.reason = f"command exited with code {result.returncode}"
@@ -312,13 +366,47 @@ class _Scheduler:
             outcome.log_tail = _log_tail(str(self.project.root / log))
             if not self.options.keep_going and not self.stop:
                 self.stop = True
-                self.executor.cancel_all()
+                for executor in self.executors.values():
+                    executor.cancel_all()
         self.settle(outcome)
+
+    def finish_remote(self, result: JobResult, decision: Decision,
+                      outcome: StageOutcome) -> None:
+        """A capsule succeeded: its run record is in the store; restore outputs only if
+        a stage running here reads them, or a model's gates or registry will."""
+        name = result.stage
+        record = self.project.store.get_run(decision.fingerprint)
+        if record is None or not isinstance(record.get("outs"), dict):
+            raise StageFailed(f"the capsule of stage `{name}` succeeded but the store holds "
+                              f"no run record for its fingerprint {decision.fingerprint[:12]}",
+                              hint="check that the workers and this run use the same store "
+                                   f"(${SHARED_CACHE_ENV})")
+        outs = record["outs"]
+        for key in ("cpu_s", "max_rss_bytes"):
+            if isinstance(record.get(key), int | float):
+                setattr(outcome, key, type(getattr(outcome, key) or 0)(record[key]))
+        if self.needed_here(name):
+            restore_outputs(self.project, outs)
+            outcome.restored = True
+        write_record(self.project, name, decision.fingerprint, decision.components, outs,
+                     result.wall_s)
+        self.known_outputs.update({o["path"]: o["hash"] for o in outs.values()})
+
+    def needed_here(self, name: str) -> bool:
+        models = self.project.config.models.values()
+        if any(name in (m.train, m.evaluate) for m in models):
+            return True  # gates read predictions; the registry, the artifact
+        return any(name in self.project.graph.upstream[down] and
+                   not self.project.config.is_remote(self.where[down])
+                   for down in self.selected)
 
     def loop(self) -> None:
         self.emit(Event("plan", "", f"{len(self.selected)} stage(s)", total=len(self.selected)))
+        from sluice.pipeline.remote import check_remote
+
+        check_remote(self.project, set(self.where.values()))
         for name in self.selected:
-            self.executor.check(self.job_for(name))
+            self.executor(name).check(self.job_for(name))
             check_output_links(self.project, self.project.config.stages[name])
         while self.pending or self.active:
             progressed = False
@@ -333,16 +421,31 @@ class _Scheduler:
                 continue
             # Never block for good: a Ctrl-C may be delivered to another thread,
             # and the main thread only notices it when it runs Python code again.
-            for result in self.executor.wait(_LOCK_POLL_S):
+            for result in self.wait(_LOCK_POLL_S):
                 self.finish(result)
 
+    def wait(self, timeout: float) -> list[JobResult]:
+        """Results from every executor; waits up to ``timeout`` in all."""
+        executors = list(self.executors.values())
+        if len(executors) == 1:
+            return executors[0].wait(timeout)
+        found: list[JobResult] = []
+        for executor in executors:
+            found += executor.wait(0)
+        if not found:
+            time.sleep(min(timeout, 0.05))
+        return found
+
     def interrupt(self) -> None:
-        self.executor.cancel_all()
-        deadline = time.monotonic() + 10
+        for executor in self.executors.values():
+            executor.cancel_all()
+        deadline = time.monotonic() + 30  # a cluster takes longer to confirm a stop
         while self.active and time.monotonic() < deadline:
-            for result in self.executor.wait(0.5):
+            for result in self.wait(0.5):
                 lock, _ = self.active.pop(result.stage)
                 lock.release()
+                if result.remote_id is not None and self.book is not None:
+                    self.book.ended(result.remote_id, "stopped", "interrupted")
 
 
 def run_pipeline(project: Project, options: RunOptions,
@@ -351,6 +454,18 @@ def run_pipeline(project: Project, options: RunOptions,
     started = time.monotonic()
     declare_secret_names(project.config.secret_names)  # masked in all that is shown
     scheduler = _Scheduler(project, options, on_event)
+    run_lock = None
+    if any(project.config.is_remote(w) for w in scheduler.where.values()):
+        from sluice.pipeline.remote import run_lock_path
+
+        # Held while this run lives: a later run that finds it free stops our jobs.
+        run_lock = FileLock(run_lock_path(project, scheduler.run_id))
+        run_lock.acquire()
+    if any(project.config.is_remote(name) for name in project.config.spec.executors):
+        from sluice.pipeline.remote import stop_orphans
+
+        for note in stop_orphans(project):  # jobs of runs killed with -9
+            on_event(Event("note", "", note))
     try:
         scheduler.loop()
     except KeyboardInterrupt:
@@ -359,6 +474,10 @@ def run_pipeline(project: Project, options: RunOptions,
                           hint="rerun `sluice run`: finished stages are cached") from None
     finally:
         project.stat_cache.flush()
+        if run_lock is not None:
+            run_lock.release()
+            with contextlib.suppress(OSError):
+                run_lock.path.unlink()
     project.store.clean_tmp()  # leftovers of writers killed in a previous run
     outcomes = [scheduler.outcomes[name] for name in scheduler.selected]
     result = RunResult(scheduler.run_id, outcomes, time.monotonic() - started)

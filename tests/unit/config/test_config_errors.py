@@ -541,8 +541,8 @@ def test_rendered_errors_list_message_location_and_hint(tmp_path: Path) -> None:
         load_config(tmp_path)
     assert str(info.value) == (
         "unknown key `deps_on` in stage `train`; did you mean `deps`? (sluice.yaml:4:5)\n"
-        "  hint: valid keys: cmd, deps, description, discover_imports, env, inputs, kind, "
-        "outs, params, resources, timeout")
+        "  hint: valid keys: cmd, deps, description, discover_imports, env, executor, inputs, "
+        "kind, outs, params, resources, timeout")
 
 
 @pytest.mark.parametrize(("yaml", "hint"), [

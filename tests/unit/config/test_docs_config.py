@@ -13,6 +13,7 @@ from sluice.config.schema import (
     ConfigSpec,
     DatasetSpec,
     DriftSpec,
+    ExecutorSpec,
     GateSpec,
     ModelSpec,
     PeriodBudgetSpec,
@@ -50,7 +51,8 @@ def test_every_key_is_documented() -> None:
     text = DOC.read_text()
     for model in (ConfigSpec, StageSpec, Resources, DatasetSpec, ModelSpec, TierSpec,
                   TriggerSpec, BudgetSpec, PeriodBudgetSpec, PricesSpec, SampleSpec, GateSpec,
-                  BaselineSpec, PolicySpec, DriftSpec, ColumnDriftSpec, StorageSpec, CISpec):
+                  BaselineSpec, PolicySpec, DriftSpec, ColumnDriftSpec, StorageSpec, CISpec,
+                  ExecutorSpec):
         for key in model.model_fields:
             assert f"`{key}`" in text or f"`resources.{key}`" in text, key
     for variable in ("SLUICE_TIER", "SLUICE_FRACTION", "SLUICE_SEED", "SLUICE_STAGE",
