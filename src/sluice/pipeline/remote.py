@@ -13,7 +13,9 @@ killed, and stops the job.
 
 from __future__ import annotations
 
+import fcntl
 import os
+import re
 import socket
 import time
 from dataclasses import replace
@@ -22,8 +24,7 @@ from typing import TYPE_CHECKING
 
 from sluice.errors import ConfigError
 from sluice.execute.base import Job
-from sluice.util.fs import FileLock
-from sluice.workspace.project import SHARED_CACHE_ENV, Project
+from sluice.workspace.project import SHARED_CACHE_ENV, STATE_DIR, Project
 
 if TYPE_CHECKING:
     from sluice.db import Database
@@ -103,6 +104,36 @@ class JobBook:
                          .values(state=state, note=note))
 
 
+_RUN_LOCK_NAME = re.compile(r"run-[A-Za-z0-9_.-]+\.lock")
+
+
+def run_is_alive(lock_path: object) -> bool:
+    """Whether the run whose lock file the database names still holds it.
+
+    The path comes from the database, which other checkouts write too: it is only
+    ever opened read-only, never created or followed through a link, and only when it
+    has the shape of a run lock (``…/.sluice/locks/run-ID.lock``). A missing or
+    malformed lock file means no live run holds it.
+    """
+    if not isinstance(lock_path, str) or not os.path.isabs(lock_path):
+        return False
+    path = Path(lock_path)
+    if not _RUN_LOCK_NAME.fullmatch(path.name) or path.parent.name != "locks" or \
+            path.parent.parent.name != STATE_DIR:
+        return False
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing drops a lock taken here
+    return False
+
+
 def stop_orphans(project: Project) -> list[str]:
     """Stop the submitted jobs of runs that died (their run lock is free); what was done."""
     from sqlalchemy import select
@@ -118,10 +149,8 @@ def stop_orphans(project: Project) -> list[str]:
     for row in rows:
         if row.host != host:
             continue  # its run's lock is on another machine: whether it lives is unknown here
-        lock = FileLock(Path(row.run_lock))
-        if Path(row.run_lock).exists() and not lock.acquire():
-            continue  # its run is alive
-        lock.release()
+        if run_is_alive(row.run_lock):
+            continue
         what = stop_remote_job(row.address, row.job_id)
         book.ended(row.job_id, "stopped", f"orphan of run {row.run_id}: {what}")
         notes.append(f"Ray job {row.job_id} of stage `{row.stage}` (run {row.run_id}, "
