@@ -149,6 +149,9 @@ class _Scheduler:
         self.active: dict[str, tuple[FileLock, Decision]] = {}
         self.known_outputs: dict[str, str] = {}
         self.waiting_noted: set[str] = set()
+        # Stages that must run but found their executor full: decided once, not on
+        # every pass of the loop (a decision hashes inputs and may ask a remote store).
+        self.deferred: dict[str, Decision] = {}
         self.stop = False
         self.jobs = options.jobs or os.cpu_count() or 1
         # One executor per name the selected stages use: local and remote side by side.
@@ -243,6 +246,9 @@ class _Scheduler:
         if refused is not None:
             self.settle(refused)
             return True
+        deferred = self.deferred.get(name)
+        if deferred is not None and not self.executor(name).fits(self.job_for(name)):
+            return False  # still no room: not fingerprinted nor looked up again
         lock = FileLock(self.project.lock_path(name))
         if not lock.acquire():
             if name not in self.waiting_noted:
@@ -250,8 +256,7 @@ class _Scheduler:
                 self.emit(Event("waiting", name, "another sluice run holds this stage; waiting"))
             return False
         try:
-            decision = decide(self.project, name, self.options.context,
-                              force=self.options.force, known_outputs=self.known_outputs)
+            decision = self.decision(name, deferred)
         except SluiceError as exc:
             lock.release()
             self.settle(StageOutcome(name, "failed", exc.render()))
@@ -271,7 +276,9 @@ class _Scheduler:
         executor = self.executor(name)
         if not executor.fits(job):
             lock.release()
+            self.deferred[name] = decision
             return False
+        self.deferred.pop(name, None)
         if self.project.config.is_remote(self.where[name]):
             from sluice.pipeline.remote import capsule_job
 
@@ -290,6 +297,15 @@ class _Scheduler:
         self.active[name] = (lock, decision)
         self.emit(Event("start", name, "; ".join(decision.reasons)))
         return True
+
+    def decision(self, name: str, deferred: Decision | None) -> Decision:
+        """Whether ``name`` runs or is cached. A stage that waited for room keeps the
+        decision it had (its upstream had settled, so its fingerprint stands); only its
+        run record is looked up again, in case another sluice run made it meanwhile."""
+        if deferred is None or self.project.store.get_run(deferred.fingerprint) is not None:
+            return decide(self.project, name, self.options.context,
+                          force=self.options.force, known_outputs=self.known_outputs)
+        return deferred
 
     def reuse(self, name: str, lock: FileLock, decision: Decision) -> bool:
         try:
