@@ -13,6 +13,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -115,27 +116,35 @@ def test_ctrl_c_and_a_budget_stop_the_ray_job(tmp_path: Path, repo: Path,
              "for the Ray job over budget to stop")
 
 
-def test_the_cluster_going_away_fails_the_stage(tmp_path: Path, repo: Path) -> None:
+@pytest.fixture(scope="module")
+def lone_cluster() -> Iterator[Any]:
+    """A single-node cluster of its own, to be killed: set up before the write guard of
+    the test (like the session's cluster), so that its temp dir is allowed."""
     pytest.importorskip("ray", reason="Ray is not installed (pip install 'sluice-ml[ray]')")
     from tests.ray_cluster import start_cluster
 
-    store = tmp_path / "store"
-    _project(repo, store)
     cluster = start_cluster(workers=0)
     EXTRA_WRITE_ROOTS.append(os.path.realpath(cluster.root))
     try:
-        env = {"SLUICE_RAY_ADDRESS": cluster.address}
-        proc = _start(repo, env, "after")
-        try:
-            _running_job(repo, cluster.address, proc)
-            cluster.stop(remove=False)
-            output = proc.communicate(timeout=180)[0]
-        finally:
-            if proc.poll() is None:
-                proc.kill()
+        yield cluster
     finally:
         EXTRA_WRITE_ROOTS.remove(os.path.realpath(cluster.root))
         cluster.stop()
+
+
+def test_the_cluster_going_away_fails_the_stage(tmp_path: Path, repo: Path,
+                                                lone_cluster: Any) -> None:
+    store = tmp_path / "store"
+    _project(repo, store)
+    env = {"SLUICE_RAY_ADDRESS": lone_cluster.address}
+    proc = _start(repo, env, "after")
+    try:
+        _running_job(repo, lone_cluster.address, proc)
+        lone_cluster.stop(remove=False)  # its files go when the fixture ends
+        output = proc.communicate(timeout=180)[0]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
     assert proc.returncode == 1, output
     run = _last_run(repo)
     assert run["sleepy"]["status"] == "failed", run
