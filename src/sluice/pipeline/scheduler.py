@@ -23,6 +23,7 @@ from sluice.errors import Interrupted, SluiceError, StageFailed
 from sluice.execute import EXECUTORS
 from sluice.execute.base import Executor, Job, JobResult
 from sluice.pipeline.budget import Tracker
+from sluice.pipeline.costs import Rates, executor_rates
 from sluice.pipeline.fingerprint import RunContext, render_command, stage_environment
 from sluice.pipeline.plan import Decision, decide, select_stages
 from sluice.util.credentials import declare_secret_names
@@ -159,6 +160,7 @@ class _Scheduler:
                       for s in self.selected}
         self.executors: dict[str, Executor] = {}
         self.remote_jobs: dict[str, str] = {}  # stage -> the id of its job on a cluster
+        self.prices: dict[tuple[str, bool], Rates] = {}  # (executor, needs GPU) -> rates
         self.book: Any = None  # sluice.pipeline.remote.JobBook, once a remote job is sent
 
     def executor(self, name: str) -> Executor:
@@ -178,6 +180,17 @@ class _Scheduler:
                     on_submit=lambda job, job_id: self.submitting(job, job_id, where, address))
         return self.executors[where]
 
+    def rates(self, name: str) -> Rates | None:
+        """The prices of the executor that runs ``name``; None: the run's own."""
+        tracker = self.options.tracker
+        if tracker is None:
+            return None
+        key = (self.where[name], self.project.config.stages[name].spec.resources.gpus > 0)
+        if key not in self.prices:  # once per executor: NVML may be asked
+            self.prices[key] = executor_rates(self.project.config, key[0], needs_gpu=key[1],
+                                              default=tracker.rates)
+        return self.prices[key]
+
     def submitting(self, job: Job, job_id: str, executor: str, address: str) -> None:
         """Called before a remote job is submitted: the database knows of it first."""
         from sluice.pipeline.remote import JobBook
@@ -193,7 +206,8 @@ class _Scheduler:
         resources = stage.spec.resources
         timeout = stage.spec.timeout
         tracker = self.options.tracker
-        capped = tracker.time_limit(resources.cpus, resources.gpus) if tracker else None
+        capped = tracker.time_limit(resources.cpus, resources.gpus, self.rates(name)) \
+            if tracker else None
         if capped is not None and (timeout is None or capped[0] < timeout):
             timeout = max(capped[0], 0.001)
             self.budget_capped[name] = capped[1]
@@ -337,7 +351,8 @@ class _Scheduler:
         lock, decision = self.active.pop(result.stage)
         if self.options.tracker is not None:
             resources = self.project.config.stages[result.stage].spec.resources
-            self.options.tracker.charge(result.wall_s, resources.cpus, resources.gpus)
+            self.options.tracker.charge(result.wall_s, resources.cpus, resources.gpus,
+                                        self.rates(result.stage))
         # The log was masked as it was written (it is uploaded as a CI artifact).
         log = str(self.project.log_path(result.stage).relative_to(self.project.root))
         outcome = StageOutcome(result.stage, "ran", "; ".join(decision.reasons),
