@@ -58,6 +58,7 @@ class Cluster:
     gcs: str = ""  # host:port of the head's GCS
     address: str = ""  # http://host:port of the Jobs API
     env: dict[str, str] = field(default_factory=dict)
+    workers: int = 1  # nodes joining the head (0: a single-node cluster)
 
     def start(self) -> None:
         head_port, dash_port = free_port(), free_port()
@@ -67,7 +68,7 @@ class Cluster:
                   "--ray-client-server-port", str(free_port()), "--num-cpus", "2",
                   "--include-dashboard", "true", "--temp-dir", str(self.root / "h"),
                   "--disable-usage-stats", *_ports())
-        for attempt in range(3):  # a free port may be taken between the check and its use
+        for attempt in range(3 if self.workers else 0):  # a port may be taken meanwhile
             try:
                 # Its own address: Ray finds a job's log by its node's IP.
                 self._ray("start", "--address", self.gcs, "--node-ip-address", "127.0.0.2",
@@ -128,7 +129,7 @@ class Cluster:
             shutil.rmtree(self.root, ignore_errors=True)
 
 
-def start_cluster() -> Cluster:
+def start_cluster(workers: int = 1) -> Cluster:
     root = Path(tempfile.mkdtemp(prefix="sr", dir="/tmp"))
     bin_dir = str(Path(sys.executable).parent)
     env = {k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")}
@@ -137,7 +138,7 @@ def start_cluster() -> Cluster:
         "PYTHONPATH": str(REPO / "src"),  # no write guard in the cluster's own processes
         "HOME": str(root), "TMPDIR": str(root),
         "RAY_USAGE_STATS_ENABLED": "0", "PYTHONDONTWRITEBYTECODE": "1"})
-    cluster = Cluster(root, env=env)
+    cluster = Cluster(root, env=env, workers=workers)
     try:
         cluster.start()
     except BaseException:

@@ -321,3 +321,33 @@ tiers:
     # The same sample again: restored from the cache, not recomputed.
     assert run(repo, "--tier", "pr")["count"]["restored"] is True
     assert int((repo / "build/n.txt").read_text()) == smoke
+
+
+def test_an_executors_own_prices_cost_and_estimate_its_stages(repo: Path) -> None:
+    priced = """\
+prices: {cpu_hour: 3600}                 # one dollar per CPU-second here
+executors:
+  pricey: {type: local, prices: {cpu_hour: 36000}}   # ten there
+stages:
+  here: {cmd: 'sleep 0.2; echo a > ${outs.o}', outs: {o: build/a.txt}, params: [p]}
+  there: {executor: pricey, cmd: 'sleep 0.2; echo b > ${outs.o}', outs: {o: build/b.txt},
+          params: [p]}
+params: params.yaml
+tiers:
+  capped: {select: all, budget: {usd: 1000}}
+"""
+    write_project(repo, priced, files={"params.yaml": "p: 1\n"})
+    run(repo, "--tier", "capped")
+    db = sqlite3.connect(repo / ".sluice/sluice.db")
+    cost = {stage: (usd, cpu_alloc) for stage, usd, cpu_alloc in db.execute(
+        "SELECT stage, cost_usd, cpu_alloc_s FROM executions")}
+    assert cost["here"][0] == pytest.approx(cost["here"][1])
+    assert cost["there"][0] == pytest.approx(10 * cost["there"][1])
+
+    # Estimates use the prices where the stage will run, not what history paid.
+    (repo / "sluice.yaml").write_text(priced.replace("36000", "72000"))
+    (repo / "params.yaml").write_text("p: 2\n")
+    plan = json.loads(sluice(repo, "plan", "--tier", "capped", "--json").stdout)
+    estimates = plan["budget"]["estimates"]
+    assert estimates["here"]["usd"] == pytest.approx(estimates["here"]["cpu_alloc_s"])
+    assert estimates["there"]["usd"] == pytest.approx(20 * estimates["there"]["cpu_alloc_s"])

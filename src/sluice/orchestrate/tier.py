@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from sluice.data.samples import prepare_samples
 from sluice.errors import BudgetRefused, SluiceError
 from sluice.pipeline.budget import BudgetCheck, Limit, Tracker, check, period_limits
-from sluice.pipeline.costs import Rates, rates
+from sluice.pipeline.costs import Rates, executor_rates, rates
 from sluice.pipeline.fingerprint import SEEDED_KINDS, RunContext
 from sluice.pipeline.plan import StagePlan, make_plan, select_stages
 from sluice.pipeline.scheduler import (
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from sluice.data.drift_check import DatasetDrift
     from sluice.data.pins import PinProblem
     from sluice.evaluate.gates import ModelEvaluation
+    from sluice.pipeline.ledger import Estimate
 
 EXPENSIVE_KINDS = ("train", "evaluate")
 LEDGER_STATUSES = ("ran", "failed", "timeout", "budget", "cancelled")
@@ -138,11 +139,23 @@ def plan_tier(project: Project, request: TierRequest,
                         cpu_alloc_s=e.cpu_alloc_s * runs_per_seed[s],
                         gpu_s=e.gpu_s * runs_per_seed[s], usd=e.usd * runs_per_seed[s])
              for s, e in found.items()}
+    found = {s: _priced_where_it_runs(project, tier.name, e) for s, e in found.items()}
     result.budget = check(limits, found)
     result.limits = limits
     result.timeouts = {s: t for s in result.to_run
                        if (t := project.config.stages[s].spec.timeout) is not None}
     return result
+
+
+def _priced_where_it_runs(project: Project, tier: str, estimate: Estimate) -> Estimate:
+    """An estimate's cost at the prices of the executor that will run its stage, when
+    that executor has its own (history may have been priced elsewhere)."""
+    executor = project.config.executor_name(estimate.stage, tier)
+    spec = project.config.executor_spec(executor)
+    if spec is None or spec.prices is None or not estimate.samples:
+        return estimate
+    rate = executor_rates(project.config, executor, needs_gpu=estimate.gpu_s > 0)
+    return replace(estimate, usd=rate.cost(estimate.cpu_alloc_s, estimate.gpu_s))
 
 
 def refusal_message(plan: TierPlan) -> str:
@@ -238,10 +251,13 @@ def record(project: Project, plan: TierPlan, result: RunResult, started_at: floa
         resources = spec.spec.resources
         wall = outcome.wall_s or 0.0
         cpu_alloc, gpu_s = resources.cpus * wall, resources.gpus * wall
+        # Priced where it ran: an executor's own `prices:` over the global ones.
+        where = executor_rates(project.config, outcome.executor, needs_gpu=gpu_s > 0,
+                               default=rate)
         rows.append(Execution(
             result.run_id, name, spec.kind, plan.tier.name, outcome.fingerprint, started_at,
-            wall, outcome.cpu_s or 0.0, cpu_alloc, gpu_s, rate.gpu_type if gpu_s else None,
-            outcome.max_rss_bytes, rate.cost(cpu_alloc, gpu_s), outcome.status,
+            wall, outcome.cpu_s or 0.0, cpu_alloc, gpu_s, where.gpu_type if gpu_s else None,
+            outcome.max_rss_bytes, where.cost(cpu_alloc, gpu_s), outcome.status,
             plan.tier.fraction, int(seed or plan.tier.seeds[0]), commit, who))
     total = sum(r.cost_usd for r in rows) + rate.per_run
     record_run(db, RunRecord(result.run_id, plan.tier.name, started_at, result.wall_s,

@@ -131,10 +131,13 @@ class Tracker:
                 return f"{left[1]} ({unit.replace('_', '-')}) is spent"
         return None
 
-    def time_limit(self, cpus: int, gpus: int) -> tuple[float, str] | None:
-        """Seconds this stage may run before a budget runs out, and which budget."""
+    def time_limit(self, cpus: int, gpus: int,
+                   rates: Rates | None = None) -> tuple[float, str] | None:
+        """Seconds this stage may run before a budget runs out, and which budget
+        (``rates``: its executor's, when they are not the run's)."""
+        rates = rates or self.rates
         per_second = {"wall": 1.0, "cpu_hours": cpus / 3600, "gpu_hours": gpus / 3600,
-                      "usd": cpus * self.rates.cpu_per_s + gpus * self.rates.gpu_per_s}
+                      "usd": cpus * rates.cpu_per_s + gpus * rates.gpu_per_s}
         best: tuple[float, str] | None = None
         for unit, rate in per_second.items():
             left = self._left(unit)
@@ -145,8 +148,8 @@ class Tracker:
                 best = (seconds, f"{left[1]} ({unit.replace('_', '-')})")
         return best
 
-    def charge(self, wall_s: float, cpus: int, gpus: int) -> None:
-        cost = self.rates.cost(cpus * wall_s, gpus * wall_s)
+    def charge(self, wall_s: float, cpus: int, gpus: int, rates: Rates | None = None) -> None:
+        cost = (rates or self.rates).cost(cpus * wall_s, gpus * wall_s)
         self.spent = self.spent.plus(Amounts(0.0, cpus * wall_s / 3600, gpus * wall_s / 3600,
                                              cost))
 

@@ -191,8 +191,17 @@ def put_spec(project: Project, spec: dict[str, Any]) -> str:
     """Store ``spec`` and every object it names in the shared store; the spec's digest.
 
     Objects go first (files before folder manifests), the spec last: a stored spec
-    always finds everything it names.
+    always finds everything it names. A read-only run (a pull-request job) must never
+    write the shared store, and the capsule's results would go there too: refused.
     """
+    if isinstance(project.store, LayeredStore) and project.store.read_only:
+        raise UsageError(
+            "this run only reads the shared store ($SLUICE_CACHE_READ_ONLY is set, as in "
+            "pull-request CI jobs), but a stage on a remote executor stores its spec and "
+            "inputs there, and its worker writes the results there",
+            hint="run remote stages in a merge or schedule tier (their jobs may write the "
+                 "store), give this job write credentials and unset SLUICE_CACHE_READ_ONLY, "
+                 "or run the stage locally with `executor: local`")
     target = shared_layer(project.store)
     local = local_layer(project.store)
     put_snapshot(project, target, read_snapshot(local, spec["snapshot"]))

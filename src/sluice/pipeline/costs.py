@@ -2,7 +2,9 @@
 
 GPU-seconds are allocated GPUs × wall time; the GPU type (for its price) comes
 from NVML through ``nvidia-ml-py`` when a GPU is present, else from
-``prices.gpu_type``, else the ``default`` price.
+``prices.gpu_type``, else the ``default`` price. An executor may have its own
+``prices`` (a cluster bills differently from the CI runner): the stages it runs are
+costed, estimated and capped with those.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import TYPE_CHECKING
 from sluice.errors import ConfigError
 
 if TYPE_CHECKING:
+    from sluice.config.base import Config
     from sluice.config.schema import PricesSpec
 
 
@@ -66,7 +69,20 @@ def gpu_price(prices: PricesSpec, gpu_type: str | None) -> float:
                       hint="add that type, or a `default:` price, under `prices.gpu_hour`")
 
 
-def rates(prices: PricesSpec, *, needs_gpu: bool) -> Rates:
-    gpu_type = (detect_gpu_type() or prices.gpu_type) if needs_gpu else prices.gpu_type
+def rates(prices: PricesSpec, *, needs_gpu: bool, detect: bool = True) -> Rates:
+    """Rates from ``prices``; ``detect``: this machine's GPU is the one that runs."""
+    detected = detect_gpu_type() if needs_gpu and detect else None
+    gpu_type = detected or prices.gpu_type
     per_gpu_hour = gpu_price(prices, gpu_type) if needs_gpu else 0.0
     return Rates(prices.cpu_hour / 3600, per_gpu_hour / 3600, prices.per_run, gpu_type)
+
+
+def executor_rates(config: Config, executor: str, *, needs_gpu: bool,
+                   default: Rates | None = None) -> Rates:
+    """Rates for stages run by ``executor``: its own `prices:`, else ``default`` (or the
+    global prices). A remote executor's GPU is not this machine's: its type comes from
+    its prices, never from NVML here."""
+    spec = config.executor_spec(executor)
+    if spec is None or spec.prices is None:
+        return default or rates(config.spec.prices, needs_gpu=needs_gpu)
+    return rates(spec.prices, needs_gpu=needs_gpu, detect=not config.is_remote(executor))

@@ -23,6 +23,7 @@ from sluice.errors import Interrupted, SluiceError, StageFailed
 from sluice.execute import EXECUTORS
 from sluice.execute.base import Executor, Job, JobResult
 from sluice.pipeline.budget import Tracker
+from sluice.pipeline.costs import Rates, executor_rates
 from sluice.pipeline.fingerprint import RunContext, render_command, stage_environment
 from sluice.pipeline.plan import Decision, decide, select_stages
 from sluice.util.credentials import declare_secret_names
@@ -149,6 +150,9 @@ class _Scheduler:
         self.active: dict[str, tuple[FileLock, Decision]] = {}
         self.known_outputs: dict[str, str] = {}
         self.waiting_noted: set[str] = set()
+        # Stages that must run but found their executor full: decided once, not on
+        # every pass of the loop (a decision hashes inputs and may ask a remote store).
+        self.deferred: dict[str, Decision] = {}
         self.stop = False
         self.jobs = options.jobs or os.cpu_count() or 1
         # One executor per name the selected stages use: local and remote side by side.
@@ -156,6 +160,7 @@ class _Scheduler:
                       for s in self.selected}
         self.executors: dict[str, Executor] = {}
         self.remote_jobs: dict[str, str] = {}  # stage -> the id of its job on a cluster
+        self.prices: dict[tuple[str, bool], Rates] = {}  # (executor, needs GPU) -> rates
         self.book: Any = None  # sluice.pipeline.remote.JobBook, once a remote job is sent
 
     def executor(self, name: str) -> Executor:
@@ -175,6 +180,17 @@ class _Scheduler:
                     on_submit=lambda job, job_id: self.submitting(job, job_id, where, address))
         return self.executors[where]
 
+    def rates(self, name: str) -> Rates | None:
+        """The prices of the executor that runs ``name``; None: the run's own."""
+        tracker = self.options.tracker
+        if tracker is None:
+            return None
+        key = (self.where[name], self.project.config.stages[name].spec.resources.gpus > 0)
+        if key not in self.prices:  # once per executor: NVML may be asked
+            self.prices[key] = executor_rates(self.project.config, key[0], needs_gpu=key[1],
+                                              default=tracker.rates)
+        return self.prices[key]
+
     def submitting(self, job: Job, job_id: str, executor: str, address: str) -> None:
         """Called before a remote job is submitted: the database knows of it first."""
         from sluice.pipeline.remote import JobBook
@@ -190,7 +206,8 @@ class _Scheduler:
         resources = stage.spec.resources
         timeout = stage.spec.timeout
         tracker = self.options.tracker
-        capped = tracker.time_limit(resources.cpus, resources.gpus) if tracker else None
+        capped = tracker.time_limit(resources.cpus, resources.gpus, self.rates(name)) \
+            if tracker else None
         if capped is not None and (timeout is None or capped[0] < timeout):
             timeout = max(capped[0], 0.001)
             self.budget_capped[name] = capped[1]
@@ -243,6 +260,9 @@ class _Scheduler:
         if refused is not None:
             self.settle(refused)
             return True
+        deferred = self.deferred.get(name)
+        if deferred is not None and not self.executor(name).fits(self.job_for(name)):
+            return False  # still no room: not fingerprinted nor looked up again
         lock = FileLock(self.project.lock_path(name))
         if not lock.acquire():
             if name not in self.waiting_noted:
@@ -250,8 +270,7 @@ class _Scheduler:
                 self.emit(Event("waiting", name, "another sluice run holds this stage; waiting"))
             return False
         try:
-            decision = decide(self.project, name, self.options.context,
-                              force=self.options.force, known_outputs=self.known_outputs)
+            decision = self.decision(name, deferred)
         except SluiceError as exc:
             lock.release()
             self.settle(StageOutcome(name, "failed", exc.render()))
@@ -271,7 +290,9 @@ class _Scheduler:
         executor = self.executor(name)
         if not executor.fits(job):
             lock.release()
+            self.deferred[name] = decision
             return False
+        self.deferred.pop(name, None)
         if self.project.config.is_remote(self.where[name]):
             from sluice.pipeline.remote import capsule_job
 
@@ -290,6 +311,15 @@ class _Scheduler:
         self.active[name] = (lock, decision)
         self.emit(Event("start", name, "; ".join(decision.reasons)))
         return True
+
+    def decision(self, name: str, deferred: Decision | None) -> Decision:
+        """Whether ``name`` runs or is cached. A stage that waited for room keeps the
+        decision it had (its upstream had settled, so its fingerprint stands); only its
+        run record is looked up again, in case another sluice run made it meanwhile."""
+        if deferred is None or self.project.store.get_run(deferred.fingerprint) is not None:
+            return decide(self.project, name, self.options.context,
+                          force=self.options.force, known_outputs=self.known_outputs)
+        return deferred
 
     def reuse(self, name: str, lock: FileLock, decision: Decision) -> bool:
         try:
@@ -321,7 +351,8 @@ class _Scheduler:
         lock, decision = self.active.pop(result.stage)
         if self.options.tracker is not None:
             resources = self.project.config.stages[result.stage].spec.resources
-            self.options.tracker.charge(result.wall_s, resources.cpus, resources.gpus)
+            self.options.tracker.charge(result.wall_s, resources.cpus, resources.gpus,
+                                        self.rates(result.stage))
         # The log was masked as it was written (it is uploaded as a CI artifact).
         log = str(self.project.log_path(result.stage).relative_to(self.project.root))
         outcome = StageOutcome(result.stage, "ran", "; ".join(decision.reasons),

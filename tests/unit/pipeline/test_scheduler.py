@@ -1,0 +1,68 @@
+"""The scheduler in-process: decisions per stage, and remote stages in read-only runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import sluice.pipeline.scheduler as scheduler
+from sluice.pipeline.scheduler import RunOptions, run_pipeline
+from sluice.workspace.project import READ_ONLY_ENV, load_project
+from tests.conftest import git
+from tests.unit._util import write_project
+
+
+def _committed(repo: Path, config: str) -> None:
+    write_project(repo, config, {".gitignore": "build/\n"})
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "init")
+
+
+def test_a_stage_waiting_for_room_is_decided_once(repo: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    count = 30
+    stages = "".join(f"  s{i}: {{cmd: 'echo {i} > build/s{i}.txt', outs: {{o: build/s{i}.txt}}}}\n"
+                     for i in range(count))
+    _committed(repo, "stages:\n" + stages)
+    decisions: list[str] = []
+    real = scheduler.decide
+
+    def counting(project: Any, name: str, *args: Any, **kwargs: Any) -> Any:
+        decisions.append(name)
+        return real(project, name, *args, **kwargs)
+
+    monkeypatch.setattr(scheduler, "decide", counting)
+    result = run_pipeline(load_project(repo), RunOptions(jobs=1))
+    assert {o.status for o in result.outcomes} == {"ran"}
+    # One per stage, plus a few at most: never one per stage per pass of the loop.
+    assert len(decisions) <= count + 3, f"{len(decisions)} decisions for {count} stages"
+
+    # Cached stages are not held back behind a full executor: all are decided once.
+    decisions.clear()
+    again = run_pipeline(load_project(repo), RunOptions(jobs=1))
+    assert {o.status for o in again.outcomes} == {"cached"}
+    assert sorted(decisions) == sorted(f"s{i}" for i in range(count))
+
+
+def test_a_read_only_run_never_sends_a_remote_stage(repo: Path, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    shared = tmp_path / "shared"
+    _committed(repo, f"""\
+        storage: {{cache: "{shared.as_uri()}"}}
+        executors:
+          gpu: {{type: ray, address: "http://127.0.0.1:9"}}
+        stages:
+          train: {{executor: gpu, cmd: 'echo x > build/m.txt', outs: {{m: build/m.txt}}}}
+          score: {{cmd: 'cat build/m.txt', inputs: [stages.train.outs.m]}}
+        """)
+    monkeypatch.setenv(READ_ONLY_ENV, "1")
+    result = run_pipeline(load_project(repo), RunOptions(jobs=1))
+    train, score = result.outcomes
+    assert train.status == "failed", train
+    assert "only reads the shared store" in train.reason
+    assert "merge or schedule tier" in train.reason and READ_ONLY_ENV in train.reason
+    assert score.status == "skipped"
+    written = [p for p in shared.rglob("*") if p.is_file()] if shared.exists() else []
+    assert written == [], f"a read-only run wrote the shared store: {written}"
