@@ -9,7 +9,7 @@ from pathlib import Path
 from sluice.config.base import Config
 from sluice.config.load import load_config
 from sluice.errors import ConfigError, ConfigErrors
-from sluice.pipeline.scheduler import RunResult, StageOutcome
+from sluice.pipeline.base import RunResult, StageOutcome
 from sluice.workspace.graph import Graph, build_graph
 from sluice.workspace.project import Project
 

@@ -11,7 +11,7 @@ from sluice.cli.output import is_interactive, seconds, size
 from sluice.util.credentials import mask
 
 if TYPE_CHECKING:
-    from sluice.pipeline.scheduler import Event, StageOutcome
+    from sluice.pipeline.base import Event, StageOutcome
 
 STATUS_WORDS = {"ran": "ran", "cached": "cached", "budget": "BUDGET", "gated": "gated",
                 "failed": "FAILED", "timeout": "TIMEOUT", "skipped": "skipped",

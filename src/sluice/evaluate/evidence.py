@@ -31,9 +31,9 @@ from sluice.workspace.project import Project
 if TYPE_CHECKING:
     from sluice.config.schema import ModelSpec
     from sluice.evaluate.gates import ModelEvaluation
+    from sluice.pipeline.base import RunResult
     from sluice.pipeline.fingerprint import RunContext
     from sluice.pipeline.plan import StagePlan
-    from sluice.pipeline.scheduler import RunResult
     from sluice.stats.predictions import Predictions
 
 ADVICE = "run the baseline stage or add it to the tier"

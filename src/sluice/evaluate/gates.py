@@ -26,8 +26,8 @@ from sluice.workspace.project import Project
 if TYPE_CHECKING:
     from sluice.config.schema import GateSpec, ModelSpec
     from sluice.evaluate.evidence import Locator
+    from sluice.pipeline.base import RunResult
     from sluice.pipeline.fingerprint import RunContext
-    from sluice.pipeline.scheduler import RunResult
     from sluice.stats.paired import Interval
     from sluice.stats.predictions import Predictions
 

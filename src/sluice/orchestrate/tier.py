@@ -15,18 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 from sluice.data.samples import prepare_samples
 from sluice.errors import BudgetRefused, SluiceError
+from sluice.pipeline.base import Event, RunOptions, RunResult, StageOutcome, new_run_id
 from sluice.pipeline.budget import BudgetCheck, Limit, Tracker, check, period_limits
 from sluice.pipeline.costs import Rates, executor_rates, rates
 from sluice.pipeline.fingerprint import SEEDED_KINDS, RunContext
 from sluice.pipeline.plan import StagePlan, make_plan, select_stages
-from sluice.pipeline.scheduler import (
-    Event,
-    RunOptions,
-    RunResult,
-    StageOutcome,
-    new_run_id,
-    run_pipeline,
-)
+from sluice.pipeline.scheduler import run_pipeline
 from sluice.pipeline.tiers import TierRun, resolve_tier
 from sluice.workspace.project import Project
 

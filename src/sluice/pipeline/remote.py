@@ -20,9 +20,9 @@ import socket
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sluice.errors import ConfigError
+from sluice.errors import ConfigError, StageFailed
 from sluice.execute.base import Job
 from sluice.workspace.project import SHARED_CACHE_ENV, STATE_DIR, Project
 
@@ -69,6 +69,29 @@ def capsule_job(project: Project, name: str, ctx: RunContext, run_id: str,
     url = project.shared_cache_url or ""
     return replace(local, command=capsule_command(digest), env={SHARED_CACHE_ENV: url},
                    inherit_fds=())
+
+
+def stored_result(project: Project, name: str, fingerprint: str) -> dict[str, Any]:
+    """The run record a remote stage's capsule wrote for ``fingerprint`` (never trusted
+    blindly: its outputs are validated when restored)."""
+    record = project.store.get_run(fingerprint)
+    if record is None or not isinstance(record.get("outs"), dict):
+        raise StageFailed(f"the capsule of stage `{name}` succeeded but the store holds "
+                          f"no run record for its fingerprint {fingerprint[:12]}",
+                          hint="check that the workers and this run use the same store "
+                               f"(${SHARED_CACHE_ENV})")
+    return record
+
+
+def needed_here(project: Project, name: str, selected: list[str],
+                where: dict[str, str]) -> bool:
+    """Whether a remote stage's outputs must be restored into this checkout: a stage
+    running here reads them, or they are a model's (gates read predictions, the
+    registry the artifact)."""
+    if any(name in (m.train, m.evaluate) for m in project.config.models.values()):
+        return True
+    return any(name in project.graph.upstream[down] and not project.config.is_remote(where[down])
+               for down in selected)
 
 
 class JobBook:

@@ -12,19 +12,24 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
-from typing import Any, Literal
+from dataclasses import replace
+from typing import Any
 
-from sluice.errors import Interrupted, SluiceError, StageFailed
+from sluice.errors import Interrupted, SluiceError
 from sluice.execute import EXECUTORS
 from sluice.execute.base import Executor, Job, JobResult
-from sluice.pipeline.budget import Tracker
+from sluice.pipeline.base import (
+    FAILED,
+    Event,
+    RunOptions,
+    RunResult,
+    StageOutcome,
+    new_run_id,
+)
 from sluice.pipeline.costs import Rates, executor_rates
-from sluice.pipeline.fingerprint import RunContext, render_command, stage_environment
+from sluice.pipeline.fingerprint import render_command, stage_environment
 from sluice.pipeline.plan import Decision, decide, select_stages
 from sluice.util.credentials import declare_secret_names
 from sluice.util.fs import FileLock, atomic_write_json
@@ -35,88 +40,11 @@ from sluice.workspace.outputs import (
     restore_outputs,
     save_outputs,
 )
-from sluice.workspace.project import SHARED_CACHE_ENV, Project
+from sluice.workspace.project import Project
 from sluice.workspace.records import write_record
 
-Status = Literal["ran", "cached", "failed", "timeout", "budget", "skipped", "gated",
-                 "cancelled"]
-FAILED: tuple[Status, ...] = ("failed", "timeout", "budget", "skipped", "gated", "cancelled")
 _LOG_TAIL_LINES = 20
 _LOCK_POLL_S = 0.2
-
-
-@dataclass
-class StageOutcome:
-    stage: str
-    status: Status
-    reason: str = ""
-    fingerprint: str | None = None
-    wall_s: float | None = None
-    cpu_s: float | None = None
-    max_rss_bytes: int | None = None
-    returncode: int | None = None
-    log_path: str | None = None
-    log_tail: list[str] = field(default_factory=list)
-    restored: bool = False  # cached: True when outputs were copied back from the store
-    executor: str = "local"  # where it ran (recorded, never fingerprinted)
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
-class Event:
-    """Something the user may want to see while a run goes on."""
-
-    kind: Literal["plan", "start", "finish", "waiting", "note"]
-    stage: str
-    message: str = ""
-    outcome: StageOutcome | None = None
-    total: int = 0
-
-
-@dataclass
-class RunResult:
-    run_id: str
-    outcomes: list[StageOutcome]
-    wall_s: float
-    ledger_error: SluiceError | None = None
-    evaluations: list[Any] = field(default_factory=list)  # sluice.evaluate.gates.ModelEvaluation
-    registered: list[Any] = field(default_factory=list)  # sluice.registry.versions.Version
-    moves: list[Any] = field(default_factory=list)  # sluice.registry.promotion.Outcome, or why not
-    report_dir: Path | None = None
-    drift: list[Any] = field(default_factory=list)  # sluice.data.drift_check.DatasetDrift
-    report_reused: str | None = None  # the run whose report still stands (nothing changed)
-
-    @property
-    def ok(self) -> bool:
-        return all(o.status not in FAILED for o in self.outcomes) and \
-            not any(d.failed for d in self.drift)
-
-    def to_json(self) -> dict[str, Any]:
-        value = {"run_id": self.run_id, "ok": self.ok, "wall_s": round(self.wall_s, 3),
-                 "stages": [o.to_json() for o in self.outcomes]}
-        if self.drift:
-            value["drift"] = [d.to_json() for d in self.drift]
-        return value
-
-
-@dataclass
-class RunOptions:
-    targets: list[str] | None = None
-    jobs: int = 0  # 0: one per CPU
-    force: bool = False
-    keep_going: bool = True
-    context: RunContext = field(default_factory=RunContext)
-    executor: str = "local"
-    tracker: Tracker | None = None  # budgets in force while running
-    over_budget: frozenset[str] = frozenset()  # expensive stages skipped by on_budget
-    run_id: str | None = None
-    failed_checks: tuple[str, ...] = ()  # checks settled before the run (drift) that failed
-
-
-def new_run_id() -> str:
-    return time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
 
 
 def _log_tail(path: str) -> list[str]:
@@ -405,31 +333,19 @@ class _Scheduler:
                       outcome: StageOutcome) -> None:
         """A capsule succeeded: its run record is in the store; restore outputs only if
         a stage running here reads them, or a model's gates or registry will."""
-        name = result.stage
-        record = self.project.store.get_run(decision.fingerprint)
-        if record is None or not isinstance(record.get("outs"), dict):
-            raise StageFailed(f"the capsule of stage `{name}` succeeded but the store holds "
-                              f"no run record for its fingerprint {decision.fingerprint[:12]}",
-                              hint="check that the workers and this run use the same store "
-                                   f"(${SHARED_CACHE_ENV})")
+        from sluice.pipeline.remote import needed_here, stored_result
+
+        record = stored_result(self.project, result.stage, decision.fingerprint)
         outs = record["outs"]
         for key in ("cpu_s", "max_rss_bytes"):
             if isinstance(record.get(key), int | float):
                 setattr(outcome, key, type(getattr(outcome, key) or 0)(record[key]))
-        if self.needed_here(name):
+        if needed_here(self.project, result.stage, self.selected, self.where):
             restore_outputs(self.project, outs)
             outcome.restored = True
-        write_record(self.project, name, decision.fingerprint, decision.components, outs,
-                     result.wall_s)
+        write_record(self.project, result.stage, decision.fingerprint, decision.components,
+                     outs, result.wall_s)
         self.known_outputs.update({o["path"]: o["hash"] for o in outs.values()})
-
-    def needed_here(self, name: str) -> bool:
-        models = self.project.config.models.values()
-        if any(name in (m.train, m.evaluate) for m in models):
-            return True  # gates read predictions; the registry, the artifact
-        return any(name in self.project.graph.upstream[down] and
-                   not self.project.config.is_remote(self.where[down])
-                   for down in self.selected)
 
     def loop(self) -> None:
         self.emit(Event("plan", "", f"{len(self.selected)} stage(s)", total=len(self.selected)))

@@ -324,7 +324,7 @@ def load_report(project: Project, run_id: str | None) -> tuple[dict[str, Any], P
             raise UsageError("no report yet", hint="run `sluice run --tier merge` first")
         run_id = latest.read_text().strip()
     # In CI's publish job the reports folder comes from the pull request's own build:
-    # a run id names one folder under the reports (pipeline.scheduler.new_run_id makes
+    # a run id names one folder under the reports (pipeline.base.new_run_id makes
     # them), never a path.
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*", run_id):
         raise UsageError(f"`{run_id[:80]}` is not a run id",

@@ -9,8 +9,8 @@ import pytest
 
 from sluice.evaluate.gates import ModelEvaluation, evaluate_model
 from sluice.orchestrate.tier import TierPlan, evaluate
+from sluice.pipeline.base import RunResult
 from sluice.pipeline.fingerprint import RunContext
-from sluice.pipeline.scheduler import RunResult
 from sluice.pipeline.tiers import DEFAULT_TIER_SPEC, TierRun, resolve_tier
 from sluice.workspace.project import Project, load_project
 from sluice.workspace.records import read_record

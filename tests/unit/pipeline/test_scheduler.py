@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 import sluice.pipeline.scheduler as scheduler
-from sluice.pipeline.scheduler import RunOptions, run_pipeline
+from sluice.pipeline.base import RunOptions
+from sluice.pipeline.scheduler import run_pipeline
 from sluice.workspace.project import READ_ONLY_ENV, load_project
 from tests.conftest import git
 from tests.unit._util import write_project
