@@ -13,11 +13,20 @@ reached, or a job that vanished or whose driver died without an exit code, is *l
 it is submitted again up to ``retries`` times (capsules are idempotent), then it is a
 failed result whose ``error`` says why. ``ray`` itself is imported only when the first
 job is submitted, so a project that never uses a Ray executor never imports it.
+
+Overhead per job is kept to what Ray needs (benchmarks/remote.py measures it): each
+poll cycle asks for every in-flight job's status with one request (``list_jobs`` once
+several are in flight), running jobs' logs are copied a few per cycle, and an ended
+job's log counts as complete as soon as its last line is the capsule's one-line JSON
+result (else once it stops growing) instead of waiting for Ray's log to settle.
+At most ``max_jobs`` jobs are in flight per executor, so a thousand ready stages do not
+become a thousand pending jobs on the head, each polled.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import queue
 import secrets
@@ -31,8 +40,11 @@ from sluice.execute.base import Job, JobResult, drain
 from sluice.util.credentials import masker
 
 ADDRESS_ENV = "SLUICE_RAY_ADDRESS"  # overrides `address:` of every Ray executor
-_POLL_S = 0.5  # between status polls of the running jobs
-_LOG_EVERY_S = 1.0  # between copies of a job's log
+_POLL_S = 0.25  # between status polls of the in-flight jobs (one request per poll)
+_LIST_FROM = 3  # from this many jobs in flight, one list_jobs instead of one call each
+_LOG_EVERY_S = 1.0  # between copies of a running job's log
+_LOGS_PER_CYCLE = 2  # running jobs whose log is copied in one poll cycle, at most
+MAX_JOBS = 64  # jobs in flight per executor; more wait in sluice, not on the head
 _LOST_AFTER_S = 10.0  # a cluster unreachable this long has lost its jobs
 _RETRY_AFTER_S = 1.0  # before a lost job is submitted again
 _LOG_SETTLE_S = 5.0  # the longest an ended job's log is waited for
@@ -71,8 +83,9 @@ class RayExecutor:
 
     def __init__(self, slots: int, *, address: str | None, retries: int = 1,
                  copy_env: tuple[str, ...] = (), on_submit: OnSubmit | None = None,
-                 name: str = "ray") -> None:
+                 name: str = "ray", max_jobs: int = MAX_JOBS) -> None:
         self.slots = max(1, slots)  # unused: the cluster, not sluice, decides what fits
+        self.max_jobs = max(1, max_jobs)
         self.address = resolve_address(address)
         self.retries = retries
         self.copy_env = copy_env
@@ -90,7 +103,10 @@ class RayExecutor:
         """Nothing to check here: the cluster decides what it can run, and says so."""
 
     def fits(self, job: Job) -> bool:
-        return True  # jobs the cluster cannot start yet wait in its queue, not in sluice's
+        # Jobs the cluster cannot start yet wait in its queue; past max_jobs in sluice's,
+        # where they cost the head nothing (each job in flight is polled and holds an actor).
+        with self._lock:
+            return len(self._jobs) < self.max_jobs
 
     def start(self, job: Job) -> None:
         env = {**job.env, **{k: os.environ[k] for k in self.copy_env if k in os.environ}}
@@ -130,14 +146,38 @@ class RayExecutor:
                 if not jobs:
                     self._thread = None
                     return
+            polled = self._poll([r.submission_id for r in jobs if r.submission_id is not None])
+            # The running jobs whose log copy is most overdue get this cycle's few copies.
+            due = {id(r) for r in sorted((r for r in jobs if r.submission_id is not None),
+                                         key=lambda r: r.log_checked)[:_LOGS_PER_CYCLE]}
             for remote in jobs:
                 try:
-                    self._step(remote)
+                    self._step(remote, polled, id(remote) in due)
                 except Exception as exc:  # never let one job's surprise end the others
                     self._end(remote, error=f"sluice lost track of the Ray job: {exc}")
             time.sleep(_POLL_S)
 
-    def _step(self, remote: _Remote) -> None:
+    def _poll(self, ids: list[str]) -> dict[str, Any]:
+        """Each job's info, or the exception that asking for it raised: one request a cycle
+        once several jobs are in flight (a job missing from the listing does not exist)."""
+        polled: dict[str, Any] = {}
+        if len(ids) >= _LIST_FROM:
+            try:
+                listed = {j.submission_id: j for j in self._connect().list_jobs()}
+            except Exception as exc:
+                return dict.fromkeys(ids, exc)
+            for job_id in ids:
+                polled[job_id] = listed.get(job_id) or LookupError(
+                    f"Job {job_id} does not exist")
+            return polled
+        for job_id in ids:
+            try:
+                polled[job_id] = self._connect().get_job_info(job_id)
+            except Exception as exc:
+                polled[job_id] = exc
+        return polled
+
+    def _step(self, remote: _Remote, polled: dict[str, Any], log_due: bool) -> None:
         now = time.time()
         if remote.submission_id is None:
             if remote.cancelled:
@@ -149,27 +189,27 @@ class RayExecutor:
                 now - remote.started > remote.job.timeout:
             remote.timed_out = True
             self._stop(remote)
-        try:
-            info = self._connect().get_job_info(remote.submission_id)
-        except Exception as exc:
-            self._unreachable(remote, exc)
+        if remote.submission_id not in polled:
+            return  # submitted after this cycle's poll
+        info = polled[remote.submission_id]
+        if isinstance(info, Exception):
+            self._unreachable(remote, info)
             return
         remote.unreachable_since = None
         status = str(getattr(info.status, "value", info.status))
         finished = status in ("SUCCEEDED", "FAILED", "STOPPED")
         if finished:
             # Ray's log can lag behind the status (more so on a loaded node): copy it
-            # until it holds Ray's line about the entrypoint and stops growing.
+            # until it ends with the capsule's result line, or holds Ray's line about
+            # the entrypoint and stops growing.
             if remote.finished_at is None:
                 remote.finished_at = now
             before = remote.log_size
             text = self._copy_log(remote, final=False)
-            settled = text is not None and "Running entrypoint for job" in text and \
-                len(text) == before
-            if not settled and now - remote.finished_at < _LOG_SETTLE_S:
+            if not _log_complete(text, before) and now - remote.finished_at < _LOG_SETTLE_S:
                 return
-            self._copy_log(remote, final=True)
-        elif now - remote.log_checked >= _LOG_EVERY_S:
+            self._copy_log(remote, final=True, text=text)
+        elif log_due and now - remote.log_checked >= _LOG_EVERY_S:
             remote.log_checked = now
             self._copy_log(remote, final=False)
             return
@@ -261,14 +301,18 @@ class RayExecutor:
         with contextlib.suppress(Exception):  # gone already, or the cluster is
             self._connect().stop_job(remote.submission_id)
 
-    def _copy_log(self, remote: _Remote, *, final: bool) -> str | None:
-        """Append what is new in the job's Ray log; returns the whole log (None: unreadable)."""
-        try:
-            text = str(self._connect().get_job_logs(remote.submission_id))
-        except Exception as exc:
-            if final:
-                self._log(remote, f"[sluice] could not read the Ray job's log: {_reason(exc)}\n")
-            return None  # else the next poll tries again; the status says whether it is lost
+    def _copy_log(self, remote: _Remote, *, final: bool, text: str | None = None
+                  ) -> str | None:
+        """Append what is new in the job's Ray log (``text``: as just read, else read now);
+        returns the whole log (None: unreadable)."""
+        if text is None:
+            try:
+                text = str(self._connect().get_job_logs(remote.submission_id))
+            except Exception as exc:
+                if final:
+                    self._log(remote, f"[sluice] could not read the Ray job's log: "
+                                      f"{_reason(exc)}\n")
+                return None  # else the next poll tries again; the status says if it is lost
         remote.log_size = len(text)
         new = text[remote.log_written:]
         if not final:
@@ -296,6 +340,21 @@ class RayExecutor:
             cpu_s=0.0, max_rss_bytes=0, started_at=remote.started,
             timed_out=remote.timed_out, cancelled=remote.cancelled and not remote.timed_out,
             error=error, remote_id=remote.submission_id))
+
+
+def _log_complete(text: str | None, size_before: int) -> bool:
+    """Whether an ended job's log is whole: it ends with a one-line JSON result with an
+    ``ok`` key (what ``sluice stage exec`` prints last), or it holds Ray's line about the
+    entrypoint and did not grow since the last copy."""
+    if text is None:
+        return False
+    last = text.rstrip("\n").rpartition("\n")[2].strip()
+    if last.startswith("{") and last.endswith("}"):
+        with contextlib.suppress(ValueError):
+            result = json.loads(last)
+            if isinstance(result, dict) and "ok" in result:
+                return True
+    return "Running entrypoint for job" in text and len(text) == size_before
 
 
 def _wall(info: Any, started: float) -> float:
