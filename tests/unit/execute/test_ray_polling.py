@@ -1,0 +1,95 @@
+"""The Ray executor's own overhead: how it polls, when an ended job's log is whole, the cap.
+
+No cluster here: a stand-in client counts the requests the poller makes (the real
+cluster's behaviour is covered by test_ray.py and tests/e2e/test_ray.py).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from sluice.execute.base import Job
+from sluice.execute.ray import RayExecutor, _log_complete
+
+ENTRYPOINT = "Running entrypoint for job sluice-x: sluice stage exec abc\n"
+
+
+class CountingClient:
+    """Answers like JobSubmissionClient for the jobs it knows; counts every call."""
+
+    def __init__(self, known: list[str]) -> None:
+        self.known = known
+        self.calls: list[str] = []
+
+    def list_jobs(self) -> list[Any]:
+        self.calls.append("list_jobs")
+        return [SimpleNamespace(submission_id=i, status="RUNNING") for i in self.known]
+
+    def get_job_info(self, job_id: str) -> Any:
+        self.calls.append("get_job_info")
+        if job_id not in self.known:
+            raise RuntimeError(f"Job {job_id} does not exist")
+        return SimpleNamespace(submission_id=job_id, status="RUNNING")
+
+
+def test_many_jobs_in_flight_are_polled_with_one_listing() -> None:
+    executor = RayExecutor(1, address="http://127.0.0.1:1")
+    executor._client = client = CountingClient(["a", "b", "c", "d"])
+    polled = executor._poll(["a", "b", "c", "gone"])
+    assert client.calls == ["list_jobs"]  # not one request per job
+    assert [polled[i].status for i in ("a", "b", "c")] == ["RUNNING"] * 3
+    # A job the cluster no longer lists is reported as not existing (a lost job).
+    assert isinstance(polled["gone"], LookupError) and "does not exist" in str(polled["gone"])
+
+    client.calls.clear()
+    polled = executor._poll(["a", "gone"])  # few jobs: asked for one by one
+    assert client.calls == ["get_job_info", "get_job_info"]
+    assert polled["a"].status == "RUNNING" and "does not exist" in str(polled["gone"])
+
+
+def test_an_ended_jobs_log_is_whole_once_the_capsule_result_line_is_there() -> None:
+    result = json.dumps({"ok": True, "stage": "train", "wall_s": 0.1}, sort_keys=True)
+    # The capsule's one-line JSON result is its last line: no waiting for the log to settle.
+    assert _log_complete(ENTRYPOINT + "training...\n" + result + "\n", size_before=-1)
+    assert _log_complete(ENTRYPOINT + result, size_before=-1)
+    # Not yet: the result line has not arrived, and the log grew since the last copy.
+    text = ENTRYPOINT + "training...\n"
+    assert not _log_complete(text, size_before=len(ENTRYPOINT))
+    assert not _log_complete(text + '{"epoch": 1}\n', size_before=-1)  # JSON, not a result
+    assert not _log_complete(None, size_before=-1)
+    # Another command (no result line): whole once it stops growing.
+    assert _log_complete(text, size_before=len(text))
+
+
+class BlockedClient:
+    """Holds every submission until released, then refuses it."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+
+    def submit_job(self, **kwargs: Any) -> None:
+        self.release.wait(60)
+        raise RuntimeError("refused")
+
+
+def test_jobs_in_flight_are_capped(tmp_path: Path) -> None:
+    def job(stage: str) -> Job:
+        return Job(stage=stage, command="true", cwd=tmp_path, env={},
+                   log_path=tmp_path / "logs" / f"{stage}.log")
+
+    executor = RayExecutor(1, address="http://127.0.0.1:1", retries=0, max_jobs=2)
+    executor._client = client = BlockedClient()
+    executor.start(job("a"))
+    assert executor.fits(job("b"))
+    executor.start(job("b"))
+    assert not executor.fits(job("c"))  # two in flight: the third waits in sluice
+    client.release.set()
+    results = executor.wait(60)
+    while len(results) < 2:
+        results += executor.wait(60)
+    assert not any(r.ok for r in results)
+    assert executor.fits(job("c"))  # their places are free again
