@@ -11,8 +11,10 @@ One background thread submits, polls and copies each job's log into ``job.log_pa
 through :meth:`RayExecutor.wait` like the local executor's. A cluster that cannot be
 reached, or a job that vanished or whose driver died without an exit code, is *lost*:
 it is submitted again up to ``retries`` times (capsules are idempotent), then it is a
-failed result whose ``error`` says why. ``ray`` itself is imported only when the first
-job is submitted, so a project that never uses a Ray executor never imports it.
+failed result whose ``error`` says why. It speaks Ray's Jobs REST API itself
+(:mod:`sluice.execute.ray_api`): importing Ray's own client costs about a second of CPU
+per run, and sluice never imports ``ray`` (the workers run Ray; the runner needs only
+the API's URL).
 
 Overhead per job is kept to what Ray needs (benchmarks/remote.py measures it): each
 poll cycle asks for every in-flight job's status with one request (``list_jobs`` once
@@ -37,6 +39,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sluice.execute.base import Job, JobResult, drain
+from sluice.execute.ray_api import JobsClient
 from sluice.util.credentials import masker
 
 ADDRESS_ENV = "SLUICE_RAY_ADDRESS"  # overrides `address:` of every Ray executor
@@ -235,9 +238,7 @@ class RayExecutor:
             if not self.address:
                 raise ConnectionError(f"executor `{self.name}` has no address (set `address:` "
                                       f"in sluice.yaml or ${ADDRESS_ENV})")
-            from ray.job_submission import JobSubmissionClient  # heavy: only when used
-
-            self._client = JobSubmissionClient(self.address)
+            self._client = JobsClient(self.address)
         return self._client
 
     def _submit(self, remote: _Remote) -> None:
@@ -373,10 +374,8 @@ def _reason(exc: Exception) -> str:
 def stop_remote_job(address: str, job_id: str) -> str:
     """Stop one Ray job by id (an orphan of a killed run); what happened, in words."""
     try:
-        from ray.job_submission import JobSubmissionClient
-
-        client = JobSubmissionClient(address)
-        status = str(getattr(client.get_job_status(job_id), "value", ""))
+        client = JobsClient(address)
+        status = str(client.get_job_info(job_id).status or "")
         if status in ("SUCCEEDED", "FAILED", "STOPPED"):
             return f"had ended ({status.lower()})"
         client.stop_job(job_id)

@@ -7,6 +7,8 @@ cluster's behaviour is covered by test_ray.py and tests/e2e/test_ray.py).
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 from pathlib import Path
 from types import SimpleNamespace
@@ -14,6 +16,7 @@ from typing import Any
 
 from sluice.execute.base import Job
 from sluice.execute.ray import RayExecutor, _log_complete
+from tests.ray_cluster import free_port
 
 ENTRYPOINT = "Running entrypoint for job sluice-x: sluice stage exec abc\n"
 
@@ -93,3 +96,23 @@ def test_jobs_in_flight_are_capped(tmp_path: Path) -> None:
         results += executor.wait(60)
     assert not any(r.ok for r in results)
     assert executor.fits(job("c"))  # their places are free again
+
+
+def test_submitting_never_imports_ray(tmp_path: Path) -> None:
+    """sluice speaks the Jobs REST API itself: Ray's client costs a second of CPU to import."""
+    address = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    code = ("import sys\nfrom pathlib import Path\n"
+            "from sluice.execute.base import Job\nfrom sluice.execute.ray import RayExecutor\n"
+            f"executor = RayExecutor(1, address={address!r}, retries=0)\n"
+            f"tmp = Path({str(tmp_path)!r})\n"
+            "executor.start(Job(stage='a', command='true', cwd=tmp, env={},"
+            " log_path=tmp / 'a.log'))\n"
+            "[result] = executor.wait(60)\n"
+            "print(result.error)\n"
+            "print('RAY' if 'ray' in sys.modules else 'NO RAY')\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    error, imported = done.stdout.strip().splitlines()[-2:]
+    assert f"cannot submit to the Ray cluster at {address}" in error
+    assert imported == "NO RAY"
