@@ -30,7 +30,8 @@ class JobsClient:
     """Ray Jobs API at ``address`` (``http://head:8265``); the methods of Ray's client."""
 
     def __init__(self, address: str) -> None:
-        self.address = address.rstrip("/")
+        # `head:8265` means http, as Ray's own client reads it.
+        self.address = (address if "://" in address else f"http://{address}").rstrip("/")
 
     def submit_job(self, *, entrypoint: str, submission_id: str, runtime_env: dict[str, Any],
                    entrypoint_num_cpus: float | None = None,

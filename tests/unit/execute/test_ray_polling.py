@@ -14,8 +14,11 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
+
 from sluice.execute.base import Job
 from sluice.execute.ray import RayExecutor, _log_complete
+from sluice.execute.ray_api import JobsClient
 from tests.ray_cluster import free_port
 
 ENTRYPOINT = "Running entrypoint for job sluice-x: sluice stage exec abc\n"
@@ -116,3 +119,42 @@ def test_submitting_never_imports_ray(tmp_path: Path) -> None:
     error, imported = done.stdout.strip().splitlines()[-2:]
     assert f"cannot submit to the Ray cluster at {address}" in error
     assert imported == "NO RAY"
+
+
+def test_an_address_without_a_scheme_is_http() -> None:
+    assert JobsClient("127.0.0.1:8265/").address == "http://127.0.0.1:8265"
+    assert JobsClient("https://ray.example.com/").address == "https://ray.example.com"
+
+
+def test_the_rest_client_reads_ray_answers_and_names_a_missing_job(tmp_path: Path) -> None:
+    """The Jobs API's JSON becomes JobDetails-like attributes; a 404 says "does not exist"
+    (what the executor reads as a vanished, lost job)."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Head(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path == "/api/jobs/":
+                body = json.dumps([{"submission_id": "a", "status": "SUCCEEDED",
+                                    "driver_exit_code": 0, "start_time": 1000,
+                                    "end_time": 3500}]).encode()
+                self.send_response(200)
+            else:
+                body, _ = b"Job gone does not exist", self.send_response(404)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Head)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        client = JobsClient(f"127.0.0.1:{server.server_address[1]}")
+        [job] = client.list_jobs()
+        assert (job.submission_id, job.status, job.driver_exit_code) == ("a", "SUCCEEDED", 0)
+        assert job.message is None  # absent fields read as None, as Ray's JobDetails
+        with pytest.raises(RuntimeError, match=r"does not exist \(HTTP 404\)"):
+            client.get_job_info("gone")
+    finally:
+        server.shutdown()
+        server.server_close()
