@@ -24,6 +24,9 @@ stages say ``executor: ray``.
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import resource
 import statistics
 import sys
 import time
@@ -98,6 +101,44 @@ def ray_jobs(address: str, stage: str, since: float) -> list[Any]:
             and (j.start_time or 0) / 1000 >= since - 1]
 
 
+def capsule_result(log: Path) -> dict[str, Any]:
+    """The capsule's one-line JSON result: the last line of the job's log sluice copied."""
+    for line in reversed(log.read_text(encoding="utf-8").splitlines()):
+        if line.startswith("{") and line.endswith("}"):
+            found: dict[str, Any] = json.loads(line)
+            return found
+    raise RuntimeError(f"no capsule result in {log}")
+
+
+def cluster_cpu_s(cluster: Any) -> float:
+    """CPU seconds (user + system) of the cluster's processes and the children they
+    reaped (job supervisors, capsules): how much of the machine Ray's jobs cost."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in cluster.pids():
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
+    return total / tick
+
+
+def children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def throughput(root: Path, env: dict[str, str], cluster: Any, stages: list[str],
+               jobs: int | None = None) -> tuple[float, float, float]:
+    """Wall seconds of one forced run of ``stages``, sluice's CPU seconds and the
+    cluster's CPU seconds during it."""
+    cpu0, ray0, t0 = children_cpu_s(), cluster_cpu_s(cluster), time.perf_counter()
+    forced(root, env, stages, jobs=jobs)
+    wall = time.perf_counter() - t0
+    return wall, children_cpu_s() - cpu0, cluster_cpu_s(cluster) - ray0
+
+
 def overhead(root: Path, env: dict[str, str], address: str, repeats: int
              ) -> tuple[dict[str, list[float]], list[dict[str, float]]]:
     """Wall times of the trivial stage on Ray and locally, and the Ray runs' breakdowns."""
@@ -107,7 +148,7 @@ def overhead(root: Path, env: dict[str, str], address: str, repeats: int
     def once(where: str) -> None:
         stage = f"trivial_{where}"
         t0 = time.time()
-        result = forced(root, env, [stage])
+        forced(root, env, [stage])
         t1 = time.time()
         walls[where].append(t1 - t0)
         if where != "ray":
@@ -117,11 +158,16 @@ def overhead(root: Path, env: dict[str, str], address: str, repeats: int
             raise RuntimeError("sluice ran the stage, but the cluster has no job for it")
         job = max(jobs, key=lambda j: j.start_time or 0)
         submitted, ended = job.start_time / 1000, job.end_time / 1000
-        command = next(s for s in result["stages"] if s["stage"] == stage)["wall_s"] or 0.0
-        phases.append({"before submit": submitted - t0,
-                       "in Ray, around the command": ended - submitted - command,
-                       "the command": command,
-                       "after the job ended": t1 - ended})
+        # The stage's wall_s in sluice's result is the Ray job's (submitted → ended); the
+        # command's own time is in the capsule's result, the last line of the job's log.
+        capsule = capsule_result(root / ".sluice" / "logs" / f"{stage}.log")
+        command = float(capsule.get("wall_s") or 0.0)
+        phases.append({"before submit (start-up, plan, spec to the store)": submitted - t0,
+                       "in Ray: job start-up, capsule start-up and store I/O":
+                           ended - submitted - command,
+                       "the command (in the capsule)": command,
+                       "after the job ended (noticed, outputs restored, ledger, exit)":
+                           t1 - ended})
 
     measure_interleaved({"ray": lambda: once("ray"), "local": lambda: once("local")},
                         repeats=repeats, warmup=1)
@@ -149,20 +195,21 @@ def bench(repeats: int = 5) -> Section:
             print("overhead of one trivial stage...", flush=True)
             walls, phases = overhead(root, env, cluster.address, repeats)
             print(f"{SLEEPERS} × sleep {SLEEP_S}: on Ray...", flush=True)
-            t0 = time.perf_counter()
-            forced(root, env, [f"sleep_ray_{i:02d}" for i in range(SLEEPERS)])
-            ray_s = time.perf_counter() - t0
+            on_ray = throughput(root, env, cluster,
+                                [f"sleep_ray_{i:02d}" for i in range(SLEEPERS)])
             print(f"{SLEEPERS} × sleep {SLEEP_S}: locally, --jobs 1...", flush=True)
-            t0 = time.perf_counter()
-            forced(root, env, [f"sleep_local_{i:02d}" for i in range(SLEEPERS)], jobs=1)
-            local_s = time.perf_counter() - t0
+            local = throughput(root, env, cluster,
+                               [f"sleep_local_{i:02d}" for i in range(SLEEPERS)], jobs=1)
+            load = os.getloadavg()[0]
     finally:
         cluster.stop()
-    return report(repeats, startup, walls, phases, ray_s, local_s)
+    return report(repeats, startup, walls, phases, on_ray, local, load)
 
 
 def report(repeats: int, startup: float, walls: dict[str, list[float]],
-           phases: list[dict[str, float]], ray_s: float, local_s: float) -> Section:
+           phases: list[dict[str, float]], on_ray: tuple[float, float, float],
+           local: tuple[float, float, float], load: float) -> Section:
+    ray_s, local_s = on_ray[0], local[0]
     ray_med, local_med = statistics.median(walls["ray"]), statistics.median(walls["local"])
     over = ray_med - local_med
     section = Section(
@@ -185,6 +232,11 @@ def report(repeats: int, startup: float, walls: dict[str, list[float]],
         [f"{SLEEPERS} × `sleep {SLEEP_S}` on Ray (3 CPUs)", fmt_s(ray_s), ""],
         [f"{SLEEPERS} × `sleep {SLEEP_S}` locally, `--jobs 1`", fmt_s(local_s), ""],
     ]
+    section.blocks.append(
+        f"CPU seconds during the {SLEEPERS} stages (load average {load:.1f} at the end): "
+        f"on Ray, sluice {on_ray[1]:.1f} s and the cluster's processes {on_ray[2]:.1f} s "
+        f"({on_ray[2] / SLEEPERS:.2f} s per job: job supervisor actor, runtime env, "
+        f"capsule); locally, sluice {local[1]:.1f} s.")
     names = list(phases[0]) if phases else []
     breakdown = [[name, fmt_s(statistics.median(p[name] for p in phases))] for name in names]
     if breakdown:

@@ -57,7 +57,7 @@ BENCHMARKS: list[Benchmark] = [
     ("push_pull.py", "Push and pull to S3", lambda: push_pull.bench(3)),
 ]
 # Benchmarks that may not exist yet in every checkout: run when their script is there.
-OPTIONAL = [("bootstrap.py", "Bootstrap")]
+OPTIONAL = [("bootstrap.py", "Bootstrap"), ("remote.py", "Remote stages on Ray")]
 
 
 def script_section(script: str, title: str) -> Section:

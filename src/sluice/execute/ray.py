@@ -11,13 +11,24 @@ One background thread submits, polls and copies each job's log into ``job.log_pa
 through :meth:`RayExecutor.wait` like the local executor's. A cluster that cannot be
 reached, or a job that vanished or whose driver died without an exit code, is *lost*:
 it is submitted again up to ``retries`` times (capsules are idempotent), then it is a
-failed result whose ``error`` says why. ``ray`` itself is imported only when the first
-job is submitted, so a project that never uses a Ray executor never imports it.
+failed result whose ``error`` says why. It speaks Ray's Jobs REST API itself
+(:mod:`sluice.execute.ray_api`): importing Ray's own client costs about a second of CPU
+per run, and sluice never imports ``ray`` (the workers run Ray; the runner needs only
+the API's URL).
+
+Overhead per job is kept to what Ray needs (benchmarks/remote.py measures it): each
+poll cycle asks for every in-flight job's status with one request (``list_jobs`` once
+several are in flight), running jobs' logs are copied a few per cycle, and an ended
+job's log counts as complete as soon as its last line is the capsule's one-line JSON
+result (else once it stops growing) instead of waiting for Ray's log to settle.
+At most ``max_jobs`` jobs are in flight per executor, so a thousand ready stages do not
+become a thousand pending jobs on the head, each polled.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import queue
 import secrets
@@ -28,11 +39,15 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sluice.execute.base import Job, JobResult, drain
+from sluice.execute.ray_api import JobsClient
 from sluice.util.credentials import masker
 
 ADDRESS_ENV = "SLUICE_RAY_ADDRESS"  # overrides `address:` of every Ray executor
-_POLL_S = 0.5  # between status polls of the running jobs
-_LOG_EVERY_S = 1.0  # between copies of a job's log
+_POLL_S = 0.25  # between status polls of the in-flight jobs (one request per poll)
+_LIST_FROM = 3  # from this many jobs in flight, one list_jobs instead of one call each
+_LOG_EVERY_S = 1.0  # between copies of a running job's log
+_LOGS_PER_CYCLE = 2  # running jobs whose log is copied in one poll cycle, at most
+MAX_JOBS = 64  # jobs in flight per executor; more wait in sluice, not on the head
 _LOST_AFTER_S = 10.0  # a cluster unreachable this long has lost its jobs
 _RETRY_AFTER_S = 1.0  # before a lost job is submitted again
 _LOG_SETTLE_S = 5.0  # the longest an ended job's log is waited for
@@ -71,8 +86,9 @@ class RayExecutor:
 
     def __init__(self, slots: int, *, address: str | None, retries: int = 1,
                  copy_env: tuple[str, ...] = (), on_submit: OnSubmit | None = None,
-                 name: str = "ray") -> None:
+                 name: str = "ray", max_jobs: int = MAX_JOBS) -> None:
         self.slots = max(1, slots)  # unused: the cluster, not sluice, decides what fits
+        self.max_jobs = max(1, max_jobs)
         self.address = resolve_address(address)
         self.retries = retries
         self.copy_env = copy_env
@@ -90,7 +106,10 @@ class RayExecutor:
         """Nothing to check here: the cluster decides what it can run, and says so."""
 
     def fits(self, job: Job) -> bool:
-        return True  # jobs the cluster cannot start yet wait in its queue, not in sluice's
+        # Jobs the cluster cannot start yet wait in its queue; past max_jobs in sluice's,
+        # where they cost the head nothing (each job in flight is polled and holds an actor).
+        with self._lock:
+            return len(self._jobs) < self.max_jobs
 
     def start(self, job: Job) -> None:
         env = {**job.env, **{k: os.environ[k] for k in self.copy_env if k in os.environ}}
@@ -130,14 +149,38 @@ class RayExecutor:
                 if not jobs:
                     self._thread = None
                     return
+            polled = self._poll([r.submission_id for r in jobs if r.submission_id is not None])
+            # The running jobs whose log copy is most overdue get this cycle's few copies.
+            due = {id(r) for r in sorted((r for r in jobs if r.submission_id is not None),
+                                         key=lambda r: r.log_checked)[:_LOGS_PER_CYCLE]}
             for remote in jobs:
                 try:
-                    self._step(remote)
+                    self._step(remote, polled, id(remote) in due)
                 except Exception as exc:  # never let one job's surprise end the others
                     self._end(remote, error=f"sluice lost track of the Ray job: {exc}")
             time.sleep(_POLL_S)
 
-    def _step(self, remote: _Remote) -> None:
+    def _poll(self, ids: list[str]) -> dict[str, Any]:
+        """Each job's info, or the exception that asking for it raised: one request a cycle
+        once several jobs are in flight (a job missing from the listing does not exist)."""
+        polled: dict[str, Any] = {}
+        if len(ids) >= _LIST_FROM:
+            try:
+                listed = {j.submission_id: j for j in self._connect().list_jobs()}
+            except Exception as exc:
+                return dict.fromkeys(ids, exc)
+            for job_id in ids:
+                polled[job_id] = listed.get(job_id) or LookupError(
+                    f"Job {job_id} does not exist")
+            return polled
+        for job_id in ids:
+            try:
+                polled[job_id] = self._connect().get_job_info(job_id)
+            except Exception as exc:
+                polled[job_id] = exc
+        return polled
+
+    def _step(self, remote: _Remote, polled: dict[str, Any], log_due: bool) -> None:
         now = time.time()
         if remote.submission_id is None:
             if remote.cancelled:
@@ -149,27 +192,27 @@ class RayExecutor:
                 now - remote.started > remote.job.timeout:
             remote.timed_out = True
             self._stop(remote)
-        try:
-            info = self._connect().get_job_info(remote.submission_id)
-        except Exception as exc:
-            self._unreachable(remote, exc)
+        if remote.submission_id not in polled:
+            return  # submitted after this cycle's poll
+        info = polled[remote.submission_id]
+        if isinstance(info, Exception):
+            self._unreachable(remote, info)
             return
         remote.unreachable_since = None
         status = str(getattr(info.status, "value", info.status))
         finished = status in ("SUCCEEDED", "FAILED", "STOPPED")
         if finished:
             # Ray's log can lag behind the status (more so on a loaded node): copy it
-            # until it holds Ray's line about the entrypoint and stops growing.
+            # until it ends with the capsule's result line, or holds Ray's line about
+            # the entrypoint and stops growing.
             if remote.finished_at is None:
                 remote.finished_at = now
             before = remote.log_size
             text = self._copy_log(remote, final=False)
-            settled = text is not None and "Running entrypoint for job" in text and \
-                len(text) == before
-            if not settled and now - remote.finished_at < _LOG_SETTLE_S:
+            if not _log_complete(text, before) and now - remote.finished_at < _LOG_SETTLE_S:
                 return
-            self._copy_log(remote, final=True)
-        elif now - remote.log_checked >= _LOG_EVERY_S:
+            self._copy_log(remote, final=True, text=text)
+        elif log_due and now - remote.log_checked >= _LOG_EVERY_S:
             remote.log_checked = now
             self._copy_log(remote, final=False)
             return
@@ -195,9 +238,7 @@ class RayExecutor:
             if not self.address:
                 raise ConnectionError(f"executor `{self.name}` has no address (set `address:` "
                                       f"in sluice.yaml or ${ADDRESS_ENV})")
-            from ray.job_submission import JobSubmissionClient  # heavy: only when used
-
-            self._client = JobSubmissionClient(self.address)
+            self._client = JobsClient(self.address)
         return self._client
 
     def _submit(self, remote: _Remote) -> None:
@@ -261,14 +302,18 @@ class RayExecutor:
         with contextlib.suppress(Exception):  # gone already, or the cluster is
             self._connect().stop_job(remote.submission_id)
 
-    def _copy_log(self, remote: _Remote, *, final: bool) -> str | None:
-        """Append what is new in the job's Ray log; returns the whole log (None: unreadable)."""
-        try:
-            text = str(self._connect().get_job_logs(remote.submission_id))
-        except Exception as exc:
-            if final:
-                self._log(remote, f"[sluice] could not read the Ray job's log: {_reason(exc)}\n")
-            return None  # else the next poll tries again; the status says whether it is lost
+    def _copy_log(self, remote: _Remote, *, final: bool, text: str | None = None
+                  ) -> str | None:
+        """Append what is new in the job's Ray log (``text``: as just read, else read now);
+        returns the whole log (None: unreadable)."""
+        if text is None:
+            try:
+                text = str(self._connect().get_job_logs(remote.submission_id))
+            except Exception as exc:
+                if final:
+                    self._log(remote, f"[sluice] could not read the Ray job's log: "
+                                      f"{_reason(exc)}\n")
+                return None  # else the next poll tries again; the status says if it is lost
         remote.log_size = len(text)
         new = text[remote.log_written:]
         if not final:
@@ -298,6 +343,21 @@ class RayExecutor:
             error=error, remote_id=remote.submission_id))
 
 
+def _log_complete(text: str | None, size_before: int) -> bool:
+    """Whether an ended job's log is whole: it ends with a one-line JSON result with an
+    ``ok`` key (what ``sluice stage exec`` prints last), or it holds Ray's line about the
+    entrypoint and did not grow since the last copy."""
+    if text is None:
+        return False
+    last = text.rstrip("\n").rpartition("\n")[2].strip()
+    if last.startswith("{") and last.endswith("}"):
+        with contextlib.suppress(ValueError):
+            result = json.loads(last)
+            if isinstance(result, dict) and "ok" in result:
+                return True
+    return "Running entrypoint for job" in text and len(text) == size_before
+
+
 def _wall(info: Any, started: float) -> float:
     """The job's own wall time from Ray's timestamps (milliseconds), else since start()."""
     begin, end = getattr(info, "start_time", None), getattr(info, "end_time", None)
@@ -314,10 +374,8 @@ def _reason(exc: Exception) -> str:
 def stop_remote_job(address: str, job_id: str) -> str:
     """Stop one Ray job by id (an orphan of a killed run); what happened, in words."""
     try:
-        from ray.job_submission import JobSubmissionClient
-
-        client = JobSubmissionClient(address)
-        status = str(getattr(client.get_job_status(job_id), "value", ""))
+        client = JobsClient(address)
+        status = str(client.get_job_info(job_id).status or "")
         if status in ("SUCCEEDED", "FAILED", "STOPPED"):
             return f"had ended ({status.lower()})"
         client.stop_job(job_id)
