@@ -13,20 +13,7 @@ import sys
 
 import typer
 
-from sluice.cli import (
-    affected_cmd,
-    budget_cmd,
-    ci_cmd,
-    data_cmd,
-    init_cmd,
-    models_cmd,
-    plan_cmd,
-    promote_cmd,
-    report_cmd,
-    run_cmd,
-    stage_cmd,
-    status_cmd,
-)
+from sluice.cli.lazy import LazyGroup
 from sluice.errors import (
     BudgetRefused,
     ConfigError,
@@ -94,7 +81,9 @@ Examples:
 # sluice renders no help through rich, so typer is told rich is absent.
 typer.core.HAS_RICH = False
 
-app = typer.Typer(help=HELP, no_args_is_help=True, add_completion=False,
+# Commands are not registered here: LazyGroup lists them from sluice.cli.commands and
+# imports a command's module only when it runs, so `sluice --help` imports none of them.
+app = typer.Typer(cls=LazyGroup, help=HELP, no_args_is_help=True, add_completion=False,
                   rich_markup_mode=None, context_settings={"help_option_names": ["-h", "--help"]})
 
 
@@ -112,11 +101,6 @@ def _options(version: bool = typer.Option(False, "--version", is_eager=True,
                                           callback=_print_version,
                                           help="Print the installed version and exit.")) -> None:
     pass
-
-
-for module in (init_cmd, plan_cmd, run_cmd, status_cmd, affected_cmd, data_cmd, budget_cmd,
-               report_cmd, promote_cmd, models_cmd, ci_cmd, stage_cmd):
-    module.register(app)
 
 
 def exit_code_for(error: SluiceError) -> int:
