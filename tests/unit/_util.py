@@ -59,3 +59,23 @@ def recorded_result(project: Project, *stages: str) -> RunResult:
         write_record(project, name, f"fp-{name}", {}, recorded, 1.0)
         outcomes.append(StageOutcome(name, "ran", fingerprint=f"fp-{name}"))
     return RunResult("run", outcomes, 1.0)
+
+
+def cli_imports(cwd: Path, *args: str) -> tuple[str, list[str]]:
+    """Run ``sluice ARGS`` in a fresh interpreter in ``cwd``: (its stdout, the names of
+    the modules it had imported when it finished), to check what a command leaves out."""
+    import json
+    import subprocess
+    import sys
+
+    marker = "--- modules ---"
+    code = ("import sys, json\n"
+            f"sys.argv = ['sluice', *{list(args)!r}]\n"
+            "from sluice.cli.main import main\n"
+            "try:\n    main()\nexcept SystemExit:\n    pass\n"
+            f"print({marker!r})\n"
+            "print(json.dumps(sorted(sys.modules)))\n")
+    result = subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True,
+                            text=True, timeout=120, check=True)
+    stdout, modules = result.stdout.rsplit(marker + "\n", 1)
+    return stdout, json.loads(modules)

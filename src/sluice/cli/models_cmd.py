@@ -72,11 +72,13 @@ def show(ref: Annotated[str, typer.Argument(help="MODEL, MODEL:VERSION or MODEL@
 
       sluice models show churn:3 --json
     """
+    from sluice.db.read import open_project_reader
     from sluice.registry.versions import get_version
+    from sluice.workspace.project import load_project
 
-    _, db = _db()
     model, number, alias = parse_ref(ref)
-    version = get_version(db, model, number, alias)
+    # A plain read: on a current SQLite file it needs no SQLAlchemy (sluice.db.read).
+    version = get_version(open_project_reader(load_project()), model, number, alias)
     if as_json:
         print_json(version.to_json())
         return 0

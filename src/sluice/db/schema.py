@@ -1,7 +1,7 @@
 """Tables of the sluice database (SQLAlchemy Core).
 
 Changing a table means adding an Alembic migration under ``migrations/versions``
-and bumping :data:`SCHEMA_REVISION` to its revision id.
+and bumping :data:`SCHEMA_REVISION` (in sluice.db.revision) to its revision id.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from sqlalchemy import (
     Text,
 )
 
-SCHEMA_REVISION = "0004_remote_jobs"
+from sluice.db.revision import SCHEMA_REVISION as SCHEMA_REVISION
 
 metadata = MetaData()
 

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sluice.db import Database
+from sluice.db.read import Reader, as_reader
 from sluice.errors import SluiceError, UsageError
 
 if TYPE_CHECKING:
@@ -43,10 +45,11 @@ class Version:
         return dict(vars(self))
 
 
-def _version(row: Any) -> Version:
-    return Version(row.model, row.version, row.artifact_hash, row.artifact_path, row.verdict,
-                   json.loads(row.lineage), json.loads(row.metrics), json.loads(row.gates),
-                   row.creator, row.created_at, json.loads(row.tags), row.predictions_hash)
+def _version(row: Mapping[str, Any]) -> Version:
+    return Version(row["model"], row["version"], row["artifact_hash"], row["artifact_path"],
+                   row["verdict"], json.loads(row["lineage"]), json.loads(row["metrics"]),
+                   json.loads(row["gates"]), row["creator"], row["created_at"],
+                   json.loads(row["tags"]), row["predictions_hash"])
 
 
 def _audit(conn: Connection, actor: str, action: str, model: str | None,
@@ -83,49 +86,47 @@ def register(db: Database, model: str, *, artifact_hash: str, artifact_path: str
                 conn.execute(t.insert().values(**row))
                 _audit(conn, creator, "register", model, {"version": number,
                                                           "artifact": artifact_hash})
-            return _version(type("Row", (), row)())
+            return _version(row)
         except IntegrityError:
             continue  # another process took this number: take the next one
     raise SluiceError(f"could not register a version of `{model}`: too much contention",
                       hint="retry")
 
 
-def get_version(db: Database, model: str, version: int | None = None,
+def get_version(source: Database | Reader, model: str, version: int | None = None,
                 alias: str | None = None) -> Version:
-    """A version by number, by alias, or the latest."""
-    from sqlalchemy import select
+    """A version by number, by alias, or the latest.
 
-    from sluice.db.schema import aliases
-    from sluice.db.schema import model_versions as t
-
-    with db.engine.connect() as conn:
-        if alias is not None:
-            held = conn.execute(select(aliases.c.version).where(
-                aliases.c.model == model, aliases.c.alias == alias)).scalar()
-            if held is None:
-                known = _known_aliases(conn, model)
-                raise UsageError(f"model `{model}` has no alias `{alias}`",
-                                 hint="aliases: " + (", ".join(known) or "(none yet)"))
-            version = int(held)
-        query = select(t).where(t.c.model == model)
-        query = query.where(t.c.version == version) if version is not None else \
-            query.order_by(t.c.version.desc()).limit(1)
-        row = conn.execute(query).first()
-    if row is None:
-        _unknown(db, model, version)
-    return _version(row)
-
-
-def _known_aliases(conn: Connection, model: str) -> list[str]:
-    from sqlalchemy import select
-
-    from sluice.db.schema import aliases
-
-    return [r[0] for r in conn.execute(select(aliases.c.alias).where(aliases.c.model == model))]
+    Plain SQL through a :class:`~sluice.db.read.Reader`, so a one-shot
+    `sluice models show` on a SQLite file needs no SQLAlchemy.
+    """
+    reader = as_reader(source)
+    if alias is not None:
+        held = reader.rows("SELECT version FROM aliases WHERE model = :model AND alias = :alias",
+                           {"model": model, "alias": alias})
+        if not held:
+            known = _known_aliases(reader, model)
+            raise UsageError(f"model `{model}` has no alias `{alias}`",
+                             hint="aliases: " + (", ".join(known) or "(none yet)"))
+        version = int(held[0]["version"])
+    if version is not None:
+        rows = reader.rows("SELECT * FROM model_versions WHERE model = :model "
+                           "AND version = :version", {"model": model, "version": version})
+    else:
+        rows = reader.rows("SELECT * FROM model_versions WHERE model = :model "
+                           "ORDER BY version DESC LIMIT 1", {"model": model})
+    if not rows:
+        _unknown(reader, model, version)
+    return _version(rows[0])
 
 
-def _unknown(db: Database, model: str, version: int | None) -> Any:
-    models = [m["model"] for m in list_models(db)]
+def _known_aliases(reader: Reader, model: str) -> list[str]:
+    return [r["alias"] for r in reader.rows("SELECT alias FROM aliases WHERE model = :model "
+                                            "ORDER BY alias", {"model": model})]
+
+
+def _unknown(source: Database | Reader, model: str, version: int | None) -> Any:
+    models = [m["model"] for m in list_models(source)]
     if model not in models:
         from sluice.util.suggest import did_you_mean
 
@@ -136,21 +137,15 @@ def _unknown(db: Database, model: str, version: int | None) -> Any:
                      hint=f"`sluice models show {model}` lists its versions")
 
 
-def list_models(db: Database) -> list[dict[str, Any]]:
-    from sqlalchemy import func, select
-
-    from sluice.db.schema import aliases
-    from sluice.db.schema import model_versions as t
-
-    with db.engine.connect() as conn:
-        rows = conn.execute(select(t.c.model, func.max(t.c.version), func.count())
-                            .group_by(t.c.model).order_by(t.c.model)).all()
-        held = conn.execute(select(aliases.c.model, aliases.c.alias, aliases.c.version)).all()
-    found = []
-    for model, latest, count in rows:
-        found.append({"model": model, "latest": int(latest), "versions": int(count),
-                      "aliases": {a: int(v) for m, a, v in held if m == model}})
-    return found
+def list_models(source: Database | Reader) -> list[dict[str, Any]]:
+    reader = as_reader(source)
+    rows = reader.rows("SELECT model, MAX(version) AS latest, COUNT(*) AS n "
+                       "FROM model_versions GROUP BY model ORDER BY model")
+    held = reader.rows("SELECT model, alias, version FROM aliases")
+    return [{"model": r["model"], "latest": int(r["latest"]), "versions": int(r["n"]),
+             "aliases": {h["alias"]: int(h["version"]) for h in held
+                         if h["model"] == r["model"]}}
+            for r in rows]
 
 
 def versions(db: Database, model: str) -> list[Version]:
@@ -162,7 +157,7 @@ def versions(db: Database, model: str) -> list[Version]:
         rows = conn.execute(select(t).where(t.c.model == model).order_by(t.c.version)).all()
     if not rows:
         _unknown(db, model, None)
-    return [_version(r) for r in rows]
+    return [_version(dict(r._mapping)) for r in rows]
 
 
 def history(db: Database, model: str, alias: str | None = None) -> list[dict[str, Any]]:

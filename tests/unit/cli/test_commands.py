@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import ast
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import click
@@ -15,6 +12,7 @@ import typer
 from sluice.cli.commands import COMMANDS
 from sluice.cli.lazy import LazyGroup, load_command
 from sluice.cli.main import app
+from tests.unit._util import cli_imports
 
 CLI_DIR = Path(__file__).resolve().parents[3] / "src" / "sluice" / "cli"
 
@@ -55,17 +53,9 @@ def test_every_command_module_is_reachable_from_the_table() -> None:
 
 
 def test_help_lists_every_command_without_importing_one() -> None:
-    code = ("import sys, json\n"
-            "sys.argv = ['sluice', '--help']\n"
-            "from sluice.cli.main import main\n"
-            "try:\n    main()\nexcept SystemExit:\n    pass\n"
-            "print(json.dumps(sorted(m for m in sys.modules if m.startswith('sluice'))))\n")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            timeout=120, check=True)
-    *help_lines, modules_line = result.stdout.splitlines()
-    loaded = json.loads(modules_line)
-    assert [m for m in loaded if m.endswith("_cmd")] == []
-    commands = "\n".join(help_lines).split("Commands:\n", 1)[1]
+    shown, modules = cli_imports(CLI_DIR, "--help")
+    assert [m for m in modules if m.startswith("sluice.cli.") and m.endswith("_cmd")] == []
+    commands = shown.split("Commands:\n", 1)[1]
     assert [line.split()[0] for line in commands.splitlines() if line.strip()] == list(COMMANDS)
 
 
