@@ -1,4 +1,5 @@
-"""Entry point: the typer app, sub-command registration and the one place exit codes live.
+"""Entry point: the one place exit codes live, and the choice between the fast path
+(sluice.cli.fast: common forms, no typer) and the typer app (sluice.cli.app).
 
 Exit codes (documented in the README):
 0 success · 1 a stage/check failed · 2 bad usage or configuration ·
@@ -11,9 +12,6 @@ import gc
 import signal
 import sys
 
-import typer
-
-from sluice.cli.lazy import LazyGroup
 from sluice.errors import (
     BudgetRefused,
     ConfigError,
@@ -43,66 +41,6 @@ EXIT_CODES: dict[type[SluiceError], int] = {
     Interrupted: 130,
 }
 
-HELP = """\
-sluice: tiered, budgeted CI/CD for machine learning.
-
-Describe your pipeline in sluice.yaml; sluice runs only the stages whose
-inputs changed and restores everything else from a content-addressed cache.
-
-Examples:
-
-  sluice init                      # write a commented starter sluice.yaml
-
-  sluice init --example churn      # copy the example project here
-
-  sluice plan                      # what would run, and why
-
-  sluice run --jobs 4              # run stale stages, 4 CPU slots
-
-  sluice status                    # which stages are stale and why
-
-  sluice affected --base main      # which stages and models a change touches
-
-  sluice run --tier pr --base main # the pull-request tier: checks, smoke training
-
-  sluice report                    # the last run's report: stages, costs, verdicts
-
-  sluice promote churn --to production   # move an alias, as its policy allows
-
-  sluice data validate             # datasets against their schema files
-
-  sluice data drift customers --base main   # column drift against the base
-
-  sluice ci generate github --write         # the CI file that runs the tiers
-"""
-
-# With rich installed, typer escapes the brackets of "[default: …]" for rich markup
-# even when markup is off (rich_markup_mode=None), and `--help` shows "\[default: …]".
-# sluice renders no help through rich, so typer is told rich is absent.
-typer.core.HAS_RICH = False
-
-# Commands are not registered here: LazyGroup lists them from sluice.cli.commands and
-# imports a command's module only when it runs, so `sluice --help` imports none of them.
-app = typer.Typer(cls=LazyGroup, help=HELP, no_args_is_help=True, add_completion=False,
-                  rich_markup_mode=None, context_settings={"help_option_names": ["-h", "--help"]})
-
-
-def _print_version(value: bool) -> None:
-    if value:
-        from sluice.util.version import DISTRIBUTION, installed_version
-
-        sys.stdout.write(f"sluice {installed_version() or '(uninstalled source tree)'} "
-                         f"({DISTRIBUTION})\n")
-        raise typer.Exit()
-
-
-@app.callback()
-def _options(version: bool = typer.Option(False, "--version", is_eager=True,
-                                          callback=_print_version,
-                                          help="Print the installed version and exit.")) -> None:
-    pass
-
-
 def exit_code_for(error: SluiceError) -> int:
     for cls in type(error).__mro__:
         if cls in EXIT_CODES:
@@ -115,19 +53,30 @@ def _interrupt_on_sigterm(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def _dispatch(argv: list[str]) -> object:
+    from sluice.cli.fast import fast_command
+
+    command = fast_command(argv)
+    if command is not None:  # typer and click are not even imported
+        return command()
+    from sluice.cli.app import app
+
+    return app(argv, standalone_mode=False)
+
+
 def main() -> None:
     signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
     # A short-lived command: objects made while importing live to the end, so the
     # collector need not scan them again and again (≈10 % of a large plan).
     gc.freeze()
     try:
-        code = app(standalone_mode=False)
+        code = _dispatch(sys.argv[1:])
     except SluiceError as error:
         from sluice.util.credentials import mask
 
         sys.stderr.write(f"error: {mask(error.render())}\n")
         sys.exit(exit_code_for(error))
-    except (KeyboardInterrupt, typer.Abort):
+    except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         sys.exit(130)
     except Exception as error:
@@ -138,7 +87,7 @@ def main() -> None:
             sys.exit(2 if error.exit_code not in (0, 1) else error.exit_code)
         if hasattr(error, "exit_code"):
             sys.exit(error.exit_code)
-        if type(error).__name__ == "Abort":
+        if type(error).__name__ == "Abort":  # click's, for Ctrl-C at a prompt
             sys.stderr.write("interrupted\n")
             sys.exit(130)
         raise

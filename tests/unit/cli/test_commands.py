@@ -9,9 +9,9 @@ import click
 import pytest
 import typer
 
+from sluice.cli.app import app
 from sluice.cli.commands import COMMANDS
 from sluice.cli.lazy import LazyGroup, load_command
-from sluice.cli.main import app
 from tests.unit._util import cli_imports
 
 CLI_DIR = Path(__file__).resolve().parents[3] / "src" / "sluice" / "cli"

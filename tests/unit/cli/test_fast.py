@@ -1,0 +1,56 @@
+"""sluice.cli.fast: the command lines answered without typer, parsed as typer would."""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sluice.cli import run_cmd
+from sluice.cli.app import app
+from sluice.cli.fast import fast_command
+from tests.unit._util import cli_imports
+
+
+def _calls(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    calls: list[dict[str, Any]] = []
+    signature = inspect.signature(run_cmd.run_stages)
+
+    def record(*args: Any, **kwargs: Any) -> int:
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        arguments = dict(bound.arguments)
+        arguments["targets"] = list(arguments["targets"] or [])  # typer: [] or None
+        calls.append(arguments)
+        return 0
+
+    monkeypatch.setattr(run_cmd, "run_stages", record)
+    return calls
+
+
+@pytest.mark.parametrize("argv", [["run"], ["run", "train"], ["run", "a", "b", "c"]])
+def test_a_fast_form_runs_what_typer_would_run(monkeypatch: pytest.MonkeyPatch,
+                                               argv: list[str]) -> None:
+    calls = _calls(monkeypatch)
+    command = fast_command(argv)
+    assert command is not None and command() == 0
+    assert app(argv, standalone_mode=False) == 0
+    assert len(calls) == 2 and calls[0] == calls[1]
+
+
+@pytest.mark.parametrize("argv", [
+    [], ["--help"], ["run", "--help"], ["run", "-h"], ["run", "--tier", "pr"],
+    ["run", "train", "-j", "2"], ["run", "--", "train"], ["run", ""], ["plan"],
+    ["status"], ["runs"], ["models", "show", "m"],
+])
+def test_anything_else_goes_through_typer(argv: list[str]) -> None:
+    assert fast_command(argv) is None
+
+
+def test_a_plain_run_imports_neither_typer_nor_click(tmp_path: Path) -> None:
+    (tmp_path / "sluice.yaml").write_text("stages:\n  s:\n    cmd: echo hi\n")
+    shown, modules = cli_imports(tmp_path, "run")
+    assert "(run " in shown  # the summary line: it ran
+    assert [m for m in modules if m.split(".")[0] in ("typer", "click")] == []
