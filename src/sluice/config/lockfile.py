@@ -15,8 +15,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
-
 from sluice.errors import ConfigError, Location
 from sluice.util.dvc_md5 import MD5, MD5_DOS2UNIX
 from sluice.util.yamlsource import parse_yaml
@@ -73,6 +71,8 @@ def render_lock(pins: dict[str, DataPin]) -> str:
     body = {"version": 1, "data": {
         p.path: {"hash": p.hash, "size": p.size, "nfiles": p.nfiles}
         for p in sorted(pins.values(), key=lambda p: p.path)}}
+    import yaml  # only when writing: reading goes through yamlsource
+
     return LOCK_HEADER + yaml.safe_dump(body, sort_keys=False)
 
 

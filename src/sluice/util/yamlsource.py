@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
-from typing import Any
-
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from sluice.errors import ConfigError, Location
+
+if TYPE_CHECKING:  # imported where used: a run that finds its config cached parses no YAML
+    import yaml
 
 PathKey = tuple[str | int, ...]
 _MERGE_TAG = "tag:yaml.org,2002:merge"
@@ -117,6 +119,8 @@ class _Builder:
         self.explicit: dict[int, set[int]] = {}  # mapping → its own (not merged) keys
 
     def build(self, node: yaml.Node, path: PathKey) -> Any:
+        import yaml
+
         # _check_tree has refused loops, bombs and deep nesting: plain recursion is safe.
         self.src.value_at[path] = _loc(self.file, node)
         if isinstance(node, yaml.MappingNode):
@@ -125,8 +129,8 @@ class _Builder:
             return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
         # Scalars: compose() already resolved their tags; the constructor turns
         # them into str, int, float, bool or None exactly as yaml.safe_load would.
-        value = _CONSTRUCTOR.construct_object(node, deep=True)
-        _CONSTRUCTOR.constructed_objects.pop(node, None)  # keep the shared loader empty
+        value = _constructor().construct_object(node, deep=True)
+        _constructor().constructed_objects.pop(node, None)  # keep the shared loader empty
         if isinstance(value, str) and isinstance(node, yaml.ScalarNode):
             first, last = node.start_mark.line, node.end_mark.line
             self.src.scalars[path] = _Scalar(
@@ -136,10 +140,12 @@ class _Builder:
         return value
 
     def mapping(self, node: yaml.MappingNode, path: PathKey) -> dict[Any, Any]:
+        import yaml
+
         explicit = self.explicit.setdefault(
             id(node), {id(k) for k, _ in node.value if k.tag != _MERGE_TAG})
         if any(k.tag == _MERGE_TAG for k, _ in node.value):
-            _CONSTRUCTOR.flatten_mapping(node)  # merged pairs first, then the explicit ones
+            _constructor().flatten_mapping(node)  # merged pairs first, then the explicit ones
         # A later pair overrides an earlier merged one, so only the last pair of
         # each key is built: nothing is built and then thrown away, and the
         # result keeps the order in which keys first appear.
@@ -174,6 +180,8 @@ def _tag_name(tag: str) -> str:
 
 
 def _children(node: yaml.Node) -> list[yaml.Node]:
+    import yaml
+
     if isinstance(node, yaml.MappingNode):
         return [part for pair in node.value for part in pair]
     if isinstance(node, yaml.SequenceNode):
@@ -183,6 +191,8 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
 
 def _check_tag(file: str, node: yaml.Node) -> None:
     """Only plain data: an unknown tag is refused, never silently dropped."""
+    import yaml
+
     allowed = (node.tag in _SCALAR_TAGS if isinstance(node, yaml.ScalarNode) else
                node.tag == _STD + ("map" if isinstance(node, yaml.MappingNode) else "seq"))
     if not allowed:
@@ -259,9 +269,22 @@ def _reader_error(exc: yaml.reader.ReaderError, text: str, file: str) -> ConfigE
                             "saved in another encoding than UTF-8")
 
 
-_CONSTRUCTOR = yaml.SafeLoader("")
-# libyaml's composer is ~10x faster and keeps the same marks; pure Python is the fallback.
-_COMPOSER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+@cache
+def _constructor() -> yaml.SafeLoader:
+    """One shared loader that turns scalar nodes into values (kept empty between uses)."""
+    import yaml
+
+    return yaml.SafeLoader("")
+
+
+_COMPOSER: Any = None  # the composer's Loader class; tests set it to the pure-Python one
+
+
+def _composer() -> Any:
+    import yaml
+
+    # libyaml's composer is ~10x faster and keeps the same marks; pure Python is the fallback.
+    return _COMPOSER or getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 # PyYAML's wording (pure Python, then libyaml) for the most common mistakes, and
 # what it means to a person.
@@ -308,9 +331,11 @@ def _explain(exc: yaml.MarkedYAMLError, text: str) -> tuple[str, yaml.Mark | Non
 
 def parse_yaml(text: str, file: str) -> YamlSource:
     """Parse ``text`` (the contents of ``file``) into a :class:`YamlSource`."""
+    import yaml
+
     src = YamlSource(file=file, data=None)
     try:
-        node = yaml.compose(text, Loader=_COMPOSER)
+        node = yaml.compose(text, Loader=_composer())
         if node is None:
             src.value_at[()] = Location(file, 1, 1)
             return src
@@ -331,7 +356,7 @@ def parse_yaml(text: str, file: str) -> YamlSource:
         raise ConfigError(f"{file} is not valid YAML: {exc}", location=Location(file),
                           hint="fix the YAML syntax") from None
     finally:
-        _CONSTRUCTOR.constructed_objects.clear()
+        _constructor().constructed_objects.clear()
     return src
 
 
