@@ -9,6 +9,7 @@ Exit codes (documented in the README):
 from __future__ import annotations
 
 import gc
+import os
 import signal
 import sys
 
@@ -79,6 +80,11 @@ def main() -> None:
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         sys.exit(130)
+    except BrokenPipeError:
+        # The reader went away (`sluice models show m | head -1`): stop quietly, as
+        # click does on the typer path; stdout goes nowhere so the final flush is silent.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
     except Exception as error:
         # Click's own exceptions (bad options, --help's exit): typer vendors
         # click, so they are recognised by shape rather than by class.

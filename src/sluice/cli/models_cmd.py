@@ -1,18 +1,19 @@
-"""``sluice models``: list, show, history and pull registered model versions."""
+"""``sluice models``: list, show, history and pull registered model versions.
 
-from __future__ import annotations
+typer is imported only in :func:`register`, so the fast path (sluice.cli.fast)
+answers `sluice models show REF [--json]` through :func:`show_version` alone.
+"""
+
+# No `from __future__ import annotations`: the typer annotations inside register()
+# are evaluated there, where typer is imported, and not looked up in this module.
 
 import time
-from typing import Annotated, Any
-
-import typer
+from typing import TYPE_CHECKING, Annotated, Any
 
 from sluice.cli.output import echo, print_json
 
-models_app = typer.Typer(help="The model registry: versions, aliases and their history.",
-                         no_args_is_help=True)
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
-
+if TYPE_CHECKING:
+    import typer
 
 def _db() -> tuple[Any, Any]:
     from sluice.db import open_project_database
@@ -37,41 +38,8 @@ def parse_ref(ref: str) -> tuple[str, int | None, str | None]:
     return ref, None, None
 
 
-@models_app.command("list")
-def list_(as_json: JsonOption = False) -> int:
-    """Every registered model with its latest version and aliases.
-
-    Examples:
-
-      sluice models list
-    """
-    from sluice.registry.versions import list_models
-
-    _, db = _db()
-    found = list_models(db)
-    if as_json:
-        print_json(found)
-        return 0
-    if not found:
-        echo("no models registered yet (tiers with `register: true` register them)")
-    for item in found:
-        aliases = ", ".join(f"{a}→v{v}" for a, v in sorted(item["aliases"].items()))
-        echo(f"{item['model']:<20} latest v{item['latest']} ({item['versions']} versions)"
-             f"  {aliases}")
-    return 0
-
-
-@models_app.command("show")
-def show(ref: Annotated[str, typer.Argument(help="MODEL, MODEL:VERSION or MODEL@ALIAS.")],
-         as_json: JsonOption = False) -> int:
-    """One version with its lineage, metrics and gate verdicts (default: the latest).
-
-    Examples:
-
-      sluice models show churn@production
-
-      sluice models show churn:3 --json
-    """
+def show_version(ref: str, as_json: bool = False) -> int:
+    """`sluice models show REF [--json]`; the exit code."""
     from sluice.db.read import open_project_reader
     from sluice.registry.versions import get_version
     from sluice.workspace.project import load_project
@@ -97,83 +65,122 @@ def show(ref: Annotated[str, typer.Argument(help="MODEL, MODEL:VERSION or MODEL@
     return 0
 
 
-@models_app.command("history")
-def history_(model: Annotated[str, typer.Argument(help="Model name.")],
-             alias: Annotated[str | None, typer.Option(help="Only this alias.")] = None,
-             as_json: JsonOption = False) -> int:
-    """Every alias move: from, to, who, when, why, and the evidence.
+def register(app: "typer.Typer") -> None:
+    import typer
 
-    Examples:
+    models_app = typer.Typer(help="The model registry: versions, aliases and their history.",
+                             no_args_is_help=True)
+    JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
-      sluice models history churn --alias production
-    """
-    from sluice.registry.versions import history
+    @models_app.command("list")
+    def list_(as_json: JsonOption = False) -> int:
+        """Every registered model with its latest version and aliases.
 
-    _, db = _db()
-    events = history(db, model, alias)
-    if as_json:
-        print_json(events)
+        Examples:
+
+          sluice models list
+        """
+        from sluice.registry.versions import list_models
+
+        _, db = _db()
+        found = list_models(db)
+        if as_json:
+            print_json(found)
+            return 0
+        if not found:
+            echo("no models registered yet (tiers with `register: true` register them)")
+        for item in found:
+            aliases = ", ".join(f"{a}→v{v}" for a, v in sorted(item["aliases"].items()))
+            echo(f"{item['model']:<20} latest v{item['latest']} ({item['versions']} versions)"
+                 f"  {aliases}")
         return 0
-    if not events:
-        echo(f"no alias of `{model}` has moved yet")
-    for e in events:
-        when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(e["at"]))
-        echo(f"{when}  {e['alias']:<12} v{e['from'] or '-'} → v{e['to']}  {e['kind']:<9} "
-             f"by {e['actor']}" + (f": {e['reason']}" if e["reason"] else ""))
-    return 0
 
-
-@models_app.command("requests")
-def requests(model: Annotated[str | None, typer.Argument(help="Only this model.")] = None,
+    @models_app.command("show")
+    def show(ref: Annotated[str, typer.Argument(help="MODEL, MODEL:VERSION or MODEL@ALIAS.")],
              as_json: JsonOption = False) -> int:
-    """Pending promotion requests, waiting for `sluice approve` or `sluice reject`.
+        """One version with its lineage, metrics and gate verdicts (default: the latest).
 
-    Examples:
+        Examples:
 
-      sluice models requests churn
-    """
-    from sluice.registry.promotion import pending_requests
+          sluice models show churn@production
 
-    _, db = _db()
-    found = pending_requests(db, model)
-    if as_json:
-        print_json(found)
+          sluice models show churn:3 --json
+        """
+        return show_version(ref, as_json)
+
+    @models_app.command("history")
+    def history_(model: Annotated[str, typer.Argument(help="Model name.")],
+                 alias: Annotated[str | None, typer.Option(help="Only this alias.")] = None,
+                 as_json: JsonOption = False) -> int:
+        """Every alias move: from, to, who, when, why, and the evidence.
+
+        Examples:
+
+          sluice models history churn --alias production
+        """
+        from sluice.registry.versions import history
+
+        _, db = _db()
+        events = history(db, model, alias)
+        if as_json:
+            print_json(events)
+            return 0
+        if not events:
+            echo(f"no alias of `{model}` has moved yet")
+        for e in events:
+            when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(e["at"]))
+            echo(f"{when}  {e['alias']:<12} v{e['from'] or '-'} → v{e['to']}  {e['kind']:<9} "
+                 f"by {e['actor']}" + (f": {e['reason']}" if e["reason"] else ""))
         return 0
-    if not found:
-        echo("no pending promotion requests")
-    for item in found:
-        echo(f"request {item['id']}: {item['model']} v{item['version']} → {item['alias']} "
-             f"asked by {item['requester']}; approvals: {', '.join(item['approvals']) or '-'}")
-    return 0
 
+    @models_app.command("requests")
+    def requests(model: Annotated[str | None, typer.Argument(help="Only this model.")] = None,
+                 as_json: JsonOption = False) -> int:
+        """Pending promotion requests, waiting for `sluice approve` or `sluice reject`.
 
-@models_app.command("pull")
-def pull(ref: Annotated[str, typer.Argument(help="MODEL@ALIAS, MODEL:VERSION or MODEL.")],
-         output: Annotated[str, typer.Option("--output", "-o", help="Where to write it.")],
-         as_json: JsonOption = False) -> int:
-    """Copy a version's artifact out of the store, checking its hash.
+        Examples:
 
-    Examples:
+          sluice models requests churn
+        """
+        from sluice.registry.promotion import pending_requests
 
-      sluice models pull churn@production -o /tmp/churn.pkl
-    """
-    from pathlib import Path
+        _, db = _db()
+        found = pending_requests(db, model)
+        if as_json:
+            print_json(found)
+            return 0
+        if not found:
+            echo("no pending promotion requests")
+        for item in found:
+            echo(f"request {item['id']}: {item['model']} v{item['version']} → {item['alias']} "
+                 f"asked by {item['requester']}; approvals: {', '.join(item['approvals']) or '-'}")
+        return 0
 
-    from sluice.registry.pull import pull_artifact
-    from sluice.registry.versions import get_version
+    @models_app.command("pull")
+    def pull(ref: Annotated[str, typer.Argument(help="MODEL@ALIAS, MODEL:VERSION or MODEL.")],
+             output: Annotated[str, typer.Option("--output", "-o", help="Where to write it.")],
+             as_json: JsonOption = False) -> int:
+        """Copy a version's artifact out of the store, checking its hash.
 
-    project, db = _db()
-    model, number, alias = parse_ref(ref)
-    version = get_version(db, model, number, alias)
-    pull_artifact(project.store, version.artifact_hash, Path(output))
-    if as_json:
-        print_json({"model": model, "version": version.version, "path": output,
-                    "artifact_hash": version.artifact_hash})
-    else:
-        echo(f"wrote {output}: {model} version {version.version} "
-             f"({version.artifact_hash[:16]})")
-    return 0
+        Examples:
 
+          sluice models pull churn@production -o /tmp/churn.pkl
+        """
+        from pathlib import Path
 
-def register(app: typer.Typer) -> None:
+        from sluice.registry.pull import pull_artifact
+        from sluice.registry.versions import get_version
+
+        project, db = _db()
+        model, number, alias = parse_ref(ref)
+        version = get_version(db, model, number, alias)
+        pull_artifact(project.store, version.artifact_hash, Path(output))
+        if as_json:
+            print_json({"model": model, "version": version.version, "path": output,
+                        "artifact_hash": version.artifact_hash})
+        else:
+            echo(f"wrote {output}: {model} version {version.version} "
+                 f"({version.artifact_hash[:16]})")
+        return 0
+
     app.add_typer(models_app, name="models")

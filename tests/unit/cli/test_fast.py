@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from sluice.cli import run_cmd
+from sluice.cli import models_cmd, run_cmd
 from sluice.cli.app import app
 from sluice.cli.fast import fast_command
 from tests.unit._util import cli_imports
@@ -41,9 +41,30 @@ def test_a_fast_form_runs_what_typer_would_run(monkeypatch: pytest.MonkeyPatch,
 
 
 @pytest.mark.parametrize("argv", [
+    ["models", "show", "m"], ["models", "show", "m@production", "--json"],
+    ["models", "show", "--json", "m:3"],
+])
+def test_models_show_runs_what_typer_would_run(monkeypatch: pytest.MonkeyPatch,
+                                               argv: list[str]) -> None:
+    calls: list[tuple[str, bool]] = []
+
+    def record(ref: str, as_json: bool = False) -> int:
+        calls.append((ref, as_json))
+        return 0
+
+    monkeypatch.setattr(models_cmd, "show_version", record)
+    command = fast_command(argv)
+    assert command is not None and command() == 0
+    assert app(argv, standalone_mode=False) == 0
+    assert len(calls) == 2 and calls[0] == calls[1]
+
+
+@pytest.mark.parametrize("argv", [
     [], ["--help"], ["run", "--help"], ["run", "-h"], ["run", "--tier", "pr"],
     ["run", "train", "-j", "2"], ["run", "--", "train"], ["run", ""], ["plan"],
-    ["status"], ["runs"], ["models", "show", "m"],
+    ["status"], ["runs"], ["run", "--json"], ["models", "show"], ["models", "show", "a", "b"],
+    ["models", "show", "m", "--json", "--json"], ["models", "show", "-h"], ["models", "list"],
+    ["models", "history", "m"], ["models", "show", "m", "--jso"],
 ])
 def test_anything_else_goes_through_typer(argv: list[str]) -> None:
     assert fast_command(argv) is None
