@@ -12,16 +12,13 @@ import pytest
 from tests.conftest import git, sluice
 
 
-def test_help_lists_commands_with_examples_and_starts_fast(tmp_path: Path) -> None:
-    best = float("inf")
-    for _ in range(3):
-        started = time.perf_counter()
-        result = sluice(tmp_path, "--help")
-        best = min(best, time.perf_counter() - started)
-    for command in ("init", "plan", "run", "status"):
+def test_help_lists_commands_with_examples(tmp_path: Path) -> None:
+    # How fast it starts is measured in benchmarks/, never asserted here; that --help
+    # imports no command module is tested in tests/unit/cli/test_commands.py.
+    result = sluice(tmp_path, "--help")
+    for command in ("init", "plan", "run", "status", "stage"):
         assert command in result.stdout
     assert "Examples:" in result.stdout
-    assert best < 0.5, f"sluice --help took {best:.2f} s"
 
 
 @pytest.mark.parametrize("command", ["init", "plan", "run", "status"])
