@@ -149,6 +149,14 @@ class Hasher:
     def __init__(self, cache: StatCache) -> None:
         self.cache = cache
 
+    def cached(self, path: Path, st: os.stat_result) -> str | None:
+        """The digest the stat cache trusts for ``path`` as ``st`` describes it, else None."""
+        return self.cache.get(str(path), st)
+
+    def record(self, path: Path, st: os.stat_result, digest: str) -> None:
+        """Remember ``digest`` for ``path`` as it was when ``st`` was taken (before reading)."""
+        self.cache.put(str(path), st, digest)
+
     def file(self, path: Path, st: os.stat_result | None = None) -> str:
         st = st or os.stat(path)
         digest = self.cache.get(str(path), st)
