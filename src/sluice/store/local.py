@@ -112,7 +112,11 @@ class LocalStore:
                 if folder not in self._folders:
                     os.makedirs(folder, exist_ok=True)
                     self._folders.add(folder)
-                os.replace(tmp, target)  # created read-only: no chmod, one syscall less
+                try:
+                    os.replace(tmp, target)  # created read-only: no chmod, one syscall less
+                except FileNotFoundError:  # the folder went meanwhile (a gc): make it again
+                    os.makedirs(folder, exist_ok=True)
+                    os.replace(tmp, target)
             return actual
         except OSError as exc:
             with contextlib.suppress(OSError):

@@ -193,3 +193,13 @@ def test_many_threads_adding_the_same_and_different_files(tmp_path: Path) -> Non
     digests = parallel(store.add_file, sources, workers=8)
     for src, digest in zip(sources, digests, strict=True):
         _stored_as_given(store, src, digest)
+
+
+def test_an_object_folder_removed_meanwhile_is_made_again(tmp_path: Path) -> None:
+    import shutil
+
+    store = LocalStore(tmp_path / "store")
+    src = _file(tmp_path, "f", 10)
+    store.add_file(src)
+    shutil.rmtree(store.objects)  # a gc between two adds of one process
+    _stored_as_given(store, src, store.add_file(src))
