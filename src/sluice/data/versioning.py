@@ -92,13 +92,14 @@ def _store_tree(project: Project, path: Path) -> tuple[str, int, int]:
     all); files go on a thread pool, since hashing and file I/O release the GIL.
     """
     files = walk_files(path, follow_links=False)  # never host files through a link
-    known = [project.hasher.cached(path / rel, st) for rel, st in files]
-    digests = parallel(lambda i: project.store.add_file(path / files[i][0], known[i]),
+    full = [path / rel for rel, _ in files]
+    known = [project.hasher.cached(full[i], st) for i, (_, st) in enumerate(files)]
+    digests = parallel(lambda i: project.store.add_file(full[i], known[i]),
                        range(len(files)), workers=add_workers())
     entries = []
-    for (rel, st), digest in zip(files, digests, strict=True):
-        project.hasher.record(path / rel, st, digest)
-        entries.append(TreeEntry(rel, digest, st.st_size))
+    for i, (rel, st) in enumerate(files):
+        project.hasher.record(full[i], st, digests[i])
+        entries.append(TreeEntry(rel, digests[i], st.st_size))
     digest = hash_manifest(entries)
     project.store.add_bytes(manifest_bytes(entries), digest)
     return digest, sum(e.size for e in entries), len(entries)

@@ -106,8 +106,8 @@ def copy_hashing(src: Path | str, dst_fd: int) -> str:
     ``dst_fd`` must be open for reading too (``O_RDWR``) so that what is hashed
     is what landed, even if ``src`` changes meanwhile.
     """
-    with open(src, "rb", buffering=0) as handle:
-        src_fd = handle.fileno()
+    src_fd = os.open(src, os.O_RDONLY | os.O_CLOEXEC)  # no file object: one per data file
+    try:
         size = os.fstat(src_fd).st_size
         if size < _SMALL:
             data = os.read(src_fd, size + 1)  # one more byte: did it grow since the stat?
@@ -122,6 +122,8 @@ def copy_hashing(src: Path | str, dst_fd: int) -> str:
                 _hash_back(dst_fd, 0, hasher, bytearray(_CHUNK))
                 return str(hasher.hexdigest())
         _copy_rest(src_fd, dst_fd, hasher)
+    finally:
+        os.close(src_fd)
     return str(hasher.hexdigest())
 
 
