@@ -28,6 +28,7 @@ from sluice.config.lockfile import (
 )
 from sluice.errors import DataInvalid, Location, SluiceError, StoreError, UsageError
 from sluice.store.base import Store
+from sluice.store.layered import parallel, transfer_workers
 from sluice.store.local import LocalStore
 from sluice.util.fs import FileLock, atomic_write_bytes
 from sluice.util.hashing import (
@@ -36,6 +37,7 @@ from sluice.util.hashing import (
     hash_manifest,
     manifest_bytes,
     manifest_from_bytes,
+    walk_files,
 )
 from sluice.workspace.graph import OutputIndex
 from sluice.workspace.outputs import restore_outputs
@@ -83,13 +85,40 @@ def _ensure_ignored(project: Project, path: str) -> None:
 
 
 def _store_tree(project: Project, path: Path) -> tuple[str, int, int]:
+    """Store every file of ``path`` and its manifest; (digest, bytes, files).
+
+    Each file is read once, by the copy into the store, which hashes it on the
+    way (a file the stat cache already knows and the store holds is not read at
+    all); files go on a thread pool, since hashing and file I/O release the GIL.
+    """
+    files = walk_files(path, follow_links=False)  # never host files through a link
+    full = [path / rel for rel, _ in files]
+    known = [project.hasher.cached(full[i], st) for i, (_, st) in enumerate(files)]
+    digests = parallel(lambda i: project.store.add_file(full[i], known[i]),
+                       range(len(files)), workers=add_workers())
     entries = []
-    for entry in project.hasher.tree_entries(path, follow_links=False):  # never host files
-        digest = project.store.add_file(path / entry.path, entry.hash)
-        entries.append(TreeEntry(entry.path, digest, entry.size))
+    for i, (rel, st) in enumerate(files):
+        project.hasher.record(full[i], st, digests[i])
+        entries.append(TreeEntry(rel, digests[i], st.st_size))
     digest = hash_manifest(entries)
     project.store.add_bytes(manifest_bytes(entries), digest)
     return digest, sum(e.size for e in entries), len(entries)
+
+
+def add_workers() -> int:
+    """Threads copying files into the store: a few per core, no more than transfers use.
+
+    The work is small files' syscalls and hashing that releases the GIL, so more
+    threads than cores keep the disk busy; many more only contend for the GIL.
+    """
+    return min(transfer_workers(), 2 * (os.cpu_count() or 1))
+
+
+def _store_file(project: Project, full: Path) -> str:
+    st = full.stat()
+    digest = project.store.add_file(full, project.hasher.cached(full, st))
+    project.hasher.record(full, st, digest)
+    return digest
 
 
 def data_add(project: Project, raw_paths: list[str],
@@ -121,7 +150,7 @@ def data_add(project: Project, raw_paths: list[str],
             if full.is_dir():
                 digest, size, nfiles = _store_tree(project, full)
             else:
-                digest = project.store.add_file(full, project.hasher.file(full))
+                digest = _store_file(project, full)
                 size, nfiles = full.stat().st_size, 1
             pin = DataPin(rel, digest, size, nfiles)
             pins = {p: v for p, v in pins.items()

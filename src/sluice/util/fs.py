@@ -7,6 +7,7 @@ filesystem, so the final ``os.replace`` is atomic) and is renamed into place.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
@@ -21,7 +22,10 @@ import xxhash
 from sluice.errors import CorruptObject
 
 _FICLONE = 0x40049409  # Linux ioctl: share blocks copy-on-write (btrfs, xfs)
-_CHUNK = 4 * 1024 * 1024
+_CHUNK = 4 * 1024 * 1024  # large reads keep the hash at memory speed
+_SMALL = 1024 * 1024  # below this a file is copied from one exact-size read
+# copy_file_range's errors that mean "not here": fall back to read/write.
+_NO_COPY_RANGE = {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP}
 
 
 def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o644) -> None:
@@ -87,34 +91,77 @@ def _try_reflink(src_fd: int, dst_fd: int) -> bool:
     try:
         fcntl.ioctl(dst_fd, _FICLONE, src_fd)
         return True
-    except OSError:
+    except OSError:  # ext4, tmpfs, another filesystem: no shared blocks, copy instead
         return False
 
 
-def copy_hashing(src: Path, dst_fd: int) -> str:
-    """Copy ``src`` into the open ``dst_fd`` and return the xxh3-128 of what was copied.
+def copy_hashing(src: Path | str, dst_fd: int) -> str:
+    """Copy ``src`` into the open, empty ``dst_fd``; return the xxh3-128 of what was copied.
 
-    Where the filesystem can, the copy is a reflink and the hash is read back from
-    ``dst_fd`` (it must be open for reading too, as :func:`tempfile.mkstemp`'s is):
-    still one read, and what is hashed is what landed.
+    Every byte is read once. A small file (the common case in a folder of data)
+    is one ``read`` of exactly its size, hashed and written from that one buffer:
+    no large buffer is allocated for it. A large file is a reflink where the
+    filesystem shares blocks, else ``os.copy_file_range`` (the kernel copies; the
+    just-written pages are hashed back from the page cache), else read/write.
+    ``dst_fd`` must be open for reading too (``O_RDWR``) so that what is hashed
+    is what landed, even if ``src`` changes meanwhile.
     """
-    hasher = xxhash.xxh3_128()
-    buffer = bytearray(_CHUNK)
-    view = memoryview(buffer)
-    with open(src, "rb", buffering=0) as handle:
-        if _try_reflink(handle.fileno(), dst_fd):
-            offset = 0
-            while n := os.preadv(dst_fd, [buffer], offset):
-                hasher.update(view[:n])
-                offset += n
-            return str(hasher.hexdigest())
-        while True:
-            n = handle.readinto(buffer)
-            if not n:
-                break
-            hasher.update(view[:n])
-            write_all(dst_fd, view[:n])
+    src_fd = os.open(src, os.O_RDONLY | os.O_CLOEXEC)  # no file object: one per data file
+    try:
+        size = os.fstat(src_fd).st_size
+        if size < _SMALL:
+            data = os.read(src_fd, size + 1)  # one more byte: did it grow since the stat?
+            if len(data) <= size:  # a short read of a regular file is its end
+                write_all(dst_fd, data)
+                return str(xxhash.xxh3_128_hexdigest(data))
+            hasher = xxhash.xxh3_128(data)
+            write_all(dst_fd, data)
+        else:
+            hasher = xxhash.xxh3_128()
+            if _try_reflink(src_fd, dst_fd):
+                _hash_back(dst_fd, 0, hasher, bytearray(_CHUNK))
+                return str(hasher.hexdigest())
+        _copy_rest(src_fd, dst_fd, hasher)
+    finally:
+        os.close(src_fd)
     return str(hasher.hexdigest())
+
+
+def _copy_rest(src_fd: int, dst_fd: int, hasher: xxhash.xxh3_128) -> None:
+    """Copy from both files' current offsets to the end of ``src_fd``, hashing."""
+    buffer = bytearray(_CHUNK)
+    copy_range = getattr(os, "copy_file_range", None)  # Linux only
+    if copy_range is not None:
+        offset = os.lseek(dst_fd, 0, os.SEEK_CUR)
+        try:
+            while n := copy_range(src_fd, dst_fd, _CHUNK):
+                _hash_back(dst_fd, offset, hasher, buffer, n)
+                offset += n
+            return
+        except OSError as exc:
+            # Unsupported here (an old kernel, another filesystem, EXDEV): read/write
+            # from where it stopped; nothing copied so far is lost or hashed twice.
+            if exc.errno not in _NO_COPY_RANGE:
+                raise
+    view = memoryview(buffer)
+    while n := os.readv(src_fd, [buffer]):
+        hasher.update(view[:n])
+        write_all(dst_fd, view[:n])
+
+
+def _hash_back(fd: int, offset: int, hasher: xxhash.xxh3_128, buffer: bytearray,
+               count: int | None = None) -> None:
+    """Hash ``count`` bytes of ``fd`` from ``offset`` (to its end when None)."""
+    view = memoryview(buffer)
+    while count is None or count > 0:
+        want = len(buffer) if count is None else min(count, len(buffer))
+        n = os.preadv(fd, [view[:want]], offset)
+        if not n:
+            return
+        hasher.update(view[:n])
+        offset += n
+        if count is not None:
+            count -= n
 
 
 def write_all(fd: int, data: memoryview | bytes) -> None:
@@ -134,7 +181,7 @@ def write_verified(dest: Path, digest: str, fill: Callable[[int], str], *, sourc
     Every store restores through here, so there is one verification path.
     """
     with atomic_path(dest, mode) as tmp:
-        fd = os.open(tmp, os.O_WRONLY | os.O_TRUNC)
+        fd = os.open(tmp, os.O_RDWR | os.O_TRUNC)  # readable: a reflink is hashed back
         try:
             actual = fill(fd)
         finally:

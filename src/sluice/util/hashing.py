@@ -33,20 +33,23 @@ def hash_bytes(data: bytes) -> str:
 
 def hash_file_uncached(path: Path | str) -> str:
     """Read ``path`` once and return its xxh3-128 digest."""
-    with open(path, "rb", buffering=0) as handle:
-        # Small files in one read: allocating the large buffer would cost more
-        # than hashing them (20,000 small files spend most time there otherwise).
-        head = handle.read(_SMALL)
-        if len(head) < _SMALL:
-            return str(xxhash.xxh3_128_hexdigest(head))
-        hasher = xxhash.xxh3_128(head)
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        size = os.fstat(fd).st_size
+        hasher = xxhash.xxh3_128()
+        if size < _SMALL:
+            # A small file in one read of its exact size: a larger request makes
+            # the allocator map and unmap memory for every one of 20,000 files.
+            head = os.read(fd, size + 1)  # one more byte: did it grow since the stat?
+            if len(head) <= size:  # a short read of a regular file is its end
+                return str(xxhash.xxh3_128_hexdigest(head))
+            hasher.update(head)
         buffer = bytearray(_CHUNK)
         view = memoryview(buffer)
-        while True:
-            n = handle.readinto(buffer)
-            if not n:
-                break
+        while n := os.readv(fd, [buffer]):
             hasher.update(view[:n])
+    finally:
+        os.close(fd)
     return str(hasher.hexdigest())
 
 
@@ -148,6 +151,14 @@ class Hasher:
 
     def __init__(self, cache: StatCache) -> None:
         self.cache = cache
+
+    def cached(self, path: Path, st: os.stat_result) -> str | None:
+        """The digest the stat cache trusts for ``path`` as ``st`` describes it, else None."""
+        return self.cache.get(str(path), st)
+
+    def record(self, path: Path, st: os.stat_result, digest: str) -> None:
+        """Remember ``digest`` for ``path`` as it was when ``st`` was taken (before reading)."""
+        self.cache.put(str(path), st, digest)
 
     def file(self, path: Path, st: os.stat_result | None = None) -> str:
         st = st or os.stat(path)

@@ -51,14 +51,40 @@ def test_hash_bytes_is_xxh3_128(size: int) -> None:
     assert len(hash_bytes(data)) == 32
 
 
-@pytest.mark.parametrize("size", [0, 10, hashing._CHUNK - 1, hashing._CHUNK,
-                                  2 * hashing._CHUNK + 7])
+@pytest.mark.parametrize("size", [0, 10, hashing._SMALL - 1, hashing._SMALL, hashing._SMALL + 1,
+                                  hashing._CHUNK - 1, hashing._CHUNK, 2 * hashing._CHUNK + 7])
 def test_file_hash_equals_bytes_hash(tmp_path: Path, size: int) -> None:
     data = random.Random(size).randbytes(size)
     path = tmp_path / "f.bin"
     path.write_bytes(data)
     assert hash_file_uncached(path) == xxhash.xxh3_128_hexdigest(data)
     assert hash_file_uncached(str(path)) == hash_bytes(data)
+
+
+def test_a_small_file_is_one_read_of_its_size(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "f.bin"
+    path.write_bytes(b"x" * 100)
+    asked: list[int] = []
+    real = os.read
+
+    def read(fd: int, n: int) -> bytes:
+        asked.append(n)
+        return real(fd, n)
+
+    monkeypatch.setattr(os, "read", read)
+    assert hash_file_uncached(path) == hash_bytes(b"x" * 100)
+    assert asked == [101]  # not a megabyte asked for (and allocated) per small file
+
+
+def test_a_file_that_grew_after_its_stat_is_hashed_whole(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = os.fstat
+    monkeypatch.setattr(os, "fstat", lambda fd: os.stat_result((*real(fd)[:6], 10,
+                                                                *real(fd)[7:])))
+    path = tmp_path / "f.bin"
+    path.write_bytes(b"y" * 5000)
+    assert hash_file_uncached(path) == hash_bytes(b"y" * 5000)
 
 
 def test_manifest_is_canonical() -> None:

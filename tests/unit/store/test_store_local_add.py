@@ -1,0 +1,205 @@
+"""LocalStore.add_file and the copy under it: one read per byte, every path of the copy.
+
+Small files are one exact-size read (no large buffer), large ones a reflink where the
+filesystem shares blocks, else ``copy_file_range``, else read/write; every path must
+store the same bytes under the same digest as the plain hasher gives.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sluice.store.local import LocalStore
+from sluice.util import fs
+from sluice.util.hashing import hash_file_uncached
+
+SIZES = [0, 1, 1000, fs._SMALL - 1, fs._SMALL, fs._SMALL + 1, 2 * fs._CHUNK + 7]
+
+
+def _file(tmp_path: Path, name: str, size: int) -> Path:
+    path = tmp_path / name
+    path.write_bytes(os.urandom(size))
+    return path
+
+
+def _stored_as_given(store: LocalStore, src: Path, digest: str) -> None:
+    """The object is ``src``'s bytes, named by the plain hasher's digest, read-only;
+    nothing is left in the store's temp folder."""
+    assert digest == hash_file_uncached(src)
+    target = store.object_path(digest)
+    assert target.read_bytes() == src.read_bytes()
+    assert target.stat().st_mode & 0o777 == 0o444
+    assert not store.tmp.is_dir() or not list(store.tmp.iterdir())
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_add_file_stores_the_bytes_under_the_plain_hash(tmp_path: Path, size: int) -> None:
+    store = LocalStore(tmp_path / "store")
+    src = _file(tmp_path, "f", size)
+    _stored_as_given(store, src, store.add_file(src))
+    assert store.add_file(src) == store.add_file(src, hash_file_uncached(src))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_without_copy_file_range_read_write_gives_the_same(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, size: int) -> None:
+    def unsupported(*args: Any) -> int:
+        raise OSError(errno.EXDEV, "cross-device")
+
+    monkeypatch.setattr(os, "copy_file_range", unsupported)
+    store = LocalStore(tmp_path / "store")
+    src = _file(tmp_path, "f", size)
+    _stored_as_given(store, src, store.add_file(src))
+    monkeypatch.delattr(os, "copy_file_range")  # as on macOS: no such call at all
+    store = LocalStore(tmp_path / "store2")
+    _stored_as_given(store, src, store.add_file(src))
+
+
+def test_copy_file_range_failing_midway_finishes_with_read_write(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = os.copy_file_range
+    calls = []
+
+    def once_then_unsupported(src: int, dst: int, count: int, *args: Any) -> int:
+        calls.append(count)
+        if len(calls) > 1:
+            raise OSError(errno.EINVAL, "not here")
+        return real(src, dst, count, *args)
+
+    monkeypatch.setattr(os, "copy_file_range", once_then_unsupported)
+    store = LocalStore(tmp_path / "store")
+    src = _file(tmp_path, "f", 3 * fs._CHUNK + 5)
+    _stored_as_given(store, src, store.add_file(src))
+    assert len(calls) == 2
+
+
+def test_other_copy_file_range_errors_are_a_store_error(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sluice.errors import StoreError
+
+    def full(*args: Any) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "copy_file_range", full)
+    store = LocalStore(tmp_path / "store")
+    with pytest.raises(StoreError, match="No space left"):
+        store.add_file(_file(tmp_path, "f", fs._SMALL + 1))
+    assert not list(store.tmp.iterdir())
+
+
+def test_small_files_allocate_no_large_buffer(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_buffers(*args: Any) -> bytearray:
+        raise AssertionError("a buffer was allocated for a small file")
+
+    monkeypatch.setattr(fs, "bytearray", no_buffers, raising=False)
+    store = LocalStore(tmp_path / "store")
+    for size in (0, 1, 8192, fs._SMALL - 1):
+        src = _file(tmp_path, f"f{size}", size)
+        _stored_as_given(store, src, store.add_file(src))
+
+
+def test_a_file_that_grew_after_its_stat_is_copied_whole(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = os.fstat
+
+    def stale(fd: int) -> Any:
+        st = real(fd)
+        return os.stat_result((*st[:6], 10, *st[7:]))  # st_size as it was, earlier
+
+    monkeypatch.setattr(os, "fstat", stale)
+    store = LocalStore(tmp_path / "store")
+    src = _file(tmp_path, "f", 5000)
+    _stored_as_given(store, src, store.add_file(src))
+
+
+def _fake_reflink(calls: list[int]) -> Callable[[int, int], bool]:
+    def reflink(src_fd: int, dst_fd: int) -> bool:
+        calls.append(src_fd)
+        os.sendfile(dst_fd, src_fd, 0, os.fstat(src_fd).st_size)
+        return True
+    return reflink
+
+
+def test_a_reflinked_copy_is_hashed_from_what_landed(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[int] = []
+    monkeypatch.setattr(fs, "_try_reflink", _fake_reflink(calls))
+    store = LocalStore(tmp_path / "store")
+    big = _file(tmp_path, "big", fs._CHUNK + 3)
+    _stored_as_given(store, big, store.add_file(big))
+    small = _file(tmp_path, "small", 100)
+    _stored_as_given(store, small, store.add_file(small))
+    assert len(calls) == 1  # small files are one read and write, never a clone
+
+
+def _reflink_works(folder: Path) -> bool:
+    a, b = folder / ".probe-a", folder / ".probe-b"
+    a.write_bytes(b"x" * 4096)
+    try:
+        with open(a, "rb") as src, open(b, "wb") as dst:
+            fcntl.ioctl(dst.fileno(), fs._FICLONE, src.fileno())
+        return True
+    except OSError:
+        return False
+    finally:
+        a.unlink()
+        b.unlink(missing_ok=True)
+
+
+def test_reflink_on_a_filesystem_that_has_it(tmp_path: Path) -> None:
+    if not _reflink_works(tmp_path):
+        pytest.skip("the test folder's filesystem cannot reflink (FICLONE; e.g. ext4, tmpfs) "
+                    "and a test cannot mount btrfs or xfs without root")
+    store = LocalStore(tmp_path / "store")
+    big = _file(tmp_path, "big", fs._SMALL + 1)
+    _stored_as_given(store, big, store.add_file(big))
+
+
+def test_without_reflink_the_copy_falls_back_silently(tmp_path: Path) -> None:
+    if _reflink_works(tmp_path):
+        pytest.skip("this filesystem can reflink: the fallback is tested where it cannot")
+    store = LocalStore(tmp_path / "store")
+    big = _file(tmp_path, "big", fs._SMALL + 1)
+    with open(big, "rb") as src, open(tmp_path / "dst", "wb") as dst:
+        assert not fs._try_reflink(src.fileno(), dst.fileno())
+    _stored_as_given(store, big, store.add_file(big))
+
+
+def test_a_temp_name_left_by_a_killed_process_with_our_pid_is_reused(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "store")
+    src = _file(tmp_path, "f", 10)
+    store.add_file(_file(tmp_path, "first", 3))  # makes tmp/
+    stale = store.tmp / f"{os.getpid()}-{threading.get_ident()}-1.part"
+    stale.write_bytes(b"half")
+    stale.chmod(0o444)
+    _stored_as_given(store, src, store.add_file(src))
+
+
+def test_many_threads_adding_the_same_and_different_files(tmp_path: Path) -> None:
+    from sluice.store.layered import parallel
+
+    store = LocalStore(tmp_path / "store")
+    sources = [_file(tmp_path, f"f{i}", 100 + i % 7) for i in range(60)]
+    sources += sources[:20]  # the same file twice at once: both writers succeed
+    digests = parallel(store.add_file, sources, workers=8)
+    for src, digest in zip(sources, digests, strict=True):
+        _stored_as_given(store, src, digest)
+
+
+def test_an_object_folder_removed_meanwhile_is_made_again(tmp_path: Path) -> None:
+    import shutil
+
+    store = LocalStore(tmp_path / "store")
+    src = _file(tmp_path, "f", 10)
+    store.add_file(src)
+    shutil.rmtree(store.objects)  # a gc between two adds of one process
+    _stored_as_given(store, src, store.add_file(src))
