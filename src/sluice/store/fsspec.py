@@ -20,11 +20,9 @@ writers of one object write the same bytes under the same key: either wins.
 
 Existence checks cost in proportion to what is asked, never trusting anything
 but the keys themselves (a folder's manifest on the remote proves nothing about
-its files): one HEAD per object where a prefix holds few of the digests asked
-for, a LIST of each two-hex-digit prefix that holds many, and, when most of the
-store is asked about, a listing of everything split into key ranges of about
-one page each, listed in parallel (on S3; 20 ranges at once instead of 20 pages
-one after another for 20,000 objects). Answers are cached for the session.
+its files): one HEAD per object where a prefix holds one of the digests asked
+for, a LIST of each two-hex-digit prefix that holds more, and one listing of
+everything when that takes fewer requests. Answers are cached for the session.
 Credentials come only from the environment (see :mod:`sluice.util.credentials`).
 
 Longer than most modules (about 450 lines) on purpose: it is one backend's whole
@@ -50,7 +48,7 @@ import xxhash
 
 from sluice.errors import CorruptObject, StoreError
 from sluice.store.layered import parallel, transfer_workers
-from sluice.store.s3list import PREFIXES, key_ranges, s3_keys
+from sluice.store.s3list import PREFIXES, s3_keys
 from sluice.util.credentials import mask, reject_embedded_secrets
 from sluice.util.fs import write_all, write_verified
 from sluice.util.hashing import hash_bytes, hash_file_uncached
@@ -188,28 +186,16 @@ class FsspecStore:
                 self._keys_per_prefix = len(found)
 
     def _list_all(self) -> None:
+        # One listing, page after page. Tried: ranges of about a page listed in
+        # parallel (StartAfter) were 1.3x slower against moto (each request costs
+        # the server a scan of the bucket); on real S3 they may win (see
+        # benchmarks/README.md, issue 15).
         listed: dict[str, set[str]] = {f"{i:02x}": set() for i in range(PREFIXES)}
-        if self.is_s3:
-            ranges = key_ranges((self._keys_per_prefix or 0) * PREFIXES, LIST_PAGE)
-            names = [n for part in parallel(self._s3_range, ranges, workers=self.workers)
-                     for n in part]
-        else:
-            names = self._list(f"{self.prefix}/objects")
-        for name in names:
+        for name in self._list(f"{self.prefix}/objects"):
             two, rest = name.rsplit("/", 2)[-2:]
             listed.setdefault(two, set()).add(two + rest)
         with self._lock:
             self._listed.update(listed)
-
-    def _s3_range(self, bounds: tuple[str, str | None]) -> list[str]:
-        """Keys of the objects whose two-hex prefix is in ``bounds``: ``[first, end)``."""
-        first, end = bounds
-        with _errors(self, "listing objects"):
-            try:
-                return list(s3_keys(self.fs.call_s3, f"{self.prefix}/objects", LIST_PAGE,
-                                    first=None if first == "00" else first, end=end))
-            except FileNotFoundError:
-                return []
 
     def _head(self, digest: str) -> None:
         with _errors(self, "looking up an object"):

@@ -1,32 +1,17 @@
-"""Listing S3 keys with ListObjectsV2: whole folders, or key ranges listed side by side.
+"""Listing S3 keys with ListObjectsV2: a whole folder, or a range of its two-hex prefixes.
 
-A listing of a whole store is cut into ranges of two-hex-digit prefixes (object
-keys are ``objects/ab/cdef…``, and hashes fill the prefixes evenly), each about
-one page, so that they can be listed in parallel: 20 requests at once instead of
-20 pages one after the other, each waiting for the last one's continuation token.
+A range (``first``/``end``) lets a caller list parts of a store side by side;
+the store lists serially today (see :meth:`sluice.store.fsspec.FsspecStore._list_all`).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterator
 from typing import Any
 
 PREFIXES = 256  # two hex digits
 
 Call = Callable[..., dict[str, Any]]  # s3fs's call_s3: (operation name, **arguments)
-
-
-def key_ranges(expected: int, page: int) -> list[tuple[str, str | None]]:
-    """The 256 two-hex prefixes cut into ranges ``(first, end)`` of about ``page`` keys.
-
-    ``expected`` is the estimated number of keys in the store; ``end`` is the first
-    prefix of the next range (None for the last), so the ranges tile every prefix.
-    """
-    count = max(1, min(PREFIXES, math.ceil(expected / page)))
-    starts = [PREFIXES * i // count for i in range(count)]
-    ends: list[str | None] = [f"{s:02x}" for s in starts[1:]]
-    return [(f"{s:02x}", e) for s, e in zip(starts, [*ends, None], strict=True)]
 
 
 def s3_keys(call: Call, folder: str, page: int, *, first: str | None = None,
