@@ -61,6 +61,10 @@ SMALL_DIRS = 20
 SMALL_MIN, SMALL_MAX = 1024, 8 * 1024
 FRACTION = 0.01
 BUCKET = "bench-push-pull"
+BEFORE = "sluice before"  # the tool name of --before's sluice
+CASES = tuple(f"{verb}, {label} missing {where}"
+              for verb, where in (("push", "remotely"), ("pull", "locally"))
+              for label in ("everything", "1 %", "nothing"))
 SECRET = "bench-secret-not-a-real-one"
 
 
@@ -169,7 +173,18 @@ class Tool:
                       if p.is_file() and not p.name.endswith(".dir"))
 
 
-def setup_tools(tmp: Path, endpoint: str) -> tuple[Tool, Tool, Path]:
+def setup_before(tmp: Path, sluice: Tool, src: Path) -> Tool:
+    """A copy of sluice's repository (cache included) run with the sources at ``src``."""
+    root = tmp / "sluice-before"
+    shutil.copytree(sluice.root, root, symlinks=True)
+    (root / "sluice.yaml").write_text(f"storage:\n  cache: s3://{BUCKET}/before\n")
+    env = {**sluice.env, "PYTHONPATH": str(src.resolve())}
+    return Tool(BEFORE, root, "before/", env, sluice.push, sluice.pull,
+                root / ".sluice" / "cache" / "objects")
+
+
+def setup_tools(tmp: Path, endpoint: str, *, with_dvc: bool = True
+                ) -> tuple[Tool, Tool | None, Path | None]:
     rng = random.Random(20240607)
     sroot, droot = tmp / "sluice", tmp / "dvc"
     sroot.mkdir()
@@ -180,8 +195,10 @@ def setup_tools(tmp: Path, endpoint: str) -> tuple[Tool, Tool, Path]:
     env = bench_env(aws_env(endpoint))
     sluice = Tool("sluice", sroot, "sluice/", env, sluice_cmd("data", "push"),
                   sluice_cmd("data", "pull"), sroot / ".sluice" / "cache" / "objects")
-    sluice.pipeline.scheduler(sluice_cmd("data", "add", "data/small"))
+    sluice.run(sluice_cmd("data", "add", "data/small"))
     git_commit_all(sroot, "data")
+    if not with_dvc:
+        return sluice, None, None
 
     exe = dvc_with_s3()
     droot.mkdir()
@@ -201,15 +218,18 @@ def setup_tools(tmp: Path, endpoint: str) -> tuple[Tool, Tool, Path]:
 # --------------------------------------------------------------------------- measuring
 
 
-def bench(repeats: int) -> Section:
+def bench(repeats: int, *, with_dvc: bool = True, before_src: Path | None = None,
+          cases: tuple[str, ...] = CASES) -> Section:
     require_sluice()
     endpoint, counter = start_moto()
     bucket = Bucket(endpoint)
     with work_dir("push-pull") as tmp:
         print(f"generating and pinning {SMALL_COUNT:,} small files in both tools...",
               flush=True)
-        sluice, dvc, dvc_exe = setup_tools(tmp, endpoint)
-        tools = (sluice, dvc)
+        sluice, dvc, dvc_exe = setup_tools(tmp, endpoint, with_dvc=with_dvc)
+        tools = tuple(t for t in (sluice, dvc) if t is not None)
+        if before_src is not None:
+            tools = (*tools, setup_before(tmp, sluice, before_src))
         rng = random.Random(7)
         counts: dict[tuple[str, str], list[Counter[str]]] = {}
         complete: dict[tuple[str, str], bool] = {}
@@ -263,24 +283,29 @@ def bench(repeats: int) -> Section:
             return drop
 
         for label, fraction in (("everything", 1.0), ("1 %", FRACTION), ("nothing", 0.0)):
-            print(f"push, {label} missing remotely...", flush=True)
             case = f"push, {label} missing remotely"
+            if case not in cases:
+                continue
+            print(f"{case}...", flush=True)
             results[case] = measure_interleaved(
                 {t.name: counted(case, t, t.push) for t in tools}, repeats=repeats, warmup=0,
                 before={t.name: remote_drop(t, fraction) for t in tools})
         for tool in tools:
             remote_complete(tool)
         counter.take()
-        dvc_fetch = [str(dvc_exe), "fetch", "-q"]
         for label, fraction in (("everything", 1.0), ("1 %", FRACTION), ("nothing", 0.0)):
-            print(f"pull, {label} missing locally...", flush=True)
             case = f"pull, {label} missing locally"
+            if case not in cases:
+                continue
+            print(f"{case}...", flush=True)
             fns = {t.name: counted(case, t, t.pull) for t in tools}
-            fns["dvc fetch"] = counted(case, Tool("dvc fetch", dvc.root, dvc.prefix, dvc.env,
-                                                  dvc.push, dvc_fetch, dvc.cache_objects),
-                                       dvc_fetch)
             before = {t.name: local_drop(t, fraction) for t in tools}
-            before["dvc fetch"] = local_drop(dvc, fraction)
+            if dvc is not None and dvc_exe is not None:
+                dvc_fetch = [str(dvc_exe), "fetch", "-q"]
+                fns["dvc fetch"] = counted(case, Tool("dvc fetch", dvc.root, dvc.prefix,
+                                                      dvc.env, dvc.push, dvc_fetch,
+                                                      dvc.cache_objects), dvc_fetch)
+                before["dvc fetch"] = local_drop(dvc, fraction)
             results[case] = measure_interleaved(fns, repeats=repeats, warmup=0, before=before)
     return report(repeats, results, counts, complete)
 
@@ -293,10 +318,11 @@ def report(repeats: int, results: dict[str, dict[str, Timing]],
         what=__doc__.split("\n\n", 1)[1].replace("\n", " ").split(" Cases,")[0]
         + f" Median of {repeats} run(s) per case.",
         headers=["case", "command", "median", "requests (by method)", "complete after",
-                 "DVC / sluice"])
-    labels = {"sluice": "`sluice data push`", "dvc": "`dvc push`"}
+                 "anchor / sluice"])
+    labels = {"sluice": "`sluice data push`", "dvc": "`dvc push`",
+              BEFORE: "`sluice data push` (before)"}
     pull_labels = {"sluice": "`sluice data pull`", "dvc": "`dvc pull`",
-                   "dvc fetch": "`dvc fetch`"}
+                   "dvc fetch": "`dvc fetch`", BEFORE: "`sluice data pull` (before)"}
     for case, timings in results.items():
         names = pull_labels if case.startswith("pull") else labels
         for name, timing in timings.items():
@@ -307,10 +333,12 @@ def report(repeats: int, results: dict[str, dict[str, Timing]],
                 f"{timing.median / timings['sluice'].median:.1f}×"
             section.rows.append([case, names[name], fmt_s(timing.median), requests,
                                  "yes" if complete[(case, name)] else "**NO**", ratio])
-        ratio = timings["dvc"].median / timings["sluice"].median
         verb = "push" if case.startswith("push") else "pull"
-        section.findings.append(f"{case}: `sluice data {verb}` is **{faster(ratio)}** than "
-                                f"`dvc {verb}`")
+        for anchor, label in (("dvc", f"`dvc {verb}`"), (BEFORE, "the sluice before")):
+            if anchor in timings:
+                ratio = timings[anchor].median / timings["sluice"].median
+                section.findings.append(f"{case}: `sluice data {verb}` is "
+                                        f"**{faster(ratio)}** than {label}")
     section.notes.append("\"complete after\": whether every object was on the receiving "
                          "side after each timed run. For the 1 % cases the folder's manifest "
                          "(`.dir`) is left in place and only file objects are removed: DVC "
@@ -327,9 +355,20 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--files", type=int, default=SMALL_COUNT,
                         help="how many small files (fewer to try the script quickly)")
+    parser.add_argument("--sluice-only", action="store_true",
+                        help="time sluice alone (no DVC anchor)")
+    parser.add_argument("--before", type=Path, metavar="SRC",
+                        help="also time sluice with the sources at SRC (the `src` folder of "
+                             "another revision), taking turns, against its own copy")
+    parser.add_argument("--cases", default=";".join(CASES),
+                        help="which cases, separated by `;` (default: all): " + "; ".join(CASES))
     args = parser.parse_args()
     SMALL_COUNT = args.files
-    bench(args.repeats).print()
+    cases = tuple(c.strip() for c in args.cases.split(";"))
+    if unknown := set(cases) - set(CASES):
+        parser.error(f"unknown case(s): {', '.join(sorted(unknown))}")
+    bench(args.repeats, with_dvc=not args.sluice_only, before_src=args.before,
+          cases=cases).print()
     sys.stdout.flush()
 
 

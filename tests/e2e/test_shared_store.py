@@ -168,6 +168,26 @@ def test_push_and_pull_transfer_only_missing_objects(data_repo: Path, tmp_path: 
     _verify_bucket(s3)
 
 
+@pytest.mark.slow
+def test_push_checks_every_file_even_where_the_folder_manifest_is_there(
+        data_repo: Path, s3: S3Bucket) -> None:
+    sluice(data_repo, "data", "push")
+    complete = _verify_bucket(s3)
+    # A share of the files goes missing remotely; the folder's manifest stays. It
+    # proves nothing about its files: the push must find and send exactly these.
+    gone = sorted(k for k in complete if not k.endswith(".dir"))[::10]
+    for key in gone:
+        s3.client.delete_object(Bucket=s3.name, Key=key)
+    s3.counter.reset()
+    assert f"{len(gone)} object(s) copied" in sluice(data_repo, "data", "push").stdout
+    assert s3.counter.counts["PUT"] == len(gone), s3.counter.log
+    assert _verify_bucket(s3) == complete
+    s3.counter.reset()
+    assert "0 object(s) copied" in sluice(data_repo, "data", "push").stdout
+    assert set(s3.counter.counts) <= {"GET", "HEAD"}, s3.counter.log  # nothing written
+    assert _verify_bucket(s3) == complete
+
+
 def _popen(repo: Path, *args: str, jobs: int = 4) -> subprocess.Popen[str]:
     path = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
     return subprocess.Popen([sys.executable, "-m", "sluice", *args], cwd=repo, text=True,

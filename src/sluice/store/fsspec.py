@@ -18,10 +18,12 @@ hashed while it streams into a temp file that is renamed into place only when
 it matches, so a corrupt remote object is reported and never installed. Two
 writers of one object write the same bytes under the same key: either wins.
 
-Existence checks are batched (a LIST per two-hex-digit prefix, or one listing
-of everything when that is fewer requests), cached for the session, with one
-HEAD per object only for a few lookups in a huge store. Credentials come only
-from the environment (see :mod:`sluice.util.credentials`).
+Existence checks cost in proportion to what is asked, never trusting anything
+but the keys themselves (a folder's manifest on the remote proves nothing about
+its files): one HEAD per object where a prefix holds one of the digests asked
+for, a LIST of each two-hex-digit prefix that holds more, and one listing of
+everything when that takes fewer requests. Answers are cached for the session.
+Credentials come only from the environment (see :mod:`sluice.util.credentials`).
 
 Longer than most modules (about 450 lines) on purpose: it is one backend's whole
 protocol — objects, run records, batched existence checks, verified parallel
@@ -46,6 +48,7 @@ import xxhash
 
 from sluice.errors import CorruptObject, StoreError
 from sluice.store.layered import parallel, transfer_workers
+from sluice.store.s3list import PREFIXES, s3_keys
 from sluice.util.credentials import mask, reject_embedded_secrets
 from sluice.util.fs import write_all, write_verified
 from sluice.util.hashing import hash_bytes, hash_file_uncached
@@ -54,7 +57,6 @@ from sluice.util.version import install_hint
 
 CHUNK = 16 * 1024 * 1024  # one PUT up to this size; multipart parts of this size above it
 LIST_PAGE = 1000  # keys per LIST response (S3, GCS and Azure alike)
-PREFIXES = 256  # two hex digits
 EMPTY = hash_bytes(b"")
 # scheme -> (package that provides it, the sluice extra that installs it)
 BACKENDS = {"s3": ("s3fs", "s3"), "s3a": ("s3fs", "s3"), "gs": ("gcsfs", "gcs"),
@@ -145,7 +147,9 @@ class FsspecStore:
             return
         per_prefix = self._keys_per_prefix or 0
         pages = max(1, math.ceil(per_prefix / LIST_PAGE))
-        to_list = [p for p in prefixes if len(groups[p]) >= pages]
+        # A prefix's LIST answers for all its digests; a HEAD for one. List only where
+        # that saves requests: a lone digest in a prefix is one HEAD, not one LIST.
+        to_list = [p for p in prefixes if len(groups[p]) > pages]
         to_head = [d for p in prefixes if p not in to_list for d in groups[p]]
         whole_pages = max(1, math.ceil(per_prefix * PREFIXES / LIST_PAGE))
         if len(to_list) * pages > whole_pages:
@@ -166,25 +170,12 @@ class FsspecStore:
         with _errors(self, "listing objects"):
             try:
                 if self.is_s3:
-                    return list(self._s3_keys(folder))
+                    return list(s3_keys(self.fs.call_s3, folder, LIST_PAGE))
                 # fsspec's generic calls: one LIST per page on GCS and Azure too.
                 self.fs.invalidate_cache(folder)
                 return list(self._names(self.fs.find(folder, detail=True).values()))
             except FileNotFoundError:
                 return []
-
-    def _s3_keys(self, folder: str) -> Iterator[str]:
-        # ListObjectsV2 directly: s3fs's find() adds existence checks around it.
-        bucket, _, key_prefix = f"{folder}/".partition("/")
-        arguments: dict[str, Any] = {"Bucket": bucket, "Prefix": key_prefix,
-                                     "MaxKeys": LIST_PAGE}
-        while True:
-            page = self.fs.call_s3("list_objects_v2", **arguments)
-            for item in page.get("Contents", []):
-                yield f"{bucket}/{item['Key']}"
-            if not page.get("IsTruncated"):
-                return
-            arguments["ContinuationToken"] = page["NextContinuationToken"]
 
     def _list_prefix(self, two: str) -> None:
         names = self._list(f"{self.prefix}/objects/{two}")
@@ -195,6 +186,10 @@ class FsspecStore:
                 self._keys_per_prefix = len(found)
 
     def _list_all(self) -> None:
+        # One listing, page after page. Tried: ranges of about a page listed in
+        # parallel (StartAfter) were 1.3x slower against moto (each request costs
+        # the server a scan of the bucket); on real S3 they may win (see
+        # benchmarks/README.md, issue 15).
         listed: dict[str, set[str]] = {f"{i:02x}": set() for i in range(PREFIXES)}
         for name in self._list(f"{self.prefix}/objects"):
             two, rest = name.rsplit("/", 2)[-2:]
@@ -205,7 +200,13 @@ class FsspecStore:
     def _head(self, digest: str) -> None:
         with _errors(self, "looking up an object"):
             try:
-                self.fs.info(self.object_key(digest))
+                key = self.object_key(digest)
+                if self.is_s3:
+                    # HEAD alone: s3fs's info() also LISTs a missing key's "folder".
+                    bucket, _, name = key.partition("/")
+                    self.fs.call_s3("head_object", Bucket=bucket, Key=name)
+                else:
+                    self.fs.info(key)
                 found = True
             except FileNotFoundError:
                 found = False
