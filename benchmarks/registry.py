@@ -366,7 +366,7 @@ def compare(sluice: SluiceSide, mlflow: MlflowSide, ops: int) -> Samples:
         _, now = side.run("get", 1)
         if now != moved or held == moved:
             raise RuntimeError(f"{side.name}: `{ALIAS}` points at {now}, expected {moved}")
-    _, events = sluice.pipeline.scheduler("history", 1)
+    _, events = sluice.run("history", 1)
     if events != HISTORY_MOVES:
         raise RuntimeError(f"sluice's history has {events} moves, expected {HISTORY_MOVES}")
     return samples
