@@ -28,19 +28,14 @@ from sluice.config.lockfile import (
 )
 from sluice.errors import DataInvalid, Location, SluiceError, StoreError, UsageError
 from sluice.store.base import Store
-from sluice.store.layered import parallel, transfer_workers
 from sluice.store.local import LocalStore
 from sluice.util.fs import FileLock, atomic_write_bytes
 from sluice.util.hashing import (
     DIR_SUFFIX,
-    TreeEntry,
-    hash_manifest,
-    manifest_bytes,
     manifest_from_bytes,
-    walk_files,
 )
 from sluice.workspace.graph import OutputIndex
-from sluice.workspace.outputs import restore_outputs
+from sluice.workspace.outputs import restore_outputs, store_file, store_tree
 from sluice.workspace.project import Project
 
 DataState = Literal["unchanged", "modified", "missing"]
@@ -84,43 +79,6 @@ def _ensure_ignored(project: Project, path: str) -> None:
     atomic_write_bytes(gitignore, (existing + line + "\n").encode())
 
 
-def _store_tree(project: Project, path: Path) -> tuple[str, int, int]:
-    """Store every file of ``path`` and its manifest; (digest, bytes, files).
-
-    Each file is read once, by the copy into the store, which hashes it on the
-    way (a file the stat cache already knows and the store holds is not read at
-    all); files go on a thread pool, since hashing and file I/O release the GIL.
-    """
-    files = walk_files(path, follow_links=False)  # never host files through a link
-    full = [path / rel for rel, _ in files]
-    known = [project.hasher.cached(full[i], st) for i, (_, st) in enumerate(files)]
-    digests = parallel(lambda i: project.store.add_file(full[i], known[i]),
-                       range(len(files)), workers=add_workers())
-    entries = []
-    for i, (rel, st) in enumerate(files):
-        project.hasher.record(full[i], st, digests[i])
-        entries.append(TreeEntry(rel, digests[i], st.st_size))
-    digest = hash_manifest(entries)
-    project.store.add_bytes(manifest_bytes(entries), digest)
-    return digest, sum(e.size for e in entries), len(entries)
-
-
-def add_workers() -> int:
-    """Threads copying files into the store: a few per core, no more than transfers use.
-
-    The work is small files' syscalls and hashing that releases the GIL, so more
-    threads than cores keep the disk busy; many more only contend for the GIL.
-    """
-    return min(transfer_workers(), 2 * (os.cpu_count() or 1))
-
-
-def _store_file(project: Project, full: Path) -> str:
-    st = full.stat()
-    digest = project.store.add_file(full, project.hasher.cached(full, st))
-    project.hasher.record(full, st, digest)
-    return digest
-
-
 def data_add(project: Project, raw_paths: list[str],
              on_progress: Callable[[str], None] = lambda p: None) -> list[DataPin]:
     """Pin each path: store its content, record it in sluice.lock, git-ignore it."""
@@ -148,9 +106,11 @@ def data_add(project: Project, raw_paths: list[str],
                                  hint="pin only source data that no stage produces")
             on_progress(rel)
             if full.is_dir():
-                digest, size, nfiles = _store_tree(project, full)
+                digest, entries = store_tree(project.store, project.hasher, full,
+                                             follow_links=False)  # never host files via a link
+                size, nfiles = sum(e.size for e in entries), len(entries)
             else:
-                digest = _store_file(project, full)
+                digest = store_file(project.store, project.hasher, full)
                 size, nfiles = full.stat().st_size, 1
             pin = DataPin(rel, digest, size, nfiles)
             pins = {p: v for p, v in pins.items()

@@ -16,6 +16,7 @@ from typing import Any
 from sluice.config.base import Stage
 from sluice.errors import ConfigError, CorruptObject, StageFailed, StoreError
 from sluice.store.base import Store, checkout_tree
+from sluice.store.layered import parallel, transfer_workers
 from sluice.util.fs import remove_path
 from sluice.util.hashing import (
     DIR_SUFFIX,
@@ -24,6 +25,7 @@ from sluice.util.hashing import (
     hash_manifest,
     manifest_bytes,
     manifest_from_bytes,
+    walk_files,
 )
 from sluice.util.safepath import check_digest, first_link, link_text, target_inside
 from sluice.workspace.project import Project
@@ -69,9 +71,52 @@ def save_outputs(project: Project, stage: Stage) -> OutputRecord:
     return store_outputs(project.store, project.hasher, project.root, stage.name, stage.outs)
 
 
+def add_workers() -> int:
+    """Threads copying files into the store: a few per core, no more than transfers use.
+
+    The work is small files' syscalls and hashing that releases the GIL, so more
+    threads than cores keep the disk busy; many more only contend for the GIL.
+    """
+    return min(transfer_workers(), 2 * (os.cpu_count() or 1))
+
+
+def store_file(store: Store, hasher: Hasher, path: Path) -> str:
+    """Put the file ``path`` into ``store``; its digest.
+
+    The file is read once, by the copy, which hashes it on the way; a file the stat
+    cache knows and the store holds is not read at all.
+    """
+    st = path.stat()
+    digest = store.add_file(path, hasher.cached(path, st))
+    hasher.record(path, st, digest)
+    return digest
+
+
+def store_tree(store: Store, hasher: Hasher, path: Path, *,
+               follow_links: bool = True) -> tuple[str, list[TreeEntry]]:
+    """Put every file under the folder ``path`` and its manifest into ``store``.
+
+    As :func:`store_file`, each file is read at most once; files go on a thread pool,
+    since hashing and file I/O release the GIL. ``follow_links=False`` (data from
+    outside the pipeline) refuses any link inside: it could bring host files along.
+    """
+    files = walk_files(path, follow_links=follow_links)
+    full = [path / rel for rel, _ in files]
+    known = [hasher.cached(full[i], st) for i, (_, st) in enumerate(files)]
+    digests = parallel(lambda i: store.add_file(full[i], known[i]), range(len(files)),
+                       workers=add_workers())
+    entries = []
+    for i, (rel, st) in enumerate(files):
+        hasher.record(full[i], st, digests[i])
+        entries.append(TreeEntry(rel, digests[i], st.st_size))
+    digest = hash_manifest(entries)
+    store.add_bytes(manifest_bytes(entries), digest)
+    return digest, entries
+
+
 def store_outputs(store: Store, hasher: Hasher, root: Path, stage: str,
                   outs: dict[str, str]) -> OutputRecord:
-    """Hash the outputs ``outs`` (name -> path under ``root``) into ``store``; their record.
+    """Put the outputs ``outs`` (name -> path under ``root``) into ``store``; their record.
 
     Also what a stage capsule uses, whose outputs lie in a scratch folder.
     """
@@ -79,14 +124,9 @@ def store_outputs(store: Store, hasher: Hasher, root: Path, stage: str,
     for name, rel in outs.items():
         path = root / rel
         if path.is_dir():
-            entries = []
-            for entry in hasher.tree_entries(path):
-                digest = store.add_file(path / entry.path, entry.hash)
-                entries.append(TreeEntry(entry.path, digest, entry.size))
-            digest = hash_manifest(entries)
-            store.add_bytes(manifest_bytes(entries), digest)
+            digest, _ = store_tree(store, hasher, path)
         elif path.is_file():
-            digest = store.add_file(path, hasher.file(path))
+            digest = store_file(store, hasher, path)
         else:
             raise StageFailed(f"stage `{stage}` finished but did not create output "
                               f"`{name}` at `{rel}`",
