@@ -114,6 +114,9 @@ def test_hash_mismatch_in_the_store_is_exit_2(project: Project, tmp_path: Path) 
     assert not result["ok"] and "corrupt" in result["error"]
     assert "corrupt" in stderr and "Traceback" not in stderr
     assert _exec(tmp_path, "0" * 31, check=2)[0]["error"].startswith("the capsule spec")
+    unknown = _exec(tmp_path, "0" * 32, check=2)[0]["error"]
+    assert unknown.startswith(f"the capsule spec {'0' * 32} is not in the store")
+    assert "--force" not in unknown  # the store's generic hint does not fit a spec
 
 
 def test_timeout_kills_the_stage(project: Project, tmp_path: Path) -> None:

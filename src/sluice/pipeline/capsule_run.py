@@ -133,6 +133,11 @@ def load_spec(store: Store, digest: str) -> dict[str, Any]:
     check_digest(digest, "the capsule spec argument")
     import json
 
+    if not store.has(digest):
+        raise CapsuleSpecError(
+            f"the capsule spec {digest} is not in the store {store.url}",
+            hint="give the store the run that submitted it wrote to (--store or "
+                 "SLUICE_CACHE_URL); `sluice run` stores a spec before it submits it")
     try:
         spec = json.loads(store.read_bytes(digest))
     except ValueError:
