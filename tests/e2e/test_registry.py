@@ -203,3 +203,17 @@ def test_expect_guards_the_move_and_requests_are_listed(project: Path) -> None:
     pending = _json(project, "models", "requests")
     assert [(r["id"], r["version"], r["alias"]) for r in pending] == [(1, 1, "production")]  # type: ignore
     assert "no alias" not in sluice(project, "models", "history", "nope", check=2).stderr
+
+
+def test_an_alias_that_looks_like_a_slip_needs_new_alias(project: Path) -> None:
+    sluice(project, "run", "--tier", "merge")   # v1, `staging` exists now
+    slip = sluice(project, "promote", "churn", "1", "--to", "prod", check=2)
+    assert "did you mean `production`?" in slip.stderr
+    assert "--new-alias" in slip.stderr
+    typo = sluice(project, "promote", "churn", "1", "--to", "stagin", check=2)
+    assert "did you mean `staging`?" in typo.stderr
+    assert _json(project, "models", "list")[0]["aliases"] == {"staging": 1}  # type: ignore[index]
+    sluice(project, "promote", "churn", "1", "--to", "prod", "--new-alias")
+    assert _json(project, "models", "list")[0]["aliases"] == {  # type: ignore[index]
+        "prod": 1, "staging": 1}
+    sluice(project, "promote", "churn", "1", "--to", "canary")   # nothing like it: created

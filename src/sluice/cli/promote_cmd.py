@@ -47,6 +47,9 @@ def register(app: typer.Typer) -> None:
         expect: Annotated[int | None, typer.Option(
             help="Move only if the alias still points at this version (scripts, races).")
         ] = None,
+        new_alias: Annotated[bool, typer.Option(
+            "--new-alias", help="Create the alias even if it looks like a slip for an "
+                                "existing one (`prod` while `production` exists).")] = False,
         actor: ActorOption = None,
         as_json: JsonOption = False,
     ) -> int:
@@ -54,7 +57,9 @@ def register(app: typer.Typer) -> None:
 
         The `promotion:` policy of the alias in sluice.yaml decides: gates that must
         have PASSED, an alias the version must have held first, approvals, branches
-        and actors. Refusals exit with code 1 and say what is missing.
+        and actors. Refusals exit with code 1 and say what is missing. An alias no
+        model has yet that looks like a slip for one (`prod` while `production`
+        exists) is refused with exit code 2 unless --new-alias is given.
 
         Examples:
 
@@ -69,7 +74,7 @@ def register(app: typer.Typer) -> None:
         project, db = _context()
         outcome = do_promote(db, project.config.spec.promotion, model, version, to,
                              identity.actor(actor), reason, identity.branch(project.root),
-                             _UNSET if expect is None else expect)
+                             _UNSET if expect is None else expect, new_alias=new_alias)
         return _print(outcome, as_json)
 
     @app.command("approve")

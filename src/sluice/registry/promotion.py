@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from sluice.db import Database
 from sluice.errors import PromotionRefused, UsageError
 from sluice.registry.versions import Version, _audit, get_version, history
+from sluice.util.suggest import closest
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -153,12 +154,54 @@ def move_alias(db: Database, model: str, alias: str, version: int, expected: int
     raise _conflict(db, model, alias, expected)
 
 
+CONVENTIONAL_ALIASES = ("staging", "production")
+
+
+def known_aliases(db: Database, policies: dict[str, PolicySpec]) -> set[str]:
+    """Aliases that exist for any model, have a policy, or are the conventional two."""
+    from sqlalchemy import select
+
+    from sluice.db.schema import aliases
+
+    with db.engine.connect() as conn:
+        held = {row.alias for row in conn.execute(select(aliases.c.alias).distinct())}
+    return held | set(policies) | set(CONVENTIONAL_ALIASES)
+
+
+def _near_alias(alias: str, known: set[str]) -> str | None:
+    """A known alias ``alias`` is probably a slip for: a close spelling or an abbreviation."""
+    prefixed = sorted(k for k in known if k.startswith(alias))
+    return prefixed[0] if prefixed else closest(alias, known)
+
+
+def check_new_alias(db: Database, policies: dict[str, PolicySpec], alias: str) -> None:
+    """Refuse to create ``alias`` when it looks like a slip for one that exists.
+
+    `promote m 2 --to prod` while `production` exists would otherwise quietly start
+    a second alias that nothing deploys from; creating it on purpose takes
+    ``--new-alias``.
+    """
+    known = known_aliases(db, policies)
+    if alias in known:
+        return
+    near = _near_alias(alias, known)
+    if near is not None:
+        raise UsageError(f"no model has an alias `{alias}` yet; did you mean `{near}`?",
+                         hint=f"use `--to {near}`, or pass --new-alias to create `{alias}`")
+
+
 def promote(db: Database, policies: dict[str, PolicySpec], model: str, version: int | None,
             alias: str, actor: str, reason: str | None, branch: str | None,
-            expected: Any = _UNSET) -> Outcome:
-    """Move ``alias`` to a version now, or open an approval request if the policy wants one."""
+            expected: Any = _UNSET, *, new_alias: bool = True) -> Outcome:
+    """Move ``alias`` to a version now, or open an approval request if the policy wants one.
+
+    ``new_alias=False`` (what a person typing the alias gets) refuses an alias that
+    looks like a slip for an existing one (:func:`check_new_alias`).
+    """
     from sluice.db.schema import promotion_requests
 
+    if not new_alias:
+        check_new_alias(db, policies, alias)
     start_holder = holder(db, model, alias)[0]
     if expected is not _UNSET and expected != start_holder:
         raise _conflict(db, model, alias, expected)
