@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import git, sluice
+from tests.e2e.pipelines import write_project
 
 
 @pytest.fixture
@@ -136,3 +137,16 @@ def test_corrupt_lock_file_names_file_and_line(project: Path) -> None:
     result = sluice(project, "data", "status", check=2)
     assert "entry `data/events` in sluice.lock has no `hash`" in result.stderr
     assert "(sluice.lock:3:" in result.stderr
+
+
+def test_stage_outputs_are_git_ignored_when_first_written(repo: Path) -> None:
+    write_project(repo, """\
+stages:
+  make:
+    cmd: python make.py
+    outs: {table: table.csv}
+""", files={"make.py": "open('table.csv', 'w').write('a,b\\n')\n"})
+    sluice(repo, "run")
+    assert "/table.csv" in (repo / ".gitignore").read_text().splitlines()
+    changed = git(repo, "status", "--porcelain").split("\n")
+    assert not any("table.csv" in line for line in changed)

@@ -37,4 +37,6 @@ def register(app: typer.Typer) -> None:
             written = write_starter(path, force=force)
             echo(f"wrote {' and '.join(str(p) for p in written)}; edit the stages, then run "
                  "`sluice plan`")
+        echo("stage outputs and pinned data are git-ignored for you (lines added to "
+             ".gitignore when they are first written); commit .gitignore")
         return 0

@@ -34,6 +34,7 @@ from sluice.util.hashing import (
     DIR_SUFFIX,
     manifest_from_bytes,
 )
+from sluice.workspace.gitignore import ensure_ignored
 from sluice.workspace.graph import OutputIndex
 from sluice.workspace.outputs import restore_outputs, store_file, store_tree
 from sluice.workspace.project import Project
@@ -65,18 +66,6 @@ def _lock_pins(root: Path) -> dict[str, DataPin]:
 
 def _write_pins(project: Project, pins: dict[str, DataPin]) -> None:
     atomic_write_bytes(project.root / LOCK_FILE, render_lock(pins).encode())
-
-
-def _ensure_ignored(project: Project, path: str) -> None:
-    """Add ``/path`` to the project's .gitignore unless an identical line is there."""
-    gitignore = project.root / ".gitignore"
-    line = f"/{path}"
-    existing = gitignore.read_text(encoding="utf-8") if gitignore.exists() else ""
-    if line in existing.splitlines():
-        return
-    if existing and not existing.endswith("\n"):
-        existing += "\n"
-    atomic_write_bytes(gitignore, (existing + line + "\n").encode())
 
 
 def data_add(project: Project, raw_paths: list[str],
@@ -117,7 +106,8 @@ def data_add(project: Project, raw_paths: list[str],
                     if not (p == rel or p.startswith(rel + "/"))}
             pins[rel] = pin
             added.append(pin)
-            _ensure_ignored(project, rel)
+            ensure_ignored(project.root, [rel], project.state_dir / "locks",
+                           unless_tracked=False)
         _write_pins(project, pins)
     finally:
         lock.release()

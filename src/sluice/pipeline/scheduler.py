@@ -33,6 +33,7 @@ from sluice.pipeline.fingerprint import render_command, stage_environment
 from sluice.pipeline.plan import Decision, decide, select_stages
 from sluice.util.credentials import declare_secret_names
 from sluice.util.fs import FileLock, atomic_write_json
+from sluice.workspace.gitignore import ignore_outputs
 from sluice.workspace.outputs import (
     check_output_links,
     prepare_output_parents,
@@ -235,6 +236,7 @@ class _Scheduler:
         else:
             remove_outputs(self.project, self.project.config.stages[name])
             prepare_output_parents(self.project, self.project.config.stages[name])
+            ignore_outputs(self.project, name)
         executor.start(job)
         self.active[name] = (lock, decision)
         self.emit(Event("start", name, "; ".join(decision.reasons)))
@@ -254,6 +256,7 @@ class _Scheduler:
             if decision.action == "restore" and decision.cached is not None:
                 outs = decision.cached["outs"]
                 restore_outputs(self.project, outs)
+                ignore_outputs(self.project, name)
                 write_record(self.project, name, decision.fingerprint, decision.components,
                              outs, decision.cached.get("wall_s"))
                 outcome = StageOutcome(name, "cached", "restored from cache",
@@ -342,6 +345,7 @@ class _Scheduler:
                 setattr(outcome, key, type(getattr(outcome, key) or 0)(record[key]))
         if needed_here(self.project, result.stage, self.selected, self.where):
             restore_outputs(self.project, outs)
+            ignore_outputs(self.project, result.stage)
             outcome.restored = True
         write_record(self.project, result.stage, decision.fingerprint, decision.components,
                      outs, result.wall_s)
