@@ -17,6 +17,7 @@ from typing import Any
 from sluice.config.base import (
     CONFIG_FILE,
     Config,
+    Stage,
     diff_values,
     is_glob,
     lookup_param,
@@ -119,6 +120,12 @@ def load_snapshot(repo: Repo, commit: str, label: str) -> Snapshot:
     return snap
 
 
+def stage_param_keys(stage: Stage) -> list[str]:
+    """The params keys a stage reads: its `params:` list and the ones its command names."""
+    return sorted(set(stage.spec.params) |
+                  set(template_params(stage.cmd, *stage.spec.env.values())))
+
+
 def revision_components(snap: Snapshot, fps: dict[str, str]) -> dict[str, dict[str, Any]]:
     """Components of every stage at ``snap``; fills ``fps`` with chained fingerprints."""
     assert snap.config is not None and snap.graph is not None and snap.outputs is not None
@@ -147,8 +154,7 @@ def revision_components(snap: Snapshot, fps: dict[str, str]) -> dict[str, dict[s
         for inp in stage.inputs:
             if inp.stage is None:
                 datasets[inp.ref.removeprefix("datasets.")] = snap.content_of(inp.path)
-        keys = sorted(set(stage.spec.params) |
-                      set(template_params(stage.cmd, *stage.spec.env.values())))
+        keys = stage_param_keys(stage)
         imports = {}
         if stage.spec.discover_imports:
             command = render_command(config, stage, RunContext())
