@@ -36,6 +36,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "rollback": ("sluice.cli.promote_cmd",
                  "Move an alias back to the version that held it before (kept in the "
                  "history)."),
+    "metrics": ("sluice.cli.metrics_cmd", "Metrics: compare each model between revisions."),
     "params": ("sluice.cli.params_cmd", "Params: compare the params file between revisions."),
     "data": ("sluice.cli.data_cmd",
              "Data: version it outside git (sluice.lock), validate it against a schema, "
