@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +51,14 @@ def test_metrics_diff_compares_a_registered_version_with_the_working_tree(repo: 
     text = sluice(repo, "metrics", "diff").stdout
     assert "churn: main (" in text and "→ the working tree (paired bootstrap, 95%)" in text
     assert "roc_auc" in text and "verdict: PASS → –" in text
+
+    page = repo.parent / "compare.html"
+    drawn = json.loads(sluice(repo, "plots", "diff", "main", "-o", str(page), "--json").stdout)
+    assert drawn["plots"] == {"churn": ["churn-roc.png", "churn-calibration.png"]}
+    text = page.read_text()
+    images = re.findall(r'src="data:image/png;base64,([^"]+)"', text)
+    assert len(images) == 2 and all(base64.b64decode(i).startswith(b"\x89PNG") for i in images)
+    assert "main (" in text and "the working tree" in text and "roc_auc" in text
 
     # HEAD's history holds main's commit: the same version on both sides, no change
     same = _diff(repo, "main", "HEAD")

@@ -37,6 +37,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
                  "Move an alias back to the version that held it before (kept in the "
                  "history)."),
     "metrics": ("sluice.cli.metrics_cmd", "Metrics: compare each model between revisions."),
+    "plots": ("sluice.cli.plots_cmd", "Plots: overlay each model's plots from two revisions."),
     "params": ("sluice.cli.params_cmd", "Params: compare the params file between revisions."),
     "data": ("sluice.cli.data_cmd",
              "Data: version it outside git (sluice.lock), validate it against a schema, "

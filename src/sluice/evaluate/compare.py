@@ -109,7 +109,9 @@ def workspace_side(project: Project, model: str) -> Side:
     return side
 
 
-def _read(project: Project, side: Side, scratch: Path, notes: list[str]) -> Predictions | None:
+def read_side(project: Project, side: Side, scratch: Path,
+              notes: list[str]) -> Predictions | None:
+    """The side's predictions, fetched by hash; None (with a note) when it has none."""
     from sluice.evaluate.predictions import read_predictions
 
     if side.predictions is None:
@@ -142,8 +144,8 @@ def compare_sides(project: Project, model: str, old: Side, new: Side,
     scratch_root = project.state_dir / "tmp"
     scratch_root.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=scratch_root) as scratch:
-        before = _read(project, old, Path(scratch), notes)
-        after = _read(project, new, Path(scratch), notes)
+        before = read_side(project, old, Path(scratch), notes)
+        after = read_side(project, new, Path(scratch), notes)
         present = [p for p in (before, after) if p is not None]
         names = _metric_names(project, model, present) or sorted(set(old.metrics) |
                                                                   set(new.metrics))
@@ -209,21 +211,31 @@ def metrics_diff(project: Project, old_rev: str | None = None,
     """Every model at ``old_rev`` (default: the base branch) against ``new_rev``
     (default: the working tree), in the order sluice.yaml lists them."""
     from sluice.db import open_project_database
-    from sluice.util.git import Repo
 
     old_rev = old_rev or project.config.spec.ci.default_branch
+    check_revisions(project, old_rev, new_rev)
+    db = open_project_database(project)
+    return [compare_sides(project, model, *model_sides(project, db, model, old_rev, new_rev))
+            for model in project.config.models]
+
+
+def model_sides(project: Project, db: Database, model: str, old_rev: str,
+                new_rev: str | None) -> tuple[Side, Side]:
+    """``model`` at ``old_rev`` and at ``new_rev`` (None: the working tree)."""
+    old = _revision_side(project, db, model, old_rev)
+    new = (workspace_side(project, model) if new_rev is None
+           else _revision_side(project, db, model, new_rev))
+    return old, new
+
+
+def check_revisions(project: Project, *revs: str | None) -> None:
+    """An unknown revision is a usage error, said before any work."""
+    from sluice.util.git import Repo
+
     repo = Repo.open(project.root)
     try:
-        for rev in (old_rev, new_rev):
+        for rev in revs:
             if rev is not None:
-                repo.resolve(rev)  # an unknown revision is a usage error, said once
+                repo.resolve(rev)
     finally:
         repo.close()
-    db = open_project_database(project)
-    comparisons = []
-    for model in project.config.models:
-        old = _revision_side(project, db, model, old_rev)
-        new = (workspace_side(project, model) if new_rev is None
-               else _revision_side(project, db, model, new_rev))
-        comparisons.append(compare_sides(project, model, old, new))
-    return comparisons

@@ -79,15 +79,18 @@ def _plots(report: dict[str, Any], project: Project, evaluations: list[Any],
             ax.set_yticks(y, [r.metric for r in rows])
             ax.set_xlabel("candidate − baseline (95 % interval)")
             ax.set_title(f"{evaluation.model}: metric deltas")
-            files.append(_save(fig, folder, f"{evaluation.model}-deltas.png"))
+            files.append(save_figure(fig, folder, f"{evaluation.model}-deltas.png"))
         # Drawn from the bytes the verdict used, never from whatever the workspace holds.
         candidate = _evidence_predictions(project, evaluation.evidence.get("candidate"), folder)
         baseline = _evidence_predictions(project, evaluation.evidence.get("baseline"), folder)
         if candidate is not None and candidate.task == "binary" and \
                 candidate.y_score is not None:
-            files.append(_roc(candidate, baseline, evaluation.model, folder))
+            series = [("candidate", candidate), ("baseline", baseline)]
+            files.append(roc_plot(series, evaluation.model, folder,
+                                  f"{evaluation.model}-roc.png"))
             if candidate.scores_are_probabilities:
-                files.append(_calibration(candidate, baseline, evaluation.model, folder))
+                files.append(calibration_plot(series, evaluation.model, folder,
+                                              f"{evaluation.model}-calibration.png"))
         slice_gates = [g for g in evaluation.gates if g.slice and g.point is not None]
         if slice_gates:
             fig, ax = plt.subplots(figsize=(6, 0.5 + 0.45 * len(slice_gates)))
@@ -101,7 +104,7 @@ def _plots(report: dict[str, Any], project: Project, evaluations: list[Any],
             ax.set_yticks(range(len(slice_gates)),
                           [f"{g.slice} {g.metric}" for g in slice_gates])
             ax.set_title(f"{evaluation.model}: per-slice deltas")
-            files.append(_save(fig, folder, f"{evaluation.model}-slices.png"))
+            files.append(save_figure(fig, folder, f"{evaluation.model}-slices.png"))
         made[evaluation.model] = files
     return made
 
@@ -124,7 +127,7 @@ def _evidence_predictions(project: Project, evidence: dict[str, Any] | None,
             return None
 
 
-def _save(fig: Any, folder: Path, name: str) -> str:
+def save_figure(fig: Any, folder: Path, name: str) -> str:
     import matplotlib.pyplot as plt
 
     fig.tight_layout()
@@ -135,12 +138,13 @@ def _save(fig: Any, folder: Path, name: str) -> str:
     return name
 
 
-def _roc(candidate: Any, baseline: Any, model: str, folder: Path) -> str:
+def roc_plot(series: list[tuple[str, Any]], model: str, folder: Path, name: str) -> str:
+    """ROC curves of several labelled predictions (binary, with scores) on one plot."""
     import matplotlib.pyplot as plt
     import numpy as np
 
     fig, ax = plt.subplots(figsize=(4.5, 4.5))
-    for label, preds in (("candidate", candidate), ("baseline", baseline)):
+    for label, preds in series:
         if preds is None or preds.y_score is None:
             continue
         order = np.argsort(-preds.y_score, kind="stable")
@@ -149,16 +153,18 @@ def _roc(candidate: Any, baseline: Any, model: str, folder: Path) -> str:
         fpr = np.concatenate([[0], np.cumsum(~positive) / max((~positive).sum(), 1)])
         ax.plot(fpr, tpr, label=label)
     return _diagonal_plot(fig, ax, ("false positive rate", "true positive rate"),
-                          f"{model}: ROC", folder, f"{model}-roc.png")
+                          f"{model}: ROC", folder, name)
 
 
-def _calibration(candidate: Any, baseline: Any, model: str, folder: Path) -> str:
+def calibration_plot(series: list[tuple[str, Any]], model: str, folder: Path,
+                     name: str) -> str:
+    """Reliability curves (10 bins) of several labelled predictions on one plot."""
     import matplotlib.pyplot as plt
     import numpy as np
 
     fig, ax = plt.subplots(figsize=(4.5, 4.5))
     edges = np.linspace(0, 1, 11)
-    for label, preds in (("candidate", candidate), ("baseline", baseline)):
+    for label, preds in series:
         if preds is None or preds.y_score is None:
             continue
         bins = np.clip(np.digitize(preds.y_score, edges) - 1, 0, 9)
@@ -166,7 +172,7 @@ def _calibration(candidate: Any, baseline: Any, model: str, folder: Path) -> str
         observed = [(preds.y_true[bins == b] == 1).mean() for b in range(10) if (bins == b).any()]
         ax.plot(mean_score, observed, marker="o", label=label)
     return _diagonal_plot(fig, ax, ("mean predicted probability", "observed frequency"),
-                          f"{model}: calibration", folder, f"{model}-calibration.png")
+                          f"{model}: calibration", folder, name)
 
 
 def _diagonal_plot(fig: Any, ax: Any, labels: tuple[str, str], title: str, folder: Path,
@@ -177,7 +183,7 @@ def _diagonal_plot(fig: Any, ax: Any, labels: tuple[str, str], title: str, folde
     ax.set_ylabel(labels[1])
     ax.set_title(title)
     ax.legend()
-    return _save(fig, folder, name)
+    return save_figure(fig, folder, name)
 
 
 def markdown(report: dict[str, Any], plots: dict[str, list[str]] | None = None) -> str:
