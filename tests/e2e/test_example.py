@@ -32,8 +32,9 @@ def test_churn_example_through_pr_and_merge_tiers(tmp_path: Path) -> None:
     metrics = json.loads((churn / "reports/churn/metrics.json").read_text())
     assert metrics["n"] > 30_000
 
-    # merge: full data; the data steps and the checks are reused.
-    statuses = _run(churn, "--tier", "merge")
+    # merge: full data; the data steps and the checks are reused. Its wall estimate
+    # scales the pr training up 50×: on a loaded machine that can pass the 1 h budget.
+    statuses = _run(churn, "--tier", "merge", "--allow-over-budget")
     assert statuses["train_churn"] == "ran" and statuses["generate"] == "cached"
     assert statuses["unit"] == "cached"
     ledger = json.loads(sluice(churn, "budget", "--json").stdout)
