@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any, Literal
 
-from sluice.errors import UsageError
+from sluice.errors import CorruptObject, UsageError
 from sluice.store.base import Store
 from sluice.util.hashing import hash_bytes
 from sluice.util.safepath import check_digest
@@ -140,7 +140,7 @@ def parse_manifest(data: object, run_id: str, stage_names: list[str] | None = No
             raise _bad(run_id, f"has a malformed `{key}`")
     if data.get("commit") is not None and not re.fullmatch(r"[0-9a-f]{7,64}", data["commit"]):
         raise _bad(run_id, f"has a malformed commit {data['commit']!r}")
-    check_digest(data["snapshot"], f"the code snapshot of tier run {run_id}")
+    _digest(run_id, data["snapshot"], "the code snapshot")
     if not isinstance(data.get("created"), int | float):
         raise _bad(run_id, "lacks `created`")
     for key in ("samples", "notes", "warnings"):
@@ -175,6 +175,14 @@ def parse_manifest(data: object, run_id: str, stage_names: list[str] | None = No
         data["warnings"], data.get("actor"), float(data["created"]))
 
 
+def _digest(run_id: str, value: object, what: str) -> str:
+    try:
+        return check_digest(value, what)
+    except CorruptObject:
+        raise _bad(run_id, f"names {what} as {value!r}, which is not a sluice content "
+                           "hash") from None
+
+
 def _entry(run_id: str, name: str, raw: object) -> StageEntry:
     if not isinstance(raw, dict) or raw.get("action") not in ACTIONS or \
             not isinstance(raw.get("kind"), str):
@@ -182,11 +190,11 @@ def _entry(run_id: str, name: str, raw: object) -> StageEntry:
     action: Action = raw["action"]
     spec, fingerprint = raw.get("spec"), raw.get("fingerprint")
     if action in ("run", "cached"):
-        spec = check_digest(spec, f"the capsule spec of stage `{name}` (tier run {run_id})")
+        spec = _digest(run_id, spec, f"the capsule spec of stage `{name}`")
     elif spec is not None:
         raise _bad(run_id, f"gives stage `{name}` ({action}) a spec")
     if action == "cached":
-        fingerprint = check_digest(fingerprint, f"the fingerprint of stage `{name}`")
+        fingerprint = _digest(run_id, fingerprint, f"the fingerprint of stage `{name}`")
     reason = raw.get("reason", "")
     if not isinstance(reason, str) or not isinstance(raw.get("gated", False), bool):
         raise _bad(run_id, f"has a malformed entry for stage `{name}`")
