@@ -194,6 +194,14 @@ def test_unselected_and_cached_steps_end_at_once(repo: Path, tmp_path: Path) -> 
     line = json.loads(sluice(folder, "stage", "exec", "--run", "r2", "--stage", "unit",
                              env=env).stdout)
     assert (line["action"], line["ran"]) == ("cached", False)
+    # A platform's own schedule: no checkout, the step clones the commit.
+    sha = git(repo, "rev-parse", "HEAD").strip()
+    cloned = sluice(folder, "tier", "start", "--tier", "merge", "--run-id", "r3", "--json",
+                    "--clone", repo.as_uri(), "--commit", sha,
+                    env={**env, "SLUICE_GIT_TOKEN": "not-needed-for-a-local-repo"})
+    assert json.loads(cloned.stdout)["commit"] == sha
+    assert json.loads(cloned.stdout)["stages"]["unit"]["action"] == "cached"
+    assert not any(folder.iterdir())
     # The same run id for another commit is refused.
     (repo / "check.py").write_text("print('changed')\n")
     git(repo, "commit", "-qam", "change")

@@ -30,7 +30,11 @@ def start(
     run_id: Annotated[str, typer.Option(
         "--run-id", help="The platform run's id; every later step names it.")],
     commit: Annotated[str | None, typer.Option(
-        help="The commit the run is for; must be the one checked out.")] = None,
+        help="The commit the run is for; must be the one checked out (or, with --clone, "
+             "the one to check out).")] = None,
+    clone: Annotated[str | None, typer.Option(
+        help="No checkout here: clone this repository URL and check out --commit first "
+             "(credentials: git's own, or $SLUICE_GIT_TOKEN from a secret).")] = None,
     base: Annotated[str | None, typer.Option(
         help="For `select: affected`: compare with this revision (`auto`: from the CI "
              "environment), as `sluice run --base`.")] = None,
@@ -52,11 +56,33 @@ def start(
       SLUICE_CACHE_URL=s3://team-cache/sluice sluice tier start --tier merge \\
           --run-id "$RUN_ID" --commit "$GIT_SHA" --base auto
     """
+    import shutil
+    import tempfile
+
+    from sluice.errors import UsageError
+    from sluice.orchestrate.tier_run import clone_commit
+
+    if clone is None:
+        return _start(tier, run_id, commit, base, allow_over_budget, actor, as_json, None)
+    if commit is None:
+        raise UsageError("--clone needs --commit: which commit to run",
+                         hint="pass the commit SHA as a runtime parameter of the pipeline")
+    folder = Path(tempfile.mkdtemp(prefix="sluice-start-"))
+    try:
+        return _start(tier, run_id, commit, base, allow_over_budget, actor, as_json,
+                      clone_commit(clone, commit, folder))
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _start(tier: str, run_id: str, commit: str | None, base: str | None,
+           allow_over_budget: bool, actor: str | None, as_json: bool,
+           checkout: Path | None) -> int:
     from sluice.orchestrate.tier import TierRequest
     from sluice.orchestrate.tier_run import start_tier
     from sluice.workspace.project import load_project
 
-    project = load_project()
+    project = load_project(checkout)
     warnings: list[str] = []
     if base == "auto":
         from sluice.ci.revision import explain_base
