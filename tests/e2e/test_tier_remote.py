@@ -240,3 +240,17 @@ def test_bad_run_id_damaged_manifest_and_other_version(repo: Path, tmp_path: Pat
                                                            "../evil": good["stages"]["unit"]}})
     evil = sluice(folder, "tier", "finish", "--run-id", "r1", env=env, check=2)
     assert "names a stage `../evil` that sluice.yaml does not have" in evil.stderr
+
+
+def test_a_tier_that_selects_nothing_ends_cleanly(repo: Path, tmp_path: Path) -> None:
+    write_project(repo, CONFIG.replace("merge: {select: all,", "merge: {select: affected,"),
+                  files=FILES)
+    env = {"SLUICE_CACHE_URL": (tmp_path / "store").as_uri(),
+           "SLUICE_DATABASE_URL": _db(tmp_path, "db")}
+    started = sluice(repo, "tier", "start", "--tier", "merge", "--run-id", "r1", "--base",
+                     "HEAD", "--json", env=env)
+    assert {e["action"] for e in json.loads(started.stdout)["stages"].values()} == {"skip"}
+    folder = tmp_path / "finish"
+    folder.mkdir()
+    done = sluice(folder, "tier", "finish", "--run-id", "r1", "--json", env=env)
+    assert json.loads(done.stdout)["stages"] == []

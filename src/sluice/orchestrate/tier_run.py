@@ -164,22 +164,20 @@ def start_tier(project: Project, request: TierRequest, run_id: str, *, version: 
             stages[name] = StageEntry("run", stage.kind, digest, gated=name in gated)
     manifest = TierManifest(
         run_id, plan.tier.name, head, identity.branch(project.root), version,
-        _snapshot_of(stages, shared), stages, [p.to_json() for p in plan.stages],
+        _finish_snapshot(project, shared), stages, [p.to_json() for p in plan.stages],
         plan.tier.targets, [list(s) for s in plan.tier.samples], list(plan.tier.notes),
         list(plan.warnings), request.actor)
     put_manifest(shared, manifest)
     return manifest, False
 
 
-def _snapshot_of(stages: dict[str, StageEntry], store: Store) -> str:
-    """The code snapshot the specs share (one per run: the same tree for every stage)."""
-    import json
+def _finish_snapshot(project: Project, shared: Store) -> str:
+    """The code `tier finish` works in: every tracked file (and the params file)."""
+    from sluice.pipeline.snapshot import put_snapshot, snapshot_entries
 
-    for entry in stages.values():
-        if entry.spec is not None:
-            return str(json.loads(store.read_bytes(entry.spec))["snapshot"])
-    raise UsageError("the tier selects no stage to run",
-                     hint="`sluice plan --tier T` shows what it selects")
+    params = project.config.params_file
+    extra = [params] if params and (project.root / params).is_file() else []
+    return put_snapshot(project, shared, snapshot_entries(project, extra))
 
 
 # ---------------------------------------------------------------------------- finish
