@@ -252,5 +252,8 @@ def test_a_tier_that_selects_nothing_ends_cleanly(repo: Path, tmp_path: Path) ->
     assert {e["action"] for e in json.loads(started.stdout)["stages"].values()} == {"skip"}
     folder = tmp_path / "finish"
     folder.mkdir()
+    nowhere = sluice(folder, "tier", "finish", "--run-id", "r1", env={
+        **env, "SLUICE_DATABASE_URL": ""}, check=2)
+    assert "no database is configured" in nowhere.stderr
     done = sluice(folder, "tier", "finish", "--run-id", "r1", "--json", env=env)
     assert json.loads(done.stdout)["stages"] == []

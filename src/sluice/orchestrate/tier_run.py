@@ -251,6 +251,20 @@ def _tier_plan(project: Project, manifest: TierManifest) -> TierPlan:
     return plan
 
 
+def _check_database(project: Project, workdir: Path) -> None:
+    """The ledger and registry must outlive the folder finish works in."""
+    from sluice.db import DATABASE_ENV, configured_database, database_url
+
+    url = database_url(project.root, configured_database(project))
+    if url.startswith("sqlite:///") and Path(url.removeprefix("sqlite:///")).is_relative_to(
+            workdir):
+        raise UsageError(
+            "`tier finish` writes the ledger and the registry, but no database is "
+            "configured: the default SQLite file would be inside the folder it works in",
+            hint=f"set ${DATABASE_ENV} to the team's database (PostgreSQL), the one "
+                 "`sluice run` and `sluice promote` use")
+
+
 def finish_tier(store: Store, run_id: str, workdir: Path, *, version: str,
                 actor: str | None = None) -> tuple[Project, TierPlan, RunResult]:
     """End the platform run ``run_id`` like a local one, working in ``workdir`` (empty).
@@ -275,6 +289,7 @@ def finish_tier(store: Store, run_id: str, workdir: Path, *, version: str,
     project.store = LayeredStore(LocalStore(workdir / STATE_DIR / "cache"), store)
     manifest = parse_manifest(store.get_run(manifest_key(run_id)), run_id,
                               list(project.config.stages))
+    _check_database(project, workdir)
     plan = _tier_plan(project, manifest)
     outcomes: dict[str, StageOutcome] = {}
     # Checks (and what they read) first, as the scheduler runs them: the rest is gated.

@@ -164,15 +164,25 @@ def parse_manifest(data: object, run_id: str, stage_names: list[str] | None = No
         missing = ", ".join(sorted(known - set(entries)))
         raise _bad(run_id, f"lacks stage(s) {missing} of sluice.yaml")
     plan = data.get("plan")
-    rows = ("stage", "kind", "action", "reasons", "fingerprint", "last_wall_s")
-    if not isinstance(plan, list) or not all(
-            isinstance(p, dict) and set(p) == set(rows) and p["stage"] in entries
-            for p in plan):
+    if not isinstance(plan, list) or not all(_plan_row(p, entries) for p in plan):
         raise _bad(run_id, "has a malformed `plan`")
     return TierManifest(
         run_id, data["tier"], data.get("commit"), data.get("branch"), data["version"],
         data["snapshot"], entries, plan, data.get("targets"), data["samples"], data["notes"],
         data["warnings"], data.get("actor"), float(data["created"]))
+
+
+def _plan_row(row: object, entries: dict[str, StageEntry]) -> bool:
+    """A row of the tier plan (a StagePlan) with the right keys and types."""
+    rows = ("stage", "kind", "action", "reasons", "fingerprint", "last_wall_s")
+    if not isinstance(row, dict) or set(row) != set(rows):
+        return False
+    fingerprint, wall = row["fingerprint"], row["last_wall_s"]
+    return row["stage"] in entries and isinstance(row["kind"], str) and \
+        row["action"] in ("run", "restore", "up-to-date") and _strings(row["reasons"]) and \
+        (fingerprint is None or (isinstance(fingerprint, str) and
+                                 re.fullmatch(r"[0-9a-f]{32}", fingerprint) is not None)) and \
+        (wall is None or isinstance(wall, int | float))
 
 
 def _digest(run_id: str, value: object, what: str) -> str:

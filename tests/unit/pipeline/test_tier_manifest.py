@@ -86,6 +86,10 @@ def _damaged(change: dict[str, Any]) -> dict[str, Any]:
     ({"stages": {"unit": {"action": "skip", "kind": "check", "spec": DIGEST}}}, "gives stage"),
     ({"stages": {"nope": {"action": "skip", "kind": "check"}}}, "`nope` that sluice.yaml"),
     ({"plan": [{"stage": "nope"}]}, "malformed `plan`"),
+    ({"plan": [{"stage": "unit", "kind": "check", "action": "rm", "reasons": [],
+                "fingerprint": None, "last_wall_s": None}]}, "malformed `plan`"),
+    ({"plan": [{"stage": "unit", "kind": "check", "action": "run", "reasons": [],
+                "fingerprint": "../x", "last_wall_s": None}]}, "malformed `plan`"),
     ({"samples": [["a"]]}, "malformed samples"),
 ])
 def test_damage_is_a_clear_error(change: dict[str, Any], message: str) -> None:
