@@ -48,4 +48,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
            "Generate CI configuration from the tiers, and check it is current."),
     "stage": ("sluice.cli.stage_cmd",
               "Stage capsules: run one stage anywhere that reaches the store."),
+    "tier": ("sluice.cli.tier_cmd",
+             "A tier run in steps, for the platforms (`sluice export`)."),
 }

@@ -14,6 +14,10 @@ from sluice.cli.output import echo, print_json, seconds
 if TYPE_CHECKING:
     import typer
 
+    from sluice.orchestrate.tier import TierPlan
+    from sluice.pipeline.base import RunResult
+    from sluice.workspace.project import Project
+
 
 def run_stages(targets: list[str] | None = None, tier: str | None = None,
                base: str | None = None, head: str | None = None, jobs: int | None = None,
@@ -51,6 +55,12 @@ def run_stages(targets: list[str] | None = None, tier: str | None = None,
     group = "sluice run" + (f" --tier {tier}" if tier else "")
     with Progress(names, group=group) as progress:
         plan, result = run_tier(project, request, progress)
+    return show_result(project, plan, result, warnings, as_json)
+
+
+def show_result(project: "Project", plan: "TierPlan", result: "RunResult",
+                warnings: list[str], as_json: bool) -> int:
+    """Print how a tier run ended (`sluice run`, `sluice tier finish`); the exit code."""
     from sluice.ci.annotations import after_run
 
     for line in after_run(project, result):  # GitHub Actions only: summary, annotations

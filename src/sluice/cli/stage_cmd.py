@@ -32,7 +32,9 @@ def _print_line(value: dict[str, object]) -> None:
 
 @stage_app.command("exec")
 def exec_(
-    spec: Annotated[str, typer.Argument(help="The capsule spec's digest (from the store).")],
+    spec: Annotated[str | None, typer.Argument(
+        help="The capsule spec's digest (from the store); or give --run and --stage.")
+    ] = None,
     store_url: Annotated[str | None, typer.Option(
         "--store", help="The store holding the spec [default: $SLUICE_CACHE_URL]; "
                         "credentials come from the environment only.")] = None,
@@ -42,6 +44,11 @@ def exec_(
     cache_dir: Annotated[Path | None, typer.Option(
         "--cache-dir", help="Where setup environments and logs are kept "
                             "[default: $SLUICE_CAPSULE_CACHE or ~/.cache/sluice].")] = None,
+    run: Annotated[str | None, typer.Option(
+        "--run", help="A tier run started by `sluice tier start` (a platform step): run "
+                      "the spec its manifest names for --stage.")] = None,
+    stage: Annotated[str | None, typer.Option(
+        "--stage", help="With --run: the stage of the tier run.")] = None,
 ) -> int:
     """Run the stage a capsule spec describes, in an empty folder, from the store alone.
 
@@ -55,6 +62,12 @@ def exec_(
       SLUICE_CACHE_URL=s3://team-cache/sluice sluice stage exec 3f2a…9c
 
       sluice stage exec 3f2a…9c --store file:///shared/sluice --scratch /tmp/run
+
+      sluice stage exec --run "$RUN_ID" --stage train   # a step of an exported tier
+
+    With --run, a stage the tier does not select, already cached, or skipped for the
+    budget exits 0 at once; an expensive stage whose run has a check without a result
+    exits 1 (gated); a sluice other than the one that started the run exits 2.
     """
     import shutil
     import tempfile
@@ -65,16 +78,28 @@ def exec_(
     from sluice.util.credentials import mask
 
     url = store_url or os.environ.get("SLUICE_CACHE_URL")
+    step: tuple[int, dict[str, object]] | None = None
     try:
+        if (spec is None) == (run is None) or (run is None) != (stage is None):
+            raise UsageError("give either a spec digest, or --run RUN_ID and --stage NAME",
+                             hint="`sluice stage exec --help` shows both forms")
         if not url or url.strip().lower() == "none":
             raise UsageError("no store to read the capsule from",
                              hint="pass --store URL or set SLUICE_CACHE_URL")
         store = open_store(url, Path.cwd())
         folder = scratch or Path(tempfile.mkdtemp(prefix="sluice-capsule-"))
+        where = (cache_dir or _default_cache_dir()).absolute()
         try:
-            result = run_capsule(store, spec, scratch=folder.absolute(),
-                                 cache_dir=(cache_dir or _default_cache_dir()).absolute(),
-                                 log=sys.stderr)
+            if run is not None and stage is not None:
+                import sluice
+                from sluice.pipeline.tier_manifest import run_step
+
+                step = run_step(store, run, stage, version=str(sluice.__version__),
+                                scratch=folder.absolute(), cache_dir=where, log=sys.stderr)
+            else:
+                assert spec is not None
+                result = run_capsule(store, spec, scratch=folder.absolute(), cache_dir=where,
+                                     log=sys.stderr)
         finally:
             if scratch is None:
                 shutil.rmtree(folder, ignore_errors=True)
@@ -82,8 +107,15 @@ def exec_(
         raise
     except SluiceError as error:
         echo(f"error: {error.render()}", err=True)
-        _print_line({"ok": False, "spec": spec, "error": mask(error.render())})
+        what = {"spec": spec} if run is None else {"run_id": run, "stage": stage}
+        _print_line({"ok": False, **what, "error": mask(error.render())})
         return 2
+    if step is not None:
+        code, line = step
+        _print_line(line)
+        if line.get("error") or (code and line.get("reason")):
+            echo(f"error: {line.get('error') or line.get('reason')}", err=True)
+        return code
     _print_line(result.to_json())
     if result.error and not result.cached:
         echo(f"error: {result.error}", err=True)

@@ -21,12 +21,13 @@ if TYPE_CHECKING:
     from sluice.registry.versions import Version
 
 
-def _lineage(project: Project, stages: list[str], tier: str, run_id: str) -> dict[str, Any]:
+def _lineage(project: Project, stages: list[str], tier: str, run_id: str,
+             where: tuple[str | None, str | None]) -> dict[str, Any]:
     from sluice.data.pins import data_lineage
 
     records = {s: read_record(project, s) for s in stages}
     return {
-        "commit": identity.commit(project.root), "branch": identity.branch(project.root),
+        "commit": where[0], "branch": where[1],
         "tier": tier, "run_id": run_id,
         "fingerprints": {s: r["fingerprint"] for s, r in records.items() if r},
         "inputs": {s: r.get("components", {}).get("inputs", {}) for s, r in records.items()
@@ -40,15 +41,21 @@ def _lineage(project: Project, stages: list[str], tier: str, run_id: str) -> dic
 
 
 def register_and_promote(project: Project, tier_name: str, promote_to: str | None,
-                         run_id: str, evaluations: list[ModelEvaluation], actor: str | None
+                         run_id: str, evaluations: list[ModelEvaluation], actor: str | None,
+                         provenance: tuple[str | None, str | None] | None = None
                          ) -> tuple[list[Version], list[Outcome | str]]:
-    """Register every evaluated model; then move ``promote_to`` where the policy allows."""
+    """Register every evaluated model; then move ``promote_to`` where the policy allows.
+
+    ``provenance`` is (commit, branch) when they are not this checkout's (a platform's
+    `sluice tier finish` works in a code snapshot without git history).
+    """
     from sluice.db import open_project_database
     from sluice.registry.promotion import promote
     from sluice.registry.versions import register
 
     db = open_project_database(project)
     who = identity.actor(actor)
+    where = provenance or (identity.commit(project.root), identity.branch(project.root))
     made: list[Version] = []
     moves: list[Outcome | str] = []
     for evaluation in evaluations:
@@ -59,7 +66,7 @@ def register_and_promote(project: Project, tier_name: str, promote_to: str | Non
             continue
         artifact = record["outs"][spec.artifact]
         stages = [s for s in (spec.train, spec.evaluate) if s]
-        lineage = _lineage(project, stages, tier_name, run_id)
+        lineage = _lineage(project, stages, tier_name, run_id, where)
         evaluated = read_record(project, spec.evaluate) if spec.evaluate else None
         predictions = next((o for o in (evaluated or {}).get("outs", {}).values()
                             if o["path"] == evaluation.candidate), None)
@@ -81,7 +88,7 @@ def register_and_promote(project: Project, tier_name: str, promote_to: str | Non
             moves.append(promote(db, project.config.spec.promotion, evaluation.model,
                                  version.version, promote_to, who,
                                  f"tier `{tier_name}` run {run_id}",
-                                 identity.branch(project.root)))
+                                 where[1]))
         except SluiceError as exc:
             moves.append(f"{evaluation.model} v{version.version} not moved to "
                          f"`{promote_to}`: {exc.message}")

@@ -22,6 +22,7 @@ from sluice.pipeline.fingerprint import SEEDED_KINDS, RunContext
 from sluice.pipeline.plan import StagePlan, make_plan, select_stages
 from sluice.pipeline.scheduler import run_pipeline
 from sluice.pipeline.tiers import TierRun, resolve_tier
+from sluice.util import identity
 from sluice.workspace.project import Project
 
 if TYPE_CHECKING:
@@ -215,7 +216,8 @@ def run_seeds(project: Project, plan: TierPlan, request: TierRequest, skip: froz
 
 
 def record(project: Project, plan: TierPlan, result: RunResult, started_at: float,
-           actor_name: str | None, evaluations: list[ModelEvaluation] | None = None) -> None:
+           actor_name: str | None, evaluations: list[ModelEvaluation] | None = None,
+           provenance: Provenance | None = None) -> None:
     """Write the run, its executions and its gate verdicts to the database.
 
     Skipped when nothing executed and no gate was decided.
@@ -231,13 +233,13 @@ def record(project: Project, plan: TierPlan, result: RunResult, started_at: floa
         return
     from sluice.db import open_project_database
     from sluice.pipeline.ledger import Execution, RunRecord, record_run
-    from sluice.util import identity
-
     db = open_project_database(project)
     needs_gpu = any(project.config.stages[o.stage.split("@")[0]].spec.resources.gpus
                     for o in executed)
     rate = plan.rates or rates(project.config.spec.prices, needs_gpu=needs_gpu)
-    commit, who = identity.commit(project.root), identity.actor(actor_name)
+    origin = provenance or Provenance(identity.commit(project.root),
+                                      identity.branch(project.root))
+    commit, who = origin.commit, identity.actor(actor_name)
     rows = []
     for outcome in executed:
         name, _, seed = outcome.stage.partition("@seed")
@@ -256,7 +258,7 @@ def record(project: Project, plan: TierPlan, result: RunResult, started_at: floa
     total = sum(r.cost_usd for r in rows) + rate.per_run
     record_run(db, RunRecord(result.run_id, plan.tier.name, started_at, result.wall_s,
                              "ok" if result.ok else "failed", commit,
-                             identity.branch(project.root), who, total,
+                             origin.branch, who, total,
                              {"fraction": plan.tier.fraction, "seeds": plan.tier.seeds,
                               "stages": [p.stage for p in plan.stages]}), rows, gates)
 
@@ -286,6 +288,24 @@ def run_tier(project: Project, request: TierRequest,
     failed = tuple(f"drift-{d.dataset}" for d in drift if d.failed)
     result = run_seeds(project, plan, request, skip, on_event, failed)
     result.drift = drift
+    conclude(project, plan, result, started_at, request.actor)
+    return plan, result
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """The commit and branch a run's ledger rows and registry lineage name. None: this
+    checkout's (a platform's `tier finish` works in a snapshot without git history)."""
+
+    commit: str | None
+    branch: str | None
+
+
+def conclude(project: Project, plan: TierPlan, result: RunResult, started_at: float,
+             actor: str | None, provenance: Provenance | None = None) -> None:
+    """The half of a tier run after its stages: gate verdicts, the ledger, registration
+    and promotion, the report. `sluice run --tier` and `sluice tier finish` share it,
+    so a tier run on a platform ends exactly like a local one."""
     from sluice.report.reuse import evaluation_key, evaluations_from_report, reusable_report
 
     key = evaluation_key(project, plan.tier, result, _context(plan.tier, plan.tier.seeds[0]))
@@ -294,15 +314,16 @@ def run_tier(project: Project, request: TierRequest,
         evaluations_from_report(reused[0])
     try:
         # Verdicts reused from an earlier run are on record already.
-        record(project, plan, result, started_at, request.actor,
-               result.evaluations if reused is None else [])
+        record(project, plan, result, started_at, actor,
+               result.evaluations if reused is None else [], provenance)
         spec = plan.tier.spec
         if (spec.register or spec.promote) and result.ok and result.evaluations:
             from sluice.evaluate.registration import register_and_promote
 
             result.registered, result.moves = register_and_promote(
                 project, plan.tier.name, spec.promote, result.run_id, result.evaluations,
-                request.actor)
+                actor, provenance=None if provenance is None else
+                (provenance.commit, provenance.branch))
     except SluiceError as exc:
         result.ledger_error = exc
     if reused is not None:
@@ -318,7 +339,6 @@ def run_tier(project: Project, request: TierRequest,
         folder.mkdir(parents=True, exist_ok=True)
         report["data"] = data_section(project, result, folder)
         result.report_dir = write_report(project, report, result.evaluations)
-    return plan, result
 
 
 def check_drift(project: Project, plan: TierPlan, request: TierRequest,

@@ -182,7 +182,17 @@ def _resolve(store: Store, spec: dict[str, Any], digest: str) -> str:
     return fingerprint
 
 
-def _complete(store: Store, record: dict[str, Any] | None) -> bool:
+def resolve_spec(store: Store, digest: str) -> tuple[dict[str, Any], str]:
+    """The spec ``digest`` with its upstream references resolved, and its fingerprint.
+
+    `sluice tier finish` reads a platform run back through this, so it settles each
+    stage on the same evidence its capsule used.
+    """
+    spec = load_spec(store, digest)
+    return spec, _resolve(store, spec, digest)
+
+
+def complete(store: Store, record: dict[str, Any] | None) -> bool:
     """A record whose outputs (folder files included) are all in the store."""
     if not isinstance(record, dict) or not isinstance(record.get("outs"), dict):
         return False
@@ -293,7 +303,7 @@ def run_capsule(store: Store, spec_digest: str, *, scratch: Path, cache_dir: Pat
     stage, executor = spec["stage"], spec["executor"]
     host = socket.gethostname()
     cached = store.get_run(fingerprint)
-    if cached is not None and _complete(store, cached):
+    if cached is not None and complete(store, cached):
         put_pointer(store, spec["run_id"], stage, fingerprint)
         ran_on = cached.get("executor")
         if not isinstance(ran_on, dict):

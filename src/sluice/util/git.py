@@ -20,10 +20,11 @@ from sluice.errors import UsageError
 WORKTREE = "WORKTREE"  # the pseudo-revision for uncommitted state
 
 
-def git(root: Path, *args: str, input: bytes | None = None, check: bool = True) -> bytes:
+def git(root: Path, *args: str, input: bytes | None = None, check: bool = True,
+        env: dict[str, str] | None = None) -> bytes:
     try:
         result = subprocess.run(["git", *args], cwd=root, input=input, capture_output=True,
-                                env={**os.environ, "GIT_OPTIONAL_LOCKS": "0"})
+                                env={**os.environ, "GIT_OPTIONAL_LOCKS": "0", **(env or {})})
     except FileNotFoundError:
         raise UsageError("git is not installed", hint="install git; sluice reads revisions "
                                                       "through it") from None
