@@ -6,15 +6,18 @@ the CLI's progress display, so none of them imports the scheduler for its types.
 
 from __future__ import annotations
 
-import secrets
+import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from sluice.errors import SluiceError
-from sluice.pipeline.budget import Tracker
 from sluice.pipeline.fingerprint import RunContext
+
+if TYPE_CHECKING:
+    from sluice.pipeline.budget import Tracker
+    from sluice.pipeline.plan import Decision
 
 Status = Literal["ran", "cached", "failed", "timeout", "budget", "skipped", "gated",
                  "cancelled"]
@@ -89,7 +92,10 @@ class RunOptions:
     over_budget: frozenset[str] = frozenset()  # expensive stages skipped by on_budget
     run_id: str | None = None
     failed_checks: tuple[str, ...] = ()  # checks settled before the run (drift) that failed
+    # The decisions of this run's own plan, made moments before: an up-to-date stage
+    # whose record and upstream are as they were is not fingerprinted a second time.
+    planned: dict[str, Decision] = field(default_factory=dict)
 
 
 def new_run_id() -> str:
-    return time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
+    return time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + os.urandom(3).hex()
