@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -40,7 +40,14 @@ class StageOutcome:
     executor: str = "local"  # where it ran (recorded, never fingerprinted)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        # As dataclasses.asdict, without its deep copy of every value (plain values
+        # here): every run writes one per stage.
+        value = {name: getattr(self, name) for name in _OUTCOME_FIELDS}
+        value["log_tail"] = list(self.log_tail)
+        return value
+
+
+_OUTCOME_FIELDS = tuple(f.name for f in fields(StageOutcome))
 
 
 @dataclass

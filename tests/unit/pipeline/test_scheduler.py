@@ -128,3 +128,16 @@ def test_a_planned_decision_whose_record_changed_is_made_again(
     result = run_pipeline(project, RunOptions(planned=planned))
     assert [o.status for o in result.outcomes] == ["cached"] * len(names)
     assert decided == ["s1"]
+
+
+def test_an_outcome_as_json_is_what_asdict_gives() -> None:
+    from dataclasses import asdict
+
+    from sluice.pipeline.base import StageOutcome
+
+    outcome = StageOutcome("a", "failed", "why", "f", 1.5, 2.5, 3, 1, "logs/a.log",
+                           ["last", "lines"], True, "gpu")
+    as_json = outcome.to_json()
+    assert as_json == asdict(outcome)
+    as_json["log_tail"].append("more")  # a copy: the outcome keeps its own
+    assert outcome.log_tail == ["last", "lines"]
