@@ -88,7 +88,7 @@ NOT_ON_A_NOOP_RUN = (
     "typer", "click", "yaml", "pydantic", "sqlalchemy", "statistics", "socket", "difflib",
     "hashlib", "concurrent.futures", "sluice.db", "sluice.pipeline.ledger",
     "sluice.pipeline.budget", "sluice.pipeline.changes", "sluice.report.run",
-    "sluice.evaluate.evidence", "sluice.store.layered",
+    "sluice.evaluate.evidence", "sluice.store.layered", "shutil", "tempfile",
 )
 
 
