@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from types import TracebackType
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from sluice.cli.output import is_interactive, seconds, size
@@ -51,7 +52,7 @@ class Progress:
         self.running: dict[str, float] = {}
         self.done = 0
         self.total = len(stage_names)
-        self.mask = mask
+        self.mask: Callable[[str], str] = mask
         if is_interactive() and stream is None:
             from rich.console import Console
             from rich.live import Live
