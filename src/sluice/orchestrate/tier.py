@@ -36,6 +36,8 @@ LEDGER_STATUSES = ("ran", "failed", "timeout", "budget", "cancelled")
 
 @dataclass
 class TierRequest:
+    """What a `sluice run` (or a tier run) asks for."""
+
     tier: str | None = None
     targets: list[str] | None = None
     base: str | None = None

@@ -26,6 +26,8 @@ FAILED: tuple[Status, ...] = ("failed", "timeout", "budget", "skipped", "gated",
 
 @dataclass
 class StageOutcome:
+    """How one stage's part of a run ended."""
+
     stage: str
     status: Status
     reason: str = ""
@@ -63,6 +65,8 @@ class Event:
 
 @dataclass
 class RunResult:
+    """A run's outcomes and what followed them (verdicts, registry, report)."""
+
     run_id: str
     outcomes: list[StageOutcome]
     wall_s: float
@@ -89,6 +93,8 @@ class RunResult:
 
 @dataclass
 class RunOptions:
+    """What the scheduler is told to run, and how."""
+
     targets: list[str] | None = None
     jobs: int = 0  # 0: one per CPU
     force: bool = False

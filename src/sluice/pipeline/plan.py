@@ -29,6 +29,8 @@ Action = Literal["run", "restore", "up-to-date"]
 
 @dataclass
 class StagePlan:
+    """One stage's line of a plan: its action and the reasons."""
+
     stage: str
     kind: str
     action: Action

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
 import inspect
 from pathlib import Path
 from typing import Any
@@ -108,3 +110,12 @@ def test_a_noop_run_imports_only_what_a_noop_needs(tmp_path: Path) -> None:
     assert "2 cached" in shown
     loaded = set(modules)
     assert sorted(m for m in NOT_ON_A_NOOP_RUN if m in loaded) == []
+    # A dataclass without a docstring gets one made by inspect.signature at import.
+    undocumented = []
+    for name in sorted(m for m in loaded if m.startswith("sluice")):
+        for value in vars(importlib.import_module(name)).values():
+            if dataclasses.is_dataclass(value) and isinstance(value, type) and \
+                    value.__module__ == name and \
+                    (value.__doc__ or "").startswith(f"{value.__name__}("):
+                undocumented.append(f"{name}.{value.__qualname__}")
+    assert undocumented == []
