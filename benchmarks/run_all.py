@@ -29,6 +29,7 @@ import parallel_sleep
 import plan_scaling
 import push_pull
 import registry
+import registry_oneshot
 import validate
 from _common import (
     BENCH_DIR,
@@ -53,6 +54,7 @@ BENCHMARKS: list[Benchmark] = [
     ("plan_scaling.py", "Plan scaling", plan_scaling.bench),
     ("ledger.py", "Ledger", ledger.bench),
     ("registry.py", "Model registry", registry.bench),
+    ("registry_oneshot.py", "One-shot registry lookup", registry_oneshot.bench),
     ("validate.py", "Data validation", validate.bench),
     ("push_pull.py", "Push and pull to S3", lambda: push_pull.bench(3)),
 ]

@@ -61,15 +61,16 @@ def recorded_result(project: Project, *stages: str) -> RunResult:
     return RunResult("run", outcomes, 1.0)
 
 
-def cli_imports(cwd: Path, *args: str) -> tuple[str, list[str]]:
+def cli_imports(cwd: Path, *args: str, setup: str = "") -> tuple[str, list[str]]:
     """Run ``sluice ARGS`` in a fresh interpreter in ``cwd``: (its stdout, the names of
-    the modules it had imported when it finished), to check what a command leaves out."""
+    the modules it had imported when it finished), to check what a command leaves out.
+    ``setup``: Python run first in that interpreter."""
     import json
     import subprocess
     import sys
 
     marker = "--- modules ---"
-    code = ("import sys, json\n"
+    code = (setup + "\nimport sys, json\n"
             f"sys.argv = ['sluice', *{list(args)!r}]\n"
             "from sluice.cli.main import main\n"
             "try:\n    main()\nexcept SystemExit:\n    pass\n"

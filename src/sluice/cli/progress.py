@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from sluice.cli.output import is_interactive, seconds, size
-from sluice.util.credentials import mask
+from sluice.util.credentials import mask, masker
 
 if TYPE_CHECKING:
     from sluice.pipeline.base import Event, StageOutcome
@@ -51,6 +52,7 @@ class Progress:
         self.running: dict[str, float] = {}
         self.done = 0
         self.total = len(stage_names)
+        self.mask: Callable[[str], str] = mask
         if is_interactive() and stream is None:
             from rich.console import Console
             from rich.live import Live
@@ -93,7 +95,7 @@ class Progress:
                 self._print(line)
 
     def _print(self, line: str, style: str = "") -> None:
-        line = mask(line)  # log tails may show what a stage printed
+        line = self.mask(line)  # log tails may show what a stage printed
         if self.live is not None:
             self.console.print(line, style=style or None, markup=False, highlight=False)
         else:
@@ -101,7 +103,11 @@ class Progress:
             self.stream.flush()
 
     def __call__(self, event: Event) -> None:
-        if event.kind == "start":
+        if event.kind == "plan":
+            # The run has declared its secret names (ci.secrets) by now: look the
+            # secrets up once, not once per line.
+            self.mask = masker()
+        elif event.kind == "start":
             self.running[event.stage] = time.monotonic()
             self._print(f"  {'running':<10} {event.stage:<{self.width}}  {event.message}")
         elif event.kind == "note":

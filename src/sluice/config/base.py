@@ -8,9 +8,9 @@ params lookups, the did-you-mean hint and the reader of files at a revision.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import posixpath
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -271,4 +271,7 @@ def _dates_as_text(value: Any) -> Any:
         return {k: _dates_as_text(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_dates_as_text(v) for v in value]
-    return str(value) if isinstance(value, dt.date) else value
+    # A date exists only once `datetime` is imported (by YAML's parser): a config
+    # read from its cache never imports it.
+    datetime = sys.modules.get("datetime")
+    return str(value) if datetime is not None and isinstance(value, datetime.date) else value

@@ -55,6 +55,8 @@ class FetchProgress:
 
 @dataclass(frozen=True)
 class FetchResult:
+    """What a fetch of pinned data brought into the workspace."""
+
     paths: list[str]  # checked out into the workspace
     copied: int  # objects copied from the shared store
     store: str | None  # masked URL of the store they came from (None: the local store)

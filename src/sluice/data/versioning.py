@@ -44,6 +44,8 @@ DataState = Literal["unchanged", "modified", "missing"]
 
 @dataclass(frozen=True)
 class DataStatus:
+    """A pin's data in the workspace: unchanged, modified or missing."""
+
     path: str
     state: DataState
     locked_hash: str

@@ -47,6 +47,8 @@ def total_memory() -> int:
 
 @dataclass
 class _Running:
+    """A job this executor started and has not yet reported."""
+
     job: Job
     process: subprocess.Popen[bytes]
     started: float

@@ -16,10 +16,9 @@ from typing import TYPE_CHECKING, Any
 from sluice.data.samples import prepare_samples
 from sluice.errors import BudgetRefused, SluiceError
 from sluice.pipeline.base import Event, RunOptions, RunResult, StageOutcome, new_run_id
-from sluice.pipeline.budget import BudgetCheck, Limit, Tracker, check, period_limits
 from sluice.pipeline.costs import Rates, executor_rates, rates
 from sluice.pipeline.fingerprint import SEEDED_KINDS, RunContext
-from sluice.pipeline.plan import StagePlan, make_plan, select_stages
+from sluice.pipeline.plan import Decision, StagePlan, make_plan, select_stages
 from sluice.pipeline.scheduler import run_pipeline
 from sluice.pipeline.tiers import TierRun, resolve_tier
 from sluice.util import identity
@@ -29,6 +28,7 @@ if TYPE_CHECKING:
     from sluice.data.drift_check import DatasetDrift
     from sluice.data.pins import PinProblem
     from sluice.evaluate.gates import ModelEvaluation
+    from sluice.pipeline.budget import BudgetCheck, Limit
     from sluice.pipeline.ledger import Estimate
 
 EXPENSIVE_KINDS = ("train", "evaluate")
@@ -37,6 +37,8 @@ LEDGER_STATUSES = ("ran", "failed", "timeout", "budget", "cancelled")
 
 @dataclass
 class TierRequest:
+    """What a `sluice run` (or a tier run) asks for."""
+
     tier: str | None = None
     targets: list[str] | None = None
     base: str | None = None
@@ -62,6 +64,7 @@ class TierPlan:
     timeouts: dict[str, float] = field(default_factory=dict)  # bounds of unknown estimates
     warnings: list[str] = field(default_factory=list)
     data: list[PinProblem] = field(default_factory=list)  # pinned data not as pinned
+    decisions: dict[str, Decision] = field(default_factory=dict)  # behind `stages`, for the run
 
     @property
     def to_run(self) -> list[str]:
@@ -112,11 +115,15 @@ def plan_tier(project: Project, request: TierRequest,
         fetch_missing(project, selected, lambda p: on_event(Event("note", "", p.message)))
     data = check_pins(project, selected, refuse=request.check_data)  # before a sample is drawn
     tier.samples = prepare_samples(project, tier.fraction, readable(selected, data))
-    stages = make_plan(project, targets, _context(tier, tier.seeds[0]), force=request.force)
-    result = TierPlan(tier, stages, warnings=list(request.warnings), data=data)
+    decisions: dict[str, Decision] = {}
+    stages = make_plan(project, targets, _context(tier, tier.seeds[0]), force=request.force,
+                       decisions=decisions)
+    result = TierPlan(tier, stages, warnings=list(request.warnings), data=data,
+                      decisions=decisions)
     if not result.to_run or not _needs_budget(project, tier):
         return result
     from sluice.db import open_project_database
+    from sluice.pipeline.budget import Limit, check, period_limits
     from sluice.pipeline.ledger import estimates, spend_since
 
     db = open_project_database(project)
@@ -191,7 +198,11 @@ def run_seeds(project: Project, plan: TierPlan, request: TierRequest, skip: froz
               ) -> RunResult:
     """Run the plan once per seed; the last pass restores seed 0's outputs from the cache."""
     tier = plan.tier
-    tracker = Tracker(plan.limits, plan.rates) if plan.limits and plan.rates else None
+    tracker = None
+    if plan.limits and plan.rates:  # the budget module (and the ledger's) only then
+        from sluice.pipeline.budget import Tracker
+
+        tracker = Tracker(plan.limits, plan.rates)
     run_id = new_run_id()
     targets = [p.stage for p in plan.stages]
     if not targets:
@@ -204,7 +215,8 @@ def run_seeds(project: Project, plan: TierPlan, request: TierRequest, skip: froz
                              force=request.force and index == 0,
                              keep_going=request.keep_going, context=_context(tier, seed),
                              tracker=tracker, over_budget=skip, run_id=run_id,
-                             failed_checks=failed_checks)
+                             failed_checks=failed_checks,
+                             planned=plan.decisions if index == 0 else {})
         result = run_pipeline(project, options, on_event)
         if index == 0:
             outcomes += result.outcomes

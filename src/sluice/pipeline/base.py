@@ -6,15 +6,18 @@ the CLI's progress display, so none of them imports the scheduler for its types.
 
 from __future__ import annotations
 
-import secrets
+import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from sluice.errors import SluiceError
-from sluice.pipeline.budget import Tracker
 from sluice.pipeline.fingerprint import RunContext
+
+if TYPE_CHECKING:
+    from sluice.pipeline.budget import Tracker
+    from sluice.pipeline.plan import Decision
 
 Status = Literal["ran", "cached", "failed", "timeout", "budget", "skipped", "gated",
                  "cancelled"]
@@ -23,6 +26,8 @@ FAILED: tuple[Status, ...] = ("failed", "timeout", "budget", "skipped", "gated",
 
 @dataclass
 class StageOutcome:
+    """How one stage's part of a run ended."""
+
     stage: str
     status: Status
     reason: str = ""
@@ -37,7 +42,14 @@ class StageOutcome:
     executor: str = "local"  # where it ran (recorded, never fingerprinted)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        # As dataclasses.asdict, without its deep copy of every value (plain values
+        # here): every run writes one per stage.
+        value = {name: getattr(self, name) for name in _OUTCOME_FIELDS}
+        value["log_tail"] = list(self.log_tail)
+        return value
+
+
+_OUTCOME_FIELDS = tuple(f.name for f in fields(StageOutcome))
 
 
 @dataclass
@@ -53,6 +65,8 @@ class Event:
 
 @dataclass
 class RunResult:
+    """A run's outcomes and what followed them (verdicts, registry, report)."""
+
     run_id: str
     outcomes: list[StageOutcome]
     wall_s: float
@@ -79,6 +93,8 @@ class RunResult:
 
 @dataclass
 class RunOptions:
+    """What the scheduler is told to run, and how."""
+
     targets: list[str] | None = None
     jobs: int = 0  # 0: one per CPU
     force: bool = False
@@ -89,7 +105,10 @@ class RunOptions:
     over_budget: frozenset[str] = frozenset()  # expensive stages skipped by on_budget
     run_id: str | None = None
     failed_checks: tuple[str, ...] = ()  # checks settled before the run (drift) that failed
+    # The decisions of this run's own plan, made moments before: an up-to-date stage
+    # whose record and upstream are as they were is not fingerprinted a second time.
+    planned: dict[str, Decision] = field(default_factory=dict)
 
 
 def new_run_id() -> str:
-    return time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
+    return time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + os.urandom(3).hex()

@@ -29,6 +29,8 @@ Action = Literal["run", "restore", "up-to-date"]
 
 @dataclass
 class StagePlan:
+    """One stage's line of a plan: its action and the reasons."""
+
     stage: str
     kind: str
     action: Action
@@ -77,23 +79,29 @@ class Decision:
     fingerprint: str
     components: dict[str, Any]
     cached: dict[str, Any] | None = None  # the run-cache record to restore from
+    record: dict[str, Any] | None = None  # the stage's record it was decided against
+
+
+_UNREAD: Any = object()  # decide() reads the stage's record itself
 
 
 def decide(project: Project, stage_name: str, ctx: RunContext, *, force: bool,
-           known_outputs: dict[str, str]) -> Decision:
+           known_outputs: dict[str, str], last: dict[str, Any] | None = _UNREAD) -> Decision:
     """Fingerprint one stage and decide between up-to-date, restore and run.
 
+    ``last`` is the stage's record when the caller has just read it.
     Raises MissingDependency when a dependency does not exist.
     """
     stage = project.config.stages[stage_name]
     components = stage_components(project, stage, ctx, known_outputs)
     fingerprint = fingerprint_of(components)
-    last = read_record(project, stage_name)
+    if last is _UNREAD:
+        last = read_record(project, stage_name)
     if force:
         return Decision("run", ["forced (--force)"], fingerprint, components)
     if last is not None and last["fingerprint"] == fingerprint and \
             outputs_match(project, last["outs"]):
-        return Decision("up-to-date", [], fingerprint, components)
+        return Decision("up-to-date", [], fingerprint, components, record=last)
     cached = project.store.get_run(fingerprint)
     if cached is not None and record_is_restorable(project, cached):
         if last is not None and last["fingerprint"] == fingerprint:
@@ -111,7 +119,10 @@ def decide(project: Project, stage_name: str, ctx: RunContext, *, force: bool,
 
 
 def make_plan(project: Project, targets: list[str] | None, ctx: RunContext,
-              *, force: bool = False) -> list[StagePlan]:
+              *, force: bool = False,
+              decisions: dict[str, Decision] | None = None) -> list[StagePlan]:
+    """Each selected stage's plan, in run order; ``decisions`` (when given) receives the
+    decision behind each, for a run to reuse (sluice.pipeline.scheduler)."""
     selected = select_stages(project, targets)
     plans: dict[str, StagePlan] = {}
     known_outputs: dict[str, str] = {}
@@ -128,13 +139,16 @@ def make_plan(project: Project, targets: list[str] | None, ctx: RunContext,
                                     last_wall_s=last_wall)
             continue
         try:
-            decision = decide(project, name, ctx, force=force, known_outputs=known_outputs)
+            decision = decide(project, name, ctx, force=force, known_outputs=known_outputs,
+                              last=last)
         except MissingDependency as exc:
             plans[name] = StagePlan(name, stage.kind, "run", [f"will fail: {exc.message}"],
                                     last_wall_s=last_wall)
             continue
         plans[name] = StagePlan(name, stage.kind, decision.action, decision.reasons,
                                 decision.fingerprint, last_wall)
+        if decisions is not None:
+            decisions[name] = decision
         source = decision.cached if decision.cached is not None else last
         if decision.action != "run" and source is not None:
             known_outputs.update({o["path"]: o["hash"] for o in source["outs"].values()})

@@ -16,7 +16,6 @@ from __future__ import annotations
 import fcntl
 import os
 import re
-import socket
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -34,6 +33,12 @@ if TYPE_CHECKING:
 
 def run_lock_path(project: Project, run_id: str) -> Path:
     return project.state_dir / "locks" / f"run-{run_id}.lock"
+
+
+def _hostname() -> str:
+    import socket  # not at the top: a local-only run never needs it
+
+    return socket.gethostname()
 
 
 def check_remote(project: Project, names: set[str]) -> None:
@@ -115,7 +120,7 @@ class JobBook:
         with self.db().engine.begin() as conn:
             conn.execute(remote_jobs.insert(), [{
                 "job_id": job_id, "run_id": self.run_id, "stage": job.stage,
-                "executor": executor, "address": address, "host": socket.gethostname(),
+                "executor": executor, "address": address, "host": _hostname(),
                 "run_lock": str(run_lock_path(self.project, self.run_id)),
                 "submitted_at": time.time(), "state": "submitted"}])
 
@@ -168,7 +173,7 @@ def stop_orphans(project: Project) -> list[str]:
     with book.db().engine.connect() as conn:
         rows = list(conn.execute(select(remote_jobs).where(remote_jobs.c.state == "submitted")))
     notes = []
-    host = socket.gethostname()
+    host = _hostname()
     for row in rows:
         if row.host != host:
             continue  # its run's lock is on another machine: whether it lives is unknown here

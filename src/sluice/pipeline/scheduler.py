@@ -42,7 +42,7 @@ from sluice.workspace.outputs import (
     save_outputs,
 )
 from sluice.workspace.project import Project
-from sluice.workspace.records import write_record
+from sluice.workspace.records import read_record, write_record
 
 _LOG_TAIL_LINES = 20
 _LOCK_POLL_S = 0.2
@@ -246,10 +246,25 @@ class _Scheduler:
         """Whether ``name`` runs or is cached. A stage that waited for room keeps the
         decision it had (its upstream had settled, so its fingerprint stands); only its
         run record is looked up again, in case another sluice run made it meanwhile."""
+        planned = self.options.planned.get(name)
+        if deferred is None and planned is not None and self.still_up_to_date(name, planned):
+            return planned
         if deferred is None or self.project.store.get_run(deferred.fingerprint) is not None:
             return decide(self.project, name, self.options.context,
                           force=self.options.force, known_outputs=self.known_outputs)
         return deferred
+
+    def still_up_to_date(self, name: str, planned: Decision) -> bool:
+        """Whether the plan's up-to-date decision for ``name`` still stands: every
+        upstream stage settled as it was planned (cached, nothing restored) and the
+        stage's record is the one it was decided against (no other run wrote it)."""
+        if planned.action != "up-to-date" or planned.record is None:
+            return False
+        for up in self.project.graph.upstream[name]:
+            done = self.outcomes.get(up)
+            if done is not None and (done.status != "cached" or done.restored):
+                return False
+        return read_record(self.project, name) == planned.record
 
     def reuse(self, name: str, lock: FileLock, decision: Decision) -> bool:
         try:

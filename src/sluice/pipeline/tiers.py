@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 from sluice.config.cache import view
 from sluice.errors import UsageError
-from sluice.pipeline.changes import Impact
 from sluice.util.suggest import did_you_mean
 from sluice.workspace.project import Project
 
 if TYPE_CHECKING:
     from sluice.config.schema import BudgetSpec, TierSpec
+    from sluice.pipeline.changes import Impact  # imported only with a base revision
 
 DEFAULT_TIER = "default"
 # The tier of a plain `sluice run`: everything, full data, one seed, no budget. A

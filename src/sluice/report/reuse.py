@@ -41,11 +41,12 @@ def _evidence(locator: Any, path: str | None, what: str) -> dict[str, Any] | Non
 def evaluation_key(project: Project, tier: Any, result: Any,
                    context: RunContext | None = None) -> str | None:
     """The digest described above (after the run), or None for what is never reused."""
+    spec = tier.spec
+    if len(tier.seeds) > 1 or spec.register or spec.promote or \
+            not any(m.evaluate is not None for m in project.config.models.values()):
+        return None  # (nothing evaluated: no evidence module to import on a no-op run)
     from sluice.evaluate.evidence import Locator
 
-    spec = tier.spec
-    if len(tier.seeds) > 1 or spec.register or spec.promote:
-        return None
     settled = {o.stage: o.status for o in result.outcomes}
     locator = Locator(project, result, context or RunContext(tier=tier.name))
     models: dict[str, Any] = {}
@@ -80,12 +81,12 @@ def evaluation_key(project: Project, tier: Any, result: Any,
 def reusable_report(project: Project, key: str | None,
                     result: Any) -> tuple[dict[str, Any], Path] | None:
     """The latest report, if nothing ran and it was computed from ``key``."""
-    from sluice.errors import UsageError
-    from sluice.report.run import load_report
-
     if key is None or any(o.status != "cached" for o in result.outcomes) or \
             any(d.report for d in result.drift):
         return None
+    from sluice.errors import UsageError
+    from sluice.report.run import load_report
+
     try:
         report, folder = load_report(project, None)
     except UsageError:

@@ -11,8 +11,6 @@ beside its place and swapped in whole.
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Protocol
@@ -50,6 +48,9 @@ def checkout_tree(store: Store, digest: str, dest: Path) -> list[TreeEntry]:
     swapped in with renames, so a bad object or a crash leaves the old folder (or
     none), never a half-restored one.
     """
+    import shutil  # a folder restore only: not on every start
+    import tempfile
+
     entries = manifest_from_bytes(store.read_bytes(digest), digest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))

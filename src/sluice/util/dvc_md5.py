@@ -17,7 +17,6 @@ entries sorted by relative path (``/`` separators), serialised by Python's
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Iterable
@@ -51,6 +50,8 @@ def file_md5(path: Path | str, algorithm: str = MD5) -> str:
     """The md5 DVC records for one file (uncached)."""
     if algorithm not in ALGORITHMS:
         raise ValueError(f"unknown DVC hash algorithm {algorithm!r}")
+    import hashlib  # DVC's pins only: not imported by every run that checks pins
+
     digest = hashlib.md5(usedforsecurity=False)
     with open(path, "rb") as handle:
         while chunk := handle.read(_CHUNK):
@@ -65,6 +66,8 @@ def manifest_md5(entries: Iterable[tuple[str, str]]) -> str:
     rows = sorted(({"md5": md5, "relpath": rel} for rel, md5 in entries),
                   key=lambda row: row["relpath"])
     manifest = json.dumps(rows, sort_keys=True).encode("utf-8")
+    import hashlib
+
     return hashlib.md5(manifest, usedforsecurity=False).hexdigest() + DIR_SUFFIX
 
 

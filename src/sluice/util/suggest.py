@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 
 
 def closest(word: str, candidates: Iterable[str], cutoff: float = 0.6) -> str | None:
     """The candidate most like ``word``, or None when none is close enough."""
+    import difflib  # only when a name is wrong: not on every start
+
     close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=cutoff)
     return close[0] if close else None
 

@@ -8,6 +8,7 @@ message) must ask for ``sluice-ml``.
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -45,7 +46,17 @@ def code_stamp(package: Path | None = None) -> str:
 
     root = package or Path(__file__).resolve().parents[1]
     stamps: list[str] = []
-    for path in sorted(root.rglob("*.py")):
-        st = path.stat()
-        stamps.append(f"{path.relative_to(root).as_posix()}:{st.st_size}:{st.st_mtime_ns}")
+    # os.scandir rather than Path.rglob: a third of the cost on every no-op run.
+    folders = [(str(root), "")]
+    while folders:
+        folder, prefix = folders.pop()
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    if entry.name != "__pycache__":
+                        folders.append((entry.path, f"{prefix}{entry.name}/"))
+                elif entry.name.endswith(".py"):
+                    st = entry.stat()
+                    stamps.append(f"{prefix}{entry.name}:{st.st_size}:{st.st_mtime_ns}")
+    stamps.sort()
     return hash_bytes("\n".join(stamps).encode())

@@ -41,6 +41,8 @@ def _ancestors(path: str) -> Iterable[str]:
 
 @dataclass(frozen=True)
 class Producer:
+    """The stage output that writes a path."""
+
     stage: str
     out: str
     path: str

@@ -70,6 +70,24 @@ def entries(cmd: str) -> list[Entry]:
     return found
 
 
+# Where statements nest (function and class bodies, if/for/while/with/try/match
+# blocks). An import is a statement, so expressions — most of a tree — are skipped:
+# several times quicker than ast.walk on every no-op run.
+_BLOCKS = ("body", "orelse", "finalbody", "handlers", "cases")
+
+
+def _statements(body: list[ast.stmt]) -> Iterator[ast.AST]:
+    """Every statement in ``body``, nested ones included."""
+    stack: list[ast.AST] = list(reversed(body))
+    while stack:
+        node = stack.pop()
+        yield node
+        for field in _BLOCKS:
+            nested = getattr(node, field, None)
+            if nested:
+                stack.extend(reversed(nested))
+
+
 def _imported_names(source: bytes, module: str, is_package: bool) -> Iterator[str]:
     """Absolute dotted names a module imports (relative imports resolved)."""
     try:
@@ -77,7 +95,7 @@ def _imported_names(source: bytes, module: str, is_package: bool) -> Iterator[st
     except (SyntaxError, ValueError):
         return
     package = module if is_package else module.rpartition(".")[0]
-    for node in ast.walk(tree):
+    for node in _statements(tree.body):
         if isinstance(node, ast.Import):
             for alias in node.names:
                 yield alias.name

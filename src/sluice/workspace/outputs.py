@@ -16,7 +16,6 @@ from typing import Any
 from sluice.config.base import Stage
 from sluice.errors import ConfigError, CorruptObject, StageFailed, StoreError
 from sluice.store.base import Store, checkout_tree
-from sluice.store.layered import parallel, transfer_workers
 from sluice.util.fs import remove_path
 from sluice.util.hashing import (
     DIR_SUFFIX,
@@ -77,6 +76,8 @@ def add_workers() -> int:
     The work is small files' syscalls and hashing that releases the GIL, so more
     threads than cores keep the disk busy; many more only contend for the GIL.
     """
+    from sluice.store.layered import transfer_workers  # thread pools: not on a no-op run
+
     return min(transfer_workers(), 2 * (os.cpu_count() or 1))
 
 
@@ -100,6 +101,8 @@ def store_tree(store: Store, hasher: Hasher, path: Path, *,
     since hashing and file I/O release the GIL. ``follow_links=False`` (data from
     outside the pipeline) refuses any link inside: it could bring host files along.
     """
+    from sluice.store.layered import parallel
+
     files = walk_files(path, follow_links=follow_links)
     full = [path / rel for rel, _ in files]
     known = [hasher.cached(full[i], st) for i, (_, st) in enumerate(files)]

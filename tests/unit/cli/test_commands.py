@@ -59,6 +59,26 @@ def test_help_lists_every_command_without_importing_one() -> None:
     assert [line.split()[0] for line in commands.splitlines() if line.strip()] == list(COMMANDS)
 
 
+# What `sluice --help` needs is typer and click and the table; never a command's part
+# of the core, the config, the database, nor rich (typer is told it is absent).
+NOT_FOR_HELP = ("rich", "pydantic", "sqlalchemy", "yaml", "xxhash", "sluice.config",
+                "sluice.workspace", "sluice.pipeline", "sluice.db", "sluice.registry",
+                "sluice.data", "sluice.orchestrate", "sluice.util")
+
+
+def test_help_with_ten_more_commands_imports_none_of_them_nor_the_core() -> None:
+    # The open issues add about ten commands: the table grows, what --help imports does not.
+    extra = {f"extra{i}": (f"sluice.cli.extra{i}_cmd", f"Extra command {i}.") for i in range(10)}
+    setup = f"import sluice.cli.commands as table\ntable.COMMANDS.update({extra!r})"
+    shown, modules = cli_imports(CLI_DIR, "--help", setup=setup)
+    commands = shown.split("Commands:\n", 1)[1]
+    assert [line.split()[0] for line in commands.splitlines() if line.strip()] == \
+        [*COMMANDS, *extra]
+    assert [m for m in modules if m.startswith("sluice.cli.") and m.endswith("_cmd")] == []
+    assert [m for m in modules if m.split(".")[0] in NOT_FOR_HELP
+            or any(m == p or m.startswith(p + ".") for p in NOT_FOR_HELP)] == []
+
+
 def test_the_help_line_of_a_loaded_command_is_the_same_as_from_the_table() -> None:
     group = typer.main.get_command(app)
     assert isinstance(group, LazyGroup)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
 import inspect
 from pathlib import Path
 from typing import Any
@@ -78,3 +80,42 @@ def test_a_plain_run_with_its_config_cached_imports_no_typer_click_or_yaml(
     shown, modules = cli_imports(tmp_path, "run")  # the no-op
     assert "(run " in shown
     assert [m for m in modules if m.split(".")[0] in ("typer", "click", "yaml")] == []
+
+
+# Modules a no-op `sluice run` has no use for: the CLI framework, the full config
+# validation, the database and the ledger (nothing executed, nothing recorded), budgets,
+# change impact (no base revision), reports and evidence (no model evaluated), remote
+# hosts, thread pools and did-you-mean matching. A test by module names, never by time.
+NOT_ON_A_NOOP_RUN = (
+    "typer", "click", "yaml", "pydantic", "sqlalchemy", "statistics", "socket", "difflib",
+    "hashlib", "concurrent.futures", "sluice.db", "sluice.pipeline.ledger",
+    "sluice.pipeline.budget", "sluice.pipeline.changes", "sluice.report.run",
+    "sluice.evaluate.evidence", "sluice.store.layered", "shutil", "tempfile",
+)
+
+
+def test_a_noop_run_imports_only_what_a_noop_needs(tmp_path: Path) -> None:
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "helpers.py").write_text("VALUE = 1\n")
+    (tmp_path / "src" / "make.py").write_text(
+        "import sys\nfrom helpers import VALUE\nopen(sys.argv[1], 'w').write(str(VALUE))\n")
+    (tmp_path / "sluice.yaml").write_text(
+        "stages:\n"
+        "  a: {cmd: python3 src/make.py a.txt, outs: {o: a.txt}}\n"
+        "  b: {cmd: 'cat ${stages.a.outs.o} > b.txt', inputs: [stages.a.outs.o],"
+        " outs: {o: b.txt}}\n")
+    shown, _ = cli_imports(tmp_path, "run")  # runs both stages; caches the config
+    assert "2 ran" in shown
+    shown, modules = cli_imports(tmp_path, "run")  # the no-op
+    assert "2 cached" in shown
+    loaded = set(modules)
+    assert sorted(m for m in NOT_ON_A_NOOP_RUN if m in loaded) == []
+    # A dataclass without a docstring gets one made by inspect.signature at import.
+    undocumented = []
+    for name in sorted(m for m in loaded if m.startswith("sluice")):
+        for value in vars(importlib.import_module(name)).values():
+            if dataclasses.is_dataclass(value) and isinstance(value, type) and \
+                    value.__module__ == name and \
+                    (value.__doc__ or "").startswith(f"{value.__name__}("):
+                undocumented.append(f"{name}.{value.__qualname__}")
+    assert undocumented == []

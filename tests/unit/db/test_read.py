@@ -86,3 +86,19 @@ def test_models_show_on_sqlite_imports_no_sqlalchemy_typer_or_click(tmp_path: Pa
     shown, modules = cli_imports(tmp_path, "models", "show", "m@production", "--json")
     assert json.loads(shown)["version"] == 2
     assert [m for m in modules if m.split(".")[0] in ("sqlalchemy", "typer", "click")] == []
+
+
+def test_a_one_shot_models_show_imports_only_what_the_read_needs(tmp_path: Path) -> None:
+    # A deployment script's one lookup per process: besides the CLI framework and
+    # SQLAlchemy, no config validation (the config is cached), no pipeline, no thread
+    # pools, no shutil/tempfile (with random, bz2, lzma) — only a read.
+    (tmp_path / "sluice.yaml").write_text("stages:\n  s:\n    cmd: echo\n")
+    registry(f"sqlite:///{tmp_path / '.sluice' / 'sluice.db'}", tmp_path)
+    cli_imports(tmp_path, "models", "show", "m@production", "--json")  # caches the config
+    shown, modules = cli_imports(tmp_path, "models", "show", "m@production", "--json")
+    assert json.loads(shown)["version"] == 2
+    unneeded = ("pydantic", "yaml", "shutil", "tempfile", "random", "bz2", "lzma", "socket",
+                "concurrent", "statistics", "difflib", "hashlib")
+    assert [m for m in modules if m.split(".")[0] in unneeded
+            or m.startswith(("sluice.pipeline", "sluice.store.layered", "sluice.orchestrate"))
+            ] == []

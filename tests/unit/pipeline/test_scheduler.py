@@ -67,3 +67,77 @@ def test_a_read_only_run_never_sends_a_remote_stage(repo: Path, tmp_path: Path,
     assert score.status == "skipped"
     written = [p for p in shared.rglob("*") if p.is_file()] if shared.exists() else []
     assert written == [], f"a read-only run wrote the shared store: {written}"
+
+
+def _chain(repo: Path, count: int) -> list[str]:
+    stages = "".join(
+        f"  s{i}: {{cmd: 'echo {i} > build/s{i}.txt', outs: {{o: build/s{i}.txt}}"
+        + (f", inputs: [stages.s{i - 1}.outs.o]" if i else "") + "}\n"
+        for i in range(count))
+    _committed(repo, "stages:\n" + stages)
+    return [f"s{i}" for i in range(count)]
+
+
+def test_a_noop_run_fingerprints_each_stage_once(repo: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    import sluice.pipeline.plan as plan
+    from sluice.orchestrate.tier import TierRequest, run_tier
+
+    names = _chain(repo, 4)
+    _, first = run_tier(load_project(repo), TierRequest())
+    assert {o.status for o in first.outcomes} == {"ran"}
+    fingerprinted: list[str] = []
+    real = plan.stage_components
+
+    def counting(project: Any, stage: Any, *args: Any, **kwargs: Any) -> Any:
+        fingerprinted.append(stage.name)
+        return real(project, stage, *args, **kwargs)
+
+    monkeypatch.setattr(plan, "stage_components", counting)
+    _, again = run_tier(load_project(repo), TierRequest())
+    assert [(o.stage, o.status) for o in again.outcomes] == [(n, "cached") for n in names]
+    # The plan decided; the run took its up-to-date decisions rather than hash again.
+    assert sorted(fingerprinted) == names
+
+
+def test_a_planned_decision_whose_record_changed_is_made_again(
+        repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sluice.pipeline.fingerprint import RunContext
+    from sluice.pipeline.plan import Decision, make_plan
+    from sluice.workspace.records import read_record, write_record
+
+    names = _chain(repo, 3)
+    run_pipeline(load_project(repo), RunOptions())
+    project = load_project(repo)
+    planned: dict[str, Decision] = {}
+    make_plan(project, None, RunContext(), decisions=planned)
+    assert {d.action for d in planned.values()} == {"up-to-date"}
+    # Another run rewrote s1's record between this run's plan and its start.
+    record = read_record(project, "s1")
+    assert record is not None
+    write_record(project, "s1", record["fingerprint"], record["components"], record["outs"],
+                 123.0)
+    decided: list[str] = []
+    real = scheduler.decide
+
+    def counting(project: Any, name: str, *args: Any, **kwargs: Any) -> Any:
+        decided.append(name)
+        return real(project, name, *args, **kwargs)
+
+    monkeypatch.setattr(scheduler, "decide", counting)
+    result = run_pipeline(project, RunOptions(planned=planned))
+    assert [o.status for o in result.outcomes] == ["cached"] * len(names)
+    assert decided == ["s1"]
+
+
+def test_an_outcome_as_json_is_what_asdict_gives() -> None:
+    from dataclasses import asdict
+
+    from sluice.pipeline.base import StageOutcome
+
+    outcome = StageOutcome("a", "failed", "why", "f", 1.5, 2.5, 3, 1, "logs/a.log",
+                           ["last", "lines"], True, "gpu")
+    as_json = outcome.to_json()
+    assert as_json == asdict(outcome)
+    as_json["log_tail"].append("more")  # a copy: the outcome keeps its own
+    assert outcome.log_tail == ["last", "lines"]

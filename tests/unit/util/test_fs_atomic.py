@@ -24,6 +24,21 @@ def test_atomic_path_replaces_on_success_only(tmp_path: Path) -> None:
     assert os.listdir(dst.parent) == ["out.csv"]  # no temporary file left
 
 
+def test_atomic_path_never_takes_an_existing_name(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    # The temporary name is new and private (as tempfile.mkstemp's), without tempfile.
+    dst = tmp_path / "out.json"
+    taken = tmp_path / f".out.json.{'00' * 6}.tmp"
+    taken.write_text("another writer's")
+    draws = iter([b"\0" * 6, b"\1" * 6])
+    monkeypatch.setattr(os, "urandom", lambda n: next(draws))
+    with atomic_path(dst) as tmp:
+        assert tmp != taken and tmp.name == f".out.json.{'01' * 6}.tmp"
+        assert oct(tmp.stat().st_mode & 0o777) == oct(0o600) and tmp.read_bytes() == b""
+        tmp.write_text("mine")
+    assert dst.read_text() == "mine" and taken.read_text() == "another writer's"
+
+
 def test_atomic_dir_swaps_a_whole_folder(tmp_path: Path) -> None:
     dst = tmp_path / "sample"
     (dst / "old").mkdir(parents=True)
