@@ -10,7 +10,6 @@ pages against PostgreSQL.
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -20,26 +19,15 @@ from typing import Any
 
 import pytest
 
+from tests.browser import launch, needs_chromium
 from tests.conftest import sluice
-from tests.e2e.pipelines import MODEL_PIPELINE, PREDICT, write_project
+from tests.e2e.pipelines import PREDICT, write_project
+from tests.e2e.test_registry import CONFIG  # merge registers, staging → production
 from tests.processes import wait_for
 
 pytest_plugins = ["tests.postgres"]
 pytest.importorskip("fastapi")
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-needs_chromium = pytest.mark.skipif(CHROMIUM is None,
-                                    reason="Chromium is not installed (.ci/run installs it)")
-
-CONFIG = MODEL_PIPELINE + """\
-    gates:
-      - {metric: roc_auc, min: 0.6}
-tiers:
-  merge: {select: all, register: true, promote: staging}
-promotion:
-  staging: {gates: pass}
-  production: {gates: pass, after: staging, approvals: 1, distinct_approver: true}
-"""
 NO_CI = {"GITHUB_ACTOR": "", "GITLAB_USER_LOGIN": "", "BUILD_USER_ID": "",
          "CHANGE_AUTHOR": "", "CIRCLE_USERNAME": ""}
 
@@ -109,10 +97,7 @@ def _browse(repo: Path, env: dict[str, str], tmp_path: Path) -> None:
     server, base = _serve(repo, env)
     try:
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=CHROMIUM,
-                args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                      "--no-first-run", "--disable-background-networking"])
+            browser = launch(playwright)
             try:
                 page = browser.new_page()
                 page.goto(base + "/")
