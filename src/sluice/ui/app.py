@@ -17,14 +17,18 @@ from typing import Any
 from urllib.parse import parse_qs, quote
 
 from fastapi import Depends, FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel
+from starlette.exceptions import HTTPException
 
 from sluice.db import Database
 from sluice.errors import PromotionRefused, SluiceError, UsageError
 from sluice.ui import queries
 from sluice.ui.identities import SESSION_COOKIE, SESSION_S, Identities
+from sluice.util.credentials import mask
 from sluice.workspace.project import Project
 
 _HERE = Path(__file__).parent
@@ -83,7 +87,8 @@ def create_app(project: Project, db: Database, *, read_only: bool = False,
     templates.env.filters["when"] = lambda t: time.strftime("%Y-%m-%d %H:%M:%S",
                                                             time.localtime(t)) if t else "–"
     templates.env.filters["b64"] = lambda s: base64.b64encode(s.encode()).decode()
-    templates.env.filters["num"] = lambda v, d=3: "–" if v is None else f"{v:.{d}g}"
+    templates.env.filters["num"] = lambda v, d=3: "–" if v is None else \
+        f"{v:.{d}g}" if isinstance(v, int | float) else str(v)
     writes = who.configured and not read_only
 
     def viewer(request: Request) -> str | None:
@@ -131,17 +136,30 @@ def create_app(project: Project, db: Database, *, read_only: bool = False,
     async def _error(request: Request, error: SluiceError) -> Response:
         status = _status(error)
         back = getattr(error, "back", None) or request.headers.get("referer") or "/"
+        message, hint = mask(error.message), mask(error.hint) if error.hint else None
         if request.url.path.startswith("/api/"):
-            return JSONResponse({"error": str(error), "hint": error.hint, "back": back},
+            return JSONResponse({"error": message, "hint": hint, "back": back},
                                 status_code=status)
-        return render(request, "error.html", status, error=error, back=back)
+        return render(request, "error.html", status, message=message, hint=hint, back=back)
+
+    @app.exception_handler(HTTPException)
+    async def _http(request: Request, error: HTTPException) -> Response:
+        message = "no such page" if error.status_code == 404 else str(error.detail)
+        failure = Refused(error.status_code, message, hint="start from the overview")
+        return await _error(request, failure)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, error: RequestValidationError) -> Response:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+                             for e in error.errors())
+        return await _error(request, Refused(422, f"bad request: {problems}"))
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, error: Exception) -> Response:
         message = f"internal error: {type(error).__name__}"
         if request.url.path.startswith("/api/"):
             return JSONResponse({"error": message, "back": "/"}, status_code=500)
-        return render(request, "error.html", 500, error=SluiceError(message), back="/")
+        return render(request, "error.html", 500, message=message, hint=None, back="/")
 
     # -- reads -------------------------------------------------------------------------
 
@@ -205,6 +223,20 @@ def create_app(project: Project, db: Database, *, read_only: bool = False,
         return model(name, *_page_args(limit, offset),
                      *_page_args(history_limit, history_offset))
 
+    def compare(name: str, a: int, b: int) -> dict[str, Any]:
+        from sluice.registry.versions import get_version
+
+        queries.model_summary(db, name)
+        try:
+            left, right = get_version(db, name, a), get_version(db, name, b)
+        except UsageError as exc:
+            raise queries.NotFound(str(exc), back=f"/models/{quote(name)}") from None
+        return queries.compare_versions(left, right)
+
+    @app.get("/api/models/{name}/compare")
+    def api_compare(name: str, a: int, b: int) -> dict[str, Any]:
+        return compare(name, a, b)
+
     @app.get("/api/requests")
     def api_requests() -> list[dict[str, Any]]:
         from sluice.registry.promotion import pending_requests
@@ -233,7 +265,8 @@ def create_app(project: Project, db: Database, *, read_only: bool = False,
         report = data["report"]
         body = markdown_html(report) if report else None
         plots = [name for files in (report or {}).get("plots", {}).values() for name in files]
-        return render(request, "run.html", run=data, body=body, plots=plots)
+        logs = queries.stage_logs(db, project.log_path, data)
+        return render(request, "run.html", run=data, body=body, plots=plots, logs=logs)
 
     @app.get("/runs/{run_id}/plots/{name}")
     def plot(run_id: str, name: str) -> Response:
@@ -254,9 +287,11 @@ def create_app(project: Project, db: Database, *, read_only: bool = False,
 
     @app.get("/models/{name}", response_class=HTMLResponse)
     def page_model(request: Request, name: str, limit: int = 50, offset: int = 0,
-                   history_offset: int = 0) -> Response:
+                   history_offset: int = 0, a: int | None = None,
+                   b: int | None = None) -> Response:
         data = model(name, *_page_args(limit, offset), 50, max(history_offset, 0))
-        return render(request, "model.html", model=data)
+        compared = compare(name, a, b) if a is not None and b is not None else None
+        return render(request, "model.html", model=data, compared=compared)
 
     @app.get("/budgets", response_class=HTMLResponse)
     def page_budgets(request: Request) -> Response:
@@ -348,19 +383,22 @@ def create_app(project: Project, db: Database, *, read_only: bool = False,
         body = PromoteBody(alias=fields.get("alias", "staging").strip() or "staging",
                            version=int(version) if version.isdigit() else None,
                            reason=fields.get("reason") or None)
-        return done(f"/models/{quote(name)}", do_promote(name, actor, body))
+        return done(f"/models/{quote(name)}",
+                    await run_in_threadpool(do_promote, name, actor, body))
 
     @app.post("/models/{name}/rollback")
     async def form_rollback(request: Request, name: str) -> Response:
         actor, fields = await form_actor(request)
         body = RollbackBody(alias=fields.get("alias", "production"),
                             reason=fields.get("reason") or None)
-        return done(f"/models/{quote(name)}", do_rollback(name, actor, body))
+        return done(f"/models/{quote(name)}",
+                    await run_in_threadpool(do_rollback, name, actor, body))
 
     @app.post("/requests/{request_id}/{verb}")
     async def form_settle(request: Request, request_id: int, verb: str) -> Response:
         actor, fields = await form_actor(request)
-        outcome = do_settle(request_id, verb, actor, fields.get("reason") or None)
+        outcome = await run_in_threadpool(do_settle, request_id, verb, actor,
+                                          fields.get("reason") or None)
         return done(f"/models/{quote(outcome['model'])}", outcome)
 
     app.mount("/static", _static(), name="static")

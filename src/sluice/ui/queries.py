@@ -186,3 +186,49 @@ def estimate_misses(db: Database, limit: int = 10, window: int = 2000) -> list[d
                        "ratio": latest.wall_s / expected if expected > 0 else None})
     misses.sort(key=lambda m: abs(m["error_s"]), reverse=True)
     return misses[:limit]
+
+
+def stage_logs(db: Database, log_path: Any, run: dict[str, Any],
+               tail_bytes: int = 16384) -> dict[str, str]:
+    """The log of each stage this run executed, where this run was its latest execution.
+
+    A stage's log file (``.sluice/logs/STAGE.log``) holds only its latest execution
+    on this machine, so an older run's stages show none rather than a later one's.
+    Masked like everything sluice shows.
+    """
+    from sqlalchemy import func, select
+
+    from sluice.db.schema import executions as e
+    from sluice.util.credentials import mask
+
+    logs = {}
+    with db.engine.connect() as conn:
+        for execution in run["executions"]:
+            latest = conn.execute(select(func.max(e.c.started_at))
+                                  .where(e.c.stage == execution["stage"])).scalar()
+            if latest != execution["started_at"]:
+                continue
+            try:
+                with open(log_path(execution["stage"]), "rb") as handle:
+                    handle.seek(0, 2)
+                    handle.seek(max(0, handle.tell() - tail_bytes))
+                    logs[execution["stage"]] = mask(handle.read().decode("utf-8", "replace"))
+            except OSError:
+                continue
+    return logs
+
+
+def compare_versions(a: Any, b: Any) -> dict[str, Any]:
+    """Metric by metric, version ``b`` against ``a`` (registry.versions.Version each).
+
+    Point values as registered; the gates' intervals are with each version's verdicts.
+    """
+    names = sorted(set(a.metrics) | set(b.metrics))
+    rows = []
+    for name in names:
+        left, right = a.metrics.get(name), b.metrics.get(name)
+        numeric = isinstance(left, int | float) and isinstance(right, int | float)
+        rows.append({"metric": name, "a": left, "b": right,
+                     "delta": right - left if numeric else None})
+    return {"model": a.model, "a": a.version, "b": b.version, "metrics": rows,
+            "verdicts": {"a": a.verdict, "b": b.verdict}}

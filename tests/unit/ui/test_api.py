@@ -112,7 +112,7 @@ def test_pages_render_with_svg_charts_and_say_read_only(project: Project, db: Da
     for path in ("/", "/runs/run-2", "/models", "/models/churn", "/budgets"):
         page = client.get(path)
         assert page.status_code == 200, (path, page.text[:500])
-        assert "Read-only" in page.text and "<form" not in page.text.replace("signout", "")
+        assert "Read-only" in page.text and 'method="post"' not in page.text
     assert "data:image/svg+xml;base64," in client.get("/").text
     assert "staging" in client.get("/models/churn").text
     assert "https://" not in client.get("/").text  # nothing from a CDN
@@ -228,3 +228,32 @@ def test_only_loopback_hosts_are_served_without_identities() -> None:
 
     assert is_loopback("127.0.0.1") and is_loopback("localhost") and is_loopback("::1")
     assert not is_loopback("0.0.0.0") and not is_loopback("example.org")
+
+
+def test_versions_compare_and_bad_requests_get_clear_errors(project: Project, db: Database
+                                                            ) -> None:
+    client = _client(project, db)
+    compared = client.get("/api/models/churn/compare", params={"a": 1, "b": 2}).json()
+    assert compared["metrics"] == [{"metric": "roc_auc", "a": 0.8, "b": 0.8, "delta": 0.0}]
+    missing = client.get("/api/models/churn/compare", params={"a": 1, "b": 9})
+    assert missing.status_code == 404 and "has no version 9" in missing.json()["error"]
+    page = client.get("/models/churn", params={"a": 1, "b": 3})
+    assert page.status_code == 200 and 'id="comparison"' in page.text
+    nowhere = client.get("/no/such/page")
+    assert nowhere.status_code == 404 and 'href="/"' in nowhere.text
+    assert client.get("/api/nothing").json()["error"] == "no such page"
+    bad = client.get("/api/runs", params={"limit": "many"})
+    assert bad.status_code == 422 and "limit" in bad.json()["error"]
+    assert client.get("/api/requests").json() == []
+
+
+def test_the_run_page_shows_its_stages_log_masked(project: Project, db: Database,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SOME_API_TOKEN", "hunter2-secret-value")
+    log = project.log_path("train")
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text("training\nusing hunter2-secret-value\ndone\n")
+    page = _client(project, db).get("/runs/run-2").text
+    assert "log of train" in page and "training" in page
+    assert "hunter2-secret-value" not in page
+    assert "log of train" not in _client(project, db).get("/runs/run-1").text  # not its log
