@@ -75,6 +75,16 @@ def _page_args(limit: int, offset: int) -> tuple[int, int]:
     return limit, offset
 
 
+def _same_site(request: Request) -> str:
+    """The page the request came from, if it is one of ours ("/" otherwise): a link back."""
+    from urllib.parse import urlsplit
+
+    came = urlsplit(request.headers.get("referer", ""))
+    if came.netloc != request.url.netloc or not came.path.startswith("/"):
+        return "/"
+    return came.path + (f"?{came.query}" if came.query else "")
+
+
 def create_app(project: Project, db: Database, *, read_only: bool = False,
                identities: Identities | None = None) -> FastAPI:
     """The app over ``project``'s database and reports."""
@@ -135,7 +145,7 @@ def create_app(project: Project, db: Database, *, read_only: bool = False,
     @app.exception_handler(SluiceError)
     async def _error(request: Request, error: SluiceError) -> Response:
         status = _status(error)
-        back = getattr(error, "back", None) or request.headers.get("referer") or "/"
+        back = getattr(error, "back", None) or _same_site(request)
         message, hint = mask(error.message), mask(error.hint) if error.hint else None
         if request.url.path.startswith("/api/"):
             return JSONResponse({"error": message, "hint": hint, "back": back},

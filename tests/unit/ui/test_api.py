@@ -257,3 +257,13 @@ def test_the_run_page_shows_its_stages_log_masked(project: Project, db: Database
     assert "log of train" in page and "training" in page
     assert "hunter2-secret-value" not in page
     assert "log of train" not in _client(project, db).get("/runs/run-1").text  # not its log
+
+
+def test_the_link_back_never_leaves_the_site(project: Project, db: Database) -> None:
+    client = _client(project, db)
+    evil = client.get("/models/nope", headers={"Referer": "javascript:alert(1)"})
+    assert "javascript:" not in evil.text
+    api = client.get("/api/nothing", headers={"Referer": "https://elsewhere.example/x"})
+    assert api.json()["back"] == "/"
+    ours = client.get("/api/nothing", headers={"Referer": "http://testserver/budgets?x=1"})
+    assert ours.json()["back"] == "/budgets?x=1"
