@@ -29,6 +29,7 @@ import parallel_sleep
 import plan_scaling
 import push_pull
 import registry
+import ui
 import validate
 from _common import (
     BENCH_DIR,
@@ -54,6 +55,7 @@ BENCHMARKS: list[Benchmark] = [
     ("ledger.py", "Ledger", ledger.bench),
     ("registry.py", "Model registry", registry.bench),
     ("validate.py", "Data validation", validate.bench),
+    ("ui.py", "sluice ui", ui.bench),
     ("push_pull.py", "Push and pull to S3", lambda: push_pull.bench(3)),
 ]
 # Benchmarks that may not exist yet in every checkout: run when their script is there.

@@ -26,6 +26,7 @@ from starlette.exceptions import HTTPException
 
 from sluice.db import Database
 from sluice.errors import PromotionRefused, SluiceError, UsageError
+from sluice.pipeline.ledger import UNITS
 from sluice.ui import queries
 from sluice.ui.identities import SESSION_COOKIE, SESSION_S, Identities
 from sluice.util.credentials import mask
@@ -182,7 +183,7 @@ def create_app(project: Project, db: Database, *, read_only: bool = False,
     def budgets() -> dict[str, Any]:
         from sluice.report.budget import budget_report
 
-        return {**budget_report(project).to_json(),
+        return {**budget_report(project, db=db).to_json(),
                 "by_kind": queries.spend_by_kind(db, time.time() - 30 * 86400),
                 "estimate_misses": queries.estimate_misses(db),
                 "daily": queries.daily_spend(db)}
@@ -203,9 +204,11 @@ def create_app(project: Project, db: Database, *, read_only: bool = False,
         from sluice.registry.versions import history, versions
 
         summary = queries.model_summary(db, name)
-        listed = [v.to_json() for v in reversed(versions(db, name))]
+        listed = [v.to_json() for v in versions(db, name, newest_first=True, limit=limit,
+                                                offset=offset)]
         events = list(reversed(history(db, name)))
-        return {**summary, "versions": queries.paged(listed, limit, offset).to_json(),
+        page = queries.Page(listed, summary["versions"], limit, offset)
+        return {**summary, "versions": page.to_json(),
                 "history": queries.paged(events, history_limit, history_offset).to_json(),
                 "requests": pending_requests(db, name)}
 
@@ -259,13 +262,14 @@ def create_app(project: Project, db: Database, *, read_only: bool = False,
 
     @app.get("/", response_class=HTMLResponse)
     def page_overview(request: Request) -> Response:
+        from sluice.report.budget import period_rows
         from sluice.ui.charts import usage_bars
 
-        data, spend = overview(), budgets()
-        charts = [usage_bars(f"budget {p['name']}: use", [
-            (unit, used, f"{used:.0%}") for unit, used in p["used"].items()
-            if used is not None]) for p in spend["periods"]]
-        return render(request, "overview.html", data=data, spend=spend, charts=charts)
+        charts = [usage_bars(f"budget {p.name}: use", [
+            (unit, used, f"{used:.0%}") for unit in UNITS
+            if (used := p.fraction_used(unit)) is not None])
+            for p in period_rows(project, db, time.time())]
+        return render(request, "overview.html", data=overview(), charts=charts)
 
     @app.get("/runs/{run_id}", response_class=HTMLResponse)
     def page_run(request: Request, run_id: str) -> Response:

@@ -201,13 +201,13 @@ def stage_logs(db: Database, log_path: Any, run: dict[str, Any],
     from sluice.db.schema import executions as e
     from sluice.util.credentials import mask
 
-    logs = {}
+    stages = sorted({x["stage"] for x in run["executions"]})
     with db.engine.connect() as conn:
-        for execution in run["executions"]:
-            latest = conn.execute(select(func.max(e.c.started_at))
-                                  .where(e.c.stage == execution["stage"])).scalar()
-            if latest != execution["started_at"]:
-                continue
+        latest = dict(conn.execute(select(e.c.stage, func.max(e.c.started_at))
+                                   .where(e.c.stage.in_(stages)).group_by(e.c.stage)).all())
+    logs = {}
+    for execution in run["executions"]:
+        if latest.get(execution["stage"]) == execution["started_at"]:
             try:
                 with open(log_path(execution["stage"]), "rb") as handle:
                     handle.seek(0, 2)
