@@ -93,7 +93,7 @@ def create_app(project: Project, db: Database, *, read_only: bool = False,
 
     who = identities or Identities.load(project.state_dir)
     app = FastAPI(title="sluice", description="Runs, budgets, gate evidence and the model "
-                  "registry of a sluice project.", docs_url="/docs", redoc_url=None)
+                  "registry of a sluice project.", docs_url=None, redoc_url=None)
     templates = Jinja2Templates(directory=str(_HERE / "templates"))
     templates.env.filters["when"] = lambda t: time.strftime("%Y-%m-%d %H:%M:%S",
                                                             time.localtime(t)) if t else "–"
@@ -214,18 +214,22 @@ def create_app(project: Project, db: Database, *, read_only: bool = False,
 
     @app.get("/api/overview")
     def api_overview() -> dict[str, Any]:
+        """Latest run per tier, pending requests, recent runs."""
         return overview()
 
     @app.get("/api/runs")
     def api_runs(limit: int = 50, offset: int = 0, tier: str | None = None) -> dict[str, Any]:
+        """Runs, newest first (a page)."""
         return queries.runs_page(db, *_page_args(limit, offset), tier).to_json()
 
     @app.get("/api/runs/{run_id}")
     def api_run(run_id: str) -> dict[str, Any]:
+        """A run, its stage executions (the ledger) and its report."""
         return run(run_id)
 
     @app.get("/api/models")
     def api_models() -> list[dict[str, Any]]:
+        """Every model: latest version, how many, its aliases."""
         from sluice.registry.versions import list_models
 
         return list_models(db)
@@ -233,6 +237,7 @@ def create_app(project: Project, db: Database, *, read_only: bool = False,
     @app.get("/api/models/{name}")
     def api_model(name: str, limit: int = 50, offset: int = 0, history_limit: int = 50,
                   history_offset: int = 0) -> dict[str, Any]:
+        """A model: aliases, versions and alias history (pages), pending requests."""
         return model(name, *_page_args(limit, offset),
                      *_page_args(history_limit, history_offset))
 
@@ -248,17 +253,30 @@ def create_app(project: Project, db: Database, *, read_only: bool = False,
 
     @app.get("/api/models/{name}/compare")
     def api_compare(name: str, a: int, b: int) -> dict[str, Any]:
+        """Metric deltas of version b against version a."""
         return compare(name, a, b)
 
     @app.get("/api/requests")
     def api_requests() -> list[dict[str, Any]]:
+        """Pending promotion requests."""
         from sluice.registry.promotion import pending_requests
 
         return pending_requests(db)
 
     @app.get("/api/budgets")
     def api_budgets() -> dict[str, Any]:
+        """Spend per period budget, tier, stage kind and day; estimate misses."""
         return budgets()
+
+    @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)
+    def page_docs(request: Request) -> Response:
+        # FastAPI's own /docs loads Swagger UI from a CDN; this page works offline.
+        spec = app.openapi()
+        routes = [(method.upper(), path, op.get("description") or op.get("summary", ""),
+                   [p["name"] for p in op.get("parameters", [])])
+                  for path, item in spec["paths"].items() for method, op in item.items()
+                  if path.startswith("/api/")]
+        return render(request, "docs.html", routes=routes)
 
     @app.get("/", response_class=HTMLResponse)
     def page_overview(request: Request) -> Response:
@@ -375,16 +393,19 @@ def create_app(project: Project, db: Database, *, read_only: bool = False,
     @app.post("/api/models/{name}/promote")
     def api_promote(name: str, body: PromoteBody,
                     actor: str = Depends(api_actor)) -> dict[str, Any]:
+        """Move an alias to a version under its policy, or open an approval request."""
         return do_promote(name, actor, body)
 
     @app.post("/api/models/{name}/rollback")
     def api_rollback(name: str, body: RollbackBody,
                      actor: str = Depends(api_actor)) -> dict[str, Any]:
+        """Move an alias back to the version that held it before."""
         return do_rollback(name, actor, body)
 
     @app.post("/api/requests/{request_id}/{verb}")
     def api_settle(request_id: int, verb: str, body: SettleBody | None = None,
                    actor: str = Depends(api_actor)) -> dict[str, Any]:
+        """Approve or reject a pending promotion request."""
         return do_settle(request_id, verb, actor, body.reason if body else None)
 
     def done(target: str, outcome: dict[str, Any]) -> Response:

@@ -103,7 +103,10 @@ def test_reads_are_paginated_and_unknowns_are_404s(project: Project, db: Databas
         assert 'href="/' in page_404.text
     assert "no model `nope`" in client.get("/models/nope").text
     assert client.get("/api/runs/run-1/../../etc").status_code == 404
-    assert client.get("/docs").status_code == 200
+    docs = client.get("/docs")
+    assert docs.status_code == 200 and "/api/models/{name}/promote" in docs.text
+    assert "cdn" not in docs.text.lower() and "<script" not in docs.text
+    assert "/api/runs" in client.get("/openapi.json").json()["paths"]
 
 
 def test_pages_render_with_svg_charts_and_say_read_only(project: Project, db: Database
