@@ -281,12 +281,21 @@ def create_app(project: Project, db: Database, *, read_only: bool = False,
     @app.get("/", response_class=HTMLResponse)
     def page_overview(request: Request) -> Response:
         from sluice.report.budget import period_rows
-        from sluice.ui.charts import usage_bars
+        from sluice.ui.charts import burn_down, usage_bars
 
-        charts = [usage_bars(f"budget {p.name}: use", [
-            (unit, used, f"{used:.0%}") for unit in UNITS
-            if (used := p.fraction_used(unit)) is not None])
-            for p in period_rows(project, db, time.time())]
+        now, charts = time.time(), []
+        for period in period_rows(project, db, now):
+            charts.append(usage_bars(f"budget {period.name}: use", [
+                (unit, used, f"{used:.0%}") for unit in UNITS
+                if (used := period.fraction_used(unit)) is not None]))
+            unit = next((u for u in ("usd", "wall") if period.limits.get(u)), None)
+            if unit is not None:  # CPU- and GPU-hour limits: the bars above show them
+                days = max(1, round(period.window_s / 86400))
+                spent = queries.cumulative_spend(db, now - period.window_s, days,
+                                                 period.tiers, unit, now)
+                charts.append(burn_down(f"budget {period.name}: {unit} burn-down", spent,
+                                        float(period.limits[unit] or 0),
+                                        "USD" if unit == "usd" else "s"))
         return render(request, "overview.html", data=overview(), charts=charts)
 
     @app.get("/runs/{run_id}", response_class=HTMLResponse)

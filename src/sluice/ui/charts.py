@@ -66,3 +66,36 @@ def stacked_days(title: str, series: dict[str, list[float]], unit: str) -> str:
                     f'fill="{_PALETTE[i % len(_PALETTE)]}"/><text x="{x + 14}" '
                     f'y="{height - 9}" font-size="11">{escape(name)}</text>')
     return _svg(width, height, title, body)
+
+
+def burn_down(title: str, cumulative: list[float], cap: float, unit: str) -> str:
+    """Spend so far, day by day through a budget's window, against its limit.
+
+    The dashed diagonal is an even pace: above it, the budget runs out before the
+    window ends.
+    """
+    width, height, left, bottom = 520, 200, 56, 24
+    plot_w, plot_h = width - left - 10, height - bottom - 12
+    top = max([cap, *cumulative]) or 1.0
+    days = max(len(cumulative), 1)
+
+    def x(day: float) -> float:
+        return left + day / days * plot_w
+
+    def y(value: float) -> float:
+        return 12 + plot_h - value / top * plot_h
+
+    points = " ".join(f"{x(d + 1):.1f},{y(v):.1f}" for d, v in enumerate(cumulative))
+    body = [f'<line x1="{left}" y1="{y(0):.1f}" x2="{width - 10}" y2="{y(0):.1f}" '
+            'stroke="#333"/>',
+            f'<line x1="{left}" y1="{y(cap):.1f}" x2="{width - 10}" y2="{y(cap):.1f}" '
+            'stroke="#e45756"/>',
+            f'<text x="0" y="{y(cap) + 4:.1f}" font-size="11">{cap:.3g}</text>',
+            f'<text x="0" y="{y(0):.1f}" font-size="11">0 {escape(unit)}</text>',
+            f'<line x1="{x(0)}" y1="{y(0):.1f}" x2="{x(days):.1f}" y2="{y(cap):.1f}" '
+            'stroke="#999" stroke-dasharray="4,3"/>',
+            f'<polyline fill="none" stroke="#4c78a8" stroke-width="2" '
+            f'points="{x(0)},{y(0):.1f} {points}"/>',
+            f'<text x="{left}" y="{height - 6}" font-size="11">{days} days; today is the '
+            "last point</text>"]
+    return _svg(width, height, title, body)

@@ -232,3 +232,26 @@ def compare_versions(a: Any, b: Any) -> dict[str, Any]:
                      "delta": right - left if numeric else None})
     return {"model": a.model, "a": a.version, "b": b.version, "metrics": rows,
             "verdicts": {"a": a.verdict, "b": b.verdict}}
+
+
+def cumulative_spend(db: Database, since: float, days: int, tiers: list[str] | None,
+                     unit: str, now: float) -> list[float]:
+    """Spend in ``unit`` (``usd`` or ``wall``) from ``since`` to the end of each day so far."""
+    from sqlalchemy import select
+
+    from sluice.db.schema import runs
+
+    column = runs.c.cost_usd if unit == "usd" else runs.c.wall_s
+    query = select(runs.c.started_at, column).where(runs.c.started_at >= since)
+    if tiers:
+        query = query.where(runs.c.tier.in_(tiers))
+    elapsed = max(1, min(days, int((now - since) // _DAY) + 1))
+    per_day = [0.0] * elapsed
+    with db.engine.connect() as conn:
+        for started, value in conn.execute(query):
+            per_day[min(elapsed - 1, max(0, int((started - since) // _DAY)))] += float(value or 0)
+    total, out = 0.0, []
+    for value in per_day:
+        total += value
+        out.append(total)
+    return out

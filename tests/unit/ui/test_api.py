@@ -116,7 +116,19 @@ def test_pages_render_with_svg_charts_and_say_read_only(project: Project, db: Da
         page = client.get(path)
         assert page.status_code == 200, (path, page.text[:500])
         assert "Read-only" in page.text and 'method="post"' not in page.text
-    assert "data:image/svg+xml;base64," in client.get("/").text
+    import base64
+
+    charts = [base64.b64decode(c).decode() for c in
+              re.findall(r"data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)", client.get("/").text)]
+    assert any("weekly: use" in c for c in charts)
+    burn = next(c for c in charts if "weekly: usd burn-down" in c)
+    assert "<polyline" in burn
+    from sluice.ui.queries import cumulative_spend
+
+    now = time.time()
+    spent = cumulative_spend(db, now - 7 * 86400, 7, None, "usd", now)
+    assert len(spent) == 7 and spent[-1] == pytest.approx(1.5) and spent[0] == 0
+    assert cumulative_spend(db, now - 7 * 86400, 7, ["pr"], "usd", now)[-1] == 0.5
     assert "staging" in client.get("/models/churn").text
     assert "https://" not in client.get("/").text  # nothing from a CDN
 
