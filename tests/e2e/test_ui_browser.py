@@ -113,6 +113,7 @@ def _browse(repo: Path, env: dict[str, str], tmp_path: Path) -> None:
                 page.click("#report-models a")  # from the run to its model
                 assert page.url == base + "/models/churn"
                 assert "approve-1" not in page.content()  # not signed in: no actions
+                assert page.locator("#versions a[href^='/runs/']").count() == 2  # lineage
                 refused = page.request.post(base + "/requests/1/approve",
                                             form={"csrf": "x"})
                 assert refused.status == 401

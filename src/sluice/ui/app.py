@@ -285,17 +285,18 @@ def create_app(project: Project, db: Database, *, read_only: bool = False,
 
         now, charts = time.time(), []
         for period in period_rows(project, db, now):
-            charts.append(usage_bars(f"budget {period.name}: use", [
+            title = f"budget {period.name}: use"
+            charts.append((title, usage_bars(title, [
                 (unit, used, f"{used:.0%}") for unit in UNITS
-                if (used := period.fraction_used(unit)) is not None]))
+                if (used := period.fraction_used(unit)) is not None])))
             unit = next((u for u in ("usd", "wall") if period.limits.get(u)), None)
             if unit is not None:  # CPU- and GPU-hour limits: the bars above show them
                 days = max(1, round(period.window_s / 86400))
                 spent = queries.cumulative_spend(db, now - period.window_s, days,
                                                  period.tiers, unit, now)
-                charts.append(burn_down(f"budget {period.name}: {unit} burn-down", spent,
-                                        float(period.limits[unit] or 0),
-                                        "USD" if unit == "usd" else "s"))
+                title = f"budget {period.name}: {unit} burn-down"
+                charts.append((title, burn_down(title, spent, float(period.limits[unit] or 0),
+                                                "USD" if unit == "usd" else "s")))
         return render(request, "overview.html", data=overview(), charts=charts)
 
     @app.get("/runs/{run_id}", response_class=HTMLResponse)

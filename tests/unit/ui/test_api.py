@@ -54,7 +54,8 @@ def db(project: Project) -> Database:
         _run(db, f"run-{i}", "merge" if i else "pr", now - 100 + i, 2.0 + i)
     for _ in range(3):
         register(db, "churn", artifact_hash="h" * 32, artifact_path="model.pkl",
-                 verdict="PASS", lineage={"commit": "abc123", "branch": "main", "run": "run-2"},
+                 verdict="PASS", lineage={"commit": "abc123", "branch": "main", "run_id": "run-2",
+                          "tier": "merge", "data": {"data/x.csv": {"hash": "d" * 32}}},
                  metrics={"roc_auc": 0.8}, gates=GATES, creator="ci")
     promote(db, project.config.spec.promotion, "churn", 1, "staging", "ci", None, "main")
     promote(db, project.config.spec.promotion, "churn", 2, "staging", "ci", None, "main")
@@ -129,7 +130,8 @@ def test_pages_render_with_svg_charts_and_say_read_only(project: Project, db: Da
     spent = cumulative_spend(db, now - 7 * 86400, 7, None, "usd", now)
     assert len(spent) == 7 and spent[-1] == pytest.approx(1.5) and spent[0] == 0
     assert cumulative_spend(db, now - 7 * 86400, 7, ["pr"], "usd", now)[-1] == 0.5
-    assert "staging" in client.get("/models/churn").text
+    model = client.get("/models/churn").text
+    assert "staging" in model and 'href="/runs/run-2"' in model and "dddddddddd" in model
     assert "https://" not in client.get("/").text  # nothing from a CDN
 
 
