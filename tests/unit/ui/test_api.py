@@ -284,3 +284,33 @@ def test_the_link_back_never_leaves_the_site(project: Project, db: Database) -> 
     assert api.json()["back"] == "/"
     ours = client.get("/api/nothing", headers={"Referer": "http://testserver/budgets?x=1"})
     assert ours.json()["back"] == "/budgets?x=1"
+
+
+def test_plots_are_served_only_from_the_runs_report(project: Project, db: Database) -> None:
+    from sluice.util.fs import atomic_write_json
+
+    folder = project.state_dir / "reports" / "run-2"
+    folder.mkdir(parents=True)
+    (folder / "m-roc.png").write_bytes(b"\x89PNG fake")
+    (folder / "secret.txt").write_text("no")
+    atomic_write_json(folder / "report.json", {"run_id": "run-2", "plots": {"m": ["m-roc.png"]}})
+    client = _client(project, db)
+    assert client.get("/runs/run-2/plots/m-roc.png").content == b"\x89PNG fake"
+    for name in ("secret.txt", "report.json", "..%2F..%2Fsluice.yaml"):
+        assert client.get(f"/runs/run-2/plots/{name}").status_code == 404
+    assert client.get("/runs/..%2F..%2Fx/plots/m-roc.png").status_code in (400, 404)
+
+
+def test_a_form_rejects_with_a_reason(project: Project, db: Database,
+                                      tokens: dict[str, str]) -> None:
+    client = _client(project, db)
+    client.post("/api/models/churn/promote", json={"alias": "production", "version": 2},
+                headers=_bearer(tokens["alice"]))
+    page = client.post("/signin", data={"token": tokens["bob"], "next": "/models/churn"})
+    done = client.post("/requests/1/reject", data={"csrf": _csrf(page.text),
+                                                   "reason": "calibration"})
+    assert "request 1 rejected" in done.text and "No pending promotion requests" in done.text
+    from sluice.db.read import as_reader
+
+    details = as_reader(db).rows("SELECT actor, details FROM audit_log WHERE action = 'reject'")
+    assert details[0]["actor"] == "bob" and "calibration" in details[0]["details"]
