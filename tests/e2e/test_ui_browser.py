@@ -85,6 +85,20 @@ def _keyboard(page: Any, element_id: str) -> None:
     pytest.fail(f"Tab never reached #{element_id}")
 
 
+def _every_action_is_tabbable(page: Any) -> None:
+    """Tab through the whole page: every button and link must take the focus."""
+    total = page.evaluate("""() => {
+        const all = Array.from(document.querySelectorAll(
+            'button, a[href], input:not([type=hidden])'));
+        all.forEach((e, i) => e.dataset.k = i);
+        return all.length; }""")
+    reached = set()
+    for _ in range(total + 5):
+        page.keyboard.press("Tab")
+        reached.add(page.evaluate("document.activeElement && document.activeElement.dataset.k"))
+    assert {str(i) for i in range(total)} <= reached, (total, sorted(reached, key=str))
+
+
 def _images(page: Any) -> list[int]:
     page.wait_for_load_state("load")
     return list(page.evaluate("Array.from(document.images).map(i => i.complete ? "
@@ -128,6 +142,8 @@ def _browse(repo: Path, env: dict[str, str], tmp_path: Path) -> None:
                 page.keyboard.press("Enter")
                 page.wait_for_url(base + "/models/churn")
                 assert page.inner_text("#actor") == "bob"
+                _every_action_is_tabbable(page)
+                page.reload()
                 before = page.inner_text("#timeline")
                 assert "production" not in before
                 _keyboard(page, "approve-1")
