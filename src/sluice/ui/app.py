@@ -123,9 +123,9 @@ def create_app(project: Project, db: Database, *, read_only: bool = False,
                                "`sluice ui token add NAME`")
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
+        # Bearer tokens only: a proxy's identity header rides along on a browser's
+        # cross-site requests too, and the API has no CSRF token (the forms do).
         name = who.by_token(token.strip()) if scheme.lower() == "bearer" else None
-        if name is None and who.proxy_header and request.headers.get(who.proxy_header):
-            name = request.headers[who.proxy_header]
         if name is None:
             raise Refused(401, "a valid bearer token is required for this action",
                           hint="send `Authorization: Bearer TOKEN` (`sluice ui token add NAME`)")
