@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test lint typecheck bench clean
+.PHONY: demo test lint typecheck bench screenshots clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,10 @@ test: lint typecheck $(ACTIONLINT)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
+
+# Screenshots of `sluice ui` for docs/ui.md (docs/images/ui-*.png); needs Chromium.
+screenshots: $(STAMP)
+	bash scripts/screenshots.sh $(BIN)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

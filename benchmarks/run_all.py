@@ -30,6 +30,7 @@ import plan_scaling
 import push_pull
 import registry
 import registry_oneshot
+import ui
 import validate
 from _common import (
     BENCH_DIR,
@@ -56,6 +57,7 @@ BENCHMARKS: list[Benchmark] = [
     ("registry.py", "Model registry", registry.bench),
     ("registry_oneshot.py", "One-shot registry lookup", registry_oneshot.bench),
     ("validate.py", "Data validation", validate.bench),
+    ("ui.py", "sluice ui", ui.bench),
     ("push_pull.py", "Push and pull to S3", lambda: push_pull.bench(3)),
 ]
 # Benchmarks that may not exist yet in every checkout: run when their script is there.

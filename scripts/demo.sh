@@ -58,3 +58,5 @@ sluice ci check
 
 echo
 echo "The project is in $project; try editing params.yaml and running 'sluice status'."
+echo "Open the example's dashboard (runs, budgets, models; http://127.0.0.1:8765/):"
+echo "  cd $project && PATH=\"$BIN:\$PATH\" sluice ui"

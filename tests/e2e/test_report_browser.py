@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
-import pytest
-
+from tests.browser import launch, needs_chromium
 from tests.conftest import sluice
 from tests.e2e.pipelines import write_project
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 # A tiny evaluated model: predictions from a fixed script, a baseline file, one gate.
 CONFIG = """\
@@ -48,7 +44,7 @@ open(sys.argv[1], "w").write("\\n".join(rows) + "\\n")
 """
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (.ci/run installs it)")
+@needs_chromium
 def test_html_report_renders_its_plots_in_chromium(repo: Path, tmp_path: Path) -> None:
     from playwright.sync_api import sync_playwright
 
@@ -61,10 +57,7 @@ def test_html_report_renders_its_plots_in_chromium(repo: Path, tmp_path: Path) -
     page_path = Path(sluice(repo, "report", "--format", "html").stdout.strip())
     assert page_path.is_file()
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                  "--no-first-run", "--disable-background-networking"])
+        browser = launch(playwright)
         try:
             page = browser.new_page()
             page.goto(page_path.as_uri())

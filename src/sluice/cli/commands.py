@@ -46,6 +46,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
                "The model registry: versions, aliases and their history."),
     "ci": ("sluice.cli.ci_cmd",
            "Generate CI configuration from the tiers, and check it is current."),
+    "ui": ("sluice.cli.ui_cmd",
+           "Serve a web dashboard of runs, budgets, gate evidence and the model registry."),
     "stage": ("sluice.cli.stage_cmd",
               "Stage capsules: run one stage anywhere that reaches the store."),
     "tier": ("sluice.cli.tier_cmd",

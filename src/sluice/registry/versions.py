@@ -148,14 +148,18 @@ def list_models(source: Database | Reader) -> list[dict[str, Any]]:
             for r in rows]
 
 
-def versions(db: Database, model: str) -> list[Version]:
+def versions(db: Database, model: str, *, newest_first: bool = False,
+             limit: int | None = None, offset: int = 0) -> list[Version]:
+    """The versions of ``model``, oldest first (or a page of them, newest first)."""
     from sqlalchemy import select
 
     from sluice.db.schema import model_versions as t
 
+    order = t.c.version.desc() if newest_first else t.c.version
+    query = select(t).where(t.c.model == model).order_by(order).offset(offset).limit(limit)
     with db.engine.connect() as conn:
-        rows = conn.execute(select(t).where(t.c.model == model).order_by(t.c.version)).all()
-    if not rows:
+        rows = conn.execute(query).all()
+    if not rows and offset == 0:
         _unknown(db, model, None)
     return [_version(dict(r._mapping)) for r in rows]
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sluice.config.checks import WINDOWS
 from sluice.pipeline.budget import UNITS, window_of
 from sluice.pipeline.ledger import Spend, spend_by_tier, spend_since
 from sluice.workspace.project import Project
+
+if TYPE_CHECKING:
+    from sluice.db import Database
 
 
 @dataclass(frozen=True)
@@ -47,20 +50,26 @@ class BudgetReport:
         }
 
 
-def budget_report(project: Project, now: float | None = None) -> BudgetReport:
-    from sluice.db import open_project_database
-
-    now = time.time() if now is None else now
-    db = open_project_database(project)
+def period_rows(project: Project, db: Database, now: float) -> list[PeriodRow]:
+    """Each period budget of sluice.yaml with what its window spent (`sluice ui`'s overview)."""
     periods = []
-    future = 0
     for name, budget in project.config.spec.budgets.items():
         window = window_of(name, budget)
         spent = spend_since(db, now - window, budget.tiers, now=now)
-        future = max(future, spent.future_rows)
         limits = budget.model_dump(include=set(UNITS))
         periods.append(PeriodRow(name, window, budget.tiers, limits, spent))
-    future = max(future, spend_since(db, 0.0, None, now=now).future_rows)
+    return periods
+
+
+def budget_report(project: Project, now: float | None = None,
+                  db: Database | None = None) -> BudgetReport:
+    from sluice.db import open_project_database
+
+    now = time.time() if now is None else now
+    db = open_project_database(project) if db is None else db
+    periods = period_rows(project, db, now)
+    future = max([p.spent.future_rows for p in periods]
+                 + [spend_since(db, 0.0, None, now=now).future_rows])
     tiers: dict[str, dict[str, Spend]] = {}
     for window_name, seconds in WINDOWS.items():
         for tier, spent in spend_by_tier(db, now - seconds).items():

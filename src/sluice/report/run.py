@@ -271,21 +271,26 @@ def _evidence_lines(model: dict[str, Any]) -> list[str]:
     return lines
 
 
-def html_page(report: dict[str, Any], folder: Path, plots: dict[str, list[str]]) -> str:
-    """A self-contained page: the Markdown rendered (CommonMark + tables), plots embedded.
+def markdown_html(report: dict[str, Any]) -> str:
+    """The report's Markdown as HTML (CommonMark + tables), without its image links.
 
     Raw HTML in the Markdown is not passed through (``html=False``): reports carry
-    text from pull requests (stage names, log lines, branch names).
+    text from pull requests (stage names, log lines, branch names). Used by the
+    HTML page below and by `sluice ui`'s run page, which show the plots themselves.
     """
     from markdown_it import MarkdownIt
 
-    # Emoji read well on GitHub, but headless browsers often lack the font; the plots
-    # are embedded below rather than linked.
+    # Emoji read well on GitHub, but headless browsers often lack the font.
     text = markdown(report)
     for emoji in ("✅ ", "❌ ", "⚠️ "):
         text = text.replace(emoji, "")
     text = "\n".join(line for line in text.splitlines() if not line.startswith("!["))
-    body = [MarkdownIt("commonmark", {"html": False}).enable("table").render(text)]
+    return str(MarkdownIt("commonmark", {"html": False}).enable("table").render(text))
+
+
+def html_page(report: dict[str, Any], folder: Path, plots: dict[str, list[str]]) -> str:
+    """A self-contained page: the Markdown rendered (:func:`markdown_html`), plots embedded."""
+    body = [markdown_html(report)]
     for model, files in plots.items():
         for name in files:
             data = base64.b64encode((folder / name).read_bytes()).decode()
