@@ -79,7 +79,10 @@ def _keyboard(page: Any, element_id: str) -> None:
     for _ in range(80):
         page.keyboard.press("Tab")
         if page.evaluate("document.activeElement && document.activeElement.id") == element_id:
-            page.keyboard.press("Enter")
+            # Every action is a form post answered by a redirect: wait for that page,
+            # not for the load state of the one still showing.
+            with page.expect_navigation():
+                page.keyboard.press("Enter")
             page.wait_for_load_state()
             return
     pytest.fail(f"Tab never reached #{element_id}")
@@ -120,14 +123,24 @@ def _browse(repo: Path, env: dict[str, str], tmp_path: Path) -> None:
                 assert "merge" in latest and "\tok\t" in latest
                 assert "alice" in page.inner_text("#requests")
                 page.click("#latest a")  # the latest merge run
-                assert page.url.startswith(base + "/runs/")
+                page.wait_for_url(base + "/runs/*")
+                page.wait_for_load_state()
                 widths = _images(page)
                 assert len(widths) >= 2 and all(w > 0 for w in widths), widths
                 assert "roc_auc" in page.inner_text("#report")
                 page.click("#report-models a")  # from the run to its model
-                assert page.url == base + "/models/churn"
+                page.wait_for_url(base + "/models/churn")
+                page.wait_for_load_state()
                 assert "approve-1" not in page.content()  # not signed in: no actions
                 assert page.locator("#versions a[href^='/runs/']").count() == 2  # lineage
+                # Two versions with stored predictions: paired intervals, as `metrics diff`
+                compared = page.request.get(base + "/api/models/churn/compare?a=1&b=2").json()
+                assert compared["method"].startswith("paired bootstrap"), compared
+                auc = next(m for m in compared["metrics"] if m["metric"] == "roc_auc")
+                assert auc["low"] is not None and auc["low"] <= auc["delta"] <= auc["high"]
+                page.goto(base + "/models/churn?a=1&b=2")
+                assert "paired bootstrap" in page.inner_text("#comparison")
+                page.goto(base + "/models/churn")
                 refused = page.request.post(base + "/requests/1/approve",
                                             form={"csrf": "x"})
                 assert refused.status == 401

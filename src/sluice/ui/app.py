@@ -249,7 +249,7 @@ def create_app(project: Project, db: Database, *, read_only: bool = False,
             left, right = get_version(db, name, a), get_version(db, name, b)
         except UsageError as exc:
             raise queries.NotFound(str(exc), back=f"/models/{quote(name)}") from None
-        return queries.compare_versions(left, right)
+        return queries.compare_versions(project, left, right)
 
     @app.get("/api/models/{name}/compare")
     def api_compare(name: str, a: int, b: int) -> dict[str, Any]:

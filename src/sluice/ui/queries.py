@@ -16,6 +16,7 @@ from typing import Any
 from sluice.db import Database
 from sluice.errors import UsageError
 from sluice.registry.versions import list_models
+from sluice.workspace.project import Project
 
 MAX_PAGE = 500
 _DAY = 86400.0
@@ -218,19 +219,21 @@ def stage_logs(db: Database, log_path: Any, run: dict[str, Any],
     return logs
 
 
-def compare_versions(a: Any, b: Any) -> dict[str, Any]:
+def compare_versions(project: Project, a: Any, b: Any) -> dict[str, Any]:
     """Metric by metric, version ``b`` against ``a`` (registry.versions.Version each).
 
-    Point values as registered; the gates' intervals are with each version's verdicts.
+    The same comparison as `sluice metrics diff` (sluice.evaluate.compare): from the
+    versions' stored predictions with paired intervals where both have them, else
+    the registered point values; ``method`` and ``notes`` say which and why.
     """
-    names = sorted(set(a.metrics) | set(b.metrics))
-    rows = []
-    for name in names:
-        left, right = a.metrics.get(name), b.metrics.get(name)
-        numeric = isinstance(left, int | float) and isinstance(right, int | float)
-        rows.append({"metric": name, "a": left, "b": right,
-                     "delta": right - left if numeric else None})
+    from sluice.evaluate.compare import compare_sides, version_side
+
+    result = compare_sides(project, a.model, version_side(project, a, f"version {a.version}"),
+                           version_side(project, b, f"version {b.version}"))
+    rows = [{"metric": r.metric, "a": r.old, "b": r.new, "delta": r.delta, "low": r.low,
+             "high": r.high} for r in result.rows]
     return {"model": a.model, "a": a.version, "b": b.version, "metrics": rows,
+            "method": result.method, "notes": result.notes,
             "verdicts": {"a": a.verdict, "b": b.verdict}}
 
 

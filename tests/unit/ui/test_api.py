@@ -254,7 +254,10 @@ def test_versions_compare_and_bad_requests_get_clear_errors(project: Project, db
                                                             ) -> None:
     client = _client(project, db)
     compared = client.get("/api/models/churn/compare", params={"a": 1, "b": 2}).json()
-    assert compared["metrics"] == [{"metric": "roc_auc", "a": 0.8, "b": 0.8, "delta": 0.0}]
+    # no stored predictions here: the registered point values, no interval
+    assert compared["metrics"] == [{"metric": "roc_auc", "a": 0.8, "b": 0.8, "delta": 0.0,
+                                    "low": None, "high": None}]
+    assert compared["method"] == "point values"
     missing = client.get("/api/models/churn/compare", params={"a": 1, "b": 9})
     assert missing.status_code == 404 and "has no version 9" in missing.json()["error"]
     page = client.get("/models/churn", params={"a": 1, "b": 3})
