@@ -20,7 +20,7 @@ from sluice.store.base import Store
 from sluice.store.local import LocalStore
 from sluice.util.fs import atomic_write_bytes
 from sluice.util.hashing import Hasher
-from sluice.util.statcache import StatCache
+from sluice.util.statcache import INDEX_FILE, StatCache
 from sluice.workspace.graph import Graph, build_graph
 from sluice.workspace.imports import ImportFinder
 
@@ -94,7 +94,7 @@ class Project:
 
     @cached_property
     def stat_cache(self) -> StatCache:
-        return StatCache(self.state_dir / "state.db")
+        return StatCache(self.state_dir / INDEX_FILE)
 
     @cached_property
     def hasher(self) -> Hasher:
