@@ -333,7 +333,7 @@ def bench(repeats: int = 5, clone_repeats: int = 3) -> Section:
             shutil.rmtree(sclone / ".sluice", ignore_errors=True)
 
         def sluice_library() -> None:
-            from sluice.data.versioning import data_status
+            from sluice.data.status import data_status
             from sluice.workspace.project import load_project
 
             if {s.state for s in data_status(load_project(sclone))} != {"unchanged"}:
