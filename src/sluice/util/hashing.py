@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import os
+import time
+from array import array
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from json.encoder import encode_basestring_ascii as _json_str
 from pathlib import Path
@@ -172,12 +173,32 @@ def hash_files(paths: Sequence[str], sizes: Sequence[int],
         return [hash_one(p) for p in paths]
     # Large files first, so one 1 GiB file is not left for the end on one core.
     order = sorted(range(len(paths)), key=lambda i: -sizes[i])
+    from concurrent.futures import ThreadPoolExecutor  # not on a warm status's path
+
     digests: list[str] = [""] * len(paths)
     with ThreadPoolExecutor(workers, thread_name_prefix="sluice-hash") as pool:
         for i, digest in zip(order, pool.map(hash_one, [paths[i] for i in order]),
                              strict=True):
             digests[i] = digest
     return digests
+
+
+def listing_signature(files: list[tuple[str, os.stat_result]]) -> tuple[str, int]:
+    """A digest of every file's relative path, inode, size and mtime, and the newest mtime.
+
+    Equal signatures mean the same files with the same stat (what the stat cache
+    trusts file by file), at a fraction of the cost of a lookup per file.
+    """
+    names = "\0".join([rel for rel, _ in files]).encode("utf-8", "surrogateescape")
+    hasher = xxhash.xxh3_128(names)
+    mtimes = [st.st_mtime_ns for _, st in files]
+    try:  # packed: a tenth of the cost of formatting numbers
+        hasher.update(array("Q", [n for _, st in files for n in (st.st_ino, st.st_size)]))
+        hasher.update(array("q", mtimes))
+    except OverflowError:  # an mtime after 2262, or before 1678
+        hasher.update(repr([(st.st_ino, st.st_size, st.st_mtime_ns) for _, st in files])
+                      .encode())
+    return f"{len(files)}:{hasher.hexdigest()}", max(mtimes, default=0)
 
 
 class Hasher:
@@ -204,7 +225,9 @@ class Hasher:
 
     def tree_entries(self, root: Path, *, follow_links: bool = True) -> list[TreeEntry]:
         """Every file under ``root`` with its digest; unknown files hashed in parallel."""
-        files = walk_files(root, follow_links=follow_links)
+        return self._entries(root, walk_files(root, follow_links=follow_links))
+
+    def _entries(self, root: Path, files: list[tuple[str, os.stat_result]]) -> list[TreeEntry]:
         top = str(root) + os.sep
         digests = self.cache.get_many([(top + rel, st) for rel, st in files])
         missing = [i for i, d in enumerate(digests) if d is None]
@@ -218,7 +241,15 @@ class Hasher:
                 for (rel, st), digest in zip(files, digests, strict=True)]
 
     def tree(self, root: Path) -> str:
-        return hash_manifest(self.tree_entries(root))
+        """A folder's digest; one whose listing is as recorded is not looked into further."""
+        files = walk_files(root)
+        signature, newest = listing_signature(files)
+        digest = self.cache.get_tree(str(root), signature)
+        if digest is None:
+            now = time.time_ns()  # before reading: a file written meanwhile is newer
+            digest = hash_manifest(self._entries(root, files))
+            self.cache.put_tree(str(root), signature, newest, digest, now)
+        return digest
 
     def path(self, path: Path) -> str:
         """The digest of a file, or of a directory's manifest."""

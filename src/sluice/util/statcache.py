@@ -8,15 +8,17 @@ indistinguishable from the hashed one. Such an entry is never trusted, so it is
 not even kept.
 
 The index (``.sluice/stat-index``) is one file read in one go: a magic line, an
-xxh3-64 checksum and a :mod:`marshal`-ed dict ``path → (inode, size, mtime_ns,
-recorded_ns, hash)``. Reading 20,000 entries this way costs a few milliseconds
-and imports nothing beyond the standard library and xxhash (SQLite cost ten
-times as much). A file that is damaged, truncated, of another version, or whose
-checksum does not match is ignored — it only costs rehashing — and replaced at
-the next flush. Writers merge: :meth:`StatCache.flush` takes a lock beside the
-index, re-reads it if another process replaced it meanwhile, adds its own
-entries and replaces the file atomically, so parallel stages that hash at the
-same time keep each other's entries.
+xxh3-64 checksum, then two :mod:`marshal`-ed dicts: folders, ``path → (listing
+signature, newest mtime_ns, recorded_ns, hash)``, and files, ``path → (inode,
+size, mtime_ns, recorded_ns, hash)``; the files part is decoded only when a
+folder's listing changed. Reading it imports nothing beyond the standard library
+and xxhash (SQLite cost ten times as much). A file that is damaged, truncated,
+of another version, or whose checksum does not match is ignored — it only
+costs rehashing — and replaced at the next flush. Writers merge:
+:meth:`StatCache.flush` takes a lock beside the index, re-reads it if another
+process replaced it meanwhile, adds its own entries and replaces the file
+atomically, so parallel stages that hash at the same time keep each other's
+entries.
 
 Digests of other algorithms (DVC's md5 for ``.dvc`` pins, :mod:`sluice.util.dvc_md5`)
 live in the same index under a key prefixed with the algorithm's name, so a file
@@ -30,67 +32,108 @@ import marshal
 import os
 import time
 from pathlib import Path
+from typing import cast
 
 import xxhash
 
 _RACY_NS = 1_000_000_000  # timestamps on some filesystems are this coarse
 DEFAULT_ALGORITHM = "xxh3"  # sluice's own content hash (sluice.util.hashing)
 INDEX_FILE = "stat-index"  # under .sluice/
-_MAGIC = b"sluice stat-index 1\n"
-_HEAD = len(_MAGIC) + 8  # magic, then the payload's xxh3-64 (big-endian)
+_MAGIC = b"sluice stat-index 2\n"
+# Magic, the xxh3-64 of all that follows, the length of the trees part (both big-endian).
+_HEAD = len(_MAGIC) + 16
 _MARSHAL_VERSION = 4
 
 Row = tuple[int, int, int, int, str]  # inode, size, mtime_ns, recorded_ns, hash
+# A folder's digest: the signature of its listing (every file's relative path, inode,
+# size and mtime_ns), the newest of those mtimes, when it was recorded, the digest.
+TreeRow = tuple[str, int, int, str]
 
 
-def decode_index(data: bytes) -> dict[str, Row] | None:
-    """The entries of an index file's bytes; None when they are not a sound index."""
+def _split(data: bytes) -> tuple[dict[str, TreeRow], memoryview] | None:
+    """The trees of an index file's bytes and its files part (still marshalled)."""
     if len(data) < _HEAD or not data.startswith(_MAGIC):
         return None
     payload = memoryview(data)[_HEAD:]
-    if xxhash.xxh3_64_intdigest(payload) != int.from_bytes(data[len(_MAGIC):_HEAD], "big"):
+    if xxhash.xxh3_64_intdigest(payload) != int.from_bytes(data[len(_MAGIC):_HEAD - 8], "big"):
         return None  # truncated or damaged: never trust a single entry of it
+    cut = int.from_bytes(data[_HEAD - 8:_HEAD], "big")
+    trees = _loads(payload[:cut])
+    return (cast(dict[str, TreeRow], trees), payload[cut:]) if trees is not None else None
+
+
+def _loads(blob: memoryview) -> dict[str, object] | None:
     try:
-        rows = marshal.loads(payload)
+        value = marshal.loads(blob)
     except (ValueError, EOFError, TypeError):
         return None
-    if not isinstance(rows, dict):
-        return None
-    return rows
+    return value if isinstance(value, dict) else None
 
 
-def encode_index(rows: dict[str, Row]) -> bytes:
-    payload = marshal.dumps(rows, _MARSHAL_VERSION)
-    return _MAGIC + xxhash.xxh3_64_intdigest(payload).to_bytes(8, "big") + payload
+def decode_index(data: bytes) -> tuple[dict[str, Row], dict[str, TreeRow]] | None:
+    """(file entries, folder entries) of an index file's bytes; None if it is not sound."""
+    parts = _split(data)
+    files = _loads(parts[1]) if parts is not None else None
+    return None if parts is None or files is None else (cast(dict[str, Row], files), parts[0])
+
+
+def encode_index(rows: dict[str, Row], trees: dict[str, TreeRow]) -> bytes:
+    head = marshal.dumps(trees, _MARSHAL_VERSION)
+    payload = head + marshal.dumps(rows, _MARSHAL_VERSION)
+    return (_MAGIC + xxhash.xxh3_64_intdigest(payload).to_bytes(8, "big")
+            + len(head).to_bytes(8, "big") + payload)
 
 
 def _identity(st: os.stat_result) -> tuple[int, int, int]:
     return st.st_ino, st.st_size, st.st_mtime_ns
 
 
-class StatCache:
-    """Lookups are read from one snapshot; new entries are written in one batch by flush()."""
+class _Snapshot:
+    """One read of the index file: its folders at once, its files when first needed."""
 
     def __init__(self, path: Path) -> None:
-        self.path = path
+        self.trees: dict[str, TreeRow] = {}
+        self._files: memoryview | None = None
         self._rows: dict[str, Row] | None = None
-        self._seen: tuple[int, int, int] | None = None  # the index file as it was read
-        self._pending: dict[str, Row] = {}
-
-    def _read(self) -> tuple[dict[str, Row], tuple[int, int, int] | None]:
+        self.identity: tuple[int, int, int] | None = None
         try:
-            with open(self.path, "rb") as handle:
+            with open(path, "rb") as handle:
                 st = os.fstat(handle.fileno())
                 data = handle.read()
         except OSError:
-            return {}, None
-        rows = decode_index(data)
-        return (rows if rows is not None else {}), _identity(st)
+            return
+        self.identity = _identity(st)
+        parts = _split(data)
+        if parts is not None:
+            self.trees, self._files = parts
 
-    def _load(self) -> dict[str, Row]:
+    @property
+    def rows(self) -> dict[str, Row]:
         if self._rows is None:
-            self._rows, self._seen = self._read()
+            files = _loads(self._files) if self._files is not None else None
+            self._rows = cast(dict[str, Row], files) if files is not None else {}
+            self._files = None
         return self._rows
+
+
+class StatCache:
+    """Lookups are read from one snapshot; new entries are written in one batch by flush().
+
+    Besides files, whole folders: a folder whose listing (paths, inodes, sizes,
+    mtimes) is the one recorded, all older than the racy window then, has the
+    recorded digest, without a lookup per file or building its manifest.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._snapshot: _Snapshot | None = None
+        self._pending: dict[str, Row] = {}
+        self._pending_trees: dict[str, TreeRow] = {}
+
+    def _load(self) -> _Snapshot:
+        if self._snapshot is None:
+            self._snapshot = _Snapshot(self.path)
+        return self._snapshot
 
     @staticmethod
     def _key(path: str, algorithm: str) -> str:
@@ -112,11 +155,11 @@ class StatCache:
     def get(self, path: str, st: os.stat_result,
             algorithm: str = DEFAULT_ALGORITHM) -> str | None:
         key = self._key(path, algorithm)
-        return self.trusted(self._pending.get(key) or self._load().get(key), st)
+        return self.trusted(self._pending.get(key) or self._load().rows.get(key), st)
 
     def get_many(self, files: list[tuple[str, os.stat_result]]) -> list[str | None]:
         """:meth:`get` of sluice's own digest for many files (one loop, no method calls)."""
-        rows, pending, trusted = self._load(), self._pending, self.trusted
+        rows, pending, trusted = self._load().rows, self._pending, self.trusted
         return [trusted(pending.get(path) or rows.get(path), st) for path, st in files]
 
     def put(self, path: str, st: os.stat_result, digest: str,
@@ -130,9 +173,25 @@ class StatCache:
         self._pending[self._key(path, algorithm)] = (st.st_ino, st.st_size, st.st_mtime_ns,
                                                      now_ns, digest)
 
+    def get_tree(self, path: str, signature: str) -> str | None:
+        """The digest recorded for the folder ``path`` with this listing signature, else None."""
+        row = self._pending_trees.get(path) or self._load().trees.get(path)
+        if row is None or row[0] != signature or row[2] - row[1] < _RACY_NS:
+            return None
+        return row[3]
+
+    def put_tree(self, path: str, signature: str, newest_mtime_ns: int, digest: str,
+                 now_ns: int | None = None) -> None:
+        """Remember a folder's digest; not if one of its files is within the racy window."""
+        now_ns = time.time_ns() if now_ns is None else now_ns
+        if now_ns - newest_mtime_ns < _RACY_NS:
+            self._pending_trees.pop(path, None)
+            return
+        self._pending_trees[path] = (signature, newest_mtime_ns, now_ns, digest)
+
     def flush(self) -> None:
         """Merge new entries into the index file; losing them (a crash) only costs a rehash."""
-        if not self._pending:
+        if not self._pending and not self._pending_trees:
             return
         from sluice.util.fs import FileLock, atomic_write_bytes
 
@@ -140,20 +199,22 @@ class StatCache:
         try:
             lock.acquire(blocking=True)
             try:
-                rows = self._load()
+                snapshot = self._load()
                 try:
                     now = _identity(os.stat(self.path))
                 except OSError:
                     now = None
-                if now != self._seen:  # another process wrote it since: keep its entries
-                    rows, self._seen = self._read()
-                rows.update(self._pending)
-                atomic_write_bytes(self.path, encode_index(rows))
+                if now != snapshot.identity:  # another process wrote it: keep its entries
+                    snapshot = _Snapshot(self.path)
+                snapshot.rows.update(self._pending)
+                snapshot.trees.update(self._pending_trees)
+                atomic_write_bytes(self.path, encode_index(snapshot.rows, snapshot.trees))
                 with contextlib.suppress(OSError):
-                    self._seen = _identity(os.stat(self.path))
+                    snapshot.identity = _identity(os.stat(self.path))
             finally:
                 lock.release()
         except OSError:
             return  # a read-only checkout, a full disk: it is only a cache
-        self._rows = rows
+        self._snapshot = snapshot
         self._pending.clear()
+        self._pending_trees.clear()

@@ -152,9 +152,9 @@ def test_flush_without_entries_writes_nothing(tmp_path: Path) -> None:
 
 
 def _entries(path: Path) -> dict[str, str]:
-    rows = decode_index(path.read_bytes())
-    assert rows is not None
-    return {p: row[4] for p, row in rows.items()}
+    decoded = decode_index(path.read_bytes())
+    assert decoded is not None
+    return {p: row[4] for p, row in decoded[0].items()}
 
 
 def test_flush_replaces_entries(tmp_path: Path) -> None:
@@ -199,10 +199,11 @@ def test_damaged_index_is_rebuilt_never_trusted(tmp_path: Path, reads: Reads,
         with sqlite3.connect(index) as conn:
             conn.execute("CREATE TABLE stat_cache (path TEXT)")
     else:
-        payload = marshal.dumps([1, 2, 3])  # a sound checksum over the wrong shape
+        trees = marshal.dumps({})  # a sound checksum over the wrong shape
+        payload = trees + marshal.dumps([1, 2, 3])
         magic = data[:data.index(b"\n") + 1]
         index.write_bytes(magic + xxhash.xxh3_64_intdigest(payload).to_bytes(8, "big")
-                          + payload)
+                          + len(trees).to_bytes(8, "big") + payload)
     reads.paths.clear()
     cache = StatCache(index)
     assert [Hasher(cache).file(f) for f in files] == [hash_bytes(n.encode()) for n in "abc"]
@@ -280,3 +281,79 @@ def test_digests_of_other_algorithms_are_kept_apart(tmp_path: Path, reads: Reads
     assert again.get(str(f), os.stat(f), "md5") == "an-md5"
     assert again.get(str(f), os.stat(f), "md5-dos2unix") is None
     assert Hasher(again).file(f) == hash_bytes(b"content") and reads.count == 1
+
+
+def _tree(root: Path, n: int = 4, mtime_ns: int = OLD) -> Path:
+    (root / "sub").mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        _file(root / ("sub" if i % 2 else "") / f"f{i}", f"data {i}", mtime_ns)
+    return root
+
+
+def _fresh_tree_hash(index: Path, root: Path) -> str:
+    cache = StatCache(index)
+    digest = Hasher(cache).tree(root)
+    cache.flush()
+    return digest
+
+
+def _expected(root: Path) -> str:
+    from sluice.util.hashing import TreeEntry, hash_manifest, walk_files
+
+    return hash_manifest([TreeEntry(rel, hash_bytes((root / rel).read_bytes()), st.st_size)
+                          for rel, st in walk_files(root)])
+
+
+def test_an_unchanged_folder_needs_no_lookup_per_file(tmp_path: Path, reads: Reads,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    root, index = _tree(tmp_path / "t"), tmp_path / "stat-index"
+    first = _fresh_tree_hash(index, root)
+    assert first == _expected(root) and reads.count == 4
+
+    def no(*args: object) -> None:
+        raise AssertionError("looked up file by file")
+
+    monkeypatch.setattr(StatCache, "get_many", no)
+    assert _fresh_tree_hash(index, root) == first and reads.count == 4
+
+
+@pytest.mark.parametrize("change", ["content-and-mtime", "same-size-new-inode", "added",
+                                    "removed", "renamed"])
+def test_a_changed_folder_listing_is_rehashed(tmp_path: Path, reads: Reads,
+                                              change: str) -> None:
+    root, index = _tree(tmp_path / "t"), tmp_path / "stat-index"
+    _fresh_tree_hash(index, root)
+    if change == "content-and-mtime":
+        _file(root / "f0", "DATA 0", OLD + 1)
+    elif change == "same-size-new-inode":  # same size and mtime: only the inode tells
+        _file(tmp_path / "new", "DATA 0", OLD)
+        os.replace(tmp_path / "new", root / "f0")
+    elif change == "added":
+        _file(root / "sub" / "extra", "x")
+    elif change == "removed":
+        (root / "f0").unlink()
+    else:
+        os.rename(root / "f0", root / "g0")  # same inode, size and mtime; another name
+    assert _fresh_tree_hash(index, root) == _expected(root)
+
+
+def test_a_folder_with_a_file_in_the_racy_window_is_not_recorded(tmp_path: Path,
+                                                                 reads: Reads) -> None:
+    root, index = _tree(tmp_path / "t"), tmp_path / "stat-index"
+    now = time.time_ns()
+    _file(root / "f0", "data 0", now)  # just written
+    assert _fresh_tree_hash(index, root) == _expected(root)
+    # Rewritten within the same timestamp tick: same size, same mtime, same inode.
+    with open(root / "f0", "r+") as handle:
+        handle.write("DATA 0")
+    os.utime(root / "f0", ns=(now, now))
+    assert _fresh_tree_hash(index, root) == _expected(root)
+
+
+def test_signatures_tell_same_stats_under_other_names(tmp_path: Path) -> None:
+    from sluice.util.hashing import listing_signature
+
+    st = os.stat(_file(tmp_path / "f"))
+    assert listing_signature([("a", st), ("b/c", st)])[0] != \
+        listing_signature([("a/b", st), ("c", st)])[0]
+    assert listing_signature([])[1] == 0
