@@ -102,10 +102,13 @@ def current_hash(project: Project, pin: DataPin) -> str:
     return DVC_PREFIX + path_md5(full, project.stat_cache, pin.algorithm)
 
 
-def pin_status(project: Project, pin: DataPin) -> DataStatus:
-    """Whether the workspace holds the pinned content (unchanged files are not re-read)."""
+def pin_status(project: Project, pin: DataPin, current: str | None = None) -> DataStatus:
+    """Whether the workspace holds the pinned content (unchanged files are not re-read).
+
+    ``current``: the workspace's digest, when already known.
+    """
     try:
-        current = current_hash(project, pin)
+        current = current or current_hash(project, pin)
     except (FileNotFoundError, NotADirectoryError):
         return DataStatus(pin.path, "missing", pin.hash, None, pin.source)
     except OSError as exc:  # unreadable (permissions, I/O): say which, never a traceback
@@ -117,9 +120,21 @@ def pin_status(project: Project, pin: DataPin) -> DataStatus:
 
 
 def data_status(project: Project) -> list[DataStatus]:
-    """Every checkable pin (sluice.lock and DVC's) against the workspace."""
-    pins = [p for p in workspace_pins(project).values() if p.algorithm != EXTERNAL]
+    """Every checkable pin (sluice.lock and DVC's) against the workspace.
+
+    sluice's own pins are hashed together: in a fresh clone the large files of
+    one and the small files of another then share the cores.
+    """
+    pins = sorted((p for p in workspace_pins(project).values() if p.algorithm != EXTERNAL),
+                  key=lambda p: p.path)
+    own = [p for p in pins if p.algorithm == XXH3 and (project.root / p.path).exists()]
     try:
-        return [pin_status(project, pin) for pin in sorted(pins, key=lambda p: p.path)]
+        try:
+            digests = dict(zip([p.path for p in own],
+                               project.hasher.paths([project.root / p.path for p in own]),
+                               strict=True))
+        except OSError:  # one vanished or is unreadable: one at a time tells which
+            digests = {}
+        return [pin_status(project, pin, digests.get(pin.path)) for pin in pins]
     finally:
         project.stat_cache.flush()

@@ -8,8 +8,10 @@ cache (:mod:`sluice.util.statcache`) so an unchanged file is never read twice.
 
 from __future__ import annotations
 
+import collections
 import json
 import os
+import stat
 import time
 from array import array
 from collections.abc import Callable, Sequence
@@ -29,9 +31,7 @@ if TYPE_CHECKING:
 DIR_SUFFIX = ".dir"
 _CHUNK = 4 * 1024 * 1024  # large reads keep the hash at memory speed
 _SMALL = 1024 * 1024
-# Below both, a thread pool costs more than it saves.
-_PARALLEL_BYTES = 32 * 1024 * 1024
-_PARALLEL_FILES = 256
+_LARGE = 4 * 1024 * 1024  # hashed on other threads (see hash_files)
 
 
 def hash_bytes(data: bytes) -> str:
@@ -160,26 +160,53 @@ def _link_refused(root: Path, rel: str) -> UsageError:
 
 def hash_files(paths: Sequence[str], sizes: Sequence[int],
                read: Callable[[str], str] | None = None) -> list[str]:
-    """The digests of ``paths`` (in order), on one thread per core when there is work to share.
+    """The digests of ``paths`` (in order), large files on other threads meanwhile.
 
-    xxh3 and the reads release the GIL (large buffers, the syscalls of small
-    files), so threads keep both cores busy without the start-up and pickling
-    of processes (measured in benchmarks/hashing.py). The first error (a file
-    that vanished, an unreadable one) is raised as the serial loop would.
+    Reading and hashing a large file release the GIL for each 4 MiB chunk, so
+    threads put every core to work on large files. Small files are the opposite:
+    a handful of short syscalls each, and two threads passing the GIL back and
+    forth over 20,000 of them are slower than one (measured: benchmarks/hashing.py).
+    So this thread hashes the small files while one thread per other core takes
+    the large ones, largest first, and joins them when done. The first error (a
+    file that vanished, an unreadable one) is raised once all threads stopped.
     """
     hash_one = read or (lambda path: hash_file_uncached(path))  # looked up per call (tests)
-    workers = min(os.cpu_count() or 1, len(paths))
-    if workers < 2 or (sum(sizes) < _PARALLEL_BYTES and len(paths) < _PARALLEL_FILES):
+    large = sorted((i for i in range(len(paths)) if sizes[i] >= _LARGE), key=lambda i: -sizes[i])
+    threads = min((os.cpu_count() or 1) - 1, len(large))
+    if threads < 1:
         return [hash_one(p) for p in paths]
-    # Large files first, so one 1 GiB file is not left for the end on one core.
-    order = sorted(range(len(paths)), key=lambda i: -sizes[i])
-    from concurrent.futures import ThreadPoolExecutor  # not on a warm status's path
+    import threading  # not on a warm status's path
 
     digests: list[str] = [""] * len(paths)
-    with ThreadPoolExecutor(workers, thread_name_prefix="sluice-hash") as pool:
-        for i, digest in zip(order, pool.map(hash_one, [paths[i] for i in order]),
-                             strict=True):
-            digests[i] = digest
+    queue = collections.deque(large)
+    errors: list[BaseException] = []
+
+    def take_large() -> None:
+        while not errors:
+            try:
+                i = queue.popleft()  # atomic: threads never take the same file
+            except IndexError:
+                return
+            try:
+                digests[i] = hash_one(paths[i])
+            except BaseException as exc:  # re-raised by the caller's thread
+                errors.append(exc)
+
+    workers = [threading.Thread(target=take_large, name=f"sluice-hash-{n}", daemon=True)
+               for n in range(threads)]
+    for worker in workers:
+        worker.start()
+    try:
+        for i in range(len(paths)):
+            if sizes[i] < _LARGE and not errors:
+                digests[i] = hash_one(paths[i])
+        take_large()  # then help with what is left
+    finally:
+        queue.clear()  # on an error here: the threads stop after their current file
+        for worker in workers:
+            worker.join()
+    if errors:
+        raise errors[0]
     return digests
 
 
@@ -225,34 +252,76 @@ class Hasher:
 
     def tree_entries(self, root: Path, *, follow_links: bool = True) -> list[TreeEntry]:
         """Every file under ``root`` with its digest; unknown files hashed in parallel."""
-        return self._entries(root, walk_files(root, follow_links=follow_links))
+        tree = _Tree(self, root, walk_files(root, follow_links=follow_links))
+        return tree.entries(self._hash(tree.missing()))
 
-    def _entries(self, root: Path, files: list[tuple[str, os.stat_result]]) -> list[TreeEntry]:
-        top = str(root) + os.sep
-        digests = self.cache.get_many([(top + rel, st) for rel, st in files])
-        missing = [i for i, d in enumerate(digests) if d is None]
-        if missing:
-            found = hash_files([top + files[i][0] for i in missing],
-                               [files[i][1].st_size for i in missing])
-            for i, digest in zip(missing, found, strict=True):
-                digests[i] = digest
-                self.cache.put(top + files[i][0], files[i][1], digest)
-        return [TreeEntry(rel, str(digest), st.st_size)
-                for (rel, st), digest in zip(files, digests, strict=True)]
+    def _hash(self, todo: list[tuple[str, os.stat_result]]) -> dict[str, str]:
+        stats = dict(todo)  # a file under two pinned folders is read once
+        digests = hash_files(list(stats), [st.st_size for st in stats.values()])
+        hashed = dict(zip(stats, digests, strict=True))
+        for path, st in stats.items():
+            self.cache.put(path, st, hashed[path])
+        return hashed
 
     def tree(self, root: Path) -> str:
         """A folder's digest; one whose listing is as recorded is not looked into further."""
-        files = walk_files(root)
-        signature, newest = listing_signature(files)
-        digest = self.cache.get_tree(str(root), signature)
-        if digest is None:
-            now = time.time_ns()  # before reading: a file written meanwhile is newer
-            digest = hash_manifest(self._entries(root, files))
-            self.cache.put_tree(str(root), signature, newest, digest, now)
-        return digest
+        return self.paths([root])[0]
 
     def path(self, path: Path) -> str:
         """The digest of a file, or of a directory's manifest."""
-        if path.is_dir():
-            return self.tree(path)
-        return self.file(path)
+        return self.paths([path])[0]
+
+    def paths(self, paths: list[Path]) -> list[str]:
+        """The digests of files and folders, their unknown files hashed all together.
+
+        Together, the large files of one folder and the small ones of another share
+        the cores (see :func:`hash_files`). Raises the first OSError, as hashing
+        them one after the other would.
+        """
+        found: list[str | _Tree] = []
+        for path in paths:
+            st = os.stat(path)
+            if not stat.S_ISDIR(st.st_mode):
+                found.append(self.cache.get(str(path), st) or _Tree(self, path, None, st))
+                continue
+            tree = _Tree(self, path, walk_files(path))
+            tree.signature, tree.newest = listing_signature(tree.files or [])
+            found.append(self.cache.get_tree(str(path), tree.signature) or tree)
+        trees = [item for item in found if isinstance(item, _Tree)]
+        hashed = self._hash([todo for tree in trees for todo in tree.missing()])
+        return [item if isinstance(item, str) else item.digest(hashed) for item in found]
+
+
+class _Tree:
+    """A folder (or one file: ``files`` None) being hashed: its listing, what it lacks."""
+
+    def __init__(self, hasher: Hasher, root: Path, files: list[tuple[str, os.stat_result]] | None,
+                 st: os.stat_result | None = None) -> None:
+        self.hasher, self.root, self.files, self.st = hasher, root, files, st
+        self.top = str(root) + os.sep
+        self.now = time.time_ns()  # before reading: a file written meanwhile is newer
+        self.signature, self.newest = "", 0  # set where the folder digest is looked up
+        self._known: list[str | None] | None = None
+
+    def missing(self) -> list[tuple[str, os.stat_result]]:
+        """(full path, stat) of the files the stat cache does not vouch for."""
+        if self.files is None:
+            assert self.st is not None
+            return [(str(self.root), self.st)]
+        top = self.top
+        self._known = self.hasher.cache.get_many([(top + rel, st) for rel, st in self.files])
+        return [(top + rel, st) for (rel, st), known in zip(self.files, self._known, strict=True)
+                if known is None]
+
+    def entries(self, hashed: dict[str, str]) -> list[TreeEntry]:
+        assert self.files is not None and self._known is not None
+        top = self.top
+        return [TreeEntry(rel, known or hashed[top + rel], st.st_size)
+                for (rel, st), known in zip(self.files, self._known, strict=True)]
+
+    def digest(self, hashed: dict[str, str]) -> str:
+        if self.files is None:
+            return hashed[str(self.root)]
+        digest = hash_manifest(self.entries(hashed))
+        self.hasher.cache.put_tree(str(self.root), self.signature, self.newest, digest, self.now)
+        return digest

@@ -122,3 +122,29 @@ def test_other_data_commands_go_through_typer(argv: list[str]) -> None:
     from sluice.cli.fast import fast_command
 
     assert fast_command(argv) is None
+
+
+def test_a_fresh_status_hashes_all_pins_together(pinned: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from sluice.data.status import data_status
+    from sluice.util import hashing
+    from sluice.workspace.project import load_project
+
+    (pinned / ".sluice" / "stat-index").unlink(missing_ok=True)  # as in a fresh clone
+    calls: list[list[str]] = []
+    real = hashing.hash_files
+
+    def noting(paths: list[str], sizes: list[int]) -> list[str]:
+        calls.append([os.path.relpath(p, pinned) for p in paths])
+        return real(paths, sizes)
+
+    monkeypatch.setattr(hashing, "hash_files", noting)
+    states = data_status(load_project(pinned))
+    assert [(s.path, s.state) for s in states] == [("data/d", "unchanged"),
+                                                   ("data/one.csv", "unchanged")]
+    assert len(calls) == 1 and sorted(calls[0]) == ["data/d/f0", "data/d/f1", "data/d/f2",
+                                                     "data/d/f3", "data/d/f4", "data/one.csv"]
+    (pinned / "data" / "d" / "f1").unlink()
+    (pinned / "data" / "one.csv").unlink()
+    assert [(s.path, s.state) for s in data_status(load_project(pinned))] == [
+        ("data/d", "modified"), ("data/one.csv", "missing")]

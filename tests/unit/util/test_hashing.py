@@ -182,45 +182,54 @@ def test_manifest_bytes_are_canonical_json(path: str) -> None:
 
 
 @pytest.fixture
-def always_parallel(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Every hash_files call shares its work among threads; the threads' names."""
+def always_parallel(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Files of 1 KiB and more count as large, on two cores; file name → its thread."""
     import threading
+    import time
 
-    monkeypatch.setattr(hashing, "_PARALLEL_BYTES", 0)
-    monkeypatch.setattr(hashing, "_PARALLEL_FILES", 0)
+    monkeypatch.setattr(hashing, "_LARGE", 1024)
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
-    names: list[str] = []
+    names: dict[str, str] = {}
     real = hashing.hash_file_uncached
 
     def noting(path: Path | str) -> str:
-        names.append(threading.current_thread().name)
+        names[os.path.basename(path)] = threading.current_thread().name
+        time.sleep(0.002)  # long enough for both threads to take files
         return real(path)
 
     monkeypatch.setattr(hashing, "hash_file_uncached", noting)
     return names
 
 
-def test_parallel_tree_hash_equals_serial(tmp_path: Path, always_parallel: list[str]) -> None:
+def test_parallel_tree_hash_equals_serial(tmp_path: Path,
+                                          always_parallel: dict[str, str]) -> None:
     rng = random.Random(7)
     root = _write(tmp_path / "t", {f"d{i % 5}/f{i}": rng.randbytes(rng.randint(0, 9000))
                                    for i in range(60)} | {"big": rng.randbytes(3 << 20)})
     parallel = Hasher(StatCache(tmp_path / "p")).tree_entries(root)
-    assert {n.split("_")[0] for n in always_parallel} == {"sluice-hash"}
+    small = {e.path.rsplit("/")[-1] for e in parallel if e.size < 1024}
+    assert small and {always_parallel[n] for n in small} == {"MainThread"}
+    assert always_parallel["big"] in ("MainThread", "sluice-hash-0")
+    assert "sluice-hash-0" in always_parallel.values()  # large files on the other core
     serial = [TreeEntry(rel, hash_file_uncached(root / rel), st.st_size)
               for rel, st in walk_files(root)]
     assert parallel == serial
 
 
-def test_parallel_hashing_raises_the_first_error(tmp_path: Path,
-                                                 always_parallel: list[str]) -> None:
-    files = [_write(tmp_path, {f"f{i}": str(i)}) / f"f{i}" for i in range(8)]
+@pytest.mark.parametrize("size", [10, 2000])
+def test_parallel_hashing_raises_the_first_error(tmp_path: Path, size: int,
+                                                 always_parallel: dict[str, str]) -> None:
+    import threading
+
+    files = [_write(tmp_path, {f"f{i}": "x" * size}) / f"f{i}" for i in range(8)]
     files[3].unlink()
     with pytest.raises(FileNotFoundError):
-        hashing.hash_files([str(f) for f in files], [1] * 8)
+        hashing.hash_files([str(f) for f in files], [size] * 8)
+    assert [t for t in threading.enumerate() if t.name.startswith("sluice-hash")] == []
 
 
 def test_a_file_vanishing_during_a_tree_hash_is_an_os_error(tmp_path: Path,
-                                                            always_parallel: list[str],
+                                                            always_parallel: dict[str, str],
                                                             monkeypatch: pytest.MonkeyPatch
                                                             ) -> None:
     root = _write(tmp_path / "t", {f"f{i}": str(i) for i in range(8)})
