@@ -5,7 +5,8 @@ the answer costs less than importing typer. :func:`sluice.cli.fast.fast_command`
 sends the plain forms here; ``sluice.cli.data_cmd.status`` (the typer command,
 for ``--help`` and anything unusual) renders through :func:`show_status` too,
 so both print the same. Nothing here imports yaml, pydantic or SQLAlchemy when
-the config cache holds ``sluice.yaml`` and sluice.lock is as sluice writes it.
+sluice.lock is as sluice writes it and no DVC pointer file is around: the status
+does not need sluice.yaml's config (see :class:`sluice.data.status.Checkout`).
 """
 
 from __future__ import annotations
@@ -27,10 +28,10 @@ def status_command(as_json: bool) -> Callable[[], int]:
 
 
 def run_status(as_json: bool) -> int:
-    from sluice.data.status import data_status
-    from sluice.workspace.project import load_project
+    from sluice.data.status import Checkout, data_status
+    from sluice.workspace.root import find_root
 
-    return show_status(data_status(load_project()), as_json)
+    return show_status(data_status(Checkout(find_root())), as_json)
 
 
 def show_status(states: list[DataStatus], as_json: bool) -> int:

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from sluice.config.lockfile import (
     DVC_PREFIX,
@@ -30,9 +31,47 @@ from sluice.config.lockfile import (
 from sluice.errors import DataInvalid, UsageError
 
 if TYPE_CHECKING:
-    from sluice.workspace.project import Project
+    from sluice.util.hashing import Hasher
+    from sluice.util.statcache import StatCache
 
 DataState = Literal["unchanged", "modified", "missing"]
+
+
+class Workspace(Protocol):
+    """What checking pins needs of a project (a Project, or a :class:`Checkout`)."""
+
+    @property
+    def root(self) -> Path: ...
+
+    @property
+    def stat_cache(self) -> StatCache: ...
+
+    @property
+    def hasher(self) -> Hasher: ...
+
+
+@dataclass
+class Checkout:
+    """A checkout's root and stat index, without its config.
+
+    `sluice data status` compares files with sluice.lock and DVC's pointer files;
+    nothing in sluice.yaml changes the answer. So it does not validate the config,
+    which in a fresh clone (no config cache yet) would cost more than the status.
+    """
+
+    root: Path
+
+    @cached_property
+    def stat_cache(self) -> StatCache:
+        from sluice.workspace.root import checkout_stat_cache
+
+        return checkout_stat_cache(self.root)
+
+    @cached_property
+    def hasher(self) -> Hasher:
+        from sluice.util.hashing import Hasher
+
+        return Hasher(self.stat_cache)
 
 
 @dataclass(frozen=True)
@@ -44,7 +83,7 @@ class DataStatus:
     source: str = LOCK_FILE  # the file that pins it
 
 
-def read_pins(project: Project) -> dict[str, DataPin]:
+def read_pins(project: Workspace) -> dict[str, DataPin]:
     """The pins of sluice.lock (the ones sluice writes, restores and transfers)."""
     return lock_pins(project.root)
 
@@ -81,7 +120,7 @@ def pointer_files(root: Path) -> list[str]:
     return sorted(found)
 
 
-def workspace_pins(project: Project) -> dict[str, DataPin]:
+def workspace_pins(project: Workspace) -> dict[str, DataPin]:
     """Every pin of the workspace: sluice.lock's, then those of DVC's pointer files."""
     def read(path: str) -> bytes | None:
         try:
@@ -92,7 +131,7 @@ def workspace_pins(project: Project) -> dict[str, DataPin]:
     return collect_pins(pointer_files(project.root), read)
 
 
-def current_hash(project: Project, pin: DataPin) -> str:
+def current_hash(project: Workspace, pin: DataPin) -> str:
     """The workspace content's digest, in the pin's algorithm (FileNotFoundError if absent)."""
     full = project.root / pin.path
     if pin.algorithm == XXH3:
@@ -102,7 +141,7 @@ def current_hash(project: Project, pin: DataPin) -> str:
     return DVC_PREFIX + path_md5(full, project.stat_cache, pin.algorithm)
 
 
-def pin_status(project: Project, pin: DataPin, current: str | None = None) -> DataStatus:
+def pin_status(project: Workspace, pin: DataPin, current: str | None = None) -> DataStatus:
     """Whether the workspace holds the pinned content (unchanged files are not re-read).
 
     ``current``: the workspace's digest, when already known.
@@ -119,7 +158,7 @@ def pin_status(project: Project, pin: DataPin, current: str | None = None) -> Da
     return DataStatus(pin.path, state, pin.hash, current, pin.source)
 
 
-def data_status(project: Project) -> list[DataStatus]:
+def data_status(project: Workspace) -> list[DataStatus]:
     """Every checkable pin (sluice.lock and DVC's) against the workspace.
 
     sluice's own pins are hashed together: in a fresh clone the large files of

@@ -148,3 +148,13 @@ def test_a_fresh_status_hashes_all_pins_together(pinned: Path,
     (pinned / "data" / "one.csv").unlink()
     assert [(s.path, s.state) for s in data_status(load_project(pinned))] == [
         ("data/d", "modified"), ("data/one.csv", "missing")]
+
+
+def test_a_fresh_clone_is_checked_without_loading_the_config(pinned: Path) -> None:
+    import shutil
+
+    shutil.rmtree(pinned / ".sluice")  # no config cache, no stat index
+    out, code, modules = _run(pinned, "data", "status", "--json")
+    assert code == 0 and {r["state"] for r in json.loads(out)} == {"unchanged"}
+    assert [m for m in modules if m.split(".")[0] in HEAVY] == []
+    assert (pinned / ".sluice" / ".gitignore").is_file()  # its state stays out of git
