@@ -17,6 +17,7 @@ from array import array
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from json.encoder import encode_basestring_ascii as _json_str
+from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -75,9 +76,15 @@ def manifest_bytes(entries: list[TreeEntry]) -> bytes:
     Written out by hand (the same bytes, tests/unit/util/test_hashing.py checks it):
     json.dumps builds a dict per file first, a third of a warm status on 20,000 files.
     """
-    rows = [f'{{"hash":{_json_str(e.hash)},"path":{_json_str(e.path)},"size":{int(e.size)}}}'
-            for e in sorted(entries, key=lambda e: e.path)]
-    return ("[" + ",".join(rows) + "]").encode()
+    return _manifest([(e.path, e.hash, e.size) for e in entries])
+
+
+def _manifest(rows: list[tuple[str, str, int]]) -> bytes:
+    """:func:`manifest_bytes` of (path, hash, size) rows."""
+    rows = sorted(rows, key=itemgetter(0))  # stable, as sorting the entries by path is
+    return ("[" + ",".join([f'{{"hash":{_json_str(digest)},"path":{_json_str(path)},'
+                            f'"size":{int(size)}}}' for path, digest, size in rows])
+            + "]").encode()
 
 
 def manifest_from_bytes(data: bytes, digest: str = "") -> list[TreeEntry]:
@@ -301,27 +308,32 @@ class _Tree:
         self.top = str(root) + os.sep
         self.now = time.time_ns()  # before reading: a file written meanwhile is newer
         self.signature, self.newest = "", 0  # set where the folder digest is looked up
-        self._known: list[str | None] | None = None
+        self._known: list[str | None] = []
+        self._keys: list[str] = []
 
     def missing(self) -> list[tuple[str, os.stat_result]]:
         """(full path, stat) of the files the stat cache does not vouch for."""
         if self.files is None:
             assert self.st is not None
             return [(str(self.root), self.st)]
-        top = self.top
-        self._known = self.hasher.cache.get_many([(top + rel, st) for rel, st in self.files])
-        return [(top + rel, st) for (rel, st), known in zip(self.files, self._known, strict=True)
+        top, stats = self.top, [st for _, st in self.files]
+        self._keys = [top + rel for rel, _ in self.files]
+        self._known = self.hasher.cache.get_many(self._keys, stats)
+        return [(key, st) for key, st, known in zip(self._keys, stats, self._known, strict=True)
                 if known is None]
 
+    def _rows(self, hashed: dict[str, str]) -> list[tuple[str, str, int]]:
+        assert self.files is not None
+        return [(rel, known or hashed[key], st.st_size)
+                for (rel, st), key, known in zip(self.files, self._keys, self._known, strict=True)]
+
     def entries(self, hashed: dict[str, str]) -> list[TreeEntry]:
-        assert self.files is not None and self._known is not None
-        top = self.top
-        return [TreeEntry(rel, known or hashed[top + rel], st.st_size)
-                for (rel, st), known in zip(self.files, self._known, strict=True)]
+        return [TreeEntry(*row) for row in self._rows(hashed)]
 
     def digest(self, hashed: dict[str, str]) -> str:
         if self.files is None:
             return hashed[str(self.root)]
-        digest = hash_manifest(self.entries(hashed))
+        # Rows straight into the manifest: a TreeEntry per file costs as much as the rest.
+        digest = hash_bytes(_manifest(self._rows(hashed))) + DIR_SUFFIX
         self.hasher.cache.put_tree(str(self.root), self.signature, self.newest, digest, self.now)
         return digest
