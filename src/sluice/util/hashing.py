@@ -14,7 +14,7 @@ import os
 import stat
 import time
 from array import array
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from json.encoder import encode_basestring_ascii as _json_str
 from operator import itemgetter
@@ -165,8 +165,7 @@ def _link_refused(root: Path, rel: str) -> UsageError:
                            "and run the command again")
 
 
-def hash_files(paths: Sequence[str], sizes: Sequence[int],
-               read: Callable[[str], str] | None = None) -> list[str]:
+def hash_files(paths: Sequence[str], sizes: Sequence[int]) -> list[str]:
     """The digests of ``paths`` (in order), large files on other threads meanwhile.
 
     Reading and hashing a large file release the GIL for each 4 MiB chunk, so
@@ -177,7 +176,9 @@ def hash_files(paths: Sequence[str], sizes: Sequence[int],
     the large ones, largest first, and joins them when done. The first error (a
     file that vanished, an unreadable one) is raised once all threads stopped.
     """
-    hash_one = read or (lambda path: hash_file_uncached(path))  # looked up per call (tests)
+    def hash_one(path: str) -> str:
+        return hash_file_uncached(path)  # looked up per call: tests count the reads
+
     large = sorted((i for i in range(len(paths)) if sizes[i] >= _LARGE), key=lambda i: -sizes[i])
     threads = min((os.cpu_count() or 1) - 1, len(large))
     if threads < 1:
