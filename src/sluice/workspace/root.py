@@ -12,7 +12,6 @@ from pathlib import Path
 
 from sluice.config.base import CONFIG_FILE
 from sluice.errors import ConfigError
-from sluice.util.fs import atomic_write_bytes
 from sluice.util.statcache import INDEX_FILE, StatCache
 
 STATE_DIR = ".sluice"
@@ -32,6 +31,8 @@ def ignore_state_dir(root: Path) -> None:
     """Keep ``.sluice/`` (caches, logs, locks) out of git, as DVC does for ``.dvc/``."""
     marker = root / STATE_DIR / ".gitignore"
     if not marker.exists():
+        from sluice.util.fs import atomic_write_bytes  # (tempfile, shutil): only to write
+
         # A read-only checkout can still plan and report.
         with contextlib.suppress(OSError):
             atomic_write_bytes(marker, b"# sluice's local state: never commit it\n*\n")
