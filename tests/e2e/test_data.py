@@ -62,7 +62,7 @@ def test_checkout_restores_and_records_stat_cache(project: Path) -> None:
     from sluice.util.hashing import Hasher
     from sluice.util.statcache import StatCache
 
-    cache = StatCache(project / ".sluice/state.db")
+    cache = StatCache(project / ".sluice/stat-index")
     hasher = Hasher(cache)
     reads = 0
     import sluice.util.hashing as hashing

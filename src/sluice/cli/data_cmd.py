@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from sluice.cli.output import echo, print_json, size
+from sluice.cli.output import echo, size
 
 data_app = typer.Typer(help="Data: version it outside git (sluice.lock), validate it against a "
                               "schema, compare it with a reference for drift.",
@@ -51,28 +51,9 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] 
 
       sluice data status --json
     """
-    from sluice.data.versioning import data_status
-    from sluice.workspace.project import load_project
+    from sluice.cli.fast_data import run_status
 
-    states = data_status(load_project())
-    if as_json:
-        print_json([{"path": s.path, "state": s.state, "locked": s.locked_hash,
-                     "current": s.current_hash, "source": s.source} for s in states])
-    elif not states:
-        echo("no data pinned (see `sluice data add`)")
-    else:
-        for item in states:
-            echo(f"  {item.state:<10} {item.path}  ({item.source})")
-        changed = [s for s in states if s.state != "unchanged"]
-        fixes = []
-        if any(s.source == "sluice.lock" for s in changed):
-            fixes.append("`sluice data checkout` restores those of sluice.lock "
-                         "(`sluice data add` re-pins)")
-        if any(s.source != "sluice.lock" for s in changed):
-            fixes.append("`dvc checkout` restores those of DVC (`dvc add` re-pins)")
-        echo(f"{len(states) - len(changed)} unchanged, {len(changed)} differ from their pins"
-             + ("; " + "; ".join(fixes) if fixes else ""))
-    return 0 if all(s.state == "unchanged" for s in states) else 1
+    return run_status(as_json)
 
 
 @data_app.command("checkout")

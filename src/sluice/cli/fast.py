@@ -29,6 +29,10 @@ def fast_command(argv: list[str]) -> Callable[[], int] | None:
 
         return run
     rest = argv[2:]
+    if argv[:2] == ["data", "status"] and rest in ([], ["--json"]):
+        from sluice.cli.fast_data import status_command
+
+        return status_command(as_json=rest == ["--json"])
     refs = [a for a in rest if a != "--json"]
     if argv[:2] == ["models", "show"] and len(refs) == 1 and len(rest) - len(refs) <= 1:
 

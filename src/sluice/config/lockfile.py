@@ -11,6 +11,7 @@ an entry has no ``hash:``), so the workspace can be checked against them
 from __future__ import annotations
 
 import posixpath
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -43,10 +44,49 @@ class DataPin:
         return self.source != LOCK_FILE
 
 
+# The exact form render_lock writes, for paths and values YAML reads as these very
+# strings (no quotes, not a number, bool, null or date): read without yaml.
+_PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_./-]*", re.ASCII)
+_PLAIN_HASH = re.compile(r"[0-9a-f]{32}(?:\.dir)?", re.ASCII)
+_PLAIN_INT = re.compile(r"0|[1-9][0-9]*", re.ASCII)
+_YAML_WORDS = {"y", "n", "yes", "no", "true", "false", "on", "off", "null"}
+
+
+def _parse_plain_lock(text: str) -> dict[str, DataPin] | None:
+    """The pins of a lock file exactly as render_lock writes it; None for anything else."""
+    lines = [line for line in text.split("\n") if not line.startswith("#")]
+    if lines[-1:] == [""]:
+        lines.pop()
+    if lines[:1] != ["version: 1"]:
+        return None
+    if lines[1:] == ["data: {}"]:
+        return {}
+    body = lines[2:]
+    if lines[1:2] != ["data:"] or not body or len(body) % 4:
+        return None
+    pins = {}
+    for at in range(0, len(body), 4):
+        head, digest, size, nfiles = body[at:at + 4]
+        path = head[2:-1]
+        if head[:2] != "  " or head[-1:] != ":" or not _PLAIN_KEY.fullmatch(path) or \
+                path.lower() in _YAML_WORDS or path in pins or \
+                not digest.startswith("    hash: ") or \
+                not _PLAIN_HASH.fullmatch(digest[10:]) or \
+                not size.startswith("    size: ") or not _PLAIN_INT.fullmatch(size[10:]) or \
+                not nfiles.startswith("    nfiles: ") or \
+                not _PLAIN_INT.fullmatch(nfiles[12:]):
+            return None
+        pins[path] = DataPin(path, digest[10:], int(size[10:]), int(nfiles[12:]))
+    return pins
+
+
 def parse_lock(text: str | None) -> dict[str, DataPin]:
     """The pins in a ``sluice.lock``'s text (None: no lock file)."""
     if text is None:
         return {}
+    plain = _parse_plain_lock(text)
+    if plain is not None:  # as sluice wrote it: no need for yaml
+        return plain
     source = parse_yaml(text, LOCK_FILE)
     data = source.data
     if data is None:

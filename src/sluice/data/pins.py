@@ -21,7 +21,7 @@ from typing import Any
 
 from sluice.config.base import is_glob
 from sluice.config.lockfile import EXTERNAL, LOCK_FILE, DataPin
-from sluice.data.versioning import pin_status, read_pins, workspace_pins
+from sluice.data.status import pin_status, read_pins, workspace_pins
 from sluice.errors import PinnedDataMismatch
 from sluice.workspace.graph import glob_touches
 from sluice.workspace.project import Project

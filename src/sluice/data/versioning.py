@@ -1,8 +1,9 @@
 """Data versioning: pin data outside git by content hash in ``sluice.lock``.
 
 ``add`` hashes a file or folder, stores its objects and pins the hash;
-``status`` compares the workspace with the pins — sluice.lock's and those of
-DVC's ``.dvc`` / ``dvc.lock`` files, in DVC's md5 — cheaply, through the stat cache;
+``status`` (:mod:`sluice.data.status`, light enough for the fast path) compares
+the workspace with the pins — sluice.lock's and those of DVC's ``.dvc`` /
+``dvc.lock`` files, in DVC's md5 — cheaply, through the stat cache;
 ``checkout`` restores pinned data from the store; ``push``/``pull`` copy
 missing objects between the local store and a remote one.
 """
@@ -11,22 +12,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 from sluice.config.base import normalise_path
-from sluice.config.lockfile import (
-    DVC_PREFIX,
-    EXTERNAL,
-    LOCK_FILE,
-    XXH3,
-    DataPin,
-    collect_pins,
-    parse_lock,
-    render_lock,
-)
-from sluice.errors import DataInvalid, Location, SluiceError, StoreError, UsageError
+from sluice.config.lockfile import LOCK_FILE, DataPin, render_lock
+from sluice.data.status import read_pins as read_pins  # status lives there; fetch reads it here
+from sluice.data.status import workspace_pins
+from sluice.errors import Location, SluiceError, StoreError, UsageError
 from sluice.store.base import Store
 from sluice.store.local import LocalStore
 from sluice.util.fs import FileLock, atomic_write_bytes
@@ -38,32 +30,6 @@ from sluice.workspace.gitignore import ensure_ignored
 from sluice.workspace.graph import OutputIndex
 from sluice.workspace.outputs import restore_outputs, store_file, store_tree
 from sluice.workspace.project import Project
-
-DataState = Literal["unchanged", "modified", "missing"]
-
-
-@dataclass(frozen=True)
-class DataStatus:
-    """A pin's data in the workspace: unchanged, modified or missing."""
-
-    path: str
-    state: DataState
-    locked_hash: str
-    current_hash: str | None
-    source: str = LOCK_FILE  # the file that pins it
-
-
-def read_pins(project: Project) -> dict[str, DataPin]:
-    """The pins of sluice.lock (the ones sluice writes, restores and transfers)."""
-    return _lock_pins(project.root)
-
-
-def _lock_pins(root: Path) -> dict[str, DataPin]:
-    try:
-        text = (root / LOCK_FILE).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return {}
-    return parse_lock(text)
 
 
 def _write_pins(project: Project, pins: dict[str, DataPin]) -> None:
@@ -115,74 +81,6 @@ def data_add(project: Project, raw_paths: list[str],
         lock.release()
         project.stat_cache.flush()
     return added
-
-
-def pointer_files(root: Path) -> list[str]:
-    """DVC's pointer files (``*.dvc``, ``dvc.lock``) in the project, relative to ``root``.
-
-    Listed by git (tracked, or untracked and not ignored: one quick call) rather
-    than by walking folders that may hold a great many data files; outside a git
-    repository, by a walk that skips hidden folders and data pinned in sluice.lock.
-    """
-    from sluice.util.git import git
-
-    try:
-        out = git(root, "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--",
-                  ":(glob)**/*.dvc", ":(glob)**/dvc.lock")
-        return sorted({os.fsdecode(p) for p in out.split(b"\0") if p})
-    except UsageError:  # not a git repository, or no git
-        pass
-    skip = {root / p for p in _lock_pins(root)}
-    found = []
-    for folder, dirs, files in os.walk(root):
-        dirs[:] = [d for d in dirs if not d.startswith(".") and Path(folder, d) not in skip]
-        rel = Path(folder).relative_to(root)
-        found += [(rel / f).as_posix() for f in files if f.endswith(".dvc") or f == "dvc.lock"]
-    return sorted(found)
-
-
-def workspace_pins(project: Project) -> dict[str, DataPin]:
-    """Every pin of the workspace: sluice.lock's, then those of DVC's pointer files."""
-    def read(path: str) -> bytes | None:
-        try:
-            return (project.root / path).read_bytes()
-        except OSError:
-            return None
-
-    return collect_pins(pointer_files(project.root), read)
-
-
-def current_hash(project: Project, pin: DataPin) -> str:
-    """The workspace content's digest, in the pin's algorithm (FileNotFoundError if absent)."""
-    full = project.root / pin.path
-    if pin.algorithm == XXH3:
-        return project.hasher.path(full)
-    from sluice.util.dvc_md5 import path_md5
-
-    return DVC_PREFIX + path_md5(full, project.stat_cache, pin.algorithm)
-
-
-def pin_status(project: Project, pin: DataPin) -> DataStatus:
-    """Whether the workspace holds the pinned content (unchanged files are not re-read)."""
-    try:
-        current = current_hash(project, pin)
-    except (FileNotFoundError, NotADirectoryError):
-        return DataStatus(pin.path, "missing", pin.hash, None, pin.source)
-    except OSError as exc:  # unreadable (permissions, I/O): say which, never a traceback
-        raise DataInvalid(f"cannot read pinned data `{pin.path}`: {exc.strerror}",
-                          hint="check its permissions, or restore it with `sluice data "
-                               f"checkout {pin.path}`") from None
-    state: DataState = "unchanged" if current == pin.hash else "modified"
-    return DataStatus(pin.path, state, pin.hash, current, pin.source)
-
-
-def data_status(project: Project) -> list[DataStatus]:
-    """Every checkable pin (sluice.lock and DVC's) against the workspace."""
-    pins = [p for p in workspace_pins(project).values() if p.algorithm != EXTERNAL]
-    try:
-        return [pin_status(project, pin) for pin in sorted(pins, key=lambda p: p.path)]
-    finally:
-        project.stat_cache.flush()
 
 
 def select_pins(project: Project, paths: list[str] | None) -> list[DataPin]:

@@ -1,113 +1,224 @@
-"""The stat cache: (path, size, mtime_ns, inode) → content hash, in SQLite.
+"""The stat cache: (path, size, mtime_ns, inode) → content hash, in one index file.
 
-It is what lets a no-op ``sluice run`` finish without reading data files. An
-entry is trusted only when the file's mtime lies well before the moment it was
-recorded: a file rewritten within the same timestamp tick as its hashing (the
-"racy" case git also guards against) is otherwise indistinguishable from the
-hashed one.
+It is what lets a no-op ``sluice run`` or ``sluice data status`` finish without
+reading data files. An entry is trusted only when the file's mtime lies well
+before the moment it was recorded: a file rewritten within the same timestamp
+tick as its hashing (the "racy" case git also guards against) is otherwise
+indistinguishable from the hashed one. Such an entry is never trusted, so it is
+not even kept.
+
+The index (``.sluice/stat-index``) is one file read in one go: a magic line, an
+xxh3-64 checksum, then two :mod:`marshal`-ed dicts: folders, ``path → (listing
+signature, newest mtime_ns, recorded_ns, hash)``, and files, ``path → (inode,
+size, mtime_ns, recorded_ns, hash)``; the files part is decoded only when a
+folder's listing changed. Reading it imports nothing beyond the standard library
+and xxhash (SQLite cost ten times as much). A file that is damaged, truncated,
+of another version, or whose checksum does not match is ignored — it only
+costs rehashing — and replaced at the next flush. Writers merge:
+:meth:`StatCache.flush` takes a lock beside the index, re-reads it if another
+process replaced it meanwhile, adds its own entries and replaces the file
+atomically, so parallel stages that hash at the same time keep each other's
+entries.
 
 Digests of other algorithms (DVC's md5 for ``.dvc`` pins, :mod:`sluice.util.dvc_md5`)
-live in the same table under a key prefixed with the algorithm's name, so a file
+live in the same index under a key prefixed with the algorithm's name, so a file
 checked against a DVC pin is read once too.
 """
 
 from __future__ import annotations
 
 import contextlib
+import marshal
 import os
-import sqlite3
 import time
 from pathlib import Path
+from typing import cast
+
+import xxhash
 
 _RACY_NS = 1_000_000_000  # timestamps on some filesystems are this coarse
 DEFAULT_ALGORITHM = "xxh3"  # sluice's own content hash (sluice.util.hashing)
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS stat_cache (
-    path TEXT PRIMARY KEY,
-    inode INTEGER NOT NULL,
-    size INTEGER NOT NULL,
-    mtime_ns INTEGER NOT NULL,
-    recorded_ns INTEGER NOT NULL,
-    hash TEXT NOT NULL
-)
-"""
+INDEX_FILE = "stat-index"  # under .sluice/
+_MAGIC = b"sluice stat-index 2\n"
+# Magic, the xxh3-64 of all that follows, the length of the trees part (both big-endian).
+_HEAD = len(_MAGIC) + 16
+_MARSHAL_VERSION = 4
+
+Row = tuple[int, int, int, int, str]  # inode, size, mtime_ns, recorded_ns, hash
+# A folder's digest: the signature of its listing (every file's relative path, inode,
+# size and mtime_ns), the newest of those mtimes, when it was recorded, the digest.
+TreeRow = tuple[str, int, int, str]
+
+
+def _split(data: bytes) -> tuple[dict[str, TreeRow], memoryview] | None:
+    """The trees of an index file's bytes and its files part (still marshalled)."""
+    if len(data) < _HEAD or not data.startswith(_MAGIC):
+        return None
+    payload = memoryview(data)[_HEAD:]
+    if xxhash.xxh3_64_intdigest(payload) != int.from_bytes(data[len(_MAGIC):_HEAD - 8], "big"):
+        return None  # truncated or damaged: never trust a single entry of it
+    cut = int.from_bytes(data[_HEAD - 8:_HEAD], "big")
+    trees = _loads(payload[:cut])
+    return (cast(dict[str, TreeRow], trees), payload[cut:]) if trees is not None else None
+
+
+def _loads(blob: memoryview) -> dict[str, object] | None:
+    try:
+        value = marshal.loads(blob)
+    except (ValueError, EOFError, TypeError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def decode_index(data: bytes) -> tuple[dict[str, Row], dict[str, TreeRow]] | None:
+    """(file entries, folder entries) of an index file's bytes; None if it is not sound."""
+    parts = _split(data)
+    files = _loads(parts[1]) if parts is not None else None
+    return None if parts is None or files is None else (cast(dict[str, Row], files), parts[0])
+
+
+def encode_index(rows: dict[str, Row], trees: dict[str, TreeRow]) -> bytes:
+    head = marshal.dumps(trees, _MARSHAL_VERSION)
+    payload = head + marshal.dumps(rows, _MARSHAL_VERSION)
+    return (_MAGIC + xxhash.xxh3_64_intdigest(payload).to_bytes(8, "big")
+            + len(head).to_bytes(8, "big") + payload)
+
+
+def _identity(st: os.stat_result) -> tuple[int, int, int]:
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
+class _Snapshot:
+    """One read of the index file: its folders at once, its files when first needed."""
+
+    def __init__(self, path: Path) -> None:
+        self.trees: dict[str, TreeRow] = {}
+        self._files: memoryview | None = None
+        self._rows: dict[str, Row] | None = None
+        self.identity: tuple[int, int, int] | None = None
+        try:
+            with open(path, "rb") as handle:
+                st = os.fstat(handle.fileno())
+                data = handle.read()
+        except OSError:
+            return
+        self.identity = _identity(st)
+        parts = _split(data)
+        if parts is not None:
+            self.trees, self._files = parts
+
+    @property
+    def rows(self) -> dict[str, Row]:
+        if self._rows is None:
+            files = _loads(self._files) if self._files is not None else None
+            self._rows = cast(dict[str, Row], files) if files is not None else {}
+            self._files = None
+        return self._rows
 
 
 class StatCache:
-    """Lookups are read from one snapshot; new entries are written in one batch by flush()."""
+    """Lookups are read from one snapshot; new entries are written in one batch by flush().
 
-    def __init__(self, db_path: Path) -> None:
-        self.db_path = db_path
-        self._rows: dict[str, tuple[int, int, int, int, str]] | None = None
-        self._pending: dict[str, tuple[int, int, int, int, str]] = {}
+    Besides files, whole folders: a folder whose listing (paths, inodes, sizes,
+    mtimes) is the one recorded, all older than the racy window then, has the
+    recorded digest, without a lookup per file or building its manifest.
+    """
 
-    def _connect(self) -> sqlite3.Connection:
-        self.db_path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.db_path, timeout=30)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute(_SCHEMA)
-        return conn
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._snapshot: _Snapshot | None = None
+        self._pending: dict[str, Row] = {}
+        self._pending_trees: dict[str, TreeRow] = {}
 
-    def _load(self) -> dict[str, tuple[int, int, int, int, str]]:
-        if self._rows is None:
-            self._rows = {}
-            if self.db_path.exists():
-                try:
-                    conn = self._connect()
-                    try:
-                        for path, inode, size, mtime, recorded, digest in conn.execute(
-                                "SELECT path, inode, size, mtime_ns, recorded_ns, hash "
-                                "FROM stat_cache"):
-                            self._rows[path] = (inode, size, mtime, recorded, digest)
-                    finally:
-                        conn.close()
-                except sqlite3.DatabaseError:
-                    # A damaged cache only costs rehashing: start a fresh one.
-                    self._rows = {}
-                    for suffix in ("", "-wal", "-shm"):
-                        with contextlib.suppress(OSError):
-                            os.unlink(f"{self.db_path}{suffix}")
-        return self._rows
+    def _load(self) -> _Snapshot:
+        if self._snapshot is None:
+            self._snapshot = _Snapshot(self.path)
+        return self._snapshot
 
     @staticmethod
     def _key(path: str, algorithm: str) -> str:
         # Paths are absolute, so "md5:/…" never collides with a plain path.
         return path if algorithm == DEFAULT_ALGORITHM else f"{algorithm}:{path}"
 
-    def get(self, path: str, st: os.stat_result,
-            algorithm: str = DEFAULT_ALGORITHM) -> str | None:
-        key = self._key(path, algorithm)
-        row = self._pending.get(key) or self._load().get(key)
+    @staticmethod
+    def trusted(row: Row | None, st: os.stat_result) -> str | None:
+        """The digest of ``row`` if it describes the file ``st`` describes, else None."""
         if row is None:
             return None
         inode, size, mtime, recorded, digest = row
-        if (inode, size, mtime) != (st.st_ino, st.st_size, st.st_mtime_ns):
+        if inode != st.st_ino or size != st.st_size or mtime != st.st_mtime_ns:
             return None
         if recorded - mtime < _RACY_NS:
             return None
         return digest
 
+    def get(self, path: str, st: os.stat_result,
+            algorithm: str = DEFAULT_ALGORITHM) -> str | None:
+        key = self._key(path, algorithm)
+        return self.trusted(self._pending.get(key) or self._load().rows.get(key), st)
+
+    def get_many(self, paths: list[str], stats: list[os.stat_result]) -> list[str | None]:
+        """:meth:`get` of sluice's own digest for many files (one loop, no method calls)."""
+        rows, pending, trusted = self._load().rows, self._pending, self.trusted
+        if pending:
+            return [trusted(pending.get(path) or rows.get(path), st)
+                    for path, st in zip(paths, stats, strict=True)]
+        get = rows.get
+        return [trusted(get(path), st) for path, st in zip(paths, stats, strict=True)]
+
     def put(self, path: str, st: os.stat_result, digest: str,
-            algorithm: str = DEFAULT_ALGORITHM) -> None:
+            algorithm: str = DEFAULT_ALGORITHM, now_ns: int | None = None) -> None:
+        now_ns = time.time_ns() if now_ns is None else now_ns
+        if now_ns - st.st_mtime_ns < _RACY_NS:
+            # Written within a timestamp tick of now: never trusted (see get), so
+            # not worth keeping; an older entry for the path is dropped with it.
+            self._pending.pop(self._key(path, algorithm), None)
+            return
         self._pending[self._key(path, algorithm)] = (st.st_ino, st.st_size, st.st_mtime_ns,
-                                                      time.time_ns(), digest)
+                                                     now_ns, digest)
+
+    def get_tree(self, path: str, signature: str) -> str | None:
+        """The digest recorded for the folder ``path`` with this listing signature, else None."""
+        row = self._pending_trees.get(path) or self._load().trees.get(path)
+        if row is None or row[0] != signature or row[2] - row[1] < _RACY_NS:
+            return None
+        return row[3]
+
+    def put_tree(self, path: str, signature: str, newest_mtime_ns: int, digest: str,
+                 now_ns: int | None = None) -> None:
+        """Remember a folder's digest; not if one of its files is within the racy window."""
+        now_ns = time.time_ns() if now_ns is None else now_ns
+        if now_ns - newest_mtime_ns < _RACY_NS:
+            self._pending_trees.pop(path, None)
+            return
+        self._pending_trees[path] = (signature, newest_mtime_ns, now_ns, digest)
 
     def flush(self) -> None:
-        """Write new entries; losing them (a crash before flush) only costs a rehash."""
-        if not self._pending:
+        """Merge new entries into the index file; losing them (a crash) only costs a rehash."""
+        if not self._pending and not self._pending_trees:
             return
-        rows = [(p, *v) for p, v in self._pending.items()]
+        from sluice.util.fs import FileLock, atomic_write_bytes
+
+        lock = FileLock(self.path.with_name(self.path.name + ".lock"))
         try:
-            conn = self._connect()
+            lock.acquire(blocking=True)
             try:
-                with conn:
-                    conn.executemany(
-                        "INSERT OR REPLACE INTO stat_cache "
-                        "(path, inode, size, mtime_ns, recorded_ns, hash) "
-                        "VALUES (?, ?, ?, ?, ?, ?)", rows)
+                snapshot = self._load()
+                try:
+                    now = _identity(os.stat(self.path))
+                except OSError:
+                    now = None
+                if now != snapshot.identity:  # another process wrote it: keep its entries
+                    snapshot = _Snapshot(self.path)
+                snapshot.rows.update(self._pending)
+                snapshot.trees.update(self._pending_trees)
+                atomic_write_bytes(self.path, encode_index(snapshot.rows, snapshot.trees))
+                with contextlib.suppress(OSError):
+                    snapshot.identity = _identity(os.stat(self.path))
             finally:
-                conn.close()
-        except sqlite3.DatabaseError:
-            return  # locked for too long by another run, or damaged: it is only a cache
-        self._load().update(self._pending)
+                lock.release()
+        except OSError:
+            return  # a read-only checkout, a full disk: it is only a cache
+        self._snapshot = snapshot
         self._pending.clear()
+        self._pending_trees.clear()

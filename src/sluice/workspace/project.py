@@ -6,25 +6,25 @@ records of the last run, logs, locks and (by default) the content store.
 
 from __future__ import annotations
 
-import contextlib
 import os
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-from sluice.config.base import CONFIG_FILE, Config
+from sluice.config.base import Config
 from sluice.config.load import load_config
 from sluice.errors import ConfigError, StoreError
 from sluice.store import open_store
 from sluice.store.base import Store
 from sluice.store.local import LocalStore
-from sluice.util.fs import atomic_write_bytes
 from sluice.util.hashing import Hasher
-from sluice.util.statcache import StatCache
+from sluice.util.statcache import INDEX_FILE, StatCache
 from sluice.workspace.graph import Graph, build_graph
 from sluice.workspace.imports import ImportFinder
+from sluice.workspace.root import STATE_DIR as STATE_DIR  # the root, without the config
+from sluice.workspace.root import find_root as find_root
+from sluice.workspace.root import ignore_state_dir
 
-STATE_DIR = ".sluice"
 CACHE_ENV = "SLUICE_CACHE"  # this checkout's own store (a folder)
 SHARED_CACHE_ENV = "SLUICE_CACHE_URL"  # the store CI runners share (overrides storage.cache)
 # Set (to 1/true/yes) in pull-request jobs: read the shared store, never write it.
@@ -34,16 +34,6 @@ READ_ONLY_ENV = "SLUICE_CACHE_READ_ONLY"
 def shared_read_only() -> bool:
     """Whether $SLUICE_CACHE_READ_ONLY says to read the shared store and never write it."""
     return os.environ.get(READ_ONLY_ENV, "").strip().lower() in ("1", "true", "yes")
-
-
-def find_root(start: Path | None = None) -> Path:
-    """The nearest folder at or above ``start`` holding ``sluice.yaml``."""
-    here = (start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        if (folder / CONFIG_FILE).is_file():
-            return folder
-    raise ConfigError(f"no {CONFIG_FILE} in {here} or any folder above it",
-                      hint="run `sluice init` to create one, or cd into your project")
 
 
 @dataclass
@@ -94,7 +84,7 @@ class Project:
 
     @cached_property
     def stat_cache(self) -> StatCache:
-        return StatCache(self.state_dir / "state.db")
+        return StatCache(self.state_dir / INDEX_FILE)
 
     @cached_property
     def hasher(self) -> Hasher:
@@ -123,18 +113,9 @@ class Project:
         return self.state_dir / "locks" / f"{stage}.lock"
 
 
-def _ignore_state_dir(root: Path) -> None:
-    """Keep ``.sluice/`` (caches, logs, locks) out of git, as DVC does for ``.dvc/``."""
-    marker = root / STATE_DIR / ".gitignore"
-    if not marker.exists():
-        # A read-only checkout can still plan and report.
-        with contextlib.suppress(OSError):
-            atomic_write_bytes(marker, b"# sluice's local state: never commit it\n*\n")
-
-
 def load_project(start: Path | None = None) -> Project:
     root = find_root(start)
     config = load_config(root)
     project = Project(root=root, config=config, graph=build_graph(config))
-    _ignore_state_dir(root)
+    ignore_state_dir(root)
     return project

@@ -36,7 +36,7 @@ def _write(root: Path, files: dict[str, bytes | str]) -> Path:
 
 @pytest.fixture
 def hasher(tmp_path: Path) -> Hasher:
-    return Hasher(StatCache(tmp_path / "state" / "state.db"))
+    return Hasher(StatCache(tmp_path / "state" / "stat-index"))
 
 
 def test_known_digests() -> None:
@@ -168,3 +168,78 @@ def test_walk_files_reports_stat(tmp_path: Path) -> None:
     root = _write(tmp_path / "t", {"a": "12345"})
     [(rel, st)] = walk_files(root)
     assert rel == "a" and st.st_size == 5 and st.st_ino == os.stat(root / "a").st_ino
+
+
+@pytest.mark.parametrize("path", ["a", "é/ü", 'x"y\\z', "\x00\n\u2028", "😀/f", "a\udcff"])
+def test_manifest_bytes_are_canonical_json(path: str) -> None:
+    import json
+
+    entries = [TreeEntry(path, "0" * 32, 7), TreeEntry("b", "f" * 32 + DIR_SUFFIX, 0)]
+    rows = [{"path": e.path, "hash": e.hash, "size": e.size}
+            for e in sorted(entries, key=lambda e: e.path)]
+    assert manifest_bytes(entries) == \
+        json.dumps(rows, separators=(",", ":"), sort_keys=True).encode()
+
+
+@pytest.fixture
+def always_parallel(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Files of 1 KiB and more count as large, on two cores; file name → its thread."""
+    import threading
+    import time
+
+    monkeypatch.setattr(hashing, "_LARGE", 1024)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    names: dict[str, str] = {}
+    real = hashing.hash_file_uncached
+
+    def noting(path: Path | str) -> str:
+        names[os.path.basename(path)] = threading.current_thread().name
+        time.sleep(0.002)  # long enough for both threads to take files
+        return real(path)
+
+    monkeypatch.setattr(hashing, "hash_file_uncached", noting)
+    return names
+
+
+def test_parallel_tree_hash_equals_serial(tmp_path: Path,
+                                          always_parallel: dict[str, str]) -> None:
+    rng = random.Random(7)
+    root = _write(tmp_path / "t", {f"d{i % 5}/f{i}": rng.randbytes(rng.randint(0, 9000))
+                                   for i in range(60)} | {"big": rng.randbytes(3 << 20)})
+    parallel = Hasher(StatCache(tmp_path / "p")).tree_entries(root)
+    small = {e.path.rsplit("/")[-1] for e in parallel if e.size < 1024}
+    assert small and {always_parallel[n] for n in small} == {"MainThread"}
+    assert always_parallel["big"] in ("MainThread", "sluice-hash-0")
+    assert "sluice-hash-0" in always_parallel.values()  # large files on the other core
+    serial = [TreeEntry(rel, hash_file_uncached(root / rel), st.st_size)
+              for rel, st in walk_files(root)]
+    assert parallel == serial
+
+
+@pytest.mark.parametrize("size", [10, 2000])
+def test_parallel_hashing_raises_the_first_error(tmp_path: Path, size: int,
+                                                 always_parallel: dict[str, str]) -> None:
+    import threading
+
+    files = [_write(tmp_path, {f"f{i}": "x" * size}) / f"f{i}" for i in range(8)]
+    files[3].unlink()
+    with pytest.raises(FileNotFoundError):
+        hashing.hash_files([str(f) for f in files], [size] * 8)
+    assert [t for t in threading.enumerate() if t.name.startswith("sluice-hash")] == []
+
+
+def test_a_file_vanishing_during_a_tree_hash_is_an_os_error(tmp_path: Path,
+                                                            always_parallel: dict[str, str],
+                                                            monkeypatch: pytest.MonkeyPatch
+                                                            ) -> None:
+    root = _write(tmp_path / "t", {f"f{i}": str(i) for i in range(8)})
+    real = hashing.walk_files
+
+    def then_remove(top: Path, **kwargs: bool) -> list[tuple[str, os.stat_result]]:
+        found = real(top, **kwargs)
+        (top / "f5").unlink()
+        return found
+
+    monkeypatch.setattr(hashing, "walk_files", then_remove)
+    with pytest.raises(FileNotFoundError):
+        Hasher(StatCache(tmp_path / "idx")).tree(root)
