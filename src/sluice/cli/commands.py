@@ -43,6 +43,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
                "The model registry: versions, aliases and their history."),
     "ci": ("sluice.cli.ci_cmd",
            "Generate CI configuration from the tiers, and check it is current."),
+    "export": ("sluice.cli.export_cmd",
+               "Write a tier as an Argo, KFP, SageMaker, Azure ML or Databricks pipeline."),
     "stage": ("sluice.cli.stage_cmd",
               "Stage capsules: run one stage anywhere that reaches the store."),
 }
