@@ -26,6 +26,16 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "churn"
 GOLDEN = Path(__file__).resolve().parent / "golden_export"
 IMAGE = "ghcr.io/acme/churn@sha256:" + "0123456789abcdef" * 4
 SDKS = {name: p.sdk for name, p in PLATFORM_TABLE.items()}
+# What a team adds to the example's sluice.yaml for each platform (docs/platforms.md).
+EXPORT_SECTIONS = {
+    "argo": "  service_account: sluice-runner\n",
+    "kfp": "",
+    "sagemaker": "  service_account: arn:aws:iam::123456789012:role/sluice-runner\n"
+                 "  instance_type: ml.m5.xlarge\n",
+    "azureml": "  cluster: cpu-cluster\n",
+    "databricks": "  instance_type: i3.xlarge\n  service_account: sluice-runner\n",
+}
+SECRETS = "  secrets: {SLUICE_DATABASE_URL: sluice-db/url}\n"
 
 
 def _installed(sdk: str) -> bool:
@@ -49,6 +59,9 @@ def test_golden_exports_of_the_example(churn: Path, platform: str) -> None:
     chosen = PLATFORM_TABLE[platform]
     if not _installed(SDKS[platform]) or not _installed(chosen.module):
         pytest.skip(f"the {platform} SDK ({SDKS[platform]}) is not installed")
+    config = churn / "sluice.yaml"
+    config.write_text(config.read_text() + "\nexport:\n" + EXPORT_SECTIONS[platform]
+                      + (SECRETS if platform in ("argo", "kfp", "databricks") else ""))
     out = churn / f"export.{chosen.suffix}"
     sluice(churn, "export", platform, "--tier", "merge", "--image", IMAGE, "-o", str(out))
     golden = GOLDEN / f"{platform}-merge.{chosen.suffix}"
