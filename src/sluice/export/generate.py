@@ -38,7 +38,7 @@ PLATFORM_TABLE: dict[str, Platform] = {p.name: p for p in (
     Platform("argo", "sluice.export.argo", "hera", "argo", "yaml", "Argo Workflows"),
     Platform("kfp", "sluice.export.kfp", "kfp", "kfp", "yaml",
              "Kubeflow Pipelines / Vertex AI Pipelines"),
-    Platform("sagemaker", "sluice.export.sagemaker", "sagemaker", "sagemaker", "json",
+    Platform("sagemaker", "sluice.export.sagemaker", "sagemaker.core", "sagemaker", "json",
              "SageMaker Pipelines"),
     Platform("azureml", "sluice.export.azureml", "azure.ai.ml", "azureml", "yaml",
              "Azure ML pipeline job"),
