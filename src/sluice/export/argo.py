@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sluice.export.model import COMMIT, DEFAULT_COMMIT, FINISH, RUN_ID, Export, Step
+from sluice.export.model import COMMIT, FINISH, RUN_ID, Export, Step
 
 if TYPE_CHECKING:
     from hera.workflows import Container
@@ -65,7 +65,7 @@ def build(export: Export) -> Any:
 
     with Workflow(
         generate_name=f"{export.name}-", entrypoint=ENTRYPOINT, on_exit=FINISH,
-        arguments=[Parameter(name=COMMIT, value=DEFAULT_COMMIT)],
+        arguments=[Parameter(name=COMMIT)],  # required: `argo submit -p commit=SHA`
         service_account_name=export.service_account,
         # The wall budget, plus the exit handler's time to compute the verdicts.
         active_deadline_seconds=export.deadline + (export.finish.timeout or 0)

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from sluice.errors import UsageError
-from sluice.export.model import COMMIT, DEFAULT_COMMIT, FINISH, RUN_ID, Export, Step
+from sluice.export.model import COMMIT, FINISH, RUN_ID, Export, Step
 
 RENDER = {RUN_ID: "${{inputs.run_id}}", COMMIT: "${{inputs.commit}}"}
 
@@ -89,7 +89,7 @@ def build(export: Export) -> Any:
                               image=export.image)
     commands = {step.name: _command(export, step, environment) for step in export.steps}
 
-    def pipeline(run_id: str, commit: str = DEFAULT_COMMIT) -> None:
+    def pipeline(run_id: str, commit: str) -> None:
         nodes: dict[str, Any] = {}
         for step in (export.start, *export.stages):
             node = commands[step.name](
@@ -106,8 +106,8 @@ def build(export: Export) -> Any:
     build_job = dsl.pipeline(pipeline, name=export.name.replace("-", "_"),
                              description=export.description, display_name=export.name,
                              **settings)
-    # No default run id: every submission names its own (`--set inputs.run_id=...`).
-    job = build_job(run_id=None)  # type: ignore[arg-type]
+    # No defaults: every submission names its run id and commit (`--set inputs.…`).
+    job = build_job(run_id=None, commit=None)  # type: ignore[arg-type]
     job.tags = {"sluice-tier": export.tier, "sluice-version": export.sluice_version,
                 "sluice-image": export.image}
     return job

@@ -19,7 +19,7 @@ import json
 from typing import Any
 
 from sluice.errors import UsageError
-from sluice.export.model import COMMIT, DEFAULT_COMMIT, FINISH, RUN_ID, Export, Step
+from sluice.export.model import COMMIT, FINISH, RUN_ID, Export, Step
 
 RENDER = {RUN_ID: "{{job.run_id}}", COMMIT: "{{job.parameters.commit}}"}
 SPARK_VERSION = "15.4.x-scala2.12"  # an LTS runtime; a GPU stage gets its ML GPU variant
@@ -83,7 +83,8 @@ def build(export: Export) -> Any:
             retry_on_timeout=False, **placement))
     return jobs.JobSettings(
         name=export.name, description=export.description,
-        parameters=[jobs.JobParameterDefinition(name=COMMIT, default=DEFAULT_COMMIT)],
+        # Databricks needs a default; every run names its commit (`--job-parameters`).
+        parameters=[jobs.JobParameterDefinition(name=COMMIT, default="")],
         # The wall budget, plus the finish task's time to write the verdicts.
         timeout_seconds=export.deadline + (export.finish.timeout or 0)
         if export.deadline else None,

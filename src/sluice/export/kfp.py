@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from sluice.export.argo import GPU_TYPE_LABEL, secret_key_ref
-from sluice.export.model import COMMIT, DEFAULT_COMMIT, RUN_ID, Export, Step
+from sluice.export.model import COMMIT, RUN_ID, Export, Step
 
 
 def _component(export: Export, step: Step) -> Callable[..., Any]:
@@ -76,7 +76,7 @@ def build(export: Export) -> Callable[..., Any]:
 
     components = {step.name: _component(export, step) for step in export.steps}
 
-    def pipeline(commit: str = DEFAULT_COMMIT) -> None:
+    def pipeline(commit: str) -> None:  # required: each run names its commit
         run_id = dsl.PIPELINE_JOB_ID_PLACEHOLDER
         finish = components[export.finish.name](run_id=run_id, commit=commit)
         _configure(export, finish, export.finish)

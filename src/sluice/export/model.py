@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 
 RUN_ID = "run_id"
 COMMIT = "commit"
-DEFAULT_COMMIT = "HEAD"  # a scheduled run with no commit given plans the branch's head
+# The commit has no default: `tier start` plans exactly the commit each submission names
+# (a full SHA), also when it clones it (a run the platform starts on its own schedule).
 START = "tier-start"
 FINISH = "tier-finish"
 # The capsule compares this with its own version and refuses a mismatched image (exit 2).

@@ -20,7 +20,7 @@ import json
 from typing import Any
 
 from sluice.errors import UsageError
-from sluice.export.model import COMMIT, DEFAULT_COMMIT, RUN_ID, VERSION_ENV, Export, Step
+from sluice.export.model import COMMIT, RUN_ID, VERSION_ENV, Export, Step
 
 DEFINITION_VERSION = "2020-12-01"
 VOLUME_GB = 30
@@ -70,7 +70,7 @@ def build(export: Export) -> dict[str, Any]:
         raise UsageError("a SageMaker pipeline's training jobs need an execution role",
                          hint="set `export: service_account:` to the role's ARN (it also "
                               "grants the steps the store)")
-    commit = ParameterString(name=COMMIT_PARAMETER, default_value=DEFAULT_COMMIT)
+    commit = ParameterString(name=COMMIT_PARAMETER)  # required: each execution names it
     parameters = [commit]
     store = dict(export.env).get("SLUICE_CACHE_URL", "")
     if store.startswith("s3://"):

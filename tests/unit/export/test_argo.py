@@ -45,7 +45,7 @@ def test_dag_edges_finish_on_exit_and_deadlines(project: Project) -> None:
     assert finish == ["sluice", "tier", "finish", "--run-id", "{{workflow.name}}", "--json"]
     assert spec["activeDeadlineSeconds"] == 3600 + 1800  # wall budget + the finish step
     assert templates["train_churn"]["activeDeadlineSeconds"] == 600
-    assert spec["arguments"]["parameters"] == [{"name": "commit", "value": "HEAD"}]
+    assert spec["arguments"]["parameters"] == [{"name": "commit"}]  # required
     start = templates["tier-start"]["container"]["command"]
     assert start[start.index("--commit") + 1] == "{{workflow.parameters.commit}}"
     assert start[start.index("--run-id") + 1] == "{{workflow.name}}"

@@ -41,7 +41,7 @@ def test_tasks_deps_finish_all_done_and_timeouts(project: Project) -> None:
         "tier", "finish", "--run-id", "{{job.run_id}}", "--json"]
     start = tasks["tier-start"]["python_wheel_task"]["parameters"]
     assert start[start.index("--commit") + 1] == "{{job.parameters.commit}}"
-    assert data["parameters"] == [{"name": "commit", "default": "HEAD"}]
+    assert data["parameters"] == [{"name": "commit", "default": ""}]
     assert data["timeout_seconds"] == 3600 + 1800
     assert tasks["train_churn"]["timeout_seconds"] == 600
     assert tasks["train_churn"]["max_retries"] == 3

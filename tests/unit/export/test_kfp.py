@@ -68,5 +68,6 @@ def test_resources_secrets_timeouts(project: Project) -> None:
             "envVar": "SLUICE_DATABASE_URL"}]} in [
         {k: v for k, v in s.items() if k in ("secretName", "keyToEnv")} for s in secrets]
     assert k8s["exec-train-churn"]["nodeSelector"]["labels"]["pool"] == "ml"
-    assert pipeline["root"]["inputDefinitions"]["parameters"]["commit"]["defaultValue"] == "HEAD"
+    commit = pipeline["root"]["inputDefinitions"]["parameters"]["commit"]
+    assert "defaultValue" not in commit and not commit.get("isOptional")
     assert set(re.findall(r"[0-9a-f]{40,}", text)) == {"ab" * 32}

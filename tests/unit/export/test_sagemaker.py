@@ -77,7 +77,7 @@ def test_steps_deps_parameters_and_runtime(sm_project: Project) -> None:
                                           "--stage", "train_churn"]
     start = steps["tier-start"]["Arguments"]["AlgorithmSpecification"]["ContainerArguments"]
     assert start[start.index("--commit") + 1] == {"Get": "Parameters.Commit"}
-    assert data["Parameters"] == [{"Name": "Commit", "Type": "String", "DefaultValue": "HEAD"}]
+    assert data["Parameters"] == [{"Name": "Commit", "Type": "String"}]
     train = steps["train_churn"]["Arguments"]
     assert train["ResourceConfig"]["InstanceType"] == "ml.p4d.24xlarge"
     assert train["StoppingCondition"]["MaxRuntimeInSeconds"] == 600
