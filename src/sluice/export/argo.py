@@ -10,6 +10,7 @@ step's own time so that the exit handler can still write the verdicts.
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from sluice.export.model import COMMIT, FINISH, RUN_ID, Export, Step
@@ -34,13 +35,26 @@ def memory_quantity(size: int) -> str:
     return f"{-(-size // 2**20)}Mi"
 
 
-def _container(export: Export, step: Step) -> Container:
+def template_names(export: Export) -> dict[str, str]:
+    """Step -> its template and task name: Argo's names allow letters, digits and `-`
+    only (``train_churn`` becomes ``train-churn``; a clash gets a number)."""
+    names: dict[str, str] = {}
+    for step in export.steps:
+        base = re.sub(r"[^a-zA-Z0-9-]", "-", step.name).strip("-") or "stage"
+        name, n = base, 2
+        while name in names.values() or name == ENTRYPOINT:
+            name, n = f"{base}-{n}", n + 1
+        names[step.name] = name
+    return names
+
+
+def _container(export: Export, step: Step, name: str) -> Container:
     from hera.workflows import Container, Env, Resources, RetryStrategy, SecretEnv
 
     env: list[Any] = [Env(name=k, value=v) for k, v in export.env]
     for variable, ref in export.secrets:
-        name, key = secret_key_ref(ref, variable)
-        env.append(SecretEnv(name=variable, secret_name=name, secret_key=key))
+        secret, key = secret_key_ref(ref, variable)
+        env.append(SecretEnv(name=variable, secret_name=secret, secret_key=key))
     selector = dict(step.placement.node_selector)
     if step.gpus and step.placement.gpu_type:
         selector.setdefault(GPU_TYPE_LABEL, step.placement.gpu_type)
@@ -48,7 +62,7 @@ def _container(export: Export, step: Step) -> Container:
     if export.deadline and step.kind not in ("start", "finish"):
         deadline = min(deadline or export.deadline, export.deadline)
     return Container(
-        name=step.name, image=export.image, command=step.argv(RENDER), env=env,
+        name=name, image=export.image, command=step.argv(RENDER), env=env,
         resources=Resources(cpu_request=step.cpus,
                             memory_request=memory_quantity(step.memory) if step.memory else None,
                             gpus=step.gpus or None, gpu_flag=GPU_RESOURCE),
@@ -56,15 +70,17 @@ def _container(export: Export, step: Step) -> Container:
         retry_strategy=RetryStrategy(limit=step.retries, retry_policy="OnError")
         if step.retries else None,
         active_deadline_seconds=deadline, node_selector=selector or None,
-        labels={"sluice.dev/step": step.name})
+        labels={"sluice.dev/stage": step.name} if step.kind not in ("start", "finish")
+        else None)
 
 
 def build(export: Export) -> Any:
     """The hera ``Workflow``."""
     from hera.workflows import DAG, Parameter, Task, Workflow
 
+    names = template_names(export)
     with Workflow(
-        generate_name=f"{export.name}-", entrypoint=ENTRYPOINT, on_exit=FINISH,
+        generate_name=f"{export.name}-", entrypoint=ENTRYPOINT, on_exit=names[FINISH],
         arguments=[Parameter(name=COMMIT)],  # required: `argo submit -p commit=SHA`
         service_account_name=export.service_account,
         # The wall budget, plus the exit handler's time to compute the verdicts.
@@ -75,16 +91,25 @@ def build(export: Export) -> Any:
                      "sluice.dev/image": export.image,
                      "workflows.argoproj.io/description": export.description},
     ) as workflow:
-        templates = {step.name: _container(export, step) for step in export.steps}
+        templates = {step.name: _container(export, step, names[step.name])
+                     for step in export.steps}
         with DAG(name=ENTRYPOINT):
             for step in (export.start, *export.stages):
-                Task(name=step.name, template=templates[step.name],
-                     dependencies=list(step.deps) or None)
+                Task(name=names[step.name], template=templates[step.name],
+                     dependencies=[names[d] for d in step.deps] or None)
     return workflow
 
 
 def render(export: Export) -> str:
-    return str(build(export).to_yaml())
+    import yaml
+
+    model = build(export).build()
+    for template in model.spec.templates:
+        if template.container is not None:
+            # The Kubernetes Container schema requires a name; Argo's own is `main`.
+            template.container.name = "main"
+    return yaml.safe_dump(model.dict(exclude_none=True, by_alias=True), sort_keys=False,
+                          default_flow_style=False)
 
 
 def stamp(text: str) -> tuple[str | None, str | None]:
