@@ -141,6 +141,16 @@ def build_export(project: Project, tier: str, image: str | None = None) -> Expor
                          hint="export one of: " + (", ".join(spec.tiers) or "(no tiers: add a "
                                                    "`tiers:` section to sluice.yaml)"))
     export = spec.export
+    for name in export.executors:
+        if name not in spec.executors:
+            from sluice.errors import ConfigError
+            from sluice.util.suggest import did_you_mean
+
+            raise ConfigError(f"`export: executors:` names unknown executor `{name}`"
+                              + did_you_mean(name, list(spec.executors)),
+                              location=project.config.locate("export", "executors", name,
+                                                             key=True),
+                              hint="use the name of an executor under `executors:`")
     chosen = image or export.image
     if not chosen:
         raise UsageError("no image to run the steps in",

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from sluice.errors import UsageError
+from sluice.errors import ConfigError, UsageError
 from sluice.export.model import FINISH, START, VERSION_ENV, Param, build_export
 from sluice.workspace.project import Project
 from tests.unit.export.conftest import IMAGE
@@ -52,3 +54,14 @@ def test_no_image_unknown_tier_are_usage_errors(project: Project) -> None:
         build_export(project, "merge")
     with pytest.raises(UsageError, match="unknown tier `merg`"):
         build_export(project, "merg", IMAGE)
+
+
+def test_an_unknown_executor_under_export_is_a_config_error(tmp_path: Path) -> None:
+    from sluice.workspace.project import load_project
+    from tests.unit.export.conftest import EXPORT_SECTION, copy_example
+
+    section = EXPORT_SECTION.replace("    gpu: {gpu_type", "    gpus: {gpu_type")
+    root = copy_example(tmp_path, section)
+    with pytest.raises(ConfigError, match="unknown executor `gpus`") as error:
+        build_export(load_project(root), "merge", IMAGE)
+    assert "sluice.yaml:" in str(error.value) and "did you mean `gpu`" in str(error.value)
