@@ -59,9 +59,7 @@ def test_golden_exports_of_the_example(churn: Path, platform: str) -> None:
     chosen = PLATFORM_TABLE[platform]
     if not _installed(SDKS[platform]) or not _installed(chosen.module):
         pytest.skip(f"the {platform} SDK ({SDKS[platform]}) is not installed")
-    config = churn / "sluice.yaml"
-    config.write_text(config.read_text() + "\nexport:\n" + EXPORT_SECTIONS[platform]
-                      + (SECRETS if platform in ("argo", "kfp", "databricks") else ""))
+    _with_export_section(churn, platform)
     out = churn / f"export.{chosen.suffix}"
     sluice(churn, "export", platform, "--tier", "merge", "--image", IMAGE, "-o", str(out))
     golden = GOLDEN / f"{platform}-merge.{chosen.suffix}"
@@ -74,11 +72,18 @@ def test_golden_exports_of_the_example(churn: Path, platform: str) -> None:
     assert json.loads(result.stdout)["ok"] is True
 
 
-@pytest.mark.parametrize("platform", ["argo", "kfp"])
+def _with_export_section(churn: Path, platform: str) -> None:
+    config = churn / "sluice.yaml"
+    config.write_text(config.read_text() + "\nexport:\n" + EXPORT_SECTIONS[platform]
+                      + (SECRETS if platform in ("argo", "kfp", "databricks") else ""))
+
+
+@pytest.mark.parametrize("platform", list(PLATFORM_TABLE))
 def test_check_says_which_of_yaml_version_image_changed(churn: Path, platform: str) -> None:
     if not _installed(SDKS[platform]):
         pytest.skip(f"the {platform} SDK is not installed")
-    out = churn / "export.yaml"
+    _with_export_section(churn, platform)
+    out = churn / f"export.{PLATFORM_TABLE[platform].suffix}"
     sluice(churn, "export", platform, "--tier", "merge", "--image", IMAGE, "-o", str(out))
     committed = out.read_text()
 
@@ -101,7 +106,7 @@ def test_check_says_which_of_yaml_version_image_changed(churn: Path, platform: s
     assert changed() == ["sluice.yaml"]
     text = sluice(churn, "export", platform, "--tier", "merge", "--check", str(out),
                   check=1).stdout
-    assert "DRIFTED" in text and "sluice.yaml changed" in text and "1200" in text
+    assert "DRIFTED" in text and "sluice.yaml changed" in text and "1200" in text, text
 
 
 def test_bad_usage_exits_2_with_a_hint(churn: Path) -> None:
