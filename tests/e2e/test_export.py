@@ -116,6 +116,9 @@ def test_bad_usage_exits_2_with_a_hint(churn: Path) -> None:
     assert "no image" in result.stderr and "--image" in result.stderr
     result = sluice(churn, "export", "argo", "--tier", "nope", "--image", IMAGE, check=2)
     assert "unknown tier `nope`" in result.stderr
+    if _installed("hera"):
+        result = sluice(churn, "export", "argo", "--tier", "merge", "--image", "acme/churn:1")
+        assert "not pinned by digest" in result.stderr and "kind: Workflow" in result.stdout
 
 
 def test_a_missing_sdk_names_the_extra(churn: Path, tmp_path: Path) -> None:

@@ -72,6 +72,12 @@ def register(app: typer.Typer) -> None:
                      + ("" if image is None else f" --image {image}") + " and commit it.")
             return 0 if result.ok else 1
         text = gen.generate(project, platform, tier, image)
+        from sluice.export.model import is_pinned
+
+        chosen = image or project.config.spec.export.image or ""
+        if not is_pinned(chosen):
+            echo(f"warning: image {chosen} is not pinned by digest: a moved tag runs other "
+                 "code under the same export; pass --image NAME@sha256:DIGEST", err=True)
         if output is not None:
             from sluice.util.fs import atomic_write_bytes
 

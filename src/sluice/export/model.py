@@ -108,7 +108,12 @@ class Export:
 
     @property
     def image_pinned(self) -> bool:
-        return bool(_DIGEST.search(self.image))
+        return is_pinned(self.image)
+
+
+def is_pinned(image: str) -> bool:
+    """Whether ``image`` names its content (``NAME@sha256:…``), not a tag that can move."""
+    return bool(_DIGEST.search(image))
 
 
 def _placement(base: ExportTargetSpec, over: ExportTargetSpec | None) -> Placement:
