@@ -48,6 +48,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
            "Generate CI configuration from the tiers, and check it is current."),
     "ui": ("sluice.cli.ui_cmd",
            "Serve a web dashboard of runs, budgets, gate evidence and the model registry."),
+    "export": ("sluice.cli.export_cmd",
+               "Write a tier as an Argo, KFP, SageMaker, Azure ML or Databricks pipeline."),
     "stage": ("sluice.cli.stage_cmd",
               "Stage capsules: run one stage anywhere that reaches the store."),
     "tier": ("sluice.cli.tier_cmd",

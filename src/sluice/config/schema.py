@@ -367,6 +367,37 @@ class CISpec(_Strict):
     artifacts: list[StrictStr] = Field(default_factory=list)  # extra paths to upload
 
 
+class ExportTargetSpec(_Strict):
+    """Where an exported step runs on the platform (docs/platforms.md): the `export:` keys
+    that place a step, or the same keys under `export.executors.NAME` for the stages of
+    one executor."""
+
+    gpu_type: StrictStr | None = None  # accelerator type (nvidia-tesla-a100, V100, ...)
+    node_selector: dict[StrictStr, StrictStr] = Field(default_factory=dict)  # Kubernetes
+    instance_type: StrictStr | None = None  # SageMaker instance type / Azure ML instance
+    cluster: StrictStr | None = None  # Azure ML compute target / Databricks cluster id
+
+
+class GitCloneSpec(_Strict):
+    """How a step started on the platform's own schedule gets the commit."""
+
+    url: StrictStr  # https URL of the repository (no credential in it)
+    credential: StrictStr  # the platform's secret holding a read token (a reference)
+
+
+class ExportSpec(ExportTargetSpec):
+    """What `sluice export` needs besides the tiers: image, identity and secret references."""
+
+    image: StrictStr | None = None  # the team's image with sluice inside (--image overrides)
+    service_account: StrictStr | None = None  # Kubernetes SA / SageMaker role / identity
+    # Variable -> the platform's secret holding its value, e.g. `sluice-db/url`
+    # (Kubernetes secret/key, Databricks scope/key). Never a value.
+    secrets: dict[EnvName, StrictStr] = Field(default_factory=dict)
+    git: GitCloneSpec | None = None
+    retries: Annotated[int, Field(ge=0)] = 2  # retries of a lost or preempted step
+    executors: dict[Name, ExportTargetSpec] = Field(default_factory=dict)
+
+
 class ConfigSpec(_Strict):
     """The whole ``sluice.yaml``."""
 
@@ -385,3 +416,4 @@ class ConfigSpec(_Strict):
     storage: StorageSpec = Field(default_factory=lambda: StorageSpec())
     executors: dict[Name, ExecutorSpec] = Field(default_factory=dict)
     ci: CISpec = Field(default_factory=lambda: CISpec())
+    export: ExportSpec = Field(default_factory=lambda: ExportSpec())

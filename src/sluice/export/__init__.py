@@ -1,0 +1,1 @@
+"""Export a tier as a pipeline definition of Argo, KFP, SageMaker, Azure ML or Databricks."""
