@@ -33,7 +33,7 @@ COMMIT = "commit"
 START = "tier-start"
 FINISH = "tier-finish"
 # The capsule compares this with its own version and refuses a mismatched image (exit 2).
-VERSION_ENV = "SLUICE_EXPORT_VERSION"
+VERSION_ENV = "SLUICE_EXPORT_VERSION"  # pipeline.tier_manifest.EXPORT_VERSION_ENV reads it
 STORE_ENV = "SLUICE_CACHE_URL"
 GIT_TOKEN_ENV = "SLUICE_GIT_TOKEN"
 START_TIMEOUT = 30 * 60  # planning and pushing the snapshot: generous, it only catches hangs

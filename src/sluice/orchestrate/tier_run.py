@@ -35,6 +35,7 @@ from sluice.pipeline.plan import StagePlan
 from sluice.pipeline.tier_manifest import (
     StageEntry,
     TierManifest,
+    check_export_version,
     check_run_id,
     check_version,
     manifest_key,
@@ -115,6 +116,7 @@ def start_tier(project: Project, request: TierRequest, run_id: str, *, version: 
     from sluice.pipeline.capsule_run import complete
 
     check_run_id(run_id)
+    check_export_version(version)
     head = identity.commit(project.root)
     if commit is not None and head is not None and not head.startswith(commit.lower()):
         raise UsageError(f"--commit {commit} is not the checked-out commit {head[:12]}",

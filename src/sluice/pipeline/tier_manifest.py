@@ -211,8 +211,30 @@ def _entry(run_id: str, name: str, raw: object) -> StageEntry:
     return StageEntry(action, raw["kind"], spec, fingerprint, reason, raw.get("gated", False))
 
 
+EXPORT_VERSION_ENV = "SLUICE_EXPORT_VERSION"  # set on every step by `sluice export`
+
+
+def check_export_version(running: str) -> None:
+    """Refuse a step whose image runs another sluice than the one that wrote the export.
+
+    The manifest's version is the one `tier start` ran with, which is the image's own:
+    only the version the exported file carries in its steps' environment can catch
+    an image that is not the one the export was written for.
+    """
+    import os
+
+    exported = os.environ.get(EXPORT_VERSION_ENV)
+    if exported and exported != running:
+        raise UsageError(
+            f"this pipeline was exported by sluice {exported}, but the step's image runs "
+            f"sluice {running}",
+            hint=f"use an image with sluice-ml=={exported}, or export the pipeline again "
+                 f"with sluice {running} (`sluice export ... --check FILE` says what changed)")
+
+
 def check_version(manifest: TierManifest, running: str) -> None:
     """Refuse a step whose sluice differs from the one that started the run."""
+    check_export_version(running)
     if manifest.version != running:
         raise UsageError(
             f"tier run {manifest.run_id} was started by sluice {manifest.version}, but this "

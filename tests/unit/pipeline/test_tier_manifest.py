@@ -108,3 +108,17 @@ def test_another_sluice_version_is_refused() -> None:
                                          r"sluice 1\.2\.4") as caught:
         check_version(_manifest(), "1.2.4")
     assert "sluice-ml==1.2.3" in (caught.value.hint or "")
+
+
+def test_a_step_refuses_an_image_other_than_the_exported_version(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from sluice.errors import UsageError
+    from sluice.pipeline.tier_manifest import EXPORT_VERSION_ENV, check_export_version
+
+    monkeypatch.delenv(EXPORT_VERSION_ENV, raising=False)
+    check_export_version("1.2.3")  # not exported: nothing to compare with
+    monkeypatch.setenv(EXPORT_VERSION_ENV, "1.2.3")
+    check_export_version("1.2.3")
+    with pytest.raises(UsageError, match=r"exported by sluice 1\.2\.3, but the step's image "
+                                         r"runs sluice 9\.9"):
+        check_export_version("9.9")
