@@ -76,6 +76,8 @@ class Checkout:
 
 @dataclass(frozen=True)
 class DataStatus:
+    """A pin's data in the workspace: unchanged, modified or missing."""
+
     path: str
     state: DataState
     locked_hash: str
