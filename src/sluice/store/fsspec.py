@@ -22,15 +22,15 @@ Existence checks cost in proportion to what is asked, never trusting anything
 but the keys themselves (a folder's manifest on the remote proves nothing about
 its files): one HEAD per object where a prefix holds one of the digests asked
 for, a LIST of each two-hex-digit prefix that holds more, and one listing of
-everything when that takes fewer requests (on S3, a store of many pages as a few
-key ranges side by side). Answers are cached for the session, and nothing else
-is: no remote index and no local record of an earlier push. Either would only
-say what was there when it was written; a person, a lifecycle rule or a future
-``sluice gc`` can delete objects since, and the pins would then name objects the
-store lacks with nothing to notice it. So a push always costs at least one
-listing of what it asks about (or a HEAD per lone object), and a gc has no
-index to invalidate. Whoever adds such an index must make it carry a generation
-that every deleter bumps first, and treat a missing or damaged one as empty.
+everything when that takes fewer requests. Answers are cached for the session,
+and nothing else is: no remote index and no local record of an earlier push.
+Either would only say what was there when it was written; a person, a lifecycle
+rule or a future ``sluice gc`` can delete objects since, and the pins would then
+name objects the store lacks with nothing to notice it. So a push always costs
+at least one listing of what it asks about (or a HEAD per lone object), and a gc
+has no index to invalidate. Whoever adds such an index must make it carry a
+generation that every deleter bumps first, and treat a missing or damaged one as
+empty.
 Credentials come only from the environment (see :mod:`sluice.util.credentials`).
 
 Longer than most modules (about 450 lines) on purpose: it is one backend's whole
@@ -65,7 +65,6 @@ from sluice.util.version import install_hint
 
 CHUNK = 16 * 1024 * 1024  # one PUT up to this size; multipart parts of this size above it
 LIST_PAGE = 1000  # keys per LIST response (S3, GCS and Azure alike)
-PAGES_PER_RANGE = 8  # the fewest pages one range of a parallel listing covers
 EMPTY = hash_bytes(b"")
 # scheme -> (package that provides it, the sluice extra that installs it)
 BACKENDS = {"s3": ("s3fs", "s3"), "s3a": ("s3fs", "s3"), "gs": ("gcsfs", "gcs"),
@@ -174,15 +173,12 @@ class FsspecStore:
             if info.get("type", "file") == "file":
                 yield str(info["name"]).rstrip("/")
 
-    def _list(self, folder: str, first: str | None = None, end: str | None = None
-              ) -> list[str]:
-        """Names of the files under ``folder`` (recursively), one request per page;
-        on S3 ``first``/``end`` limit it to a range of two-hex prefixes."""
+    def _list(self, folder: str) -> list[str]:
+        """Names of the files under ``folder`` (recursively), one request per page."""
         with _errors(self, "listing objects"):
             try:
                 if self.is_s3:
-                    return list(s3_keys(self.fs.call_s3, folder, LIST_PAGE, first=first,
-                                        end=end))
+                    return list(s3_keys(self.fs.call_s3, folder, LIST_PAGE))
                 # fsspec's generic calls: one LIST per page on GCS and Azure too.
                 self.fs.invalidate_cache(folder)
                 return list(self._names(self.fs.find(folder, detail=True).values()))
@@ -198,17 +194,12 @@ class FsspecStore:
                 self._keys_per_prefix = len(found)
 
     def _list_all(self) -> None:
-        # On S3, a store of many pages is listed as a few key ranges side by side
-        # (see _ranges); elsewhere (and for a small store) one listing, page after page.
-        folder = f"{self.prefix}/objects"
-        ranges = _ranges(self._keys_per_prefix or 0, self.workers) if self.is_s3 else []
-        if len(ranges) > 1:
-            names = [name for part in parallel(lambda r: self._list(folder, *r), ranges,
-                                               workers=len(ranges)) for name in part]
-        else:
-            names = self._list(folder)
+        # One listing, page after page. Tried: ranges of about a page listed in
+        # parallel (StartAfter) were 1.3x slower against moto (each request costs
+        # the server a scan of the bucket); on real S3 they may win (see
+        # benchmarks/README.md, issue 15).
         listed: dict[str, set[str]] = {f"{i:02x}": set() for i in range(PREFIXES)}
-        for name in names:
+        for name in self._list(f"{self.prefix}/objects"):
             two, rest = name.rsplit("/", 2)[-2:]
             listed.setdefault(two, set()).add(two + rest)
         with self._lock:
@@ -454,21 +445,6 @@ class FsspecStore:
                                 UploadId=upload["UploadId"])
                 removed += 1
         return removed
-
-
-def _ranges(keys_per_prefix: int, workers: int) -> list[tuple[str | None, str | None]]:
-    """Key ranges (first, end two-hex prefixes) to list a store of that size side by side.
-
-    Each range costs one partly filled page more than a single listing would, so a
-    range covers at least PAGES_PER_RANGE pages: a store of 20 pages is listed as
-    two ranges, one of 200 as 16. Against moto (one process, and each request scans
-    the whole bucket) two ranges let this process parse one page while the server
-    renders the next; finer ranges only add requests (benchmarks/README.md, issue 15).
-    """
-    pages = keys_per_prefix * PREFIXES // LIST_PAGE
-    count = max(1, min(workers, pages // PAGES_PER_RANGE, PREFIXES))
-    bounds = [f"{PREFIXES * i // count:02x}" for i in range(1, count)]
-    return list(zip([None, *bounds], [*bounds, None], strict=True))
 
 
 def open_fsspec_store(url: str, root: Path) -> FsspecStore:

@@ -1,7 +1,7 @@
 """Listing S3 keys with ListObjectsV2: a whole folder, or a range of its two-hex prefixes.
 
-A range (``first``/``end``) lets a caller list parts of a store side by side, as
-:meth:`sluice.store.fsspec.FsspecStore._list_all` does for a store of many pages.
+A range (``first``/``end``) lets a caller list parts of a store side by side;
+the store lists serially today (see :meth:`sluice.store.fsspec.FsspecStore._list_all`).
 """
 
 from __future__ import annotations
