@@ -22,7 +22,15 @@ Existence checks cost in proportion to what is asked, never trusting anything
 but the keys themselves (a folder's manifest on the remote proves nothing about
 its files): one HEAD per object where a prefix holds one of the digests asked
 for, a LIST of each two-hex-digit prefix that holds more, and one listing of
-everything when that takes fewer requests. Answers are cached for the session.
+everything when that takes fewer requests. Answers are cached for the session,
+and nothing else is: no remote index and no local record of an earlier push.
+Either would only say what was there when it was written; a person, a lifecycle
+rule or a future ``sluice gc`` can delete objects since, and the pins would then
+name objects the store lacks with nothing to notice it. So a push always costs
+at least one listing of what it asks about (or a HEAD per lone object), and a gc
+has no index to invalidate. Whoever adds such an index must make it carry a
+generation that every deleter bumps first, and treat a missing or damaged one as
+empty.
 Credentials come only from the environment (see :mod:`sluice.util.credentials`).
 
 Longer than most modules (about 450 lines) on purpose: it is one backend's whole
