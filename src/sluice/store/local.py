@@ -62,21 +62,6 @@ def _same_file(a: Path | str, b: Path | str) -> bool:
         return False
 
 
-def _replace_by_link(target: Path | str, dest: Path | str) -> None:
-    """Atomically make ``dest`` a hard link to ``target`` (a link beside it, renamed over)."""
-    folder, name = os.path.split(dest)
-    tmp = os.path.join(folder, f".{name}.{os.getpid()}-{threading.get_ident()}.link")
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(tmp)  # left by a killed process that had our pid
-    os.link(target, tmp)
-    try:
-        os.replace(tmp, dest)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
 class LocalStore:
     """A store in a local directory (default ``.sluice/cache``)."""
 
@@ -179,7 +164,7 @@ class LocalStore:
             if target.is_file():
                 os.unlink(tmp)
                 if not _same_file(src, target):
-                    _replace_by_link(target, src)
+                    self._replace_by_link(target, src)
             else:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(tmp, target)
@@ -205,13 +190,26 @@ class LocalStore:
                                 hint=f"delete {path} and rerun with --force")
         try:
             dest.parent.mkdir(parents=True, exist_ok=True)
-            _replace_by_link(path, dest)
+            self._replace_by_link(path, dest)
         except OSError as exc:
             if exc.errno in _NO_LINK:
                 return False
             raise StoreError(f"cannot restore {dest}: {exc.strerror}",
                              hint="check free space and permissions") from None
         return True
+
+    def _replace_by_link(self, target: Path | str, dest: Path | str) -> None:
+        """Atomically make ``dest`` a hard link to ``target``: a link made in ``tmp/``
+        (so a kill leaves nothing among the data; ``clean_tmp`` removes it), renamed
+        over ``dest`` (EXDEV where ``dest`` is on another filesystem)."""
+        tmp = self._temp_file()
+        os.link(target, tmp)
+        try:
+            os.replace(tmp, dest)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
 
     def _temp_file(self) -> str:
         """A fresh temp name in ``tmp/``: pid, thread and a counter make it unique
