@@ -105,6 +105,8 @@ class Case:
         if keep:
             self.wall.append(wall)
             self.cpu.append(used)
+        print(f"  {self.name}: {wall:.3f} s wall, {used:.3f} s CPU"
+              f"{'' if keep else ' (warm-up)'}", flush=True)
         shutil.rmtree(root, ignore_errors=True)
 
 
