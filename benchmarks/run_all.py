@@ -22,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import data_status
+import first_add
 import hashing
 import ledger
 import noop_run
@@ -52,6 +53,7 @@ BENCHMARKS: list[Benchmark] = [
     ("parallel_sleep.py", "Parallel stages", parallel_sleep.bench),
     ("hashing.py", "Hashing throughput", hashing.bench),
     ("data_status.py", "Data status", data_status.bench),
+    ("first_add.py", "First add", first_add.bench),
     ("plan_scaling.py", "Plan scaling", plan_scaling.bench),
     ("ledger.py", "Ledger", ledger.bench),
     ("registry.py", "Model registry", registry.bench),

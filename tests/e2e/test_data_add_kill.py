@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from sluice.util.hashing import hash_file_uncached
 from tests.conftest import sluice
 from tests.e2e.test_failures import _assert_store_consistent
 from tests.processes import wait_for
@@ -20,15 +21,18 @@ def _objects(repo: Path) -> list[Path]:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("mode", ["--copy", "--link"])
 def test_kill_9_during_data_add_leaves_no_partial_object_and_a_rerun_completes(
-        repo: Path) -> None:
+        repo: Path, mode: str) -> None:
     (repo / "sluice.yaml").write_text("datasets:\n  events: data\n")
     for i in range(6000):  # enough files that the kill lands while they are copied
         path = repo / f"data/part{i % 30}/f{i}.bin"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(os.urandom(200 + i % 1800))
     (repo / "data/big.bin").write_bytes(os.urandom(16 * 1024 * 1024 + 5))
-    proc = subprocess.Popen([sys.executable, "-m", "sluice", "data", "add", "data"], cwd=repo,
+    content = {p: hash_file_uncached(p) for p in (repo / "data").rglob("*.bin")}
+    proc = subprocess.Popen([sys.executable, "-m", "sluice", "data", "add", mode, "data"],
+                            cwd=repo,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     try:
@@ -44,10 +48,15 @@ def test_kill_9_during_data_add_leaves_no_partial_object_and_a_rerun_completes(
     lock = repo / "sluice.lock"
     assert not lock.exists() or "data:" not in lock.read_text()  # pinned only when complete
     _assert_store_consistent(repo)  # every object, complete or absent: no partial one
+    # Linked or not, every workspace file still holds its bytes.
+    assert {p: hash_file_uncached(p) for p in content} == content
 
-    out = sluice(repo, "data", "add", "data").stdout
+    out = sluice(repo, "data", "add", mode, "data").stdout
     assert "pinned data: 6001 file(s)" in out
     assert "unchanged" in sluice(repo, "data", "status").stdout
     _assert_store_consistent(repo)
     stored = {p.read_bytes() for p in _objects(repo) if not p.name.endswith(".dir")}
     assert all(p.read_bytes() in stored for p in (repo / "data").rglob("*.bin"))
+    if mode == "--link":  # the rerun linked what the killed add had not
+        objects = repo / ".sluice/cache/objects"
+        assert all(os.path.samefile(p, objects / d[:2] / d[2:]) for p, d in content.items())

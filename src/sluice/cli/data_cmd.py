@@ -12,13 +12,20 @@ data_app = typer.Typer(help="Data: version it outside git (sluice.lock), validat
                               "schema, compare it with a reference for drift.",
                        no_args_is_help=True)
 
+LinkOption = Annotated[bool | None, typer.Option(
+    "--link/--copy",
+    help="Make the data files hard links to read-only objects in the store (no copy), or "
+         "copies [default: `storage: link:` in sluice.yaml, else copies]. Linked files are "
+         "read-only: replace them, never edit them in place (docs/data.md).")]
+
 RemoteOption = Annotated[str | None, typer.Option(
     help="Remote store: a folder or an s3://, gs://, az:// URL [default: $SLUICE_REMOTE, "
          "`remote:` in sluice.yaml, or `storage: cache:`].")]
 
 
 @data_app.command("add")
-def add(paths: Annotated[list[str], typer.Argument(help="Files or folders to pin.")]) -> int:
+def add(paths: Annotated[list[str], typer.Argument(help="Files or folders to pin.")],
+        link: LinkOption = None) -> int:
     """Hash data, store it in the cache, pin it in sluice.lock and git-ignore it.
 
     Commit sluice.lock and .gitignore afterwards: the data change is then a git change.
@@ -27,12 +34,15 @@ def add(paths: Annotated[list[str], typer.Argument(help="Files or folders to pin
 
       sluice data add data/events
 
+      sluice data add --link data/images   # hard links, no second copy on disk
+
       sluice data add data/raw.csv data/labels.csv && git add sluice.lock .gitignore
     """
     from sluice.data.versioning import data_add
     from sluice.workspace.project import load_project
 
-    for pin in data_add(load_project(), paths, lambda p: echo(f"hashing {p} ...", err=True)):
+    for pin in data_add(load_project(), paths, lambda p: echo(f"hashing {p} ...", err=True),
+                        link=link, on_notice=lambda m: echo(f"note: {m}", err=True)):
         echo(f"pinned {pin.path}: {pin.nfiles} file(s), {size(pin.size)}, {pin.hash[:16]}")
     echo("next: git add sluice.lock .gitignore && git commit")
     return 0
@@ -58,7 +68,8 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] 
 
 @data_app.command("checkout")
 def checkout(paths: Annotated[list[str] | None, typer.Argument(
-        help="Pinned paths to restore [default: all].")] = None) -> int:
+        help="Pinned paths to restore [default: all].")] = None,
+        link: LinkOption = None) -> int:
     """Restore pinned data from the store to the version in sluice.lock.
 
     Examples:
@@ -70,7 +81,8 @@ def checkout(paths: Annotated[list[str] | None, typer.Argument(
     from sluice.data.versioning import data_checkout
     from sluice.workspace.project import load_project
 
-    _say_restored(data_checkout(load_project(), paths))
+    _say_restored(data_checkout(load_project(), paths, link=link,
+                                on_notice=lambda m: echo(f"note: {m}", err=True)))
     return 0
 
 

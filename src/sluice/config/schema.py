@@ -339,10 +339,13 @@ class ExecutorSpec(_Strict):
 
 
 class StorageSpec(_Strict):
-    """Where CI runners share state: a content store on any fsspec URL, and a database."""
+    """Where CI runners share state (a content store on any fsspec URL, and a database),
+    and how pinned data lands in the workspace (copies, or ``link``: hard links)."""
 
     cache: StrictStr | None = None  # s3://bucket/prefix, gs://…, az://…, file:///shared/…
     database: StrictStr | None = None  # postgresql+psycopg://… (same as top-level `database`)
+    # Pinned data as hard links to read-only store objects instead of copies (docs/data.md).
+    link: StrictBool = False
 
 
 def _names_or_mapping(value: Any) -> Any:

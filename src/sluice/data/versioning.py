@@ -28,7 +28,7 @@ from sluice.util.hashing import (
 )
 from sluice.workspace.gitignore import ensure_ignored
 from sluice.workspace.graph import OutputIndex
-from sluice.workspace.outputs import restore_outputs, store_file, store_tree
+from sluice.workspace.outputs import LinkMode, restore_outputs, store_file, store_tree
 from sluice.workspace.project import Project
 
 
@@ -36,9 +36,28 @@ def _write_pins(project: Project, pins: dict[str, DataPin]) -> None:
     atomic_write_bytes(project.root / LOCK_FILE, render_lock(pins).encode())
 
 
+def link_mode(project: Project, link: bool | None) -> LinkMode | None:
+    """Whether pinned data is hard-linked: ``link`` (a command's option), else ``storage: link``."""
+    return LinkMode() if (project.config.spec.storage.link if link is None else link) else None
+
+
+def _say_copied(mode: LinkMode | None, on_notice: Callable[[str], None]) -> None:
+    if mode is not None and mode.copied:
+        on_notice(f"{len(mode.copied)} file(s) were copied, not linked (e.g. "
+                  f"{mode.copied[0]}): hard links cannot join them and the store "
+                  "(another filesystem?)")
+
+
 def data_add(project: Project, raw_paths: list[str],
-             on_progress: Callable[[str], None] = lambda p: None) -> list[DataPin]:
-    """Pin each path: store its content, record it in sluice.lock, git-ignore it."""
+             on_progress: Callable[[str], None] = lambda p: None, *,
+             link: bool | None = None,
+             on_notice: Callable[[str], None] = lambda m: None) -> list[DataPin]:
+    """Pin each path: store its content, record it in sluice.lock, git-ignore it.
+
+    ``link`` (default: ``storage: link``) makes the files hard links to read-only
+    store objects instead of copying them; ``on_notice`` hears of any it had to copy.
+    """
+    mode = link_mode(project, link)
     outputs = OutputIndex(project.config)
     added = []
     lock = FileLock(project.state_dir / "locks" / "sluice.lock.lock")
@@ -64,10 +83,11 @@ def data_add(project: Project, raw_paths: list[str],
             on_progress(rel)
             if full.is_dir():
                 digest, entries = store_tree(project.store, project.hasher, full,
-                                             follow_links=False)  # never host files via a link
+                                             follow_links=False,  # never host files via a link
+                                             link=mode)
                 size, nfiles = sum(e.size for e in entries), len(entries)
             else:
-                digest = store_file(project.store, project.hasher, full)
+                digest = store_file(project.store, project.hasher, full, mode)
                 size, nfiles = full.stat().st_size, 1
             pin = DataPin(rel, digest, size, nfiles)
             pins = {p: v for p, v in pins.items()
@@ -80,6 +100,7 @@ def data_add(project: Project, raw_paths: list[str],
     finally:
         lock.release()
         project.stat_cache.flush()
+    _say_copied(mode, on_notice)
     return added
 
 
@@ -103,8 +124,15 @@ def select_pins(project: Project, paths: list[str] | None) -> list[DataPin]:
     return chosen
 
 
-def data_checkout(project: Project, paths: list[str] | None = None) -> list[str]:
-    """Restore pinned data that differs from its pin; returns the restored paths."""
+def data_checkout(project: Project, paths: list[str] | None = None, *,
+                  link: bool | None = None,
+                  on_notice: Callable[[str], None] = lambda m: None) -> list[str]:
+    """Restore pinned data that differs from its pin; returns the restored paths.
+
+    ``link`` (default: ``storage: link``) restores hard links to the read-only
+    objects instead of copies; ``on_notice`` hears of any it had to copy.
+    """
+    mode = link_mode(project, link)
     restored = []
     try:
         for pin in select_pins(project, paths):
@@ -116,10 +144,11 @@ def data_checkout(project: Project, paths: list[str] | None = None) -> list[str]
                                  f"{project.store.url}",
                                  hint="fetch it with `sluice data pull`, or re-pin local data "
                                       f"with `sluice data add {pin.path}`")
-            restore_outputs(project, {"data": {"path": pin.path, "hash": pin.hash}})
+            restore_outputs(project, {"data": {"path": pin.path, "hash": pin.hash}}, mode)
             restored.append(pin.path)
     finally:
         project.stat_cache.flush()
+    _say_copied(mode, on_notice)
     return restored
 
 

@@ -8,12 +8,18 @@ sees a record whose objects are missing. Every write is a temp file plus an
 atomic rename in the same folder: two writers of one object both succeed and
 a ``kill -9`` leaves at most an unreferenced temp file (removed by ``clean_tmp``).
 
+In link mode (``link_in``/``link_out``) a workspace file and its object are one
+inode, read-only: the object is named by a hash of that inode's bytes taken after
+it was made read-only, and renamed into place only then, so a ``kill -9`` still
+leaves no object whose content does not match its name.
+
 Backends implement :class:`Store`; :data:`STORES` maps URL schemes to them.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import itertools
 import os
 import threading
@@ -30,11 +36,13 @@ from sluice.util.fs import (
     read_json,
     write_verified,
 )
-from sluice.util.hashing import hash_bytes
+from sluice.util.hashing import hash_bytes, hash_file_uncached
 from sluice.util.safepath import check_digest
 
 _TMP_MAX_AGE_S = 24 * 3600
 _NEW = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+# link()'s errors that mean "no hard link from here to there": copy instead.
+_NO_LINK = {errno.EXDEV, errno.EPERM, errno.EMLINK, errno.EOPNOTSUPP, errno.ENOSYS}
 
 
 def _create(name: str) -> int:
@@ -45,6 +53,13 @@ def _create(name: str) -> int:
         # Left by a killed process that had our pid: no live writer owns it.
         os.unlink(name)
         return os.open(name, _NEW, 0o444)
+
+
+def _same_file(a: Path | str, b: Path | str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 class LocalStore:
@@ -123,6 +138,78 @@ class LocalStore:
                 os.unlink(tmp)
             raise StoreError(f"cannot store {src}: {exc.strerror}",
                              hint=f"check free space and permissions of {self.root}") from None
+
+    def link_in(self, src: Path, digest: str | None = None) -> str | None:
+        """Make ``src`` itself a read-only object (hard link mode); its digest.
+
+        Nothing is copied: ``src`` is linked into ``tmp/``, made read-only (the
+        workspace file too: they are one inode), hashed, then renamed into place.
+        When the object already exists, ``src`` is replaced by a link to it. None,
+        with nothing changed, where hard links cannot join ``src`` and the store
+        (another filesystem, a filesystem without them): the caller copies.
+        """
+        if digest is not None and self.has(digest) and _same_file(src, self.object_path(digest)):
+            return digest  # already linked (a re-add): nothing to do
+        tmp = self._temp_file()
+        try:
+            try:
+                os.link(src, tmp)
+            except OSError as exc:
+                if exc.errno in _NO_LINK:
+                    return None
+                raise
+            os.chmod(tmp, 0o444)  # before hashing: what is hashed is what can no longer be
+            actual = check_digest(hash_file_uncached(tmp))  # written through a new open()
+            target = self.object_path(actual)
+            if target.is_file():
+                os.unlink(tmp)
+                if not _same_file(src, target):
+                    self._replace_by_link(target, src)
+            else:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(tmp, target)
+            return actual
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise StoreError(f"cannot link {src} into the store: {exc.strerror}",
+                             hint=f"check free space and permissions of {self.root}") from None
+
+    def link_out(self, digest: str, dest: Path) -> bool:
+        """Restore ``dest`` as a hard link to the object (verified first); False where
+        hard links cannot reach ``dest`` (the caller copies)."""
+        path = self.object_path(digest)
+        if not path.is_file():
+            raise StoreError(f"object {digest} is missing from the store {self.root}",
+                             hint="rerun with --force to rebuild it")
+        # Verified as a copy is: whoever can write the store could swap the bytes.
+        actual = hash_file_uncached(path)
+        if actual != digest.removesuffix(".dir"):
+            raise CorruptObject(f"object {digest} in {self.url} is corrupt (its content hashes "
+                                f"to {actual}); it was not used",
+                                hint=f"delete {path} and rerun with --force")
+        try:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            self._replace_by_link(path, dest)
+        except OSError as exc:
+            if exc.errno in _NO_LINK:
+                return False
+            raise StoreError(f"cannot restore {dest}: {exc.strerror}",
+                             hint="check free space and permissions") from None
+        return True
+
+    def _replace_by_link(self, target: Path | str, dest: Path | str) -> None:
+        """Atomically make ``dest`` a hard link to ``target``: a link made in ``tmp/``
+        (so a kill leaves nothing among the data; ``clean_tmp`` removes it), renamed
+        over ``dest`` (EXDEV where ``dest`` is on another filesystem)."""
+        tmp = self._temp_file()
+        os.link(target, tmp)
+        try:
+            os.replace(tmp, dest)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
 
     def _temp_file(self) -> str:
         """A fresh temp name in ``tmp/``: pid, thread and a counter make it unique

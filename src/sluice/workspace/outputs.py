@@ -2,7 +2,9 @@
 
 After a stage runs its outputs are hashed and copied into the store; on a
 cache hit they are restored from it. A restored file is a fresh copy (never a
-hard link to the stored object), so editing it cannot corrupt the cache.
+hard link to the stored object), so editing it cannot corrupt the cache —
+except in the opt-in link mode of pinned data (:class:`LinkMode`), where the
+workspace file and its object are one read-only inode.
 """
 
 from __future__ import annotations
@@ -10,12 +12,15 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sluice.config.base import Stage
 from sluice.errors import ConfigError, CorruptObject, StageFailed, StoreError
 from sluice.store.base import Store, checkout_tree
+from sluice.store.local import LocalStore
 from sluice.util.fs import remove_path
 from sluice.util.hashing import (
     DIR_SUFFIX,
@@ -35,6 +40,28 @@ OutputRecord = dict[str, dict[str, str]]  # out name -> {"path": ..., "hash": ..
 _RESTORED_AGE_NS = 2_000_000_000
 # Top folders no record may name: git's and sluice's own (config rejects them as outs too).
 _RESERVED = (".git", ".sluice")
+# Files per task on the add pool: one future per 1 KiB file cost more than its copy.
+_BATCH_FILES = 64
+_BATCH_BYTES = 16 * 1024 * 1024
+
+
+@dataclass
+class LinkMode:
+    """Hard-link files into read-only objects instead of copying them (``storage: link``).
+
+    ``copied`` collects the paths that could not be linked (the store on another
+    filesystem, or one without hard links) and were copied instead.
+    """
+
+    copied: list[Path] = field(default_factory=list)
+
+
+def _linking_store(store: Store, link: LinkMode | None) -> LocalStore | None:
+    """The local store to link into, when ``link`` asks for it and one is there."""
+    from sluice.store.layered import local_layer  # thread pools: not on a no-op run
+
+    local = local_layer(store) if link is not None else None
+    return local if isinstance(local, LocalStore) else None
 
 
 def check_output_links(project: Project, stage: Stage) -> None:
@@ -76,42 +103,81 @@ def add_workers() -> int:
     The work is small files' syscalls and hashing that releases the GIL, so more
     threads than cores keep the disk busy; many more only contend for the GIL.
     """
+
     from sluice.store.layered import transfer_workers  # thread pools: not on a no-op run
 
     return min(transfer_workers(), 2 * (os.cpu_count() or 1))
 
 
-def store_file(store: Store, hasher: Hasher, path: Path) -> str:
+def store_file(store: Store, hasher: Hasher, path: Path,
+               link: LinkMode | None = None) -> str:
     """Put the file ``path`` into ``store``; its digest.
 
     The file is read once, by the copy, which hashes it on the way; a file the stat
-    cache knows and the store holds is not read at all.
+    cache knows and the store holds is not read at all. With ``link``, the file
+    becomes a hard link to its read-only object instead (read once, to hash it).
     """
     st = path.stat()
-    digest = store.add_file(path, hasher.cached(path, st))
+    digest, st = _put(store, _linking_store(store, link), link, path, st,
+                      hasher.cached(path, st))
     hasher.record(path, st, digest)
     return digest
 
 
-def store_tree(store: Store, hasher: Hasher, path: Path, *,
-               follow_links: bool = True) -> tuple[str, list[TreeEntry]]:
+def _put(store: Store, linker: LocalStore | None, link: LinkMode | None, path: Path,
+         st: os.stat_result, known: str | None) -> tuple[str, os.stat_result]:
+    """Store one file, by link where asked and possible; (digest, its stat after)."""
+    if linker is not None:
+        digest = linker.link_in(path, known)
+        if digest is not None:
+            return digest, os.stat(path)  # a new inode (or mode): the stat cache needs it
+    if link is not None:
+        link.copied.append(path)
+    return store.add_file(path, known), st
+
+
+def _batches(files: list[tuple[str, os.stat_result]], workers: int) -> Iterator[range]:
+    """Index ranges of ``files`` with few bytes or few files each: small files go in
+    groups (a task per file costs more than copying it), large ones one by one;
+    a few files are still spread over every worker."""
+    most = max(1, min(_BATCH_FILES, len(files) // (4 * workers)))
+    start, size = 0, 0
+    for i, (_, st) in enumerate(files):
+        size += st.st_size
+        if i + 1 - start >= most or size >= _BATCH_BYTES:
+            yield range(start, i + 1)
+            start, size = i + 1, 0
+    if start < len(files):
+        yield range(start, len(files))
+
+
+def store_tree(store: Store, hasher: Hasher, path: Path, *, follow_links: bool = True,
+               link: LinkMode | None = None) -> tuple[str, list[TreeEntry]]:
     """Put every file under the folder ``path`` and its manifest into ``store``.
 
-    As :func:`store_file`, each file is read at most once; files go on a thread pool,
-    since hashing and file I/O release the GIL. ``follow_links=False`` (data from
-    outside the pipeline) refuses any link inside: it could bring host files along.
+    As :func:`store_file`, each file is read at most once; files go on a thread pool
+    in batches, since hashing and file I/O release the GIL. ``follow_links=False``
+    (data from outside the pipeline) refuses any link inside: it could bring host
+    files along.
     """
     from sluice.store.layered import parallel
 
     files = walk_files(path, follow_links=follow_links)
     full = [path / rel for rel, _ in files]
     known = [hasher.cached(full[i], st) for i, (_, st) in enumerate(files)]
-    digests = parallel(lambda i: store.add_file(full[i], known[i]), range(len(files)),
-                       workers=add_workers())
+    linker = _linking_store(store, link)
+
+    def batch(indices: range) -> list[tuple[str, os.stat_result]]:
+        return [_put(store, linker, link, full[i], files[i][1], known[i]) for i in indices]
+
+    workers = add_workers()
+    done = [r for chunk in parallel(batch, list(_batches(files, workers)), workers=workers)
+            for r in chunk]
     entries = []
-    for i, (rel, st) in enumerate(files):
-        hasher.record(full[i], st, digests[i])
-        entries.append(TreeEntry(rel, digests[i], st.st_size))
+    for i, (rel, _) in enumerate(files):
+        digest, st = done[i]
+        hasher.record(full[i], st, digest)
+        entries.append(TreeEntry(rel, digest, st.st_size))
     digest = hash_manifest(entries)
     store.add_bytes(manifest_bytes(entries), digest)
     return digest, entries
@@ -150,20 +216,47 @@ def outputs_match(project: Project, record: OutputRecord) -> bool:
     return True
 
 
-def _restore_file(project: Project, digest: str, dest: Path) -> None:
+def _restore_file(project: Project, digest: str, dest: Path,
+                  link: LinkMode | None = None) -> None:
+    linker = _linking_store(project.store, link)
+    if linker is not None and linker.link_out(digest, dest):
+        # No utime: it would change the object's times too (one inode).
+        project.stat_cache.put(str(dest), os.stat(dest), digest)
+        return
+    if link is not None:
+        link.copied.append(dest)
     project.store.checkout_file(digest, dest)
     past = time.time_ns() - _RESTORED_AGE_NS
     os.utime(dest, ns=(past, past))
     project.stat_cache.put(str(dest), os.stat(dest), digest)
 
 
-def _restore_tree(project: Project, digest: str, dest: Path) -> None:
-    entries = checkout_tree(project.store, digest, dest)
+class _LinkingStore(LocalStore):
+    """A local store whose checkout links (for :func:`checkout_tree`), copying where it cannot."""
+
+    def __init__(self, store: LocalStore, link: LinkMode) -> None:
+        super().__init__(store.root)
+        self.link = link
+
+    def checkout_file(self, digest: str, dest: Path) -> None:
+        if not self.link_out(digest, dest):
+            self.link.copied.append(dest)
+            super().checkout_file(digest, dest)
+
+
+def _restore_tree(project: Project, digest: str, dest: Path,
+                  link: LinkMode | None = None) -> None:
+    linker = _linking_store(project.store, link)
+    store = project.store if linker is None or link is None else _LinkingStore(linker, link)
+    entries = checkout_tree(store, digest, dest)
     past = time.time_ns() - _RESTORED_AGE_NS
     for entry in entries:
         target = dest / entry.path
-        os.utime(target, ns=(past, past))
-        project.stat_cache.put(str(target), os.stat(target), entry.hash)
+        st = os.stat(target)
+        if linker is None or st.st_nlink == 1:  # a copy: age it (a link keeps the object's)
+            os.utime(target, ns=(past, past))
+            st = os.stat(target)
+        project.stat_cache.put(str(target), st, entry.hash)
 
 
 def _validated(project: Project, record: OutputRecord) -> list[tuple[Path, str]]:
@@ -185,11 +278,13 @@ def _validated(project: Project, record: OutputRecord) -> list[tuple[Path, str]]
     return found
 
 
-def restore_outputs(project: Project, record: OutputRecord) -> None:
+def restore_outputs(project: Project, record: OutputRecord,
+                    link: LinkMode | None = None) -> None:
     """Bring the workspace to the recorded outputs, copying only what differs.
 
     Every path is validated first and every object verified as it lands, so a
     tampered record or object is :class:`CorruptObject` with nothing written.
+    With ``link``, files become hard links to their read-only objects.
     """
     for dest, digest in _validated(project, record):
         # A link in the output's place is replaced, never followed or trusted.
@@ -198,11 +293,11 @@ def restore_outputs(project: Project, record: OutputRecord) -> None:
                 if project.hasher.path(dest) == digest:
                     continue
         if digest.endswith(DIR_SUFFIX):
-            _restore_tree(project, digest, dest)
+            _restore_tree(project, digest, dest, link)
         else:
             if dest.is_dir() and not dest.is_symlink():
                 remove_path(dest)
-            _restore_file(project, digest, dest)
+            _restore_file(project, digest, dest, link)
 
 
 def record_is_restorable(project: Project, record: Any) -> bool:
