@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from sluice.data.versioning import data_add, data_checkout, data_status
+from sluice.data.status import data_status
+from sluice.data.versioning import data_add, data_checkout
 from sluice.store.local import LocalStore
 from sluice.util.hashing import hash_file_uncached
 from sluice.workspace.project import load_project
