@@ -4,9 +4,10 @@ A small project (a check, a train and an evaluate stage with a gate against the 
 baseline) is exported; the walk runs every step's container command on this machine in
 the definition's dependency order (the same arguments and environment variables, no
 container): ``tier start`` in the submitting job's checkout, each stage step in a fresh
-empty folder, the exit handler last, against a moto S3 store. The ledger, verdicts and
-registry end the same as ``sluice run --tier merge`` run locally on the same commit; a
-second walk with nothing changed runs no stage command.
+empty folder, the exit handler last, against a moto S3 store and a PostgreSQL server
+the test starts. The ledger, verdicts and registry end the same as ``sluice run --tier
+merge`` run locally on the same commit; a second walk with nothing changed runs no
+stage command.
 
 Needs ``sluice tier`` (docs/tier-run.md); skipped where it is not there.
 """
@@ -24,7 +25,7 @@ import yaml
 
 from tests.conftest import git, sluice
 
-pytest_plugins = ["tests.s3"]
+pytest_plugins = ["tests.s3", "tests.postgres"]
 IMAGE = "ghcr.io/acme/walk@sha256:" + "0f" * 32
 SECRET = "sluice-db/url"  # the Kubernetes secret the export names for the database URL
 
@@ -119,6 +120,7 @@ def _walk(steps: list[tuple[str, list[str], dict[str, str], list[str]]], checkou
 
 @pytest.mark.parametrize("platform", ["argo", "kfp"])
 def test_the_exported_dag_runs_like_a_local_tier_run(repo: Path, tmp_path: Path, s3: Any,
+                                                     fresh_postgres_db: str,
                                                      platform: str) -> None:
     pytest.importorskip({"argo": "hera", "kfp": "kfp"}[platform])
     from tests.e2e.test_tier_remote import ORDER, _db, _new_commit, _state
@@ -127,7 +129,8 @@ def test_the_exported_dag_runs_like_a_local_tier_run(repo: Path, tmp_path: Path,
     here = {"SLUICE_CACHE_URL": s3.url("local"), "SLUICE_DATABASE_URL": _db(tmp_path, "local")}
     sluice(repo, "run", "--tier", "merge", env=here)
     build = _argo_steps if platform == "argo" else _kfp_steps
-    secrets = {SECRET: _db(tmp_path, "platform")}
+    # The platform's steps share a PostgreSQL server, as a team's would.
+    secrets = {SECRET: fresh_postgres_db}
     store = {"SLUICE_CACHE_URL": s3.url("platform")}
 
     def walk(run_id: str) -> dict[str, dict[str, Any]]:

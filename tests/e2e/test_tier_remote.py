@@ -10,7 +10,6 @@ same tier on the same commit.
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -70,10 +69,14 @@ def _platform_run(tmp_path: Path, repo: Path, env: dict[str, str], run_id: str, 
 
 
 def _state(db_url: str) -> dict[str, Any]:
-    """The ledger and registry, without what differs between any two runs (times, ids)."""
-    with sqlite3.connect(db_url.removeprefix("sqlite:///")) as conn:
+    """The ledger and registry, without what differs between any two runs (times, ids);
+    from SQLite or PostgreSQL alike."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(db_url.replace("postgresql://", "postgresql+psycopg://", 1))
+    with engine.connect() as conn:
         def rows(query: str) -> list[tuple[Any, ...]]:
-            return sorted(conn.execute(query).fetchall(), key=repr)
+            return sorted((tuple(r) for r in conn.execute(text(query))), key=repr)
 
         versions = []
         for model, version, verdict, artifact, predictions, lineage, metrics in rows(
