@@ -33,7 +33,7 @@ from sluice.pipeline.fingerprint import render_command, stage_environment
 from sluice.pipeline.plan import Decision, decide, select_stages
 from sluice.util.credentials import declare_secret_names
 from sluice.util.fs import FileLock, atomic_write_json
-from sluice.workspace.gitignore import ignore_new_outputs
+from sluice.workspace.gitignore import ignore_outputs
 from sluice.workspace.outputs import (
     check_output_links,
     prepare_output_parents,
@@ -234,9 +234,9 @@ class _Scheduler:
                                          executor=self.where[name]))
                 return True
         else:
-            ignore_new_outputs(self.project, name)
             remove_outputs(self.project, self.project.config.stages[name])
             prepare_output_parents(self.project, self.project.config.stages[name])
+            ignore_outputs(self.project, name)
         executor.start(job)
         self.active[name] = (lock, decision)
         self.emit(Event("start", name, "; ".join(decision.reasons)))
@@ -270,8 +270,8 @@ class _Scheduler:
         try:
             if decision.action == "restore" and decision.cached is not None:
                 outs = decision.cached["outs"]
-                ignore_new_outputs(self.project, name)
                 restore_outputs(self.project, outs)
+                ignore_outputs(self.project, name)
                 write_record(self.project, name, decision.fingerprint, decision.components,
                              outs, decision.cached.get("wall_s"))
                 outcome = StageOutcome(name, "cached", "restored from cache",
@@ -359,8 +359,8 @@ class _Scheduler:
             if isinstance(record.get(key), int | float):
                 setattr(outcome, key, type(getattr(outcome, key) or 0)(record[key]))
         if needed_here(self.project, result.stage, self.selected, self.where):
-            ignore_new_outputs(self.project, result.stage)
             restore_outputs(self.project, outs)
+            ignore_outputs(self.project, result.stage)
             outcome.restored = True
         write_record(self.project, result.stage, decision.fingerprint, decision.components,
                      outs, result.wall_s)

@@ -11,7 +11,6 @@ confuse.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -75,13 +74,7 @@ def ensure_ignored(root: Path, paths: Iterable[str], lock_dir: Path, *,
         lock.release()
 
 
-def ignore_new_outputs(project: Project, stage: str) -> list[str]:
-    """Git-ignore the outputs of ``stage`` that are not in the workspace yet.
-
-    Called before a stage writes or restores its outputs: an output already there
-    was handled when it first appeared, so a rerun (`--force`, a changed input)
-    costs one ``stat`` per output, not a look at .gitignore and git's index.
-    """
-    new = [p for p in project.config.stages[stage].outs.values()
-           if not os.path.lexists(project.root / p)]
-    return ensure_ignored(project.root, new, project.state_dir / "locks") if new else []
+def ignore_outputs(project: Project, stage: str) -> list[str]:
+    """Git-ignore the outputs of ``stage`` (see the module docstring)."""
+    outs = project.config.stages[stage].outs.values()
+    return ensure_ignored(project.root, outs, project.state_dir / "locks")

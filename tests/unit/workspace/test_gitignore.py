@@ -53,18 +53,3 @@ def test_parallel_writers_lose_no_line(tmp_path: Path) -> None:
         thread.join()
     lines = (root / ".gitignore").read_text().splitlines()
     assert sorted(lines) == sorted(f"/{p}" for p in paths)
-
-
-def test_only_outputs_not_yet_in_the_workspace_are_looked_at(tmp_path: Path) -> None:
-    from sluice.workspace.gitignore import ignore_new_outputs
-    from sluice.workspace.project import load_project
-
-    root = _repo(tmp_path)
-    (root / "sluice.yaml").write_text(
-        "stages:\n  make:\n    cmd: touch a.csv b.csv\n    outs: {a: a.csv, b: b.csv}\n")
-    (root / "a.csv").write_text("already here\n")  # a rerun: written before, handled then
-    project = load_project(root)
-    assert ignore_new_outputs(project, "make") == ["b.csv"]
-    assert (root / ".gitignore").read_text() == "/b.csv\n"
-    (root / "b.csv").write_text("x\n")
-    assert ignore_new_outputs(project, "make") == []  # nothing new: .gitignore not read
