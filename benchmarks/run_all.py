@@ -60,7 +60,9 @@ BENCHMARKS: list[Benchmark] = [
     ("registry_oneshot.py", "One-shot registry lookup", registry_oneshot.bench),
     ("validate.py", "Data validation", validate.bench),
     ("ui.py", "sluice ui", ui.bench),
-    ("push_pull.py", "Push and pull to S3", lambda: push_pull.bench(3)),
+    # One round: a round pushes and pulls 20,000 files six ways per tool against moto,
+    # and a run with three did not finish in 55 min. The tools still take turns.
+    ("push_pull.py", "Push and pull to S3", lambda: push_pull.bench(1)),
 ]
 # Benchmarks that may not exist yet in every checkout: run when their script is there.
 OPTIONAL = [("bootstrap.py", "Bootstrap"), ("remote.py", "Remote stages on Ray")]
