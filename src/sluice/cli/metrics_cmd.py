@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 import typer
 
 from sluice.cli.output import echo, print_json
+from sluice.cli.revisions import JsonFlag, NewRevision, OldRevision, command_group
 
 
 def _num(value: float | None, signed: bool = False) -> str:
@@ -35,16 +36,13 @@ def print_comparison(comparison: Any) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    metrics_app = typer.Typer(help="Metrics: compare each model between revisions.",
-                              no_args_is_help=True)
+    metrics_app = command_group(app, "metrics", "Metrics: compare each model between revisions.")
 
     @metrics_app.command("diff")
     def diff(
-        old: Annotated[str | None, typer.Argument(
-            help="The older revision [default: the base branch, `ci.default_branch`].")] = None,
-        new: Annotated[str | None, typer.Argument(
-            help="The newer revision [default: the working tree's last run].")] = None,
-        as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+        old: OldRevision = None,
+        new: NewRevision = None,
+        as_json: JsonFlag = False,
     ) -> int:
         """Compare each model's metrics and verdicts between two revisions.
 
@@ -72,4 +70,3 @@ def register(app: typer.Typer) -> None:
             print_comparison(comparison)
         return 0
 
-    app.add_typer(metrics_app, name="metrics")

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from sluice.cli.output import echo, print_json
+from sluice.cli.revisions import JsonFlag, command_group
 
 
 def _value(row: Any, side: str) -> str:
@@ -32,8 +33,7 @@ def print_diff(diff: Any, show_all: bool) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    params_app = typer.Typer(help="Params: compare the params file between revisions.",
-                             no_args_is_help=True)
+    params_app = command_group(app, "params", "Params: compare the params file between revisions.")
 
     @params_app.command("diff")
     def diff(
@@ -42,7 +42,7 @@ def register(app: typer.Typer) -> None:
             help="The newer revision [default: the working tree].")] = None,
         show_all: Annotated[bool, typer.Option("--all", help="List unchanged params too.")
                             ] = False,
-        as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+        as_json: JsonFlag = False,
     ) -> int:
         """Compare params leaf by leaf between two revisions, with the stages that read each.
 
@@ -67,4 +67,3 @@ def register(app: typer.Typer) -> None:
             print_diff(result, show_all)
         return 0
 
-    app.add_typer(params_app, name="params")

@@ -8,21 +8,19 @@ from typing import Annotated
 import typer
 
 from sluice.cli.output import echo, print_json
+from sluice.cli.revisions import JsonFlag, NewRevision, OldRevision, command_group
 
 
 def register(app: typer.Typer) -> None:
-    plots_app = typer.Typer(help="Plots: overlay each model's plots from two revisions.",
-                            no_args_is_help=True)
+    plots_app = command_group(app, "plots", "Plots: overlay each model's plots from two revisions.")
 
     @plots_app.command("diff")
     def diff(
-        old: Annotated[str | None, typer.Argument(
-            help="The older revision [default: the base branch, `ci.default_branch`].")] = None,
-        new: Annotated[str | None, typer.Argument(
-            help="The newer revision [default: the working tree's last run].")] = None,
+        old: OldRevision = None,
+        new: NewRevision = None,
         out: Annotated[Path, typer.Option("-o", "--out", help="The HTML page to write.")
                        ] = Path("plots-diff.html"),
-        as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+        as_json: JsonFlag = False,
     ) -> int:
         """Write one HTML page with both revisions' ROC, calibration and per-slice plots.
 
@@ -48,4 +46,3 @@ def register(app: typer.Typer) -> None:
         echo(f"wrote {out}")
         return 0
 
-    app.add_typer(plots_app, name="plots")
