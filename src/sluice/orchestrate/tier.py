@@ -87,11 +87,13 @@ class TierPlan:
         return value
 
 
-def _context(tier: TierRun, seed: int) -> RunContext:
+def run_context(tier: TierRun, seed: int) -> RunContext:
+    """What a stage of this tier runs under for one seed (part of every fingerprint)."""
     return RunContext(tier=tier.name, fraction=tier.fraction, seed=seed, samples=tier.samples)
 
 
-def _needs_budget(project: Project, tier: TierRun) -> bool:
+def needs_budget(project: Project, tier: TierRun) -> bool:
+    """Whether costs must be estimated before the tier runs (a tier or project budget)."""
     return tier.budget is not None or bool(project.config.spec.budgets)
 
 
@@ -116,11 +118,11 @@ def plan_tier(project: Project, request: TierRequest,
     data = check_pins(project, selected, refuse=request.check_data)  # before a sample is drawn
     tier.samples = prepare_samples(project, tier.fraction, readable(selected, data))
     decisions: dict[str, Decision] = {}
-    stages = make_plan(project, targets, _context(tier, tier.seeds[0]), force=request.force,
+    stages = make_plan(project, targets, run_context(tier, tier.seeds[0]), force=request.force,
                        decisions=decisions)
     result = TierPlan(tier, stages, warnings=list(request.warnings), data=data,
                       decisions=decisions)
-    if not result.to_run or not _needs_budget(project, tier):
+    if not result.to_run or not needs_budget(project, tier):
         return result
     from sluice.db import open_project_database
     from sluice.pipeline.budget import Limit, check, period_limits
@@ -213,7 +215,7 @@ def run_seeds(project: Project, plan: TierPlan, request: TierRequest, skip: froz
     for index, seed in enumerate(passes):
         options = RunOptions(targets=targets, jobs=request.jobs,
                              force=request.force and index == 0,
-                             keep_going=request.keep_going, context=_context(tier, seed),
+                             keep_going=request.keep_going, context=run_context(tier, seed),
                              tracker=tracker, over_budget=skip, run_id=run_id,
                              failed_checks=failed_checks,
                              planned=plan.decisions if index == 0 else {})
@@ -320,7 +322,7 @@ def conclude(project: Project, plan: TierPlan, result: RunResult, started_at: fl
     so a tier run on a platform ends exactly like a local one."""
     from sluice.report.reuse import evaluation_key, evaluations_from_report, reusable_report
 
-    key = evaluation_key(project, plan.tier, result, _context(plan.tier, plan.tier.seeds[0]))
+    key = evaluation_key(project, plan.tier, result, run_context(plan.tier, plan.tier.seeds[0]))
     reused = reusable_report(project, key, result)
     result.evaluations = evaluate(project, plan, result) if reused is None else \
         evaluations_from_report(reused[0])
@@ -378,7 +380,7 @@ def evaluate(project: Project, plan: TierPlan, result: RunResult) -> list[ModelE
 
     found = []
     settled = {o.stage: o.status for o in result.outcomes}
-    context = _context(plan.tier, plan.tier.seeds[0])  # the baseline's is the candidate's
+    context = run_context(plan.tier, plan.tier.seeds[0])  # the baseline's is the candidate's
     for name, spec in project.config.models.items():
         status = settled.get(spec.evaluate or "")
         if spec.evaluate is None or status is None:

@@ -24,11 +24,11 @@ from sluice.orchestrate.tier import (
     Provenance,
     TierPlan,
     TierRequest,
-    _context,
-    _needs_budget,
     conclude,
     enforce_budget,
+    needs_budget,
     plan_tier,
+    run_context,
 )
 from sluice.pipeline.base import FAILED, RunResult, StageOutcome
 from sluice.pipeline.plan import StagePlan
@@ -139,7 +139,7 @@ def start_tier(project: Project, request: TierRequest, run_id: str, *, version: 
                          hint="run multi-seed tiers with `sluice run --tier` (e.g. in a "
                               "scheduled CI job), or set `seeds: 1` for the exported tier")
     skip = enforce_budget(plan, request.allow_over_budget, project)
-    context = _context(plan.tier, plan.tier.seeds[0])
+    context = run_context(plan.tier, plan.tier.seeds[0])
     planned = {p.stage: p for p in plan.stages}
     gated = gated_stages(project, list(planned))
     stages: dict[str, StageEntry] = {}
@@ -247,7 +247,7 @@ def _tier_plan(project: Project, manifest: TierManifest) -> TierPlan:
     tier.samples = tuple((s[0], s[1]) for s in manifest.samples)
     stages = [StagePlan(**row) for row in manifest.plan]
     plan = TierPlan(tier, stages, warnings=list(manifest.warnings))
-    if plan.to_run and _needs_budget(project, tier):
+    if plan.to_run and needs_budget(project, tier):
         plan.rates = rates(project.config.spec.prices, needs_gpu=any(
             project.config.stages[s].spec.resources.gpus for s in plan.to_run))
     return plan
