@@ -27,7 +27,7 @@ from starlette.exceptions import HTTPException
 from sluice.db import Database
 from sluice.errors import PromotionRefused, SluiceError, UsageError
 from sluice.pipeline.ledger import UNITS
-from sluice.ui import queries
+from sluice.ui import queries, views
 from sluice.ui.identities import SESSION_COOKIE, SESSION_S, Identities
 from sluice.util.credentials import mask
 from sluice.workspace.project import Project
@@ -172,50 +172,12 @@ def create_app(project: Project, db: Database, *, read_only: bool = False,
             return JSONResponse({"error": message, "back": "/"}, status_code=500)
         return render(request, "error.html", 500, message=message, hint=None, back="/")
 
-    # -- reads -------------------------------------------------------------------------
-
-    def overview() -> dict[str, Any]:
-        from sluice.registry.promotion import pending_requests
-
-        return {"latest": queries.latest_per_tier(db), "requests": pending_requests(db),
-                "recent": queries.runs_page(db, 20).items}
-
-    def budgets() -> dict[str, Any]:
-        from sluice.report.budget import budget_report
-
-        return {**budget_report(project, db=db).to_json(),
-                "by_kind": queries.spend_by_kind(db, time.time() - 30 * 86400),
-                "estimate_misses": queries.estimate_misses(db),
-                "daily": queries.daily_spend(db)}
-
-    def run(run_id: str) -> dict[str, Any]:
-        from sluice.report.run import load_report
-
-        detail = queries.run_detail(db, run_id)
-        try:
-            detail["report"] = load_report(project, run_id)[0]
-        except UsageError:
-            detail["report"] = None
-        return detail
-
-    def model(name: str, limit: int, offset: int, history_limit: int,
-              history_offset: int) -> dict[str, Any]:
-        from sluice.registry.promotion import pending_requests
-        from sluice.registry.versions import history, versions
-
-        summary = queries.model_summary(db, name)
-        listed = [v.to_json() for v in versions(db, name, newest_first=True, limit=limit,
-                                                offset=offset)]
-        events = list(reversed(history(db, name)))
-        page = queries.Page(listed, summary["versions"], limit, offset)
-        return {**summary, "versions": page.to_json(),
-                "history": queries.paged(events, history_limit, history_offset).to_json(),
-                "requests": pending_requests(db, name)}
+    # -- reads: sluice.ui.views ------------------------------------------------------
 
     @app.get("/api/overview")
     def api_overview() -> dict[str, Any]:
         """Latest run per tier, pending requests, recent runs."""
-        return overview()
+        return views.overview(db)
 
     @app.get("/api/runs")
     def api_runs(limit: int = 50, offset: int = 0, tier: str | None = None) -> dict[str, Any]:
@@ -225,7 +187,7 @@ def create_app(project: Project, db: Database, *, read_only: bool = False,
     @app.get("/api/runs/{run_id}")
     def api_run(run_id: str) -> dict[str, Any]:
         """A run, its stage executions (the ledger) and its report."""
-        return run(run_id)
+        return views.run(project, db, run_id)
 
     @app.get("/api/models")
     def api_models() -> list[dict[str, Any]]:
@@ -238,23 +200,13 @@ def create_app(project: Project, db: Database, *, read_only: bool = False,
     def api_model(name: str, limit: int = 50, offset: int = 0, history_limit: int = 50,
                   history_offset: int = 0) -> dict[str, Any]:
         """A model: aliases, versions and alias history (pages), pending requests."""
-        return model(name, *_page_args(limit, offset),
+        return views.model(db, name, *_page_args(limit, offset),
                      *_page_args(history_limit, history_offset))
-
-    def compare(name: str, a: int, b: int) -> dict[str, Any]:
-        from sluice.registry.versions import get_version
-
-        queries.model_summary(db, name)
-        try:
-            left, right = get_version(db, name, a), get_version(db, name, b)
-        except UsageError as exc:
-            raise queries.NotFound(str(exc), back=f"/models/{quote(name)}") from None
-        return queries.compare_versions(project, left, right)
 
     @app.get("/api/models/{name}/compare")
     def api_compare(name: str, a: int, b: int) -> dict[str, Any]:
         """Metric deltas of version b against version a."""
-        return compare(name, a, b)
+        return views.compare(project, db, name, a, b)
 
     @app.get("/api/requests")
     def api_requests() -> list[dict[str, Any]]:
@@ -266,7 +218,7 @@ def create_app(project: Project, db: Database, *, read_only: bool = False,
     @app.get("/api/budgets")
     def api_budgets() -> dict[str, Any]:
         """Spend per period budget, tier, stage kind and day; estimate misses."""
-        return budgets()
+        return views.budgets(project, db)
 
     @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)
     def page_docs(request: Request) -> Response:
@@ -297,13 +249,13 @@ def create_app(project: Project, db: Database, *, read_only: bool = False,
                 title = f"budget {period.name}: {unit} burn-down"
                 charts.append((title, burn_down(title, spent, float(period.limits[unit] or 0),
                                                 "USD" if unit == "usd" else "s")))
-        return render(request, "overview.html", data=overview(), charts=charts)
+        return render(request, "overview.html", data=views.overview(db), charts=charts)
 
     @app.get("/runs/{run_id}", response_class=HTMLResponse)
     def page_run(request: Request, run_id: str) -> Response:
         from sluice.report.run import markdown_html
 
-        data = run(run_id)
+        data = views.run(project, db, run_id)
         report = data["report"]
         body = markdown_html(report) if report else None
         plots = [name for files in (report or {}).get("plots", {}).values() for name in files]
@@ -331,15 +283,16 @@ def create_app(project: Project, db: Database, *, read_only: bool = False,
     def page_model(request: Request, name: str, limit: int = 50, offset: int = 0,
                    history_offset: int = 0, a: int | None = None,
                    b: int | None = None) -> Response:
-        data = model(name, *_page_args(limit, offset), 50, max(history_offset, 0))
-        compared = compare(name, a, b) if a is not None and b is not None else None
+        data = views.model(db, name, *_page_args(limit, offset), 50, max(history_offset, 0))
+        compared = (views.compare(project, db, name, a, b)
+                    if a is not None and b is not None else None)
         return render(request, "model.html", model=data, compared=compared)
 
     @app.get("/budgets", response_class=HTMLResponse)
     def page_budgets(request: Request) -> Response:
         from sluice.ui.charts import stacked_days
 
-        spend = budgets()
+        spend = views.budgets(project, db)
         chart = stacked_days("spend per day and tier, last 30 days", spend["daily"],
                              "USD (wall-hours without prices)")
         return render(request, "budgets.html", spend=spend, chart=chart)
