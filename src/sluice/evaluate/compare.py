@@ -66,6 +66,9 @@ class ModelComparison:
     rows: list[MetricDelta]
     method: str  # "paired bootstrap, 95 %", "point values"
     notes: list[str] = field(default_factory=list)
+    # The predictions compared, (side label, predictions), for plots drawn from the
+    # same bytes; not part of the JSON.
+    series: list[tuple[str, Predictions]] = field(default_factory=list, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         return {"model": self.model, "old": self.old.to_json(), "new": self.new.to_json(),
@@ -170,7 +173,9 @@ def compare_sides(project: Project, model: str, old: Side, new: Side,
             for name in names:
                 a, b = old_points.get(name), new_points.get(name)
                 rows.append(MetricDelta(name, a, b, None if a is None or b is None else b - a))
-    return ModelComparison(model, old, new, rows, method, notes)
+    series = [(side.label, preds) for side, preds in ((old, before), (new, after))
+              if preds is not None]
+    return ModelComparison(model, old, new, rows, method, notes, series)
 
 
 def version_at(db: Database, repo_root: Path, model: str, rev: str) -> tuple[Version, str]:

@@ -67,14 +67,8 @@ def _slices_plot(series: list[tuple[str, Any]], metric: str, model: str,
     return save_figure(fig, folder, f"{model}-slices.png")
 
 
-def _draw(project: Project, comparison: ModelComparison, folder: Path) -> list[str]:
-    from sluice.evaluate.compare import read_side
-
-    notes: list[str] = []
-    with tempfile.TemporaryDirectory(dir=folder) as scratch:
-        series = [(side.label, preds) for side in (comparison.old, comparison.new)
-                  if (preds := read_side(project, side, Path(scratch), notes)) is not None]
-    comparison.notes += [n for n in notes if n not in comparison.notes]
+def _draw(comparison: ModelComparison, folder: Path) -> list[str]:
+    series = comparison.series  # the predictions the comparison read, not read again
     files: list[str] = []
     binary = [p for _, p in series if p.task == "binary" and p.y_score is not None]
     if binary:
@@ -122,7 +116,7 @@ def plots_diff(project: Project, old_rev: str | None, new_rev: str | None,
             comparison = compare_sides(project, model,
                                        *model_sides(project, db, model, old_rev, new_rev))
             result.comparisons.append(comparison)
-            files = result.plots[model] = _draw(project, comparison, folder)
+            files = result.plots[model] = _draw(comparison, folder)
             body.append(f"<h2>{html.escape(model)}: {html.escape(comparison.old.label)} → "
                         f"{html.escape(comparison.new.label)}</h2>"
                         f"<p>{html.escape(comparison.method)}</p>{_table(comparison)}")
