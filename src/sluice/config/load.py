@@ -134,8 +134,10 @@ class _Resolver:
         that adds; a stage with neither `cmd` nor `uses:` is a problem."""
         if spec.uses is None:
             if spec.cmd is None:
-                self.fail(f"stage `{name}` has no `cmd`", ("stages", name), "add "
-                          "`cmd: <shell command>`, or `uses: mlflow-project` / `uses: metaflow`",
+                self.fail(f"stage `{name}` is missing the required key `cmd`",
+                          ("stages", name), "add `cmd:` (a shell command string), e.g. "
+                          "`cmd: python train.py --out ${outs.model}`, or `uses: "
+                          "mlflow-project` / `uses: metaflow` (docs/mlflow-projects.md)",
                           key=True)
                 return spec.model_copy(update={"cmd": ""}), []
             return spec, []

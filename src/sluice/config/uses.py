@@ -93,7 +93,7 @@ def generate(name: str, spec: StageSpec, fail: Fail,
                  "use letters, digits, `_` and `-`")
             ok = False
     if kind == METAFLOW and spec.flow is None:
-        fail(f"stage `{name}` uses metaflow but names no flow file", at,
+        fail(f"stage `{name}` uses metaflow but names no flow file", (*at, "uses"),
              "add `flow: path/to/flow.py`")
         return None
     if not ok:
