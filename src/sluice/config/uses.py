@@ -121,13 +121,15 @@ def generate(name: str, spec: StageSpec, fail: Fail,
     return generated, [d for d in deps if d not in spec.deps]
 
 
-def environment(spec: StageSpec, root: Path, inherited: dict[str, str]) -> dict[str, str]:
-    """Defaults a ``uses:`` stage runs with, unless the environment (or the stage's `env`)
-    sets them: MLflow's tracking store and Metaflow's datastore under ``.sluice``."""
+def environment(kind: str | None, root: Path, inherited: dict[str, str]) -> dict[str, str]:
+    """Defaults a ``uses: KIND`` stage runs with in the folder ``root``, unless the
+    environment (or the stage's `env`) sets them: MLflow's tracking store and Metaflow's
+    datastore under ``.sluice``. Computed where the stage runs (absolute paths, this
+    machine's mlflow), never carried to another machine in a capsule's spec."""
     state = root / STATE_DIR
     path = inherited.get("PATH") or ""
     extra: dict[str, str] = {}
-    if spec.uses == MLFLOW_PROJECT:
+    if kind == MLFLOW_PROJECT:
         defaults = {} if "MLFLOW_TRACKING_URI" in inherited else {
             "MLFLOW_TRACKING_URI": (state / "mlruns").as_uri(),
             # MLflow 3 refuses its file store unless asked: the store is a local
@@ -138,7 +140,7 @@ def environment(spec: StageSpec, root: Path, inherited: dict[str, str]) -> dict[
             # `--env-manager local` runs the entry point with `python` from PATH: make that
             # the Python mlflow is installed in, as running that mlflow by hand would.
             extra["PATH"] = folder + os.pathsep + path
-    elif spec.uses == METAFLOW:
+    elif kind == METAFLOW:
         defaults = {"METAFLOW_DEFAULT_DATASTORE": "local",
                     "METAFLOW_DEFAULT_METADATA": "local",
                     "METAFLOW_DATASTORE_SYSROOT_LOCAL": str(state / "metaflow")}

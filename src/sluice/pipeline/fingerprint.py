@@ -89,8 +89,9 @@ def render_env(config: Config, stage: Stage, ctx: RunContext) -> dict[str, str]:
 
 
 def stage_environment(config: Config, stage: Stage, ctx: RunContext,
-                      run_id: str) -> dict[str, str]:
-    """The variables a stage process gets on top of the inherited environment."""
+                      run_id: str, *, here: bool = True) -> dict[str, str]:
+    """The variables a stage process gets on top of the inherited environment; ``here``:
+    with the defaults of a ``uses:`` stage run on this machine (a capsule adds its own)."""
     env = {
         "SLUICE_TIER": ctx.tier,
         "SLUICE_FRACTION": format_value(training_values(stage, ctx)[0]),
@@ -104,11 +105,11 @@ def stage_environment(config: Config, stage: Stage, ctx: RunContext,
     for name, path in stage.outs.items():
         env[f"SLUICE_OUT_{name.upper().replace('-', '_')}"] = path
     own = render_env(config, stage, ctx)
-    if stage.spec.uses is not None:
+    if stage.spec.uses is not None and here:
         from sluice.config.uses import environment
 
         # Where MLflow / Metaflow keep their runs, unless the user's environment says.
-        env.update(environment(stage.spec, config.root, {**os.environ, **own}))
+        env.update(environment(stage.spec.uses, config.root, {**os.environ, **own}))
     env.update(own)
     return env
 

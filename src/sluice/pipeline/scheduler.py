@@ -317,7 +317,8 @@ class _Scheduler:
             elif result.ok:
                 stage = self.project.config.stages[result.stage]
                 outs = save_outputs(self.project, stage)
-                meta = run_metadata(self.project.root, stage, self.project.log_path(stage.name))
+                meta = run_metadata(stage.spec.uses, stage.name, self.project.root,
+                                    self.project.log_path(stage.name))
                 self.project.store.put_run(decision.fingerprint, {
                     "stage": result.stage, "outs": outs, "wall_s": result.wall_s,
                     "cpu_s": result.cpu_s, "max_rss_bytes": result.max_rss_bytes,
@@ -367,8 +368,9 @@ class _Scheduler:
             restore_outputs(self.project, outs)
             ignore_outputs(self.project, result.stage)
             outcome.restored = True
+        meta = record.get("meta")
         write_record(self.project, result.stage, decision.fingerprint, decision.components,
-                     outs, result.wall_s)
+                     outs, result.wall_s, meta if isinstance(meta, dict) else None)
         self.known_outputs.update({o["path"]: o["hash"] for o in outs.values()})
 
     def loop(self) -> None:

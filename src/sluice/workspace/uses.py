@@ -78,15 +78,15 @@ def uses_scripts(stage: Stage, read: Callable[[str], bytes | None]) -> list[str]
 _MLFLOW_RUN = re.compile(rb"=== Run \(ID '([0-9a-f]{8,64})'\) succeeded ===")
 
 
-def run_metadata(root: Path, stage: Stage, log: Path) -> dict[str, str] | None:
-    """``{"uses": KIND, "run_id": ID}`` after a ``uses:`` stage succeeded, kept in its run
-    record: Metaflow's run id from its ``--run-id-file``, MLflow's from ``mlflow run``'s
-    closing line in the stage's log. None for other stages, or when no id is found."""
-    kind = stage.spec.uses
+def run_metadata(kind: str | None, stage: str, root: Path, log: Path) -> dict[str, str] | None:
+    """``{"uses": KIND, "run_id": ID}`` after a ``uses: KIND`` stage succeeded in ``root``,
+    kept in its run record: Metaflow's run id from its ``--run-id-file``, MLflow's from
+    ``mlflow run``'s closing line in the stage's log. None for other stages, or when no
+    id is found."""
     found: str | None = None
     if kind == METAFLOW:
         with contextlib.suppress(OSError):
-            found = (root / run_id_file(stage.name)).read_text().strip() or None
+            found = (root / run_id_file(stage)).read_text().strip() or None
     elif kind == MLFLOW_PROJECT:
         with contextlib.suppress(OSError):
             matches = _MLFLOW_RUN.findall(log.read_bytes())

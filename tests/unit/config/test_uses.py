@@ -151,7 +151,7 @@ def test_environment_defaults_give_way_to_the_users(tmp_path: Path) -> None:
           m: {uses: metaflow, flow: f.py}
           p: {uses: mlflow-project}
         """)
-    meta, mlp = config.stages["m"].spec, config.stages["p"].spec
+    meta, mlp = config.stages["m"].spec.uses, config.stages["p"].spec.uses
     env = environment(meta, tmp_path, {"USER": "me", "PATH": ""})
     assert env == {"METAFLOW_DEFAULT_DATASTORE": "local", "METAFLOW_DEFAULT_METADATA": "local",
                    "METAFLOW_DATASTORE_SYSROOT_LOCAL": str(tmp_path / ".sluice" / "metaflow")}
@@ -173,5 +173,5 @@ def test_mlflow_stage_runs_with_the_python_mlflow_is_installed_in(tmp_path: Path
     links.mkdir()
     (links / "mlflow").symlink_to(venv / "mlflow")
     config = load(tmp_path / "p", "stages:\n  p: {uses: mlflow-project}\n")
-    env = environment(config.stages["p"].spec, tmp_path, {"PATH": f"{links}:/usr/bin"})
+    env = environment(config.stages["p"].spec.uses, tmp_path, {"PATH": f"{links}:/usr/bin"})
     assert env["PATH"] == f"{venv}:{links}:/usr/bin"
