@@ -186,3 +186,44 @@ def test_mlflow_project_as_a_stage(repo: Path, mlflow_env: dict[str, str]) -> No
     assert _record(repo, "train")["meta"] == {"uses": "mlflow-project",
                                               "run_id": model["run_id"]}
     assert model["run_id"] != meta["run_id"]
+
+
+def test_metaflow_stage_in_a_capsule(repo: Path, tmp_path: Path) -> None:
+    """A capsule on another machine: the spec carries no path of this workspace; the
+    worker sets Metaflow's datastore in its own scratch folder and stores the run id."""
+    pytest.importorskip("metaflow", reason="metaflow is not installed "
+                        "(pip install 'sluice-ml[metaflow]')")
+    from sluice.pipeline.capsule import build_spec, put_spec
+    from sluice.pipeline.fingerprint import RunContext
+    from sluice.pipeline.plan import decide
+    from sluice.store.local import LocalStore
+    from sluice.workspace.project import load_project
+
+    shared = (tmp_path / "shared").as_uri()
+    _project(repo, f"""\
+  features:
+    uses: metaflow
+    flow: flows/features.py
+    params: [features.window]
+    outs: {{table: out/features.json}}
+storage:
+  cache: {shared}
+""")
+    project = load_project(repo)
+    decision = decide(project, "features", RunContext(), force=True, known_outputs={})
+    spec = build_spec(project, "features", RunContext(), "r1", decision=decision,
+                      setup=None, executor="test")
+    assert spec["uses"] == "metaflow"
+    assert not any(k.startswith("METAFLOW_") for k in spec["env"]), spec["env"]
+    digest = put_spec(project, spec)
+    worker = tmp_path / "worker"
+    worker.mkdir()
+    done = sluice(worker, "stage", "exec", digest, "--cache-dir", str(tmp_path / "wcache"),
+                  "--scratch", str(tmp_path / "scratch"), env={"SLUICE_CACHE_URL": shared})
+    result = json.loads(done.stdout.splitlines()[-1])
+    assert result["ok"], done.stderr
+    assert json.loads((tmp_path / "scratch/out/features.json").read_text()) == {"table": 6}
+    assert (tmp_path / "scratch/.sluice/metaflow/.metaflow/FeatureFlow").is_dir()
+    stored = LocalStore(tmp_path / "shared").get_run(result["fingerprint"])
+    assert stored is not None and stored["meta"]["uses"] == "metaflow"
+    assert re.fullmatch(r"\d+", stored["meta"]["run_id"])
