@@ -73,7 +73,7 @@ class Stage:
 
     @property
     def cmd(self) -> str:
-        return self.spec.cmd
+        return self.spec.cmd or ""  # set for every loaded stage (`uses:` writes it)
 
 
 @dataclass

@@ -134,7 +134,9 @@ def save_cached(config: Config, read: Reader) -> None:
         "stages": {name: {"deps": list(s.deps), "outs": s.outs,
                           "inputs": [[i.ref, i.path, i.stage] for i in s.inputs],
                           # stages sluice added itself (config.builtin_stages) keep their spec
-                          **({} if name in config.spec.stages else {"spec": _encode(s.spec)})}
+                          # and so do `uses:` stages, whose command sluice wrote
+                          **({} if config.spec.stages.get(name) is s.spec
+                             else {"spec": _encode(s.spec)})}
                    for name, s in config.stages.items()},
     }
     with contextlib.suppress(OSError, TypeError, ValueError):

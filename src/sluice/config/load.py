@@ -100,6 +100,7 @@ class _Resolver:
 
     def stage(self, name: str, spec: StageSpec) -> Stage:
         at: PathKey = ("stages", name)
+        spec, generated_deps = self.generated(name, spec)
         outs: dict[str, str] = {}
         for out, raw in spec.outs.items():
             where: PathKey = (*at, "outs", out)
@@ -113,7 +114,7 @@ class _Resolver:
                 self.fail(f"output `{out}` of stage `{name}` is the repository root", where,
                           "write each output to its own file or folder, e.g. `out/model.pkl`")
             outs[out] = norm
-        deps = []
+        deps = list(generated_deps)
         for i, raw in enumerate(spec.deps):
             norm = self.path(raw, f"dependency {{path}} of stage `{name}`", (*at, "deps", i))
             if norm is not None:
@@ -122,8 +123,29 @@ class _Resolver:
                   if (ref := self.input_ref(name, text, (*at, "inputs", i))) is not None]
         for i, key in enumerate(spec.params):
             self.param_key(f"params key `{key}` of stage `{name}`", key, (*at, "params", i))
+        for param, key in (spec.parameters or {}).items():
+            self.param_key(f"params key `{key}` of parameter `{param}` of stage `{name}`", key,
+                           (*at, "parameters", param))
         self.cmd_refs(name, spec, inputs)
         return Stage(name=name, spec=spec, deps=tuple(deps), inputs=tuple(inputs), outs=outs)
+
+    def generated(self, name: str, spec: StageSpec) -> tuple[StageSpec, list[str]]:
+        """The spec with its command (written by sluice for a `uses:` stage), and the deps
+        that adds; a stage with neither `cmd` nor `uses:` is a problem."""
+        if spec.uses is None:
+            if spec.cmd is None:
+                self.fail(f"stage `{name}` is missing the required key `cmd`",
+                          ("stages", name), "add `cmd:` (a shell command string), e.g. "
+                          "`cmd: python train.py --out ${outs.model}`, or `uses: "
+                          "mlflow-project` / `uses: metaflow` (docs/mlflow-projects.md)",
+                          key=True)
+                return spec.model_copy(update={"cmd": ""}), []
+            return spec, []
+        from sluice.config.uses import generate
+
+        made = generate(name, spec, lambda message, at, hint: self.fail(message, at, hint),
+                        self.path)
+        return made if made is not None else (spec.model_copy(update={"cmd": ""}), [])
 
     def input_ref(self, stage: str, text: str, at: PathKey) -> InputRef | None:
         ref = text.strip()
@@ -194,7 +216,9 @@ class _Resolver:
 
     def cmd_refs(self, stage: str, spec: StageSpec, inputs: list[InputRef]) -> None:
         """Check every ``${...}`` in cmd and env; stage outputs used there become inputs."""
-        fields: list[tuple[str, PathKey]] = [(spec.cmd, ("stages", stage, "cmd"))]
+        # A `uses:` stage's command is sluice's own; its params keys are checked where written.
+        fields: list[tuple[str, PathKey]] = [] if spec.uses or spec.cmd is None else \
+            [(spec.cmd, ("stages", stage, "cmd"))]
         fields += [(v, ("stages", stage, "env", k)) for k, v in spec.env.items()]
         for template, at in fields:
             try:

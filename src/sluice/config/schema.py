@@ -104,7 +104,7 @@ class Resources(_Strict):
 class StageSpec(_Strict):
     """One step of the pipeline, as written in ``sluice.yaml``."""
 
-    cmd: StrictStr
+    cmd: StrictStr | None = None  # generated for a stage with `uses:` (sluice.config.uses)
     kind: StageKind = "transform"
     description: StrictStr | None = None
     deps: list[StrictStr] = Field(default_factory=list)
@@ -116,6 +116,12 @@ class StageSpec(_Strict):
     timeout: Duration | None = None
     discover_imports: StrictBool = True
     executor: StrictStr | None = None  # a name under `executors:` (default: tier's, or local)
+    # An MLflow Project or a Metaflow flow run as this stage (docs/mlflow-projects.md).
+    uses: Literal["mlflow-project", "metaflow"] | None = None
+    project: StrictStr | None = None  # mlflow-project: the project folder (default `.`)
+    entry_point: StrictStr | None = None  # mlflow-project: the entry point (default `main`)
+    flow: StrictStr | None = None  # metaflow: the flow file
+    parameters: dict[StrictStr, StrictStr] | None = None  # parameter name -> params key
 
 
 class SampleSpec(_Strict):

@@ -121,7 +121,7 @@ def build_spec(project: Project, stage_name: str, ctx: RunContext, run_id: str, 
     entries = snapshot_entries(project, [p for p in extra if (project.root / p).is_file()])
     snapshot = hash_manifest(entries)
     local_layer(project.store).add_bytes(manifest_bytes(entries), snapshot)
-    env = {k: v for k, v in stage_environment(config, stage, ctx, run_id).items()
+    env = {k: v for k, v in stage_environment(config, stage, ctx, run_id, here=False).items()
            if k not in _WORKER_VARS and not is_secret_name(k)}
     resources = stage.spec.resources
     return {
@@ -131,6 +131,8 @@ def build_spec(project: Project, stage_name: str, ctx: RunContext, run_id: str, 
         "executor": executor,
         "command": render_command(config, stage, ctx),
         "env": env,
+        # `uses: mlflow-project|metaflow`: the worker adds its defaults (sluice.config.uses)
+        **({"uses": stage.spec.uses} if stage.spec.uses else {}),
         "secret_names": list(config.secret_names),
         "outs": dict(stage.outs),
         "timeout": stage.spec.timeout,

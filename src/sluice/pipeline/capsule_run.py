@@ -45,6 +45,7 @@ from sluice.util.hashing import (
 from sluice.util.safepath import check_digest, target_inside
 from sluice.util.statcache import StatCache
 from sluice.workspace.outputs import OutputRecord, store_outputs
+from sluice.workspace.uses import run_metadata
 
 SPEC_FORMATS = (1,)
 _POINTER = "sluice-capsule-pointer"
@@ -333,6 +334,12 @@ def run_capsule(store: Store, spec_digest: str, *, scratch: Path, cache_dir: Pat
         setup_s = time.monotonic() - started
         env.update(environment_vars(env_dir))
         env["SLUICE_PYTHON"] = str(env_dir / "bin" / "python")
+    uses = spec.get("uses")
+    if isinstance(uses, str):
+        from sluice.config.uses import environment, run_id_file
+
+        env.update(environment(uses, scratch, {**os.environ, **env}))
+        (scratch / run_id_file(stage)).parent.mkdir(parents=True, exist_ok=True)
     resources = spec["resources"]
     timeout = spec.get("timeout")
     job = Job(stage=stage, command=spec["command"], cwd=scratch, env=env, log_path=log_path,
@@ -354,10 +361,12 @@ def run_capsule(store: Store, spec_digest: str, *, scratch: Path, cache_dir: Pat
     except StageFailed as exc:  # an output it did not write: the stage failed
         outcome.returncode, outcome.error = 1, exc.render()
         return outcome
+    meta = run_metadata(uses, stage, scratch, log_path) if isinstance(uses, str) else None
     store.put_run(fingerprint, {
         "stage": stage, "outs": outcome.outs, "wall_s": result.wall_s, "cpu_s": result.cpu_s,
         "max_rss_bytes": result.max_rss_bytes, "run_id": spec["run_id"], "created": time.time(),
-        "executor": executor_info(executor, list(result.gpu_ids))})
+        "executor": executor_info(executor, list(result.gpu_ids)),
+        **({"meta": meta} if meta else {})})
     put_pointer(store, spec["run_id"], stage, fingerprint)
     return outcome
 

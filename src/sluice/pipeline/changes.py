@@ -31,6 +31,7 @@ from sluice.util.git import WORKTREE, Repo
 from sluice.util.globmatch import compile_glob
 from sluice.workspace.graph import Graph, OutputIndex, build_graph
 from sluice.workspace.imports import ImportFinder
+from sluice.workspace.uses import uses_scripts
 
 _MAX_CHAINS = 5
 
@@ -158,8 +159,12 @@ def revision_components(snap: Snapshot, fps: dict[str, str]) -> dict[str, dict[s
         imports = {}
         if stage.spec.discover_imports:
             command = render_command(config, stage, RunContext())
-            imports = {p: snap.files.get(p, "untracked") for p in finder.discover(command)
-                       if p not in stage.deps}
+            try:
+                scripts = uses_scripts(stage, snap.read)
+            except ConfigError:
+                scripts = []  # a broken MLproject: the stage's plan reports it
+            imports = {p: snap.files.get(p, "untracked")
+                       for p in finder.discover(command, scripts) if p not in stage.deps}
         components = {
             "cmd": stage.cmd,
             "env": dict(stage.spec.env),

@@ -89,8 +89,9 @@ def render_env(config: Config, stage: Stage, ctx: RunContext) -> dict[str, str]:
 
 
 def stage_environment(config: Config, stage: Stage, ctx: RunContext,
-                      run_id: str) -> dict[str, str]:
-    """The variables a stage process gets on top of the inherited environment."""
+                      run_id: str, *, here: bool = True) -> dict[str, str]:
+    """The variables a stage process gets on top of the inherited environment; ``here``:
+    with the defaults of a ``uses:`` stage run on this machine (a capsule adds its own)."""
     env = {
         "SLUICE_TIER": ctx.tier,
         "SLUICE_FRACTION": format_value(training_values(stage, ctx)[0]),
@@ -103,7 +104,13 @@ def stage_environment(config: Config, stage: Stage, ctx: RunContext,
     }
     for name, path in stage.outs.items():
         env[f"SLUICE_OUT_{name.upper().replace('-', '_')}"] = path
-    env.update(render_env(config, stage, ctx))
+    own = render_env(config, stage, ctx)
+    if stage.spec.uses is not None and here:
+        from sluice.config.uses import environment
+
+        # Where MLflow / Metaflow keep their runs, unless the user's environment says.
+        env.update(environment(stage.spec.uses, config.root, {**os.environ, **own}))
+    env.update(own)
     return env
 
 
@@ -221,8 +228,12 @@ def discovered_imports(project: Project, stage: Stage, command: str) -> list[str
     """Local Python files the stage's command imports (see sluice.workspace.imports)."""
     if not stage.spec.discover_imports:
         return []
+    from sluice.workspace.uses import uses_scripts
+
     declared = set(stage.deps)
-    return [p for p in project.import_finder.discover(command) if p not in declared]
+    finder = project.import_finder
+    return [p for p in finder.discover(command, uses_scripts(stage, finder.read))
+            if p not in declared]
 
 
 def _input_path(config: Config, ref: InputRef, ctx: RunContext) -> str:

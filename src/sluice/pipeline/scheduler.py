@@ -43,6 +43,7 @@ from sluice.workspace.outputs import (
 )
 from sluice.workspace.project import Project
 from sluice.workspace.records import read_record, write_record
+from sluice.workspace.uses import run_metadata
 
 _LOG_TAIL_LINES = 20
 _LOCK_POLL_S = 0.2
@@ -272,8 +273,10 @@ class _Scheduler:
                 outs = decision.cached["outs"]
                 restore_outputs(self.project, outs)
                 ignore_outputs(self.project, name)
+                meta = decision.cached.get("meta")
                 write_record(self.project, name, decision.fingerprint, decision.components,
-                             outs, decision.cached.get("wall_s"))
+                             outs, decision.cached.get("wall_s"),
+                             meta if isinstance(meta, dict) else None)
                 outcome = StageOutcome(name, "cached", "restored from cache",
                                        decision.fingerprint, restored=True)
             else:
@@ -314,12 +317,15 @@ class _Scheduler:
             elif result.ok:
                 stage = self.project.config.stages[result.stage]
                 outs = save_outputs(self.project, stage)
+                meta = run_metadata(stage.spec.uses, stage.name, self.project.root,
+                                    self.project.log_path(stage.name))
                 self.project.store.put_run(decision.fingerprint, {
                     "stage": result.stage, "outs": outs, "wall_s": result.wall_s,
                     "cpu_s": result.cpu_s, "max_rss_bytes": result.max_rss_bytes,
-                    "run_id": self.run_id, "created": time.time()})
+                    "run_id": self.run_id, "created": time.time(),
+                    **({"meta": meta} if meta else {})})
                 write_record(self.project, result.stage, decision.fingerprint,
-                             decision.components, outs, result.wall_s)
+                             decision.components, outs, result.wall_s, meta)
                 self.known_outputs.update({o["path"]: o["hash"] for o in outs.values()})
             elif result.timed_out and result.stage in self.budget_capped:
                 outcome.status = "budget"
@@ -362,8 +368,9 @@ class _Scheduler:
             restore_outputs(self.project, outs)
             ignore_outputs(self.project, result.stage)
             outcome.restored = True
+        meta = record.get("meta")
         write_record(self.project, result.stage, decision.fingerprint, decision.components,
-                     outs, result.wall_s)
+                     outs, result.wall_s, meta if isinstance(meta, dict) else None)
         self.known_outputs.update({o["path"]: o["hash"] for o in outs.values()})
 
     def loop(self) -> None:

@@ -161,7 +161,7 @@ def _reads_own_output(config: Config, name: str) -> ConfigError:
                 return ConfigError(f"{message} through input `{inp.ref.strip()}`",
                                    location=config.locate("stages", name, "inputs", i),
                                    hint=hint)
-        fields = [(("stages", name, "cmd"), spec.cmd),
+        fields = [(("stages", name, "cmd"), spec.cmd or ""),
                   *((("stages", name, "env", k), v) for k, v in spec.env.items())]
         for at, template in fields:
             offset = template.find("${" + inp.ref)

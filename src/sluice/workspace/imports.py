@@ -140,11 +140,12 @@ class ImportFinder:
                     return path, root
         return None
 
-    def discover(self, cmd: str) -> list[str]:
-        """Repo-relative paths of every local file the command's python entries import."""
+    def discover(self, cmd: str, scripts: tuple[str, ...] | list[str] = ()) -> list[str]:
+        """Repo-relative paths of every local file the command's python entries import,
+        and ``scripts`` (files run another way, e.g. by `mlflow run`) with their imports."""
         found: set[str] = set()
         queue: list[tuple[str, str, str]] = []  # (file, module name, root)
-        for entry in entries(cmd):
+        for entry in [*entries(cmd), *(Entry(script=s) for s in scripts)]:
             if entry.script is not None:
                 if self.exists(entry.script):
                     folder = posixpath.dirname(entry.script)

@@ -20,7 +20,13 @@ def read_record(project: Project, stage: str) -> dict[str, Any] | None:
 
 
 def write_record(project: Project, stage: str, fingerprint: str, components: dict[str, Any],
-                 outs: dict[str, dict[str, str]], wall_s: float | None) -> None:
-    atomic_write_json(project.record_path(stage), {
+                 outs: dict[str, dict[str, str]], wall_s: float | None,
+                 meta: dict[str, Any] | None = None) -> None:
+    """``meta``: what the run says about itself beyond sluice's own fields (a ``uses:``
+    stage's MLflow or Metaflow run id); kept as is, never part of the fingerprint."""
+    record: dict[str, Any] = {
         "fingerprint": fingerprint, "components": components, "outs": outs, "wall_s": wall_s,
-    })
+    }
+    if meta:
+        record["meta"] = meta
+    atomic_write_json(project.record_path(stage), record)

@@ -541,8 +541,9 @@ def test_rendered_errors_list_message_location_and_hint(tmp_path: Path) -> None:
         load_config(tmp_path)
     assert str(info.value) == (
         "unknown key `deps_on` in stage `train`; did you mean `deps`? (sluice.yaml:4:5)\n"
-        "  hint: valid keys: cmd, deps, description, discover_imports, env, executor, inputs, "
-        "kind, outs, params, resources, timeout")
+        "  hint: valid keys: cmd, deps, description, discover_imports, entry_point, env, "
+        "executor, flow, inputs, kind, outs, parameters, params, project, resources, timeout, "
+        "uses")
 
 
 @pytest.mark.parametrize(("yaml", "hint"), [
@@ -558,7 +559,8 @@ def test_rendered_errors_list_message_location_and_hint(tmp_path: Path) -> None:
     ("stages:\n  a: {cmd: x, resources: {gpus: -1}}\n",
      "write `gpus: 0` (or leave it out) for a stage without GPUs"),
     ("stages:\n  a: {deps: []}\n",
-     "add `cmd:` (a shell command string), e.g. `cmd: python train.py --out ${outs.model}`"),
+     "add `cmd:` (a shell command string), e.g. `cmd: python train.py --out ${outs.model}`, "
+     "or `uses: mlflow-project` / `uses: metaflow` (docs/mlflow-projects.md)"),
     ("stages:\n  a: echo hi\n", "put the command under `cmd:`, e.g. `a: {cmd: echo hi}`"),
     ("stages:\n  a:\n    cmd: x\n    outs: {o: x}\n  b:\n    cmd: x\n"
      "    inputs: [a.o]\n",
