@@ -106,6 +106,21 @@ def _transfer(direction: str, remote: str | None, paths: list[str] | None,
                          hint="push from a job with write access (not a pull-request job), "
                               "or unset SLUICE_CACHE_READ_ONLY")
     pins = select_pins(project, paths)
+    if direction == "pull":  # pins imported from DVC without their bytes: from its remote
+        from sluice.config.lockfile import DVC_PREFIX
+        from sluice.data.dvc_import import pull_dvc_pins
+
+        dvc = [pin for pin in pins if pin.hash.startswith(DVC_PREFIX)]
+        pulled = pull_dvc_pins(project, dvc)
+        if pulled:
+            echo(f"pull: {len(pulled)} path(s) fetched from DVC's cache or remote "
+                 "(md5-checked) and re-pinned in sluice.lock; commit it")
+        rest = [pin for pin in pins if pin not in dvc]
+        if dvc and not rest:
+            if checkout:
+                _say_restored(data_checkout(project, [pin.path for pin in pulled]))
+            return 0
+        pins = rest + pulled
     other = remote_store(project, remote)
     source, target = (project.store, other) if direction == "push" else (other, project.store)
     copied = transfer(source, target, pins,
