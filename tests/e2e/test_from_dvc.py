@@ -40,7 +40,7 @@ def converted(repo: Path) -> Path:
     commit(repo, "a DVC project")
     out = sluice(repo, "init", "--from-dvc").stdout
     assert "wrote sluice.yaml with 4 stage(s)" in out
-    assert f"dvc.yaml:{PLOTS_LINE}:1: top-level `plots:` of dvc.yaml is not carried over" in out, out
+    assert f"dvc.yaml:{PLOTS_LINE}:1: top-level `plots:` of dvc.yaml is not carried" in out
     commit(repo, "converted to sluice")
     return repo
 
@@ -55,19 +55,16 @@ def test_conversion_writes_stages_and_pins(converted: Path) -> None:
     report = json.loads(sluice(converted, "init", "--from-dvc", "--force", "--json").stdout)
     assert list(report["stages"]) == STAGES
     assert report["imported"][0]["path"] == "data/data.xml"
-    assert {"file": "dvc.yaml", "line": PLOTS_LINE} == {k: report["notes"][0][k]
-                                                 for k in ("file", "line")}
+    first = report["notes"][0]
+    assert (first["file"], first["line"]) == ("dvc.yaml", PLOTS_LINE)
 
 
 def test_converted_project_runs_and_reruns_cached(converted: Path) -> None:
     first = sluice(converted, "run").stdout
     assert json.loads((converted / "eval/live/metrics.json").read_text())["accuracy"] >= 0
-    again = sluice(converted, "run", "--json", check=None)
-    assert again.returncode == 0, again.stdout + again.stderr
-    assert "cached" in again.stdout and first
-    for stage in STAGES:
-        assert f'"{stage}"' in again.stdout
-    assert '"ran"' not in again.stdout.replace('"ran": 0', "")
+    again = json.loads(sluice(converted, "run", "--json").stdout)
+    assert {s["stage"]: s["status"] for s in again["stages"]} == dict.fromkeys(STAGES, "cached")
+    assert "ran" in first
 
 
 @pytest.mark.parametrize(("edit", "paths", "params"), [

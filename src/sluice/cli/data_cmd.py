@@ -116,9 +116,11 @@ def _transfer(direction: str, remote: str | None, paths: list[str] | None,
             echo(f"pull: {len(pulled)} path(s) fetched from DVC's cache or remote "
                  "(md5-checked) and re-pinned in sluice.lock; commit it")
         rest = [pin for pin in pins if pin not in dvc]
-        if dvc and not rest:
-            if checkout:
-                _say_restored(data_checkout(project, [pin.path for pin in pulled]))
+        from sluice.store.layered import local_layer
+
+        if dvc and not local_layer(project.store).missing([pin.hash for pin in rest]):
+            if checkout:  # everything is here now: no other store to ask
+                _say_restored(data_checkout(project, [pin.path for pin in [*rest, *pulled]]))
             return 0
         pins = rest + pulled
     other = remote_store(project, remote)

@@ -41,6 +41,7 @@ class Note:
     location: Location
     message: str
     fix: str
+    stage: str | None = None  # the dvc.yaml stage it is about (None: the whole file)
 
     def to_json(self) -> dict[str, Any]:
         return {"file": self.location.file, "line": self.location.line,
@@ -52,7 +53,7 @@ class ConvertedStage:
     """One sluice stage made from one (expanded) DVC stage."""
 
     name: str
-    dvc_name: str
+    dvc_name: str  # as DVC names it, `train@small` for an expanded one
     origin: Location
     cmd: str
     description: str | None = None
@@ -108,9 +109,10 @@ class _Reader:
         self.params = params or {}
         self.notes: list[Note] = []
         self.stages: list[ConvertedStage] = []
+        self.current: str | None = None  # the dvc.yaml stage being read
 
     def note(self, path: PathKey, message: str, fix: str) -> None:
-        self.notes.append(Note(self.source.locate(path, key=True), message, fix))
+        self.notes.append(Note(self.source.locate(path, key=True), message, fix, self.current))
 
     # --- vars -----------------------------------------------------------------
     def load_vars(self, entries: Any, path: PathKey, base: str) -> dict[str, Any]:
@@ -178,6 +180,7 @@ class _Reader:
     # --- stages ---------------------------------------------------------------
     def expand(self, name: str, body: Any, context: dict[str, Any]) -> None:
         path: PathKey = ("stages", name)
+        self.current = name
         if not isinstance(body, dict):
             self.note(path, f"stage `{name}` is not a mapping", "fix dvc.yaml, then convert again")
             return
@@ -232,7 +235,7 @@ class _Reader:
         if wdir != ".":
             cmd = f"cd {wdir} && {cmd}"
         name = self.unique(_sanitise(dvc_name))
-        stage = ConvertedStage(name, dvc_name, self.source.locate(path, key=True), cmd,
+        stage = ConvertedStage(name, dvc_name, self.source.locate(path[:2], key=True), cmd,
                                description=body.get("desc") if isinstance(body.get("desc"), str)
                                else None)
 
@@ -346,6 +349,7 @@ def convert_dvc_yaml(root: Path) -> Conversion:
                **reader.load_vars(source.data.get("vars") or [], ("vars",), ".")}
     for name, body in source.data["stages"].items():
         reader.expand(str(name), body, context)
+    reader.current = None
     for key in ("plots", "metrics", "params", "artifacts", "datasets"):
         if source.data.get(key):
             reader.note((key,), f"top-level `{key}:` of dvc.yaml is not carried over",

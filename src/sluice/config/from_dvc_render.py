@@ -15,7 +15,8 @@ import re
 from sluice.config.from_dvc import Conversion, ConvertedStage, Note
 from sluice.util.yamlsource import parse_yaml
 
-_PLAIN = re.compile(r"[A-Za-z_./][A-Za-z0-9_./@+-]*", re.ASCII)
+# Plain scalars YAML reads back as the same string, in block and flow context alike.
+_PLAIN = re.compile(r"[A-Za-z_./][A-Za-z0-9_./@+=-]*(?: +[A-Za-z0-9_./@+=-]+)*", re.ASCII)
 _WORDS = {"y", "n", "yes", "no", "true", "false", "on", "off", "null"}
 
 HEADER = """\
@@ -71,13 +72,16 @@ def render_sluice_yaml(conversion: Conversion) -> str:
     lines += ["", "stages:"]
     if not conversion.stages:
         lines[-1] = "stages: {}"
-    starts = sorted({s.origin.line or 0 for s in conversion.stages})
+    for note in conversion.notes:
+        if note.stage is None:  # about the whole file: above the stages
+            lines.insert(-2, f"# NOTE {note.location.file}:{note.location.line}: "
+                             f"{note.message}")
+    shown: set[str] = set()
     for stage in conversion.stages:
-        start = stage.origin.line or 0
-        end = min([line for line in starts if line > start], default=1 << 30)
-        # The notes about this stage: those between its line and the next stage's.
-        mine = [n for n in conversion.notes if n.location.file == stage.origin.file
-                and start <= (n.location.line or 0) < end]
+        # A foreach's notes once, above its first stage.
+        group = stage.dvc_name.split("@")[0]
+        mine = [n for n in conversion.notes if n.stage == group and group not in shown]
+        shown.add(group)
         lines += _stage_lines(stage, mine)
     text = "\n".join(lines) + "\n"
     parse_yaml(text, "sluice.yaml")  # never write what sluice could not read back

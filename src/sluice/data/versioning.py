@@ -16,8 +16,8 @@ from pathlib import Path
 
 from sluice.config.base import normalise_path
 from sluice.config.lockfile import LOCK_FILE, DataPin, render_lock
-from sluice.data.status import read_pins as read_pins  # status lives there; fetch reads it here
 from sluice.data.status import pin_status, workspace_pins
+from sluice.data.status import read_pins as read_pins  # status lives there; fetch reads it here
 from sluice.errors import Location, SluiceError, StoreError, UsageError
 from sluice.store.base import Store
 from sluice.store.local import LocalStore
