@@ -112,6 +112,8 @@ def test_data_status_checkout_and_pull_from_the_dvc_remote(repo: Path, tmp_path:
     assert "sluice data pull" in refused.stderr + refused.stdout
     sluice(repo, "data", "checkout", "data/extra")
     assert (repo / "data/extra/sub/b.txt").read_bytes() == b"beta\n"
+    pushed = sluice(repo, "data", "push", "--remote", str(tmp_path / "store"))
+    assert "skipping 1 path(s) still pinned by DVC's md5" in pushed.stderr
     pulled = sluice(repo, "data", "pull").stdout
     assert "fetched from DVC's cache or remote" in pulled
     assert (repo / "data/data.xml").read_text() == DATA_XML

@@ -106,8 +106,13 @@ def _transfer(direction: str, remote: str | None, paths: list[str] | None,
                          hint="push from a job with write access (not a pull-request job), "
                               "or unset SLUICE_CACHE_READ_ONLY")
     pins = select_pins(project, paths)
+    from sluice.config.lockfile import DVC_PREFIX
+
+    if direction == "push" and (dvc := [p for p in pins if p.hash.startswith(DVC_PREFIX)]):
+        echo(f"push: skipping {len(dvc)} path(s) still pinned by DVC's md5 (e.g. "
+             f"{dvc[0].path}): `sluice data pull` imports them first", err=True)
+        pins = [pin for pin in pins if pin not in dvc]
     if direction == "pull":  # pins imported from DVC without their bytes: from its remote
-        from sluice.config.lockfile import DVC_PREFIX
         from sluice.data.dvc_import import pull_dvc_pins
 
         dvc = [pin for pin in pins if pin.hash.startswith(DVC_PREFIX)]
