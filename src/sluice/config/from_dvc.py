@@ -92,6 +92,11 @@ def _lookup(context: dict[str, Any], ref: str) -> tuple[bool, Any]:
     return True, value
 
 
+def _as_list(value: Any) -> list[Any]:
+    """A list field's entries: ``${item.deps}`` may resolve to one string or to a list."""
+    return value if isinstance(value, list) else [] if value is None else [value]
+
+
 def _text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -242,7 +247,8 @@ class _Reader:
         def at(rel: str) -> str:
             return posixpath.normpath(posixpath.join(wdir, rel))
 
-        for i, dep in enumerate(self.resolve(body.get("deps") or [], context, (*path, "deps"))):
+        for i, dep in enumerate(_as_list(self.resolve(body.get("deps"), context,
+                                                       (*path, "deps")))):
             if isinstance(dep, str):
                 if "://" in dep or dep.startswith("/") or at(dep).startswith(".."):
                     self.note((*path, "deps", i), f"dependency `{dep}` is outside the "
@@ -273,7 +279,7 @@ class _Reader:
 
     def read_params(self, stage: ConvertedStage, entries: Any, context: dict[str, Any],
                     path: PathKey, wdir: str) -> None:
-        for i, entry in enumerate(self.resolve(entries, context, path)):
+        for i, entry in enumerate(_as_list(self.resolve(entries, context, path))):
             groups = entry.items() if isinstance(entry, dict) else [(DEFAULT_PARAMS, [entry])]
             for file, keys in groups:
                 rel = posixpath.normpath(posixpath.join(wdir, file))
@@ -299,7 +305,7 @@ class _Reader:
 
     def read_outs(self, stage: ConvertedStage, kind: str, entries: Any,
                   context: dict[str, Any], path: PathKey, at: Any) -> None:
-        for i, entry in enumerate(self.resolve(entries, context, path)):
+        for i, entry in enumerate(_as_list(self.resolve(entries, context, path))):
             options: dict[str, Any] = {}
             if isinstance(entry, dict) and len(entry) == 1:
                 raw, opts = next(iter(entry.items()))
