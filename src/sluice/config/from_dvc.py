@@ -29,6 +29,7 @@ from sluice.util.yamlsource import PathKey, YamlSource, parse_yaml_bytes
 DVC_YAML = "dvc.yaml"
 DEFAULT_PARAMS = "params.yaml"  # DVC's default params file, relative to a stage's wdir
 _REF = re.compile(r"(?<!\\)\$\{\s*([^}]*?)\s*\}")
+_PARAMS_REF = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*(\.[A-Za-z0-9_\-]+)*")  # as sluice reads
 _NAME_BAD = re.compile(r"[^A-Za-z0-9_\-]+")
 _STAGE_KEYS = {"cmd", "deps", "outs", "metrics", "plots", "params", "wdir", "vars", "desc",
                "frozen", "always_changed", "meta", "foreach", "do", "matrix"}
@@ -115,6 +116,7 @@ class _Reader:
         self.notes: list[Note] = []
         self.stages: list[ConvertedStage] = []
         self.current: str | None = None  # the dvc.yaml stage being read
+        self.used_params: set[str] = set()  # params keys written into a command by value
 
     def note(self, path: PathKey, message: str, fix: str) -> None:
         self.notes.append(Note(self.source.locate(path, key=True), message, fix, self.current))
@@ -172,7 +174,9 @@ class _Reader:
             found, got = _lookup(context, ref)
             in_params, value = _lookup(self.params, ref)
             if found and in_cmd and in_params and got is value:
-                return "${params." + ref + "}"  # a params key: sluice fingerprints its value
+                if _PARAMS_REF.fullmatch(ref):
+                    return "${params." + ref + "}"  # sluice fingerprints its value
+                self.used_params.add(ref.split("[")[0])  # `a.b[0]`: by value, keyed by `a.b`
             if found:
                 return _text(got)
             self.note(path, f"`${{{ref}}}` names nothing in vars, params.yaml or the loop item",
@@ -230,6 +234,7 @@ class _Reader:
             if key not in _STAGE_KEYS:
                 self.note((*path, key), f"stage `{dvc_name}`: `{key}` has no sluice equivalent",
                           "drop it, or see docs/migrating-from-dvc.md")
+        self.used_params = set()
         cmd = self.resolve(body.get("cmd"), context, (*path, "cmd"), in_cmd=True)
         if isinstance(cmd, list):
             cmd = " && ".join(str(c) for c in cmd)
@@ -258,6 +263,7 @@ class _Reader:
                     continue
                 stage.deps.append(at(dep))
         self.read_params(stage, body.get("params") or [], context, (*path, "params"), wdir)
+        stage.params += sorted(self.used_params)
         for kind in ("outs", "metrics", "plots"):
             self.read_outs(stage, kind, body.get(kind) or [], context, (*path, kind), at)
         if body.get("frozen"):

@@ -17,7 +17,7 @@ from sluice.config.base import CONFIG_FILE
 from sluice.config.from_dvc import Conversion, Note, convert_dvc_yaml
 from sluice.config.from_dvc_render import render_sluice_yaml
 from sluice.data.dvc_import import DvcDataImport, import_dvc_data
-from sluice.errors import UsageError
+from sluice.errors import ConfigError, UsageError
 from sluice.util.fs import atomic_write_bytes
 
 
@@ -57,5 +57,12 @@ def migrate_from_dvc(folder: Path, *, force: bool = False) -> Migration:
     atomic_write_bytes(target, render_sluice_yaml(conversion).encode())
     from sluice.workspace.project import load_project
 
-    project = load_project(folder.resolve())
+    try:
+        project = load_project(folder.resolve())
+    except ConfigError as exc:  # a construct the conversion let through: say what to do next
+        raise ConfigError(f"the converted {CONFIG_FILE} does not load: {exc.message}",
+                          location=exc.location,
+                          hint=f"fix {CONFIG_FILE} there (it was written; DVC's data was not "
+                               "imported yet), then pin the data with `sluice data add PATH`"
+                          ) from None
     return Migration(target, conversion, import_dvc_data(project))

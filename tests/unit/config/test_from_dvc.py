@@ -54,13 +54,16 @@ stages:
     always_changed: true
   broken:
     cmd: echo ${nowhere.key}
+  indexed:
+    cmd: echo ${train.layers[1]}
 """
 
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     (tmp_path / "dvc.yaml").write_text(DVC_YAML)
-    (tmp_path / "params.yaml").write_text("train:\n  lr: 0.1\nthreshold: 0.5\n")
+    (tmp_path / "params.yaml").write_text(
+        "train:\n  lr: 0.1\n  layers: [8, 4]\nthreshold: 0.5\n")
     (tmp_path / "config.yaml").write_text("data_dir: data\nother: 1\n")
     (tmp_path / "reports").mkdir()
     (tmp_path / "reports/params.yaml").write_text("threshold: 1\n")
@@ -76,7 +79,7 @@ def test_foreach_matrix_vars_and_params(project: Path) -> None:
     stages = {s.name: s for s in done.stages}
     assert list(stages) == ["train-small", "train-large", "sweep-2-l1", "sweep-2-l2",
                             "sweep-4-l1", "sweep-4-l2", "per_region-eu", "per_region-us",
-                            "report", "broken"]
+                            "report", "broken", "indexed"]
     small = stages["train-small"]
     # A params key stays a reference (its value is fingerprinted); vars are written in.
     assert small.cmd == "python train.py --size small --lr ${params.train.lr} --data data"
@@ -84,6 +87,8 @@ def test_foreach_matrix_vars_and_params(project: Path) -> None:
     assert small.outs == {"small": "models/small.pkl"} and small.dvc_name == "train@small"
     assert stages["sweep-4-l2"].cmd == "python sweep.py 4 l2"
     assert stages["per_region-us"].cmd == "python region.py us 20"
+    # An index sluice's `${params…}` cannot express: the value, its key still fingerprinted.
+    assert (stages["indexed"].cmd, stages["indexed"].params) == ("echo 4", ["train.layers"])
 
 
 def test_wdir_params_by_file_and_notes(project: Path) -> None:
