@@ -105,10 +105,18 @@ def parse_lock(text: str | None) -> dict[str, DataPin]:
                               hint=f"run `sluice data add {path}` to re-pin it")
         # A pin imported from DVC whose bytes were not at hand: DVC's md5 and its remote.
         dvc = entry["hash"].startswith(DVC_PREFIX)
+        algorithm, remote = entry.get("algorithm", MD5), entry.get("dvc_remote")
+        if dvc and (algorithm not in (MD5, MD5_DOS2UNIX) or
+                    not isinstance(remote, str | None)):
+            raise ConfigError(f"entry `{path}` in {LOCK_FILE} has a DVC pin with a bad "
+                              "`algorithm` or `dvc_remote`",
+                              location=source.locate(("data", path)),
+                              hint=f"`algorithm:` is {MD5} or {MD5_DOS2UNIX}; rerun `sluice "
+                                   "init --from-dvc --force`, or restore it from git")
         pins[str(path)] = DataPin(str(path), entry["hash"], int(entry.get("size", 0)),
                                   int(entry.get("nfiles", 1)),
-                                  algorithm=str(entry.get("algorithm", MD5)) if dvc else XXH3,
-                                  remote=entry.get("dvc_remote") if dvc else None)
+                                  algorithm=algorithm if dvc else XXH3,
+                                  remote=remote if dvc else None)
     return pins
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from sluice.config.lockfile import DVC_PREFIX, DataPin
+from sluice.config.lockfile import DVC_PREFIX, DataPin, parse_lock, render_lock
 from sluice.data.dvc_import import dvc_remote_url, materialise
-from sluice.errors import DataInvalid, SluiceError
+from sluice.errors import ConfigError, DataInvalid, SluiceError
 from sluice.util.dvc_md5 import MD5, MD5_DOS2UNIX
 
 
@@ -58,3 +58,13 @@ def test_remote_url_relative_to_the_dvc_folder(tmp_path: Path) -> None:
     (tmp_path / ".dvc/config.local").write_text(
         "['remote \"store\"']\n    url = s3://bucket/dvc\n")
     assert dvc_remote_url(tmp_path) == "s3://bucket/dvc"
+
+
+def test_lock_keeps_a_dvc_pin_and_refuses_a_bad_one() -> None:
+    pin = DataPin("data/x.xml", DVC_PREFIX + "a" * 32, 5, 1, algorithm=MD5, remote="../dvc")
+    text = render_lock({pin.path: pin})
+    assert parse_lock(text) == {pin.path: pin}
+    with pytest.raises(ConfigError, match="bad `algorithm`") as caught:
+        parse_lock(text.replace("algorithm: md5", "algorithm: sha1"))
+    entry = text.splitlines().index("  data/x.xml:") + 2  # its first line (1-based)
+    assert caught.value.location is not None and caught.value.location.line == entry
