@@ -106,6 +106,28 @@ def _transfer(direction: str, remote: str | None, paths: list[str] | None,
                          hint="push from a job with write access (not a pull-request job), "
                               "or unset SLUICE_CACHE_READ_ONLY")
     pins = select_pins(project, paths)
+    from sluice.config.lockfile import DVC_PREFIX
+
+    if direction == "push" and (dvc := [p for p in pins if p.hash.startswith(DVC_PREFIX)]):
+        echo(f"push: skipping {len(dvc)} path(s) still pinned by DVC's md5 (e.g. "
+             f"{dvc[0].path}): `sluice data pull` imports them first", err=True)
+        pins = [pin for pin in pins if pin not in dvc]
+    if direction == "pull":  # pins imported from DVC without their bytes: from its remote
+        from sluice.data.dvc_import import pull_dvc_pins
+
+        dvc = [pin for pin in pins if pin.hash.startswith(DVC_PREFIX)]
+        pulled = pull_dvc_pins(project, dvc)
+        if pulled:
+            echo(f"pull: {len(pulled)} path(s) fetched from DVC's cache or remote "
+                 "(md5-checked) and re-pinned in sluice.lock; commit it")
+        rest = [pin for pin in pins if pin not in dvc]
+        from sluice.store.layered import local_layer
+
+        if dvc and not local_layer(project.store).missing([pin.hash for pin in rest]):
+            if checkout:  # everything is here now: no other store to ask
+                _say_restored(data_checkout(project, [pin.path for pin in [*rest, *pulled]]))
+            return 0
+        pins = rest + pulled
     other = remote_store(project, remote)
     source, target = (project.store, other) if direction == "push" else (other, project.store)
     copied = transfer(source, target, pins,

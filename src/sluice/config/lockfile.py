@@ -38,6 +38,7 @@ class DataPin:
     nfiles: int = 1
     source: str = LOCK_FILE  # which file pins it, for messages ("sluice.lock", "x.dvc")
     algorithm: str = XXH3  # how ``hash`` was computed: xxh3, md5, md5-dos2unix, external
+    remote: str | None = None  # a DVC pin not yet imported: the DVC remote that holds it
 
     @property
     def from_dvc(self) -> bool:
@@ -102,14 +103,28 @@ def parse_lock(text: str | None) -> dict[str, DataPin]:
             raise ConfigError(f"entry `{path}` in {LOCK_FILE} has no `hash`",
                               location=source.locate(("data", path)),
                               hint=f"run `sluice data add {path}` to re-pin it")
+        # A pin imported from DVC whose bytes were not at hand: DVC's md5 and its remote.
+        dvc = entry["hash"].startswith(DVC_PREFIX)
+        algorithm, remote = entry.get("algorithm", MD5), entry.get("dvc_remote")
+        if dvc and (algorithm not in (MD5, MD5_DOS2UNIX) or
+                    not isinstance(remote, str | None)):
+            raise ConfigError(f"entry `{path}` in {LOCK_FILE} has a DVC pin with a bad "
+                              "`algorithm` or `dvc_remote`",
+                              location=source.locate(("data", path)),
+                              hint=f"`algorithm:` is {MD5} or {MD5_DOS2UNIX}; rerun `sluice "
+                                   "init --from-dvc --force`, or restore it from git")
         pins[str(path)] = DataPin(str(path), entry["hash"], int(entry.get("size", 0)),
-                                  int(entry.get("nfiles", 1)))
+                                  int(entry.get("nfiles", 1)),
+                                  algorithm=algorithm if dvc else XXH3,
+                                  remote=remote if dvc else None)
     return pins
 
 
 def render_lock(pins: dict[str, DataPin]) -> str:
     body = {"version": 1, "data": {
-        p.path: {"hash": p.hash, "size": p.size, "nfiles": p.nfiles}
+        p.path: {"hash": p.hash, "size": p.size, "nfiles": p.nfiles,
+                 **({"algorithm": p.algorithm} if p.algorithm != XXH3 else {}),
+                 **({"dvc_remote": p.remote} if p.remote else {})}
         for p in sorted(pins.values(), key=lambda p: p.path)}}
     import yaml  # only when writing: reading goes through yamlsource
 

@@ -23,7 +23,7 @@ from sluice.config.base import is_glob
 from sluice.config.lockfile import EXTERNAL, LOCK_FILE, DataPin
 from sluice.data.status import pin_status, read_pins, workspace_pins
 from sluice.errors import PinnedDataMismatch
-from sluice.workspace.graph import glob_touches
+from sluice.workspace.graph import OutputIndex, glob_touches
 from sluice.workspace.project import Project
 
 
@@ -103,7 +103,12 @@ def pins_read(project: Project, stages: list[str], *, lock_only: bool = False
     if not read:
         return {}, readers  # nothing selected: no need to look for pins
     found = read_pins(project) if lock_only else workspace_pins(project)
-    pins = {p.path: p for p in found.values() if p.algorithm != EXTERNAL}
+    # dvc.lock pins what DVC's stages wrote; where a sluice stage now writes the path
+    # (a pipeline converted by `init --from-dvc`), sluice's run cache owns it.
+    produced = OutputIndex(project.config) if any(
+        p.source.endswith("dvc.lock") for p in found.values()) else None
+    pins = {p.path: p for p in found.values() if p.algorithm != EXTERNAL and not (
+        produced is not None and p.source.endswith("dvc.lock") and produced.matching(p.path))}
     for path, names in read.items():
         for pin in pins.values():
             if _overlaps(path, pin.path):

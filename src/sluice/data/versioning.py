@@ -16,8 +16,8 @@ from pathlib import Path
 
 from sluice.config.base import normalise_path
 from sluice.config.lockfile import LOCK_FILE, DataPin, render_lock
+from sluice.data.status import pin_status, workspace_pins
 from sluice.data.status import read_pins as read_pins  # status lives there; fetch reads it here
-from sluice.data.status import workspace_pins
 from sluice.errors import Location, SluiceError, StoreError, UsageError
 from sluice.store.base import Store
 from sluice.store.local import LocalStore
@@ -137,7 +137,7 @@ def data_checkout(project: Project, paths: list[str] | None = None, *,
     try:
         for pin in select_pins(project, paths):
             full = project.root / pin.path
-            if full.exists() and project.hasher.path(full) == pin.hash:
+            if full.exists() and pin_status(project, pin).state == "unchanged":
                 continue
             if not project.store.has(pin.hash):
                 raise StoreError(f"`{pin.path}` ({pin.hash[:12]}) is not in the store "
