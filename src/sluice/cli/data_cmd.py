@@ -94,48 +94,26 @@ def _say_restored(restored: list[str]) -> None:
 
 def _transfer(direction: str, remote: str | None, paths: list[str] | None,
               checkout: bool = False) -> int:
-    from sluice.data.versioning import data_checkout, remote_store, select_pins, transfer
-    from sluice.workspace.project import load_project, shared_read_only
+    from sluice.data.sync import data_pull, data_push
+    from sluice.workspace.project import load_project
+
+    def progress(done: int, total: int) -> None:
+        if done == total or done % 500 == 0:
+            echo(f"  {done}/{total} objects", err=True)
 
     project = load_project()
-    if direction == "push" and shared_read_only():
-        from sluice.errors import UsageError
-
-        raise UsageError("$SLUICE_CACHE_READ_ONLY is set: this job reads the shared store "
-                         "and never writes it",
-                         hint="push from a job with write access (not a pull-request job), "
-                              "or unset SLUICE_CACHE_READ_ONLY")
-    pins = select_pins(project, paths)
-    from sluice.config.lockfile import DVC_PREFIX
-
-    if direction == "push" and (dvc := [p for p in pins if p.hash.startswith(DVC_PREFIX)]):
-        echo(f"push: skipping {len(dvc)} path(s) still pinned by DVC's md5 (e.g. "
-             f"{dvc[0].path}): `sluice data pull` imports them first", err=True)
-        pins = [pin for pin in pins if pin not in dvc]
-    if direction == "pull":  # pins imported from DVC without their bytes: from its remote
-        from sluice.data.dvc_import import pull_dvc_pins
-
-        dvc = [pin for pin in pins if pin.hash.startswith(DVC_PREFIX)]
-        pulled = pull_dvc_pins(project, dvc)
-        if pulled:
-            echo(f"pull: {len(pulled)} path(s) fetched from DVC's cache or remote "
-                 "(md5-checked) and re-pinned in sluice.lock; commit it")
-        rest = [pin for pin in pins if pin not in dvc]
-        from sluice.store.layered import local_layer
-
-        if dvc and not local_layer(project.store).missing([pin.hash for pin in rest]):
-            if checkout:  # everything is here now: no other store to ask
-                _say_restored(data_checkout(project, [pin.path for pin in [*rest, *pulled]]))
-            return 0
-        pins = rest + pulled
-    other = remote_store(project, remote)
-    source, target = (project.store, other) if direction == "push" else (other, project.store)
-    copied = transfer(source, target, pins,
-                      lambda done, total: echo(f"  {done}/{total} objects", err=True)
-                      if done == total or done % 500 == 0 else None)
-    echo(f"{direction}: {copied} object(s) copied, {len(pins)} pinned path(s) complete")
-    if checkout:
-        _say_restored(data_checkout(project, [pin.path for pin in pins]))
+    done = (data_push(project, remote, paths, progress) if direction == "push" else
+            data_pull(project, remote, paths, checkout=checkout, on_progress=progress))
+    if done.skipped_dvc:
+        echo(f"push: skipping {len(done.skipped_dvc)} path(s) still pinned by DVC's md5 "
+             f"(e.g. {done.skipped_dvc[0]}): `sluice data pull` imports them first", err=True)
+    if done.from_dvc:
+        echo(f"pull: {len(done.from_dvc)} path(s) fetched from DVC's cache or remote "
+             "(md5-checked) and re-pinned in sluice.lock; commit it")
+    echo(f"{direction}: {done.copied} object(s) copied, {done.complete} pinned path(s) "
+         "complete")
+    if done.restored is not None:
+        _say_restored(done.restored)
     return 0
 
 
