@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
 VERSION_TAG = "sluice.version"
 PENDING, SYNCED = "mirror-pending", "mirror-synced"
+_RETRY_AFTER_S = 60.0  # after a failed sync, how long later changes skip the server
 _MAX_TAG_VALUE = 5000  # MLflow's limit on a model version tag's value
 _KEY_OK = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./ ")
 
@@ -241,21 +242,23 @@ class _AfterChange:
     mirror: Mirror
     db: Database
     notices: list[str] = field(default_factory=list)
-    failed: bool = False
+    failed_at: float | None = None
 
     def __call__(self, model: str) -> None:
-        if not self.failed:  # once the server failed, later changes only wait for catch-up
+        # Once the server failed, changes in the next minute only wait for catch-up: a
+        # command moving many aliases pays the retries once (the dashboard tries again).
+        if self.failed_at is None or time.monotonic() - self.failed_at > _RETRY_AFTER_S:
             try:
                 self.mirror.sync(self.db, model)
                 return
             except Exception as exc:  # a mirror never fails a registration
-                self.failed = True
+                self.failed_at = time.monotonic()
                 reason = mask(exc.message if isinstance(exc, SluiceError)
                               else f"{type(exc).__name__}: {exc}")
                 self.notices.append(f"MLflow mirror of `{model}` pending ({reason}); "
                                     "`sluice models mirror` catches up")
         else:
-            reason = "an earlier mirror in this command failed"
+            reason = "the server failed moments ago; not tried"
         _record(self.db, model, PENDING, {"to": self.mirror.where, "error": reason})
 
 

@@ -87,7 +87,7 @@ def test_a_failed_mirror_never_fails_the_change_and_is_recorded_pending(
     for _ in range(2):
         register(db, "churn", artifact_hash="ab" * 16, artifact_path="m", verdict=None,
                  lineage={}, metrics={}, gates=[], creator="me")
-    assert tried == ["churn"]  # once the server failed, the command stops trying it
+    assert tried == ["churn"]  # once the server failed, the next minute skips it
     assert notices(db) == ["MLflow mirror of `churn` pending (ConnectionRefusedError: "
                            "connection refused); `sluice models mirror` catches up"]
-    assert pending(db) == {"churn": "an earlier mirror in this command failed"}
+    assert pending(db) == {"churn": "the server failed moments ago; not tried"}
