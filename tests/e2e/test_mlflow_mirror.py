@@ -51,8 +51,10 @@ def _dead_url() -> str:
 
 def test_register_and_promote_are_mirrored_once(repo: Path, mlflow_server: MlflowServer,
                                                 tmp_path: Path) -> None:
-    project = _project(repo, f"{{tracking_uri: '{mlflow_server.url}', prefix: t1-}}")
-    sluice(project, "run", "--tier", "merge")
+    project = _project(repo, f"{{tracking_uri: '{mlflow_server.url}', prefix: t1-, "
+                             "experiment: t1, log_runs: true}")
+    run = sluice(project, "run", "--tier", "merge")
+    assert "MLflow: logged 2 stage run(s) to experiment `t1`" in run.stdout
     [version] = mlflow_server.versions("t1-churn")
     tags = {t["key"]: t["value"] for t in version["tags"]}
     assert tags["sluice.version"] == "1" and tags["sluice.verdict"] == "PASS"
@@ -72,6 +74,19 @@ def test_register_and_promote_are_mirrored_once(repo: Path, mlflow_server: Mlflo
                       "was_pending": None}]
     assert len(mlflow_server.versions("t1-churn")) == 1
     assert _json(project, "models", "mirror", "--check") == {"in_sync": True, "drift": []}
+
+    # `log_runs: true`: each stage execution is an MLflow run with params, metrics, tags.
+    experiment = mlflow_server.call("GET", "/experiments/get-by-name",
+                                    query={"experiment_name": "t1"})["experiment"]
+    [train] = mlflow_server.call("POST", "/runs/search", {
+        "experiment_ids": [experiment["experiment_id"]],
+        "filter": "tags.`sluice.stage` = 'train'"})["runs"]
+    run_tags = {t["key"]: t["value"] for t in train["data"]["tags"]}
+    assert run_tags["sluice.tier"] == "merge" and run_tags["sluice.outcome"] == "ran"
+    assert run_tags["sluice.fingerprint"] == tags["sluice.fingerprint.train"]
+    assert "sluice.cost_usd" in run_tags and train["info"]["status"] == "FINISHED"
+    assert {p["key"]: p["value"] for p in train["data"]["params"]} == {"quality": "0.3"}
+    assert {"wall_s", "cost_usd", "cpu_s"} <= {m["key"] for m in train["data"]["metrics"]}
 
     # What serving tools read: MLflow's own client resolves the alias to the artifact.
     script = ("import mlflow, pathlib, sys\n"

@@ -411,6 +411,7 @@ class MlflowMirrorSpec(_Strict):
     prefix: StrictStr = ""  # registered model name = prefix + sluice model name
     retries: Annotated[int, Field(ge=1)] = 3  # attempts per request (transient errors)
     timeout: Duration = 30.0  # seconds per request
+    log_runs: StrictBool = False  # also log each stage execution as an MLflow run
 
 
 class MirrorSpec(_Strict):

@@ -324,3 +324,75 @@ def check_all(project: Project, db: Database, model: str | None = None) -> list[
     mirror = required(project)
     names = [model] if model else [m["model"] for m in list_models(db)]
     return [d for name in names for d in mirror.check(db, name)]
+
+
+def log_runs(project: Project, run_id: str) -> list[str]:
+    """Log each stage execution of a sluice run as an MLflow run (`log_runs: true`).
+
+    Params are the stage's params values, metrics its ledger figures (time, CPU, GPU,
+    memory, cost), tags its fingerprint, tier, cost and outcome. Found again by the
+    tag ``sluice.execution``, so logging twice logs once. Never raises: what went
+    wrong comes back as a line to show.
+    """
+    mirror = configured(project)
+    if mirror is None or not mirror.spec.log_runs:
+        return []
+    try:
+        from sluice.db import open_project_database
+
+        logged = _log_runs(mirror, open_project_database(project), run_id)
+    except Exception as exc:  # logging runs never fails the run
+        reason = mask(exc.message if isinstance(exc, SluiceError) else str(exc))
+        return [f"MLflow: stage runs of run {run_id} not logged ({reason})"]
+    return [f"MLflow: logged {logged} stage run(s) to experiment "
+            f"`{mirror.spec.experiment}`"] if logged else []
+
+
+def _log_runs(mirror: Mirror, db: Database, run_id: str) -> int:
+    from sqlalchemy import select
+
+    from sluice.db.schema import executions as e
+    from sluice.workspace.records import read_record
+
+    with db.engine.connect() as conn:
+        rows = conn.execute(select(e).where(e.c.run_id == run_id).order_by(e.c.id)).all()
+    client = mirror.client
+    experiment = client.experiment_id(mirror.spec.experiment) if rows else ""
+    logged = 0
+    for row in rows:
+        key = f"{run_id}/{row.stage}@{row.seed}"
+        if client.find_run(experiment, "sluice.execution", key) is not None:
+            continue
+        record = read_record(mirror.project, row.stage) or {}
+        params = {name: str(value)[:6000] for name, value in
+                  _flat(record.get("components", {}).get("params", {})).items()}
+        values = {"sluice.execution": key, "sluice.run_id": run_id, "sluice.stage": row.stage,
+                  "sluice.kind": row.kind, "sluice.tier": row.tier,
+                  "sluice.fingerprint": row.fingerprint or "", "sluice.outcome": row.outcome,
+                  "sluice.cost_usd": f"{row.cost_usd:.6g}", "sluice.commit": row.git_commit or "",
+                  "mlflow.user": row.actor or "", "mlflow.source.git.commit": row.git_commit or ""}
+        metrics = {"wall_s": row.wall_s, "cpu_s": row.cpu_s, "cpu_alloc_s": row.cpu_alloc_s,
+                   "gpu_s": row.gpu_s, "cost_usd": row.cost_usd, "fraction": row.fraction,
+                   "seed": float(row.seed)}
+        if row.max_rss_bytes is not None:
+            metrics["max_rss_bytes"] = float(row.max_rss_bytes)
+        start = int(row.started_at * 1000)
+        made = client.create_run(experiment, f"{row.stage} ({row.tier})",
+                                 {k: v for k, v in values.items() if v}, start)
+        ident = made["info"]["run_id"]
+        client.log_batch(ident, params, metrics, {}, start)
+        # FINISHED only once everything is logged: find_run reuses only finished runs.
+        client.finish_run(ident, "FINISHED" if row.outcome == "ran" else "FAILED",
+                          start + int(row.wall_s * 1000))
+        logged += 1
+    return logged
+
+
+def _flat(params: Any, prefix: str = "") -> dict[str, Any]:
+    """``{"train": {"lr": 0.1}}`` → ``{"train.lr": 0.1}`` (MLflow params are flat)."""
+    if not isinstance(params, dict):
+        return {prefix: params} if prefix else {}
+    found: dict[str, Any] = {}
+    for key, value in params.items():
+        found.update(_flat(value, f"{prefix}.{key}" if prefix else str(key)))
+    return found
