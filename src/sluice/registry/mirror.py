@@ -304,11 +304,20 @@ def pending(db: Database) -> dict[str, str]:
     return last
 
 
+def _names(db: Database, model: str | None) -> list[str]:
+    """Every registered model, or ``model`` (an unknown one is a usage error, before any
+    request to MLflow)."""
+    if model is None:
+        return [m["model"] for m in list_models(db)]
+    versions(db, model, limit=1)
+    return [model]
+
+
 def sync_all(project: Project, db: Database, model: str | None = None) -> list[dict[str, Any]]:
     """Sync every model (or one) now; per model what was done, and what was pending."""
     mirror = required(project)
     waiting = pending(db)
-    names = [model] if model else [m["model"] for m in list_models(db)]
+    names = _names(db, model)
     results = []
     for name in names:
         done = mirror.sync(db, name)
@@ -322,7 +331,7 @@ def sync_all(project: Project, db: Database, model: str | None = None) -> list[d
 def check_all(project: Project, db: Database, model: str | None = None) -> list[dict[str, Any]]:
     """The drift between sluice's registry and MLflow's, every model (or one)."""
     mirror = required(project)
-    names = [model] if model else [m["model"] for m in list_models(db)]
+    names = _names(db, model)
     return [d for name in names for d in mirror.check(db, name)]
 
 

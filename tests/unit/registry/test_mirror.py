@@ -91,3 +91,17 @@ def test_a_failed_mirror_never_fails_the_change_and_is_recorded_pending(
     assert notices(db) == ["MLflow mirror of `churn` pending (ConnectionRefusedError: "
                            "connection refused); `sluice models mirror` catches up"]
     assert pending(db) == {"churn": "the server failed moments ago; not tried"}
+
+
+def test_mirroring_an_unknown_model_is_a_usage_error_before_any_request(
+        tmp_path: Path) -> None:
+    from sluice.errors import UsageError
+    from sluice.registry.mirror import check_all
+
+    db = open_database(f"sqlite:///{tmp_path / 'sluice.db'}", tmp_path)
+    register(db, "churn", artifact_hash="ab" * 16, artifact_path="m", verdict=None,
+             lineage={}, metrics={}, gates=[], creator="me")
+    spec = ConfigSpec.model_validate({"mirror": {"mlflow": {"tracking_uri": "http://x:1"}}})
+    project = cast(Any, SimpleNamespace(config=SimpleNamespace(spec=spec)))
+    with pytest.raises(UsageError, match=r"no model `chrun`.*churn"):
+        check_all(project, db, "chrun")
