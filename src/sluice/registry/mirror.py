@@ -171,7 +171,7 @@ class Mirror:
                                                          if p.is_file())
             for path in files:
                 rel = path.relative_to(scratch).as_posix()
-                self.client.upload(artifact_uri, f"model/{rel}", path.read_bytes())
+                self.client.upload(artifact_uri, f"model/{rel}", path)
 
     def check(self, db: Database, model: str) -> list[dict[str, Any]]:
         """Where MLflow's copy of ``model`` differs from sluice's (empty: in sync)."""

@@ -15,6 +15,7 @@ import base64
 import os
 import urllib.parse
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sluice.errors import ConfigError, SluiceError
@@ -177,7 +178,7 @@ class MlflowClient:
         self.call("POST", "/runs/update", {"run_id": run_id, "status": status,
                                            "end_time": end_ms})
 
-    def upload(self, artifact_uri: str, rel: str, data: bytes) -> None:
+    def upload(self, artifact_uri: str, rel: str, data: Path) -> None:
         """PUT one file under a run's ``mlflow-artifacts:/…`` root through the proxy."""
         root = urllib.parse.urlsplit(artifact_uri)
         if root.scheme != "mlflow-artifacts":

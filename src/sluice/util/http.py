@@ -16,8 +16,10 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sluice.util.credentials import mask_values
@@ -111,9 +113,9 @@ class ApiClient:
         return (mine.scheme, mine.netloc) == (theirs.scheme, theirs.netloc)
 
     def request(self, method: str, url: str, body: Any = None, *,
-                raw: bytes | None = None) -> Response:
-        """Send ``body`` as JSON (or ``raw`` bytes as they are), retrying what may succeed
-        later; raises ``HttpFailure`` (masked)."""
+                raw: bytes | Path | None = None) -> Response:
+        """Send ``body`` as JSON (or ``raw`` bytes as they are, or a file's, streamed from
+        disk), retrying what may succeed later; raises ``HttpFailure`` (masked)."""
         if not self.same_origin(url):
             raise HttpFailure(method, url, None, f"refusing to send the token to {url!r}, "
                               f"which is not on {self.base_url}")
@@ -131,35 +133,43 @@ class ApiClient:
                 delay *= 2
         raise AssertionError("unreachable")  # the loop returns or raises
 
-    def _once(self, method: str, url: str, body: Any, raw: bytes | None = None) -> Response:
-        data = raw if raw is not None else None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(url, data=data, method=method)
-        request.add_header("User-Agent", self.user_agent)
-        request.add_header("Accept", "application/json")
-        if data is not None:
-            request.add_header("Content-Type", "application/octet-stream" if raw is not None
-                               else "application/json")
-        for name, value in self.headers.items():
-            # Unredirected: urllib would otherwise copy it to wherever a redirect points.
-            request.add_unredirected_header(name, value)
+    def _once(self, method: str, url: str, body: Any,
+              raw: bytes | Path | None = None) -> Response:
+        with ExitStack() as stack:
+            data: Any = None if body is None else json.dumps(body).encode()
+            request = urllib.request.Request(url, method=method)
+            if isinstance(raw, Path):  # streamed: a model may not fit in memory
+                data = stack.enter_context(raw.open("rb"))
+                request.add_header("Content-Length", str(raw.stat().st_size))
+            elif raw is not None:
+                data = raw
+            request.data = data
+            request.add_header("User-Agent", self.user_agent)
+            request.add_header("Accept", "application/json")
+            if data is not None:
+                request.add_header("Content-Type", "application/octet-stream"
+                                   if raw is not None else "application/json")
+            for name, value in self.headers.items():
+                # Unredirected: urllib would otherwise copy it to wherever a redirect points.
+                request.add_unredirected_header(name, value)
+            try:
+                with urllib.request.urlopen(request, timeout=self.timeout_s) as reply:
+                    answer = reply.read()
+                    headers = {k.lower(): v for k, v in reply.headers.items()}
+                    status = reply.status
+            except urllib.error.HTTPError as error:
+                headers = {k.lower(): v for k, v in (error.headers or {}).items()}
+                detail = mask_values(_detail(error.read() or b""), self.secrets)
+                raise HttpFailure(method, url, error.code, detail, headers) from None
+            except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as error:
+                reason = getattr(error, "reason", error)
+                said = mask_values(f"could not reach the server ({reason})", self.secrets)
+                raise HttpFailure(method, url, None, said) from None
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout_s) as reply:
-                raw = reply.read()
-                headers = {k.lower(): v for k, v in reply.headers.items()}
-                status = reply.status
-        except urllib.error.HTTPError as error:
-            headers = {k.lower(): v for k, v in (error.headers or {}).items()}
-            detail = mask_values(_detail(error.read() or b""), self.secrets)
-            raise HttpFailure(method, url, error.code, detail, headers) from None
-        except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as error:
-            reason = getattr(error, "reason", error)
-            said = mask_values(f"could not reach the server ({reason})", self.secrets)
-            raise HttpFailure(method, url, None, said) from None
-        try:
-            parsed = json.loads(raw) if raw.strip() else None
+            parsed = json.loads(answer) if answer.strip() else None
         except ValueError:
             raise HttpFailure(method, url, status, "the answer is not JSON: "
-                              + mask_values(_detail(raw), self.secrets), headers) from None
+                              + mask_values(_detail(answer), self.secrets), headers) from None
         return Response(status, headers, parsed)
 
 
