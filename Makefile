@@ -44,8 +44,16 @@ $(ARGO_MODELS)/node_modules/@kubernetes-models/argo-workflows:
 			@kubernetes-models/argo-workflows@2 >/dev/null || echo "warning: could not install the Argo models"; \
 	else echo "warning: npm not found; the Argo schema test will be skipped"; fi
 
-test: lint typecheck $(ACTIONLINT) $(ARGO_MODELS)/node_modules/@kubernetes-models/argo-workflows
+# A real MLflow (server and client) in its own venv, for the tests of the registry
+# mirror and `uses: mlflow-project`; sluice itself talks to MLflow's REST API only.
+MLFLOW := .tools/mlflow/bin/mlflow
+$(MLFLOW):
+	$(PYTHON) -m venv .tools/mlflow
+	.tools/mlflow/bin/python -m pip install -q mlflow==3.17.2
+
+test: lint typecheck $(ACTIONLINT) $(ARGO_MODELS)/node_modules/@kubernetes-models/argo-workflows $(MLFLOW)
 	SLUICE_ACTIONLINT=$(CURDIR)/$(ACTIONLINT) SLUICE_ARGO_MODELS=$(CURDIR)/$(ARGO_MODELS) \
+		SLUICE_MLFLOW_BIN=$(CURDIR)/$(MLFLOW) \
 		$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 bench: $(STAMP)

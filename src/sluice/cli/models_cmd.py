@@ -183,4 +183,46 @@ def register(app: "typer.Typer") -> None:
                  f"({version.artifact_hash[:16]})")
         return 0
 
+    @models_app.command("mirror")
+    def mirror(model: Annotated[str | None, typer.Argument(help="Only this model.")] = None,
+               check: Annotated[bool, typer.Option(
+                   "--check", help="Only compare; exit 1 if the registries differ.")] = False,
+               as_json: JsonOption = False) -> int:
+        """Sync the MLflow mirror now (`mirror: mlflow:` in sluice.yaml), or check it.
+
+        Every version (with its artifact, lineage and verdicts as tags) and every
+        alias is copied to MLflow; a sync that failed earlier (server down) is caught
+        up. With --check nothing is written: each difference is listed, and the exit
+        code is 1 when there is any (0 when in sync).
+
+        Examples:
+
+          sluice models mirror
+
+          sluice models mirror churn --check --json
+        """
+        from sluice.registry.mirror import check_all, sync_all
+
+        project, db = _db()
+        if check:
+            drift = check_all(project, db, model)
+            if as_json:
+                print_json({"in_sync": not drift, "drift": drift})
+            else:
+                for item in drift:
+                    echo(f"drift  {item['model']}: {item['detail']}")
+                echo("in sync" if not drift else f"{len(drift)} difference(s); "
+                     "`sluice models mirror` syncs MLflow to sluice")
+            return 1 if drift else 0
+        results = sync_all(project, db, model)
+        if as_json:
+            print_json(results)
+            return 0
+        if not results:
+            echo("no models registered yet: nothing to mirror")
+        for item in results:
+            caught = " (caught up)" if item["was_pending"] is not None else ""
+            echo(f"{item['model']}: " + ("; ".join(item["done"]) or "in sync") + caught)
+        return 0
+
     app.add_typer(models_app, name="models")

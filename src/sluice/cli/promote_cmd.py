@@ -18,17 +18,20 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 def _context() -> tuple[Project, Database]:
-    from sluice.db import open_project_database
+    from sluice.registry.mirror import open_registry
     from sluice.workspace.project import load_project
 
     project = load_project()
-    return project, open_project_database(project)
+    return project, open_registry(project)  # with the MLflow mirror following, if configured
 
 
-def _print(outcome: object, as_json: bool) -> int:
+def _print(outcome: object, as_json: bool, db: Database | None = None) -> int:
+    from sluice.registry.mirror import notices
     from sluice.registry.promotion import Outcome
 
     assert isinstance(outcome, Outcome)
+    for notice in notices(db) if db is not None else []:
+        echo(f"warning: {notice}", err=True)
     if as_json:
         print_json(outcome.to_json())
     else:
@@ -75,7 +78,7 @@ def register(app: typer.Typer) -> None:
         outcome = do_promote(db, project.config.spec.promotion, model, version, to,
                              identity.actor(actor), reason, identity.branch(project.root),
                              _UNSET if expect is None else expect, new_alias=new_alias)
-        return _print(outcome, as_json)
+        return _print(outcome, as_json, db)
 
     @app.command("approve")
     def approve(request: Annotated[int, typer.Argument(help="Request id.")],
@@ -92,7 +95,7 @@ def register(app: typer.Typer) -> None:
         project, db = _context()
         return _print(do_approve(db, project.config.spec.promotion, request,
                                  identity.actor(actor), identity.branch(project.root)),
-                      as_json)
+                      as_json, db)
 
     @app.command("reject")
     def reject(request: Annotated[int, typer.Argument(help="Request id.")],
@@ -127,4 +130,4 @@ def register(app: typer.Typer) -> None:
 
         project, db = _context()
         return _print(do_rollback(db, project.config.spec.promotion, model, alias,
-                                  identity.actor(actor), reason), as_json)
+                                  identity.actor(actor), reason), as_json, db)

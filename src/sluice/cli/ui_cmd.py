@@ -59,8 +59,8 @@ def register(app: typer.Typer) -> None:
         """
         if ctx.invoked_subcommand is not None:
             return
-        from sluice.db import open_project_database
         from sluice.errors import UsageError
+        from sluice.registry.mirror import open_registry
         from sluice.ui.identities import Identities
         from sluice.workspace.project import load_project
 
@@ -71,7 +71,7 @@ def register(app: typer.Typer) -> None:
                              "reach it could move aliases",
                              hint="add tokens with `sluice ui token add NAME`, or pass "
                                   "--read-only")
-        application = _load_app().create_app(project, open_project_database(project),
+        application = _load_app().create_app(project, open_registry(project),
                                              read_only=read_only, identities=identities)
         import uvicorn
 

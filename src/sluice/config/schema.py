@@ -407,6 +407,25 @@ class ExportSpec(ExportTargetSpec):
     executors: dict[Name, ExportTargetSpec] = Field(default_factory=dict)
 
 
+class MlflowMirrorSpec(_Strict):
+    """Mirror the registry to an MLflow model registry (docs/mlflow.md)."""
+
+    # http(s)://host:port of the MLflow server; $MLFLOW_TRACKING_URI when unset. No
+    # credential in it: MLFLOW_TRACKING_TOKEN or MLFLOW_TRACKING_USERNAME/PASSWORD.
+    tracking_uri: StrictStr | None = None
+    experiment: StrictStr = "sluice"  # where the runs holding mirrored artifacts go
+    prefix: StrictStr = ""  # registered model name = prefix + sluice model name
+    retries: Annotated[int, Field(ge=1)] = 3  # attempts per request (transient errors)
+    timeout: Duration = 30.0  # seconds per request
+    log_runs: StrictBool = False  # also log each stage execution as an MLflow run
+
+
+class MirrorSpec(_Strict):
+    """Other registries every version and alias move is copied to."""
+
+    mlflow: MlflowMirrorSpec | None = None
+
+
 class ConfigSpec(_Strict):
     """The whole ``sluice.yaml``."""
 
@@ -426,3 +445,4 @@ class ConfigSpec(_Strict):
     executors: dict[Name, ExecutorSpec] = Field(default_factory=dict)
     ci: CISpec = Field(default_factory=lambda: CISpec())
     export: ExportSpec = Field(default_factory=lambda: ExportSpec())
+    mirror: MirrorSpec = Field(default_factory=lambda: MirrorSpec())

@@ -9,6 +9,7 @@ here, on first use, so commands that never touch the database stay fast.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -49,6 +50,13 @@ class Database:
     def __init__(self, engine: Engine, url: str) -> None:
         self.engine = engine
         self.url = url
+        # Called with a model's name after a registry change of it is committed (the
+        # MLflow mirror, sluice.registry.mirror); each must not raise.
+        self.after_registry_change: list[Callable[[str], None]] = []
+
+    def registry_changed(self, model: str) -> None:
+        for hook in self.after_registry_change:
+            hook(model)
 
     @property
     def is_sqlite(self) -> bool:

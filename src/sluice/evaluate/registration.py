@@ -49,11 +49,11 @@ def register_and_promote(project: Project, tier_name: str, promote_to: str | Non
     ``provenance`` is (commit, branch) when they are not this checkout's (a platform's
     `sluice tier finish` works in a code snapshot without git history).
     """
-    from sluice.db import open_project_database
+    from sluice.registry.mirror import notices, open_registry
     from sluice.registry.promotion import promote
     from sluice.registry.versions import register
 
-    db = open_project_database(project)
+    db = open_registry(project)  # with the MLflow mirror following, if configured
     who = identity.actor(actor)
     where = provenance or (identity.commit(project.root), identity.branch(project.root))
     made: list[Version] = []
@@ -92,4 +92,5 @@ def register_and_promote(project: Project, tier_name: str, promote_to: str | Non
         except SluiceError as exc:
             moves.append(f"{evaluation.model} v{version.version} not moved to "
                          f"`{promote_to}`: {exc.message}")
+    moves += notices(db)
     return made, moves

@@ -340,6 +340,10 @@ def conclude(project: Project, plan: TierPlan, result: RunResult, started_at: fl
                 (provenance.commit, provenance.branch))
     except SluiceError as exc:
         result.ledger_error = exc
+    if project.config.spec.mirror.mlflow is not None:
+        from sluice.registry.mirror import log_runs
+
+        result.moves += log_runs(project, result.run_id)  # `log_runs: true`: to MLflow
     if reused is not None:
         result.report_dir, result.report_reused = reused[1], str(reused[0]["run_id"])
     elif result.evaluations or any(d.report for d in result.drift) or \

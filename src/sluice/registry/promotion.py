@@ -140,6 +140,7 @@ def move_alias(db: Database, model: str, alias: str, version: int, expected: int
                       evidence)
                 if also is not None:
                     also(conn)
+            db.registry_changed(model)
             return
         except (_Lost, IntegrityError):
             raise _conflict(db, model, alias, expected) from None

@@ -86,6 +86,7 @@ def register(db: Database, model: str, *, artifact_hash: str, artifact_path: str
                 conn.execute(t.insert().values(**row))
                 _audit(conn, creator, "register", model, {"version": number,
                                                           "artifact": artifact_hash})
+            db.registry_changed(model)
             return _version(row)
         except IntegrityError:
             continue  # another process took this number: take the next one
