@@ -14,7 +14,7 @@ from sluice.errors import PublishError, UsageError
 from sluice.report.publish import PUBLISHERS, PublishOptions, publish_report
 from sluice.report.publish.base import marker
 from sluice.report.publish.body import fit, rewrite_images
-from sluice.report.publish.http import ApiClient, HttpFailure, RetryPolicy, next_link, retry_after_s
+from sluice.util.http import ApiClient, HttpFailure, RetryPolicy, next_link, retry_after_s
 from sluice.workspace.project import Project
 from tests.e2e.forge_server import FakeForge
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from sluice.errors import PublishError, UsageError
-from sluice.report.publish.http import ApiClient, HttpFailure
+from sluice.util.http import ApiClient, HttpFailure
 
 MARKER_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 

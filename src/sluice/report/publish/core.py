@@ -20,9 +20,9 @@ from sluice.report.publish.base import Comment, Publisher, PublishOptions, Targe
 from sluice.report.publish.body import fit, rewrite_images
 from sluice.report.publish.github import GitHubPublisher
 from sluice.report.publish.gitlab import GitLabPublisher
-from sluice.report.publish.http import HttpFailure
 from sluice.report.publish.jenkins import from_jenkins
 from sluice.util.credentials import mask
+from sluice.util.http import HttpFailure
 from sluice.workspace.project import Project
 
 PUBLISHERS: dict[str, Publisher] = {"github": GitHubPublisher(), "gitlab": GitLabPublisher()}

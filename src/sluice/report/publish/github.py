@@ -21,7 +21,7 @@ from sluice.report.publish.base import (
     is_ours,
     positive_int,
 )
-from sluice.report.publish.http import ApiClient, HttpFailure, next_link
+from sluice.util.http import ApiClient, HttpFailure, next_link
 
 MAX_PAGES = 1000  # 100 comments a page: far beyond any real pull request
 TOKEN_HINT = ("in the workflow, give the job `permissions: pull-requests: write` and "

@@ -19,7 +19,7 @@ from sluice.report.publish.base import (
     is_ours,
     positive_int,
 )
-from sluice.report.publish.http import ApiClient, HttpFailure
+from sluice.util.http import ApiClient, HttpFailure
 
 MAX_PAGES = 1000
 JOB_TOKEN = "CI_JOB_TOKEN"
