@@ -27,7 +27,8 @@ def print_report(report: Any) -> None:
     if report.dry_run:
         echo("dry run: nothing is deleted")
     kept = ", ".join(f"{n} from {why}" for why, n in sorted(report.kept.items()))
-    echo(f"kept: {kept or 'nothing is referenced'} (the last {report.keep_runs} runs per tier)")
+    runs = "run" if report.keep_runs == 1 else f"{report.keep_runs} runs"
+    echo(f"kept: {kept or 'nothing is referenced'} (the last {runs} of each tier)")
     for revision in report.revisions:
         echo(f"  sluice.lock at {revision}")
     for sweep in report.stores:
