@@ -239,3 +239,15 @@ def test_gc_killed_midway_leaves_the_store_consistent(repo: Path) -> None:
     _gc(repo, "--keep-runs", "0")  # a second gc finishes the job
     _consistent(store)
     assert not list(store.runs.glob("*/*.json")) and not _objects(repo)
+
+
+def test_bad_usage_is_told_what_to_do(repo: Path) -> None:
+    write_project(repo, "stages:\n  s:\n    cmd: echo x > ${outs.o}\n"
+                        "    outs: {o: build/o.txt}\n", files={})
+    no_shared = sluice(repo, "gc", "--shared", check=2)
+    assert "no shared store is configured" in no_shared.stderr
+    assert "storage: cache:" in no_shared.stderr
+    negative = sluice(repo, "gc", "--keep-runs", "-1", check=2)
+    assert "--keep-runs must be 0 or more" in negative.stderr
+    not_a_rev = sluice(repo, "gc", "--rev", "no-such-branch", check=2)
+    assert "no-such-branch" in not_a_rev.stderr and "Traceback" not in not_a_rev.stderr
