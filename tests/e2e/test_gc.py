@@ -109,6 +109,11 @@ def test_gc_keeps_references_and_removes_the_rest(repo: Path) -> None:
     assert report["kept"]["alias history"] >= 1  # type: ignore[index]
     assert report["state"]["after_bytes"] <= report["state"]["before_bytes"]  # type: ignore[index]
 
+    # A branch that still pins it keeps it with --all-branches.
+    git(repo, "branch", "keep-v1", old_rev)
+    _gc(repo, "--all-branches", "--keep-runs", "1")
+    assert old_pin in _objects(repo)
+    git(repo, "branch", "-D", "keep-v1")
     # Without --rev the old pin is referenced by nothing any more.
     _gc(repo, "--keep-runs", "1")
     assert old_pin not in _objects(repo) and new_pin in _objects(repo)
