@@ -52,8 +52,14 @@ class Entry:
 
 @contextlib.contextmanager
 def run_lease(store: Store) -> Iterator[None]:
-    """Held by a run while it writes ``store`` (its local layer): a gc waits for it."""
-    fd = _lease_fd(store)
+    """Held by a run while it writes ``store`` (its local layer): a gc waits for it.
+
+    A store whose lock cannot be made (a read-only folder) runs without one: a gc
+    cannot write there either."""
+    try:
+        fd = _lease_fd(store)
+    except StoreError:
+        fd = None
     if fd is None:
         yield
         return
