@@ -183,6 +183,11 @@ def test_a_shared_store_spares_young_objects(repo: Path, s3: S3Bucket) -> None:
     keys = s3.keys("sluice/objects/")
     assert f"sluice/objects/{stray[:2]}/{stray[2:]}" in keys
 
+    # This checkout's own store on S3 ($SLUICE_CACHE) has no lease either: grace too.
+    own = _gc(repo, env={"SLUICE_CACHE": s3.url()})["stores"][0]  # type: ignore[index]
+    assert own["role"] == "shared" and own["spared_young"] == 1
+    assert f"sluice/objects/{stray[:2]}/{stray[2:]}" in s3.keys("sluice/objects/")
+
     _gc(repo, "--shared", "--grace", "0")
     keys = s3.keys("sluice/objects/")
     assert f"sluice/objects/{stray[:2]}/{stray[2:]}" not in keys

@@ -33,6 +33,7 @@ from typing import Any
 from sluice.errors import UsageError
 from sluice.orchestrate.gc_roots import DIGEST, Roots, find_roots, out_hashes
 from sluice.store.base import Store
+from sluice.store.local import LocalStore
 from sluice.store.sweep import (
     Entry,
     delete_object,
@@ -122,7 +123,10 @@ def collect_garbage(project: Project, options: GcOptions) -> GcReport:
                            keep_runs=options.keep_runs)
         stores = [local] + ([shared] if shared is not None else [])
         state = StateSweep(before_bytes=_size(project.state_dir))
-        sweeps = [_sweep(local, "local", 0.0, roots, stores, options.dry_run)]
+        # A "local" store on an object store ($SLUICE_CACHE=s3://…) has no lease: grace.
+        own = isinstance(local, LocalStore)
+        sweeps = [_sweep(local, "local" if own else "shared", 0.0 if own else options.grace_s,
+                         roots, stores, options.dry_run)]
         if shared is not None:
             sweeps.append(_sweep(shared, "shared", options.grace_s, roots, stores,
                                  options.dry_run))
