@@ -42,6 +42,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "data": ("sluice.cli.data_cmd",
              "Data: version it outside git (sluice.lock), validate it against a schema, "
              "compare it with a reference for drift."),
+    "gc": ("sluice.cli.gc_cmd",
+           "Remove store objects, run records and .sluice state nothing references."),
     "models": ("sluice.cli.models_cmd",
                "The model registry: versions, aliases and their history."),
     "ci": ("sluice.cli.ci_cmd",

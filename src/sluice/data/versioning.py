@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 
 from sluice.config.base import normalise_path
@@ -62,7 +63,12 @@ def data_add(project: Project, raw_paths: list[str],
     added = []
     lock = FileLock(project.state_dir / "locks" / "sluice.lock.lock")
     lock.acquire(blocking=True)
+    lease = ExitStack()  # a `sluice gc` waits until the objects are pinned
     try:
+        from sluice.store.layered import local_layer
+        from sluice.store.sweep import run_lease
+
+        lease.enter_context(run_lease(local_layer(project.store)))
         pins = read_pins(project)
         for raw in raw_paths:
             absolute = Path(raw).resolve()
@@ -98,6 +104,7 @@ def data_add(project: Project, raw_paths: list[str],
                            unless_tracked=False)
         _write_pins(project, pins)
     finally:
+        lease.close()
         lock.release()
         project.stat_cache.flush()
     _say_copied(mode, on_notice)

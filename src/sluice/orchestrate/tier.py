@@ -289,6 +289,16 @@ def run_tier(project: Project, request: TierRequest,
     A ledger that cannot be written does not undo the run (its outputs are
     cached): the error is kept on the result for the caller to report.
     """
+    from sluice.store.layered import local_layer
+    from sluice.store.sweep import run_lease
+
+    # From the plan (which finds cached results) to the registration: a gc waits.
+    with run_lease(local_layer(project.store)):
+        return _run_tier(project, request, on_event)
+
+
+def _run_tier(project: Project, request: TierRequest,
+              on_event: Callable[[Event], None]) -> tuple[TierPlan, RunResult]:
     started_at = time.time()
     plan = plan_tier(project, request, on_event)
     if plan.to_run:

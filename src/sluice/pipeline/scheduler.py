@@ -439,6 +439,11 @@ def run_pipeline(project: Project, options: RunOptions,
 
         for note in stop_orphans(project):  # jobs of runs killed with -9
             on_event(Event("note", "", note))
+    from sluice.store.layered import local_layer
+    from sluice.store.sweep import run_lease
+
+    lease = contextlib.ExitStack()  # a `sluice gc` waits while this run writes the store
+    lease.enter_context(run_lease(local_layer(project.store)))
     try:
         scheduler.loop()
     except KeyboardInterrupt:
@@ -446,6 +451,7 @@ def run_pipeline(project: Project, options: RunOptions,
         raise Interrupted("interrupted; running stages were stopped",
                           hint="rerun `sluice run`: finished stages are cached") from None
     finally:
+        lease.close()
         project.stat_cache.flush()
         if run_lock is not None:
             run_lock.release()

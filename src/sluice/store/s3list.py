@@ -17,7 +17,16 @@ Call = Callable[..., dict[str, Any]]  # s3fs's call_s3: (operation name, **argum
 def s3_keys(call: Call, folder: str, page: int, *, first: str | None = None,
             end: str | None = None) -> Iterator[str]:
     """``bucket/key`` of every key under ``folder``; with ``first``/``end``, only the
-    keys ``folder/first…`` up to (not including) ``folder/end…``, page by page.
+    keys ``folder/first…`` up to (not including) ``folder/end…``, page by page."""
+    bucket = folder.partition("/")[0]
+    for item in s3_entries(call, folder, page, first=first, end=end):
+        yield f"{bucket}/{item['Key']}"
+
+
+def s3_entries(call: Call, folder: str, page: int, *, first: str | None = None,
+               end: str | None = None) -> Iterator[dict[str, Any]]:
+    """ListObjectsV2's entry (``Key``, ``Size``, ``LastModified``) of every key under
+    ``folder`` (see :func:`s3_keys`); ``Key`` is without the bucket.
 
     ListObjectsV2 directly: s3fs's find() adds existence checks around it. A range
     starts just before ``first`` (StartAfter ``folder/first`` sorts before every
@@ -33,7 +42,7 @@ def s3_keys(call: Call, folder: str, page: int, *, first: str | None = None,
         for item in listing.get("Contents", []):
             if stop is not None and item["Key"] >= stop:
                 return
-            yield f"{bucket}/{item['Key']}"
+            yield item
         if not listing.get("IsTruncated"):
             return
         arguments.pop("StartAfter", None)  # the token carries on from the last page
