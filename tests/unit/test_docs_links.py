@@ -22,3 +22,12 @@ def test_relative_links_name_files_in_the_repository(page: Path) -> None:
     assert missing == []
     # The design document lives outside the repository: a reader cannot follow it.
     assert "DESIGN.md" not in text
+
+
+def test_the_starter_config_says_where_its_reference_is() -> None:
+    # `sluice init` writes into the user's repository, which has no docs/config.md.
+    from sluice.orchestrate.init import STARTER
+
+    assert "docs/config.md in the sluice repository" in " ".join(
+        line.lstrip("# ") for line in STARTER.splitlines()[:3])
+    assert (ROOT / "docs" / "config.md").is_file()
