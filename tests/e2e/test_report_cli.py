@@ -29,3 +29,14 @@ def test_report_after_a_run_without_one_names_the_run_it_shows(repo: Path) -> No
     note = result.stderr
     assert f"this is the report of run {shown} of 20" in note and " UTC" in note
     assert "the latest run" in note and "(tier `default`" in note and "wrote no report" in note
+
+
+def test_report_without_a_ledger_creates_none(repo: Path) -> None:
+    # CI's publish job gets the report folder from the build, not its database.
+    write_project(repo, CONFIG, files={})
+    sluice(repo, "run", "--tier", "pr")
+    for path in (repo / ".sluice").glob("sluice.db*"):
+        path.unlink()
+    result = sluice(repo, "report")
+    assert "tier `pr`" in result.stdout and result.stderr == ""
+    assert not (repo / ".sluice" / "sluice.db").exists()

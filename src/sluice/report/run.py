@@ -356,9 +356,16 @@ def older_report_note(project: Project, shown: str) -> str | None:
     run that reused this report, a run refused by a budget). None when it is the last."""
     import time
 
-    from sluice.db.read import open_project_reader
+    from sluice.db import configured_database, database_url
+    from sluice.db.read import Reader, open_project_reader, sqlite_reader
 
-    reader = open_project_reader(project)
+    url = database_url(project.root, configured_database(project))
+    # A report folder copied from another machine (CI's publish job) comes without a
+    # ledger: then there is nothing to compare with, and no database is created for it.
+    reader: Reader | None = sqlite_reader(url) if url.startswith("sqlite:") else \
+        open_project_reader(project)
+    if reader is None:
+        return None
     latest = reader.rows(
         "SELECT run_id, tier, started_at FROM runs ORDER BY started_at DESC LIMIT 1")
     when = reader.rows(
