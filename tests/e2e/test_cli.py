@@ -106,3 +106,12 @@ def test_keyboard_interrupt_exits_130(repo: Path) -> None:
     _, err = proc.communicate(timeout=20)
     assert proc.returncode == 130, err
     assert "interrupted" in err and "Traceback" not in err
+
+
+def test_plan_explain_prints_words_not_python_reprs(repo: Path) -> None:
+    (repo / "sluice.yaml").write_text("stages:\n  s:\n    cmd: echo > ${outs.o}\n"
+                                      "    outs: {o: build/o.txt, p: build/p.txt}\n")
+    text = sluice(repo, "plan", "--explain", "s").stdout
+    assert "outs:                o: build/o.txt, p: build/p.txt\n" in text
+    assert "discover_imports:    yes\n" in text and "upstream:            -\n" in text
+    assert "{'" not in text and "True" not in text

@@ -45,7 +45,7 @@ def _json(repo: Path, *args: str, check: int = 0) -> object:
 def test_merge_registers_and_moves_staging(project: Path) -> None:
     result = sluice(project, "run", "--tier", "merge")
     assert "registered churn version 1 (PASS)" in result.stdout
-    assert "`staging` of `churn`: None → 1" in result.stdout
+    assert "`staging` of `churn`: (none) → 1" in result.stdout
     listing = _json(project, "models", "list")
     assert listing == [{"model": "churn", "latest": 1, "versions": 1,
                         "aliases": {"staging": 1}}]
@@ -78,7 +78,7 @@ def test_approval_rejection_and_rollback_with_history(project: Path) -> None:
     self_approval = sluice(project, "approve", "1", "--actor", "alice", check=1, env=ci_actor)
     assert "`alice` asked for request 1 and may not approve it" in self_approval.stderr
     approved = sluice(project, "approve", "1", "--actor", "bob", env=ci_actor)
-    assert "`production` of `churn`: None → 1 (approved by bob)" in approved.stdout
+    assert "`production` of `churn`: (none) → 1 (approved by bob)" in approved.stdout
     again = sluice(project, "approve", "1", "--actor", "carol", check=1)
     assert "request 1 is already approved (by bob)" in again.stderr
     second = _json(project, "promote", "churn", "2", "--to", "production", "--actor", "alice")

@@ -329,6 +329,33 @@ tiers:
     assert int((repo / "build/n.txt").read_text()) == smoke
 
 
+def test_an_evaluate_stage_reads_a_sampled_dataset_in_full(repo: Path) -> None:
+    # A sampled test split left the baseline without most of its ids: every smoke gate
+    # was INCONCLUSIVE. Training stages see the sample; evaluate stages never do.
+    rows = "".join(f"{i},{i % 4 == 0:d}\n" for i in range(2000))
+    config = """\
+datasets:
+  holdout: {path: data/holdout.csv, sample: {key: id}}
+stages:
+  fit:
+    kind: train
+    cmd: tail -n +2 ${datasets.holdout} | wc -l > ${outs.n}
+    inputs: [datasets.holdout]
+    outs: {n: build/fit.txt}
+  score:
+    kind: evaluate
+    cmd: tail -n +2 ${datasets.holdout} | wc -l > ${outs.n}
+    inputs: [datasets.holdout]
+    outs: {n: build/score.txt}
+tiers:
+  pr: {fraction: 0.1}
+"""
+    write_project(repo, config, files={"data/holdout.csv": "id,churned\n" + rows})
+    run(repo, "--tier", "pr")
+    assert 150 < int((repo / "build/fit.txt").read_text()) < 250
+    assert int((repo / "build/score.txt").read_text()) == 2000
+
+
 def test_an_executors_own_prices_cost_and_estimate_its_stages(repo: Path) -> None:
     priced = """\
 prices: {cpu_hour: 3600}                 # one dollar per CPU-second here

@@ -9,12 +9,16 @@ this group calls it on a throw-away Typer app and takes the command it made.
 from __future__ import annotations
 
 import importlib
+import os
+from collections.abc import MutableMapping
+from typing import Any
 
 import click
 import typer
 from typer.core import TyperGroup
 
 from sluice.cli.commands import COMMANDS
+from sluice.cli.completion import COMPLETE_VAR, completion_options, enable_completion_classes
 
 
 def load_command(name: str) -> click.Command:
@@ -31,6 +35,16 @@ def load_command(name: str) -> click.Command:
 
 class LazyGroup(TyperGroup):
     """sluice's top-level group: commands come from the table, loaded on first use."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.params.extend(completion_options())
+
+    def _main_shell_completion(self, ctx_args: MutableMapping[str, Any], prog_name: str,
+                               complete_var: str | None = None) -> None:
+        if os.environ.get(complete_var or COMPLETE_VAR):  # a shell asks: typer's protocol
+            enable_completion_classes()
+        super()._main_shell_completion(ctx_args, prog_name, complete_var)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return [*COMMANDS, *(n for n in super().list_commands(ctx) if n not in COMMANDS)]

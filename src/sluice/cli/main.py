@@ -62,7 +62,9 @@ def _dispatch(argv: list[str]) -> object:
         return command()
     from sluice.cli.app import app
 
-    return app(argv, standalone_mode=False)
+    # The completion variable is named here, not derived from the program's name, so
+    # that `python -m sluice` answers a shell's completion requests too.
+    return app(argv, complete_var="_SLUICE_COMPLETE", standalone_mode=False)
 
 
 def main() -> None:

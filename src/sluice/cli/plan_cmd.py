@@ -89,6 +89,18 @@ def print_data_problems(problems: list[PinProblem]) -> None:
              "match their pins")
 
 
+def _shown(value: object) -> str:
+    """A value of `plan --explain` as words: lists and mappings joined, yes/no, never a
+    Python repr (``{'model': 'm.pkl'}``, ``True``)."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, dict):
+        value = [f"{k}: {v}" for k, v in value.items()]
+    if isinstance(value, list | tuple | set):
+        value = ", ".join(str(v) for v in value)
+    return str(value) if value not in ("", None) else "-"
+
+
 def register(app: typer.Typer) -> None:
     @app.command("plan")
     def plan(
@@ -139,8 +151,7 @@ def register(app: typer.Typer) -> None:
                 print_json(details)
             else:
                 for key, value in details.items():
-                    shown = ", ".join(value) if isinstance(value, list) else value
-                    echo(f"{key + ':':<20} {shown if shown not in ('', None) else '-'}")
+                    echo(f"{key + ':':<20} {_shown(value)}")
             return 0
         if base is not None and tier is None:
             # `plan --base` alone plans the affected stages, like a tier with defaults.

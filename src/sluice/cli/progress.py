@@ -64,12 +64,15 @@ class Progress:
     def _view(self) -> Any:
         from rich.spinner import Spinner
         from rich.table import Table
+        from rich.text import Text
 
+        # Text, not markup strings: the view is redrawn under each line printed with
+        # markup=False (stage names and logs are not markup), which showed "[dim]…[/]".
         table = Table.grid(padding=(0, 1))
         now = time.monotonic()
         for name, started in self.running.items():
-            table.add_row(Spinner("dots"), name, f"[dim]{seconds(now - started)}[/]")
-        table.add_row("", f"[dim]{self.done}/{self.total} stages settled[/]", "")
+            table.add_row(Spinner("dots"), Text(name), Text(seconds(now - started), style="dim"))
+        table.add_row("", Text(f"{self.done}/{self.total} stages settled", style="dim"), "")
         return table
 
     def __enter__(self) -> Progress:

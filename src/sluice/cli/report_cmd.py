@@ -79,7 +79,14 @@ def register(app: typer.Typer) -> None:
         else:
             from sluice.report.run import load_report
 
-            data, folder = load_report(load_project(), run)
+            project = load_project()
+            data, folder = load_report(project, run)
+            if run is None:  # "the last run's report": say so when it is an older run's
+                from sluice.report.run import older_report_note
+
+                note = older_report_note(project, str(data["run_id"]))
+                if note is not None:
+                    echo(note, err=True)
         if chosen == "json":
             print_json(data if published is None else {**data, "publish": published.to_json()})
         elif chosen == "markdown":

@@ -57,6 +57,11 @@ class InputRef:
     stage: str | None = None  # the producing stage, for `stages.X.outs.Y`
 
 
+# Stages that read a dataset in full even in a smoke tier: an evaluate stage's rows are
+# the ids its gate pairs with the baseline's (docs/config.md, `sample`).
+UNSAMPLED_KINDS = ("evaluate",)
+
+
 @dataclass(frozen=True)
 class Stage:
     """A stage with its paths normalised and references resolved."""

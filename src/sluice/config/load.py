@@ -7,9 +7,10 @@ together, so a user fixes a broken file in one go rather than one error per run.
 
 from __future__ import annotations
 
+import contextlib
 import posixpath
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sluice.config.base import (
     CONFIG_FILE,
@@ -39,6 +40,8 @@ from sluice.util.yamlsource import PathKey, parse_yaml_bytes
 if TYPE_CHECKING:
     # Only for types: pydantic is imported when a config is validated, not when
     # it comes from the cache (see sluice.config.cache).
+    from pydantic import ValidationError
+
     from sluice.config.schema import ModelSpec, StageSpec
 
 def _label(at: PathKey) -> str:
@@ -346,11 +349,24 @@ def load_config_from(root: Path, read: Reader) -> Config:
     from sluice.config.messages import translate_validation_error
     from sluice.config.schema import ConfigSpec
 
+    structure: list[ConfigError] = []
     try:
         spec = ConfigSpec.model_validate(data)
     except ValidationError as exc:
-        raise ConfigErrors(translate_validation_error(exc, source)) from None
-    params_file, params = load_params(root, spec.params, source.locate(("params",)), read)
+        structure = translate_validation_error(exc, source)
+        # Unknown keys are the common slip; without them the file may still be a valid
+        # config, so its references are checked too and every problem comes in one round.
+        pruned = _without_unknown_keys(data, exc)
+        try:
+            spec = ConfigSpec.model_validate(pruned)
+        except ValidationError:
+            raise ConfigErrors(structure) from None
+    try:
+        params_file, params = load_params(root, spec.params, source.locate(("params",)), read)
+    except ConfigError as exc:
+        if not structure:
+            raise
+        raise ConfigErrors(in_file_order([*structure, exc])) from None
     config = Config(root=root, spec=spec, params_file=params_file, params=params,
                     datasets=dict(spec.datasets), stages={}, models=dict(spec.models),
                     raw=raw, _source=source)
@@ -367,6 +383,25 @@ def load_config_from(root: Path, read: Reader) -> Config:
     check_storage(spec, lambda message, at, hint: resolver.fail(message, at, hint))
     check_executors(spec, lambda message, at, hint: resolver.fail(message, at, hint),
                     did_you_mean)
-    if resolver.problems:
-        raise ConfigErrors(in_file_order(resolver.problems))
+    if structure or resolver.problems:
+        raise ConfigErrors(in_file_order([*structure, *resolver.problems]))
     return config
+
+
+def _without_unknown_keys(data: dict[str, Any], exc: ValidationError) -> Any:
+    """``data`` less the keys pydantic ``exc`` calls unknown (if it says nothing else)."""
+    import copy
+
+    errors = exc.errors()
+    if any(e["type"] != "extra_forbidden" for e in errors):
+        return data  # another mistake: fails again, and only the structure is reported
+    pruned = copy.deepcopy(data)
+    for error in errors:
+        node: Any = pruned
+        loc = tuple(error["loc"])
+        for step in loc[:-1]:
+            with contextlib.suppress(KeyError, IndexError, TypeError):
+                node = node[step]  # (a union's tag in the path names no level of the data)
+        if isinstance(node, dict):
+            node.pop(loc[-1], None)
+    return pruned

@@ -3,8 +3,9 @@
 For a tier with ``fraction < 1``, each such dataset is sampled once per content
 and fraction into ``.sluice/data/samples/`` and stages see the sample instead of the
 full data (through ``${datasets.NAME}`` and their inputs), so training code
-needs no change. The rule is :func:`sluice.sample`'s: stable across runs and a
-subset of the next sample when data is appended, so samples cache well.
+needs no change; evaluate stages always see the full data. The rule is
+:func:`sluice.sample`'s: stable across runs and a subset of the next sample when data
+is appended, so samples cache well.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import posixpath
 from pathlib import Path
 
+from sluice.config.base import UNSAMPLED_KINDS
 from sluice.util.hashing import hash_bytes
 from sluice.workspace.project import STATE_DIR, Project
 
@@ -24,6 +26,8 @@ def prepare_samples(project: Project, fraction: float,
     used: set[str] = set()
     for name in stages:
         stage = project.config.stages[name]
+        if stage.kind in UNSAMPLED_KINDS:
+            continue  # they read the full dataset (RunContext.dataset_path)
         used.update(i.ref.removeprefix("datasets.") for i in stage.inputs
                     if i.stage is None and i.ref.startswith("datasets."))
     found = []

@@ -11,7 +11,8 @@ from sluice.util.fs import atomic_write_bytes
 from sluice.util.suggest import did_you_mean
 
 STARTER = """\
-# sluice.yaml: the pipeline of this repository. Reference: docs/config.md
+# sluice.yaml: the pipeline of this repository. Every key is described in
+# docs/config.md in the sluice repository.
 version: 1
 
 # Stage parameters live in a params file; a stage depends on the keys it lists.

@@ -104,7 +104,7 @@ def build_spec(project: Project, stage_name: str, ctx: RunContext, run_id: str, 
     inputs: list[dict[str, Any]] = [{"path": p, "hash": components["deps"][p], "key": ["deps", p]}
                                     for p in stage.deps]
     for ref in stage.inputs:
-        path = _input_path(config, ref, ctx)
+        path = _input_path(config, stage, ref, ctx)
         producer = _stage_ref(ref.ref)
         if decision is None and ref.stage and producer is not None:
             inputs.append({"path": path, "stage": producer[0], "out": producer[1],

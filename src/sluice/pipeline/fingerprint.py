@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from sluice.config.base import (
+    UNSAMPLED_KINDS,
     Config,
     InputRef,
     Stage,
@@ -50,9 +51,12 @@ class RunContext:
     # Datasets replaced by their smoke-run samples: (name, sample path) pairs.
     samples: tuple[tuple[str, str], ...] = ()
 
-    def dataset_path(self, config: Config, name: str) -> str:
+    def dataset_path(self, config: Config, name: str, reader: Stage) -> str:
+        """Where ``reader`` finds dataset ``name``: its smoke sample, if it has one and
+        ``reader`` does not evaluate (a sampled test set leaves a gate's baseline without
+        most of its ids: every smoke gate would be INCONCLUSIVE)."""
         for dataset, path in self.samples:
-            if dataset == name:
+            if dataset == name and reader.kind not in UNSAMPLED_KINDS:
                 return path
         # The same normal form as outputs (`./data/x/` → `data/x`), validated at load.
         return posixpath.normpath(config.datasets[name].path.strip())
@@ -68,7 +72,7 @@ def _resolver(config: Config, stage: Stage, ctx: RunContext) -> Any:
         if head == "tier":
             return {"name": ctx.tier, "fraction": ctx.fraction, "seed": ctx.seed}[rest[0]]
         if head == "datasets":
-            return ctx.dataset_path(config, rest[0])
+            return ctx.dataset_path(config, rest[0], stage)
         return config.stages[rest[0]].outs[rest[2]]  # stages.X.outs.Y, checked at load
     return resolve
 
@@ -236,9 +240,9 @@ def discovered_imports(project: Project, stage: Stage, command: str) -> list[str
             if p not in declared]
 
 
-def _input_path(config: Config, ref: InputRef, ctx: RunContext) -> str:
+def _input_path(config: Config, stage: Stage, ref: InputRef, ctx: RunContext) -> str:
     if ref.stage is None and ref.ref.startswith("datasets.") and ctx.samples:
-        return ctx.dataset_path(config, ref.ref.removeprefix("datasets."))
+        return ctx.dataset_path(config, ref.ref.removeprefix("datasets."), stage)
     return ref.path
 
 
@@ -270,7 +274,7 @@ def stage_components(project: Project, stage: Stage, ctx: RunContext,
         "params": {k: lookup_param(config.params, k)[1] for k in keys},
         "deps": {p: hash_dependency(project, stage, p, "dependency", known)
                  for p in [*stage.deps, *executor_setup_files(project, stage, ctx)]},
-        "inputs": {i.ref: hash_dependency(project, stage, _input_path(config, i, ctx),
+        "inputs": {i.ref: hash_dependency(project, stage, _input_path(config, stage, i, ctx),
                                           "input", known)
                    for i in stage.inputs},
         "imports": {p: project.hasher.file(project.root / p)

@@ -161,23 +161,33 @@ class Estimate:
 
 
 def estimates(db: Database, stages: list[str], fraction: float) -> dict[str, Estimate]:
-    """Median of each stage's last successful runs, scaled linearly to ``fraction``."""
+    """Median of each stage's last successful runs at ``fraction``; a stage never run at
+    ``fraction`` gets its other runs' median scaled linearly to it.
+
+    Scaling is the fallback only: many stages do not shrink with the tier's fraction
+    (an evaluate stage reads the full test set), and one estimated at 57.6 s in a smoke
+    tier took 4 s.
+    """
     from sqlalchemy import select
     from sqlalchemy.exc import SQLAlchemyError
 
     from sluice.db.schema import executions as t
 
     history: dict[str, list[Any]] = {s: [] for s in stages}
+    same: dict[str, bool] = {}
     columns = (t.c.stage, t.c.wall_s, t.c.cpu_alloc_s, t.c.gpu_s, t.c.cost_usd, t.c.fraction)
     try:
         with db.engine.connect() as conn:
-            # One small indexed query per stage (ix_executions_stage): reading every
-            # past execution of the plan's stages costs far more as the ledger grows.
+            # One or two small indexed queries per stage (ix_executions_stage): reading
+            # every past execution of the plan's stages costs far more as the ledger grows.
             for stage in stages:
-                query = (select(*columns)
-                         .where(t.c.stage == stage, t.c.outcome == "ran")
-                         .order_by(t.c.started_at.desc()).limit(_HISTORY))
-                history[stage] = list(conn.execute(query))
+                recent = (select(*columns).where(t.c.stage == stage, t.c.outcome == "ran")
+                          .order_by(t.c.started_at.desc()).limit(_HISTORY))
+                at = recent.where(t.c.fraction.between(fraction - 1e-9, fraction + 1e-9))
+                history[stage] = list(conn.execute(at))
+                same[stage] = bool(history[stage])
+                if not same[stage]:
+                    history[stage] = list(conn.execute(recent))
     except SQLAlchemyError as exc:
         raise _fail(db, "read the ledger", exc) from None
     result = {}
@@ -186,13 +196,13 @@ def estimates(db: Database, stages: list[str], fraction: float) -> dict[str, Est
             result[stage] = Estimate(stage, 0)
             continue
 
-        def median(column: str, rows: list[Any] = rows) -> float:
-            return float(statistics.median(getattr(r, column) / max(r.fraction, 1e-9)
-                                           for r in rows))
+        def median(column: str, rows: list[Any] = rows, scaled: bool = not same[stage]) -> float:
+            return float(statistics.median(
+                getattr(r, column) / max(r.fraction, 1e-9) * fraction if scaled
+                else getattr(r, column) for r in rows))
 
-        result[stage] = Estimate(stage, len(rows), median("wall_s") * fraction,
-                                 median("cpu_alloc_s") * fraction, median("gpu_s") * fraction,
-                                 median("cost_usd") * fraction)
+        result[stage] = Estimate(stage, len(rows), median("wall_s"), median("cpu_alloc_s"),
+                                 median("gpu_s"), median("cost_usd"))
     return result
 
 

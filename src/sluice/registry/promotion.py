@@ -41,6 +41,11 @@ class Outcome:
         return dict(vars(self))
 
 
+def held(version: int | None) -> str:
+    """A version an alias held, for messages: "(none)" for a new alias, not "None"."""
+    return "(none)" if version is None else str(version)
+
+
 def holder(db: Database, model: str, alias: str) -> tuple[int | None, str | None]:
     """(version, who moved it there) of an alias now."""
     from sqlalchemy import select
@@ -233,7 +238,7 @@ def promote(db: Database, policies: dict[str, PolicySpec], model: str, version: 
     move_alias(db, model, alias, chosen.version, start_holder, actor, "promote", reason,
                evidence={"verdict": chosen.verdict, "gates": chosen.gates})
     return Outcome(model, alias, chosen.version, True, start_holder,
-                   message=f"`{alias}` of `{model}`: {start_holder} → {chosen.version}")
+                   message=f"`{alias}` of `{model}`: {held(start_holder)} → {chosen.version}")
 
 
 def pending_requests(db: Database, model: str | None = None) -> list[dict[str, Any]]:
@@ -310,7 +315,7 @@ def approve(db: Database, policies: dict[str, PolicySpec], request_id: int, acto
                request_id, {"approvals": approvals, "requester": row.requester,
                             "verdict": version.verdict}, also=settle)
     return Outcome(row.model, row.alias, row.version, True, current, request_id,
-                   f"`{row.alias}` of `{row.model}`: {current} → {row.version} "
+                   f"`{row.alias}` of `{row.model}`: {held(current)} → {row.version} "
                    f"(approved by {', '.join(approvals)})")
 
 

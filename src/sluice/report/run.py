@@ -348,3 +348,39 @@ def load_report(project: Project, run_id: str | None) -> tuple[dict[str, Any], P
         raise UsageError(f"no report for run `{run_id}`",
                          hint="recent runs: " + (", ".join(known[-5:]) or "(none)"))
     return data, reports / run_id
+
+
+def older_report_note(project: Project, shown: str) -> str | None:
+    """Why the latest report is not the latest run's, when it is not: the run shown and
+    when it ran, and the later run(s) that wrote none (a plain run without gates, a
+    run that reused this report, a run refused by a budget). None when it is the last."""
+    import time
+
+    from sluice.db import configured_database, database_url
+    from sluice.db.read import Reader, open_project_reader, sqlite_reader
+
+    url = database_url(project.root, configured_database(project))
+    # A report folder copied from another machine (CI's publish job) comes without a
+    # ledger: then there is nothing to compare with, and no database is created for it.
+    reader: Reader | None = sqlite_reader(url) if url.startswith("sqlite:") else \
+        open_project_reader(project)
+    if reader is None:
+        return None
+    latest = reader.rows(
+        "SELECT run_id, tier, started_at FROM runs ORDER BY started_at DESC LIMIT 1")
+    when = reader.rows(
+        "SELECT started_at FROM runs WHERE run_id = :run_id", {"run_id": shown})
+    if not latest or latest[0]["run_id"] == shown:
+        return None
+    if when and when[0]["started_at"] >= latest[0]["started_at"]:
+        return None
+
+    def at(started: float) -> str:
+        return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started))
+
+    shown_at = f" of {at(when[0]['started_at'])}" if when else ""
+    last = latest[0]
+    return (f"note: this is the report of run {shown}{shown_at}; the latest run, "
+            f"{last['run_id']} (tier `{last['tier']}`, {at(last['started_at'])}), wrote no "
+            "report of its own (a run writes one when it evaluates a model or runs a tier, "
+            "unless nothing changed since this one)")

@@ -206,12 +206,14 @@ stages:
     Case("dataset-typo", "datasets:\n  raw:\n    paht: a.csv\n",
          "unknown key `paht` in dataset `raw`; did you mean `path`?", 3, 5),
     Case("model-unknown-key", """\
+stages:
+  t: {cmd: x, outs: {model: m.pkl}}
 models:
   churn:
     train: t
-    artifact: m
+    artifact: model
     gate: []
-""", "unknown key `gate` in model `churn`; did you mean `gates`?", 5, 5),
+""", "unknown key `gate` in model `churn`; did you mean `gates`?", 7, 5),
     Case("model-missing-artifact", """\
 stages:
   train: {cmd: x, outs: {model: m.pkl}}
@@ -599,3 +601,34 @@ def test_not_utf8(tmp_path: Path) -> None:
         load_config(tmp_path)
     assert info.value.message == "sluice.yaml is not UTF-8 text (byte 13)"
     assert str(info.value.location) == "sluice.yaml"
+
+
+def test_unknown_keys_and_dangling_references_come_in_one_round(tmp_path: Path) -> None:
+    # Structure errors used to stop the load before references were checked: a user
+    # fixed the unknown key, ran again, and only then heard of the dangling input.
+    write_project(tmp_path, """\
+stages:
+  prepare:
+    cmd: x
+    retries: 3
+    outs: {table: t.csv}
+  train:
+    cmd: y
+    inputs: [stages.prepair.outs.table]
+""")
+    with pytest.raises(ConfigErrors) as info:
+        load_config(tmp_path)
+    assert [(e.message.split(";")[0], e.location.line if e.location else None)
+            for e in info.value.errors] == [
+        ("unknown key `retries` in stage `prepare`", 4),
+        ("input `stages.prepair.outs.table` of stage `train` names unknown stage `prepair`", 8),
+    ]
+
+
+def test_other_structure_errors_still_stop_before_references(tmp_path: Path) -> None:
+    # A wrong type could make a reference look dangling; only unknown keys are set aside.
+    write_project(tmp_path, "stages:\n  a: {cmd: x, timeout: soon}\n"
+                            "  b: {cmd: y, inputs: [stages.nope.outs.x]}\n")
+    with pytest.raises(ConfigErrors) as info:
+        load_config(tmp_path)
+    assert [e.location.line if e.location else None for e in info.value.errors] == [2]

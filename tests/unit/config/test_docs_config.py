@@ -58,3 +58,13 @@ def test_every_key_is_documented() -> None:
     for variable in ("SLUICE_TIER", "SLUICE_FRACTION", "SLUICE_SEED", "SLUICE_STAGE",
                      "SLUICE_RUN_ID", "SLUICE_OUTS", "SLUICE_OUT_<NAME>"):
         assert f"`{variable}`" in text, variable
+
+
+def test_the_top_level_table_is_one_table_with_every_top_level_key() -> None:
+    # A blank line once cut it in two: Markdown shows the rows after it as plain text.
+    section = DOC.read_text().split("\n## Top level\n", 1)[1]
+    table = re.match(r"\s*((?:\|.*\n)+)", section)
+    assert table is not None
+    rows = {re.match(r"\| `(\w+)`", line).group(1)  # type: ignore[union-attr]
+            for line in table.group(1).splitlines()[2:]}
+    assert rows == set(ConfigSpec.model_fields)

@@ -122,3 +122,20 @@ def test_one_type_for_budget_quantities() -> None:
     spent = Spend(60.0, 1.0, 0.5, 2.0, runs=3)
     limit = Limit("weekly budget", BudgetSpec(wall=120, usd=10.0), spent)
     assert (limit.left("wall"), limit.left("usd"), limit.left("gpu_hours")) == (60.0, 8.0, None)
+
+
+def test_estimates_use_runs_at_the_same_fraction_unscaled(tmp_path: Path) -> None:
+    # An evaluate stage reads the full test set in every tier: it takes 4 s in a full
+    # run and in a smoke run alike, and scaling its history by the fraction was wrong.
+    db = open_database(f"sqlite:///{tmp_path / 'l.db'}", tmp_path)
+    now = time.time()
+    history = [_execution("evaluate", 4.0, 1.0, now - 100 + i) for i in range(5)]
+    history += [_execution("evaluate", 4.0, 0.07, now - 50 + i) for i in range(2)]
+    history += [_execution("train", 60.0, 1.0, now - 40)]
+    record_run(db, RunRecord("r", "pr", now, 1.0, "ok", None, None, None, 0.0), history)
+    found = estimates(db, ["evaluate", "train"], fraction=0.07)
+    assert found["evaluate"].wall_s == pytest.approx(4.0) and found["evaluate"].samples == 2
+    assert found["evaluate"].usd == pytest.approx(0.004)
+    # No history at this fraction: the other runs, scaled to it.
+    assert found["train"].wall_s == pytest.approx(60.0 * 0.07)
+    assert estimates(db, ["evaluate"], fraction=1.0)["evaluate"].wall_s == pytest.approx(4.0)
