@@ -13,7 +13,7 @@ from __future__ import annotations
 # (promote_cmd: promote, approve, reject, rollback); each name is a row of its own.
 COMMANDS: dict[str, tuple[str, str]] = {
     "init": ("sluice.cli.init_cmd",
-             "Create sluice.yaml (a commented starter) or a whole example project."),
+             "Create sluice.yaml (a commented starter), an example project, or convert DVC's."),
     "plan": ("sluice.cli.plan_cmd",
              "Show what `sluice run` would do and why, without running anything."),
     "run": ("sluice.cli.run_cmd",

@@ -24,7 +24,7 @@ def register(app: typer.Typer) -> None:
                            ] = False,
         path: Annotated[Path, typer.Argument(help="Folder to initialise.")] = Path("."),
     ) -> int:
-        """Create sluice.yaml (a commented starter), a whole example project, or convert DVC's.
+        """Create sluice.yaml (a commented starter), an example project, or convert DVC's.
 
         Examples:
 

@@ -52,9 +52,12 @@ def _label(at: PathKey) -> str:
 class _Resolver:
     """Resolves one config's cross-references, collecting every problem it finds."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, slipped: frozenset[str] = frozenset()) -> None:
         self.config = config
         self.problems: list[ConfigError] = []
+        # Stages that had an unknown key set aside: a missing `cmd` there is most likely
+        # that key (`cdm:`), already reported once.
+        self.slipped = slipped
         self.out_paths = {(s, o): p for s, spec in config.spec.stages.items()
                           for o, p in spec.outs.items()}
         self.dataset_paths = {name: self.path(d.path, f"dataset `{name}` ({{path}})",
@@ -136,6 +139,8 @@ class _Resolver:
         """The spec with its command (written by sluice for a `uses:` stage), and the deps
         that adds; a stage with neither `cmd` nor `uses:` is a problem."""
         if spec.uses is None:
+            if spec.cmd is None and name in self.slipped:
+                return spec.model_copy(update={"cmd": ""}), []
             if spec.cmd is None:
                 self.fail(f"stage `{name}` is missing the required key `cmd`",
                           ("stages", name), "add `cmd:` (a shell command string), e.g. "
@@ -350,10 +355,13 @@ def load_config_from(root: Path, read: Reader) -> Config:
     from sluice.config.schema import ConfigSpec
 
     structure: list[ConfigError] = []
+    slipped: frozenset[str] = frozenset()
     try:
         spec = ConfigSpec.model_validate(data)
     except ValidationError as exc:
         structure = translate_validation_error(exc, source)
+        slipped = frozenset(str(e["loc"][1]) for e in exc.errors()
+                            if len(e["loc"]) > 2 and e["loc"][0] == "stages")
         # Unknown keys are the common slip; without them the file may still be a valid
         # config, so its references are checked too and every problem comes in one round.
         pruned = _without_unknown_keys(data, exc)
@@ -370,7 +378,7 @@ def load_config_from(root: Path, read: Reader) -> Config:
     config = Config(root=root, spec=spec, params_file=params_file, params=params,
                     datasets=dict(spec.datasets), stages={}, models=dict(spec.models),
                     raw=raw, _source=source)
-    resolver = _Resolver(config)
+    resolver = _Resolver(config, slipped)
     add_validation_stages(resolver)
     for name, stage_spec in spec.stages.items():
         config.stages[name] = resolver.stage(name, stage_spec)

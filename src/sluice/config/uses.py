@@ -21,7 +21,6 @@ from __future__ import annotations
 import os
 import posixpath
 import shlex
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -154,6 +153,8 @@ def environment(kind: str | None, root: Path, inherited: dict[str, str]) -> dict
 def _mlflow_python_dir(path: str | None) -> str | None:
     """The folder of the Python that the ``mlflow`` on ``path`` runs in (through a pipx-style
     link to the venv's script), or None when there is no mlflow or no python beside it."""
+    import shutil  # (not on a no-op run's path)
+
     found = shutil.which("mlflow", path=path)
     if found is None:
         return None

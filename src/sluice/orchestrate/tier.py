@@ -289,18 +289,23 @@ def run_tier(project: Project, request: TierRequest,
     A ledger that cannot be written does not undo the run (its outputs are
     cached): the error is kept on the result for the caller to report.
     """
+    started_at = time.time()
+    plan = plan_tier(project, request, on_event)
+    if all(p.action == "up-to-date" for p in plan.stages):
+        # Touches no object: no lease (the scheduler takes one if a stage's decision
+        # changes before it runs), and a no-op run imports no store machinery.
+        return plan, _run_planned(project, request, plan, started_at, on_event)
     from sluice.store.layered import local_layer
     from sluice.store.sweep import run_lease
 
-    # From the plan (which finds cached results) to the registration: a gc waits.
+    # From the run's decisions (which find cached results) to the registration: a gc
+    # waits. The scheduler decides every stage not up to date again under this lease.
     with run_lease(local_layer(project.store)):
-        return _run_tier(project, request, on_event)
+        return plan, _run_planned(project, request, plan, started_at, on_event)
 
 
-def _run_tier(project: Project, request: TierRequest,
-              on_event: Callable[[Event], None]) -> tuple[TierPlan, RunResult]:
-    started_at = time.time()
-    plan = plan_tier(project, request, on_event)
+def _run_planned(project: Project, request: TierRequest, plan: TierPlan, started_at: float,
+                 on_event: Callable[[Event], None]) -> RunResult:
     if plan.to_run:
         # The ledger is written after the run: import SQLAlchemy while stages run
         # rather than after them (it takes a noticeable fraction of a second).
@@ -313,7 +318,7 @@ def _run_tier(project: Project, request: TierRequest,
     result = run_seeds(project, plan, request, skip, on_event, failed)
     result.drift = drift
     conclude(project, plan, result, started_at, request.actor)
-    return plan, result
+    return result
 
 
 @dataclass(frozen=True)

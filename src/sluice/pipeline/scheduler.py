@@ -92,6 +92,21 @@ class _Scheduler:
         self.remote_jobs: dict[str, str] = {}  # stage -> the id of its job on a cluster
         self.prices: dict[tuple[str, bool], Rates] = {}  # (executor, needs GPU) -> rates
         self.book: Any = None  # sluice.pipeline.remote.JobBook, once a remote job is sent
+        # A `sluice gc` waits while this run may read or write the store. A run whose
+        # every stage was planned up to date touches no object: it takes the lease only
+        # if a stage turns out to need deciding again (store_lease).
+        self.lease = contextlib.ExitStack()
+        self.leased = False
+
+    def store_lease(self) -> None:
+        """Hold the store against `sluice gc` from now until the run ends."""
+        if self.leased:
+            return
+        from sluice.store.layered import local_layer
+        from sluice.store.sweep import run_lease
+
+        self.lease.enter_context(run_lease(local_layer(self.project.store)))
+        self.leased = True
 
     def executor(self, name: str) -> Executor:
         """The executor that runs stage ``name``, made on first use."""
@@ -250,6 +265,7 @@ class _Scheduler:
         planned = self.options.planned.get(name)
         if deferred is None and planned is not None and self.still_up_to_date(name, planned):
             return planned
+        self.store_lease()
         if deferred is None or self.project.store.get_run(deferred.fingerprint) is not None:
             return decide(self.project, name, self.options.context,
                           force=self.options.force, known_outputs=self.known_outputs)
@@ -439,11 +455,9 @@ def run_pipeline(project: Project, options: RunOptions,
 
         for note in stop_orphans(project):  # jobs of runs killed with -9
             on_event(Event("note", "", note))
-    from sluice.store.layered import local_layer
-    from sluice.store.sweep import run_lease
-
-    lease = contextlib.ExitStack()  # a `sluice gc` waits while this run writes the store
-    lease.enter_context(run_lease(local_layer(project.store)))
+    if any(getattr(options.planned.get(s), "action", None) != "up-to-date"
+           for s in scheduler.selected):
+        scheduler.store_lease()
     try:
         scheduler.loop()
     except KeyboardInterrupt:
@@ -451,7 +465,7 @@ def run_pipeline(project: Project, options: RunOptions,
         raise Interrupted("interrupted; running stages were stopped",
                           hint="rerun `sluice run`: finished stages are cached") from None
     finally:
-        lease.close()
+        scheduler.lease.close()
         project.stat_cache.flush()
         if run_lock is not None:
             run_lock.release()

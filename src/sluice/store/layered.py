@@ -24,10 +24,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -62,6 +60,8 @@ def parallel(fn: Callable[[T], R], items: Sequence[T], *, workers: int | None = 
             results.append(fn(item))
             on_done(done, total)
         return results
+    from concurrent.futures import ThreadPoolExecutor  # only when objects move
+
     with ThreadPoolExecutor(jobs, thread_name_prefix="sluice-transfer") as pool:
         futures = [pool.submit(fn, item) for item in items]
         try:
@@ -91,6 +91,8 @@ def copy_object(source: Store, target: Store, digest: str) -> None:
         return
     if isinstance(target, LocalStore) and not digest.endswith(DIR_SUFFIX):
         target.tmp.mkdir(parents=True, exist_ok=True)
+        import tempfile
+
         fd, temp = tempfile.mkstemp(dir=target.tmp, suffix=".part")
         os.close(fd)
         try:
