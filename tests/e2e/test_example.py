@@ -63,7 +63,7 @@ def test_churn_example_through_pr_and_merge_tiers(tmp_path: Path) -> None:
     assert "request 1 needs 1 approval(s): `sluice approve 1`" in asked.stdout
     sluice(churn, "approve", "1", "--actor", "bob")
     history = sluice(churn, "models", "history", "churn").stdout
-    assert re.search(r"production +v- → v1 +approve +by bob", history)
+    assert re.search(r"production +\(none\) → v1 +approve +by bob", history)
 
     # A deliberately degraded model (trained on shuffled labels) fails its gates.
     params = churn / "params.yaml"

@@ -162,7 +162,7 @@ def _browse(repo: Path, env: dict[str, str], tmp_path: Path) -> None:
                 _keyboard(page, "approve-1")
                 assert "approved by bob" in page.inner_text("[role=status]")
                 timeline = page.inner_text("#timeline")
-                assert "production v- → v2 · approve by bob" in timeline
+                assert "production (none) → v2 · approve by bob" in timeline
                 assert "production → v2" not in before
                 _keyboard(page, "rollback-staging")
                 assert "rolled back: 2 → 1" in page.inner_text("[role=status]")

@@ -173,8 +173,9 @@ def build_pipeline(spec: ConfigSpec) -> Pipeline:
     ci = spec.ci
     if not spec.tiers:
         raise UsageError("sluice.yaml has no tiers, so there is nothing for CI to run",
-                         hint="add a `tiers:` section (see docs/config.md, Tiers), e.g. a "
-                              "`pr` tier with `trigger: pull_request`")
+                         hint="add a `tiers:` section, e.g. a `pr` tier with `trigger: "
+                              "pull_request` (`sluice init` writes pr, merge and nightly; "
+                              "docs/config.md in the sluice repository, Tiers)")
     clash = sorted(set(ci.read_secrets.values()) & set(ci.secrets))
     if clash:
         raise ConfigError(f"ci.read_secrets names {', '.join(f'`{n}`' for n in clash)}, which "

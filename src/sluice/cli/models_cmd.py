@@ -23,6 +23,11 @@ def _db() -> tuple[Any, Any]:
     return project, open_project_database(project)
 
 
+def _from(version: int | None) -> str:
+    """The version an alias moved from; "(none)" when the move created it."""
+    return "(none)" if version is None else f"v{version}"
+
+
 def parse_ref(ref: str) -> tuple[str, int | None, str | None]:
     """``churn``, ``churn:3`` or ``churn@production``."""
     from sluice.errors import UsageError
@@ -129,7 +134,7 @@ def register(app: "typer.Typer") -> None:
             echo(f"no alias of `{model}` has moved yet")
         for e in events:
             when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(e["at"]))
-            echo(f"{when}  {e['alias']:<12} v{e['from'] or '-'} → v{e['to']}  {e['kind']:<9} "
+            echo(f"{when}  {e['alias']:<12} {_from(e['from'])} → v{e['to']}  {e['kind']:<9} "
                  f"by {e['actor']}" + (f": {e['reason']}" if e["reason"] else ""))
         return 0
 
