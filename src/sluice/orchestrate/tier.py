@@ -7,7 +7,6 @@ function; :func:`run_tier` only passes values along.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -16,19 +15,22 @@ from typing import TYPE_CHECKING, Any
 from sluice.data.samples import prepare_samples
 from sluice.errors import BudgetRefused, SluiceError
 from sluice.pipeline.base import Event, RunOptions, RunResult, StageOutcome, new_run_id
-from sluice.pipeline.costs import Rates, executor_rates, rates
 from sluice.pipeline.fingerprint import SEEDED_KINDS, RunContext
 from sluice.pipeline.plan import Decision, StagePlan, make_plan, select_stages
 from sluice.pipeline.scheduler import run_pipeline
 from sluice.pipeline.tiers import TierRun, resolve_tier
-from sluice.util import identity
 from sluice.workspace.project import Project
 
 if TYPE_CHECKING:
+    # (costs, prices and identities matter only when something runs or a budget
+    # applies: imported there, not on a no-op run)
+    from pathlib import Path
+
     from sluice.data.drift_check import DatasetDrift
     from sluice.data.pins import PinProblem
     from sluice.evaluate.gates import ModelEvaluation
     from sluice.pipeline.budget import BudgetCheck, Limit
+    from sluice.pipeline.costs import Rates
     from sluice.pipeline.ledger import Estimate
 
 EXPENSIVE_KINDS = ("train", "evaluate")
@@ -124,6 +126,7 @@ def plan_tier(project: Project, request: TierRequest,
         return result
     from sluice.db import open_project_database
     from sluice.pipeline.budget import Limit, check, period_limits
+    from sluice.pipeline.costs import rates
     from sluice.pipeline.ledger import estimates, spend_since
 
     db = open_project_database(project)
@@ -156,6 +159,8 @@ def _priced_where_it_runs(project: Project, tier: str, estimate: Estimate) -> Es
     spec = project.config.executor_spec(executor)
     if spec is None or spec.prices is None or not estimate.samples:
         return estimate
+    from sluice.pipeline.costs import executor_rates
+
     rate = executor_rates(project.config, executor, needs_gpu=estimate.gpu_s > 0)
     return replace(estimate, usd=rate.cost(estimate.cpu_alloc_s, estimate.gpu_s))
 
@@ -244,7 +249,10 @@ def record(project: Project, plan: TierPlan, result: RunResult, started_at: floa
     if not executed and not gates:
         return
     from sluice.db import open_project_database
+    from sluice.pipeline.costs import executor_rates, rates
     from sluice.pipeline.ledger import Execution, RunRecord, record_run
+    from sluice.util import identity
+
     db = open_project_database(project)
     needs_gpu = any(project.config.stages[o.stage.split("@")[0]].spec.resources.gpus
                     for o in executed)
@@ -292,6 +300,8 @@ def run_tier(project: Project, request: TierRequest,
     if plan.to_run:
         # The ledger is written after the run: import SQLAlchemy while stages run
         # rather than after them (it takes a noticeable fraction of a second).
+        import threading
+
         threading.Thread(target=_preload_database, daemon=True).start()
     for note in plan.tier.notes:
         on_event(Event("note", "", note))
@@ -318,12 +328,19 @@ def conclude(project: Project, plan: TierPlan, result: RunResult, started_at: fl
     """The half of a tier run after its stages: gate verdicts, the ledger, registration
     and promotion, the report. `sluice run --tier` and `sluice tier finish` share it,
     so a tier run on a platform ends exactly like a local one."""
-    from sluice.report.reuse import evaluation_key, evaluations_from_report, reusable_report
+    key: str | None = None
+    reused: tuple[dict[str, Any], Path] | None = None
+    if any(m.evaluate is not None for m in project.config.models.values()):
+        # (nothing evaluated, nothing to reuse: no report module on a no-op run)
+        from sluice.report.reuse import evaluation_key, evaluations_from_report, reusable_report
 
-    key = evaluation_key(project, plan.tier, result, _context(plan.tier, plan.tier.seeds[0]))
-    reused = reusable_report(project, key, result)
-    result.evaluations = evaluate(project, plan, result) if reused is None else \
-        evaluations_from_report(reused[0])
+        key = evaluation_key(project, plan.tier, result,
+                             _context(plan.tier, plan.tier.seeds[0]))
+        reused = reusable_report(project, key, result)
+        if reused is not None:
+            result.evaluations = evaluations_from_report(reused[0])
+    if reused is None:
+        result.evaluations = evaluate(project, plan, result)
     try:
         # Verdicts reused from an earlier run are on record already.
         record(project, plan, result, started_at, actor,

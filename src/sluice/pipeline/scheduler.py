@@ -15,11 +15,9 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sluice.errors import Interrupted, SluiceError
-from sluice.execute import EXECUTORS
-from sluice.execute.base import Executor, Job, JobResult
 from sluice.pipeline.base import (
     FAILED,
     Event,
@@ -28,7 +26,6 @@ from sluice.pipeline.base import (
     StageOutcome,
     new_run_id,
 )
-from sluice.pipeline.costs import Rates, executor_rates
 from sluice.pipeline.fingerprint import render_command, stage_environment
 from sluice.pipeline.plan import Decision, decide, select_stages
 from sluice.util.credentials import declare_secret_names
@@ -43,6 +40,12 @@ from sluice.workspace.outputs import (
 )
 from sluice.workspace.project import Project
 from sluice.workspace.records import read_record, write_record
+
+if TYPE_CHECKING:
+    # Imported where a stage is first started: a no-op run starts none (sluice.execute
+    # brings subprocess management, queues and its dataclasses).
+    from sluice.execute.base import Executor, Job, JobResult
+    from sluice.pipeline.costs import Rates
 
 _LOG_TAIL_LINES = 20
 _LOCK_POLL_S = 0.2
@@ -79,6 +82,7 @@ class _Scheduler:
         self.active: dict[str, tuple[FileLock, Decision]] = {}
         self.known_outputs: dict[str, str] = {}
         self.waiting_noted: set[str] = set()
+        self.checked: set[str] = set()  # stages whose resources the executor accepted
         # Stages that must run but found their executor full: decided once, not on
         # every pass of the loop (a decision hashes inputs and may ask a remote store).
         self.deferred: dict[str, Decision] = {}
@@ -97,6 +101,8 @@ class _Scheduler:
         where = self.where[name]
         if where not in self.executors:
             spec = self.project.config.executor_spec(where)
+            from sluice.execute import EXECUTORS
+
             if spec is None or not self.project.config.is_remote(where):
                 self.executors[where] = EXECUTORS[self.options.executor](self.jobs)
             else:
@@ -116,6 +122,8 @@ class _Scheduler:
             return None
         key = (self.where[name], self.project.config.stages[name].spec.resources.gpus > 0)
         if key not in self.prices:  # once per executor: NVML may be asked
+            from sluice.pipeline.costs import executor_rates
+
             self.prices[key] = executor_rates(self.project.config, key[0], needs_gpu=key[1],
                                               default=tracker.rates)
         return self.prices[key]
@@ -130,6 +138,8 @@ class _Scheduler:
         self.remote_jobs[job.stage] = job_id
 
     def job_for(self, name: str) -> Job:
+        from sluice.execute.base import Job
+
         stage = self.project.config.stages[name]
         ctx = self.options.context
         resources = stage.spec.resources
@@ -217,6 +227,14 @@ class _Scheduler:
         if lock_fd is not None:
             job = replace(job, inherit_fds=(lock_fd,))
         executor = self.executor(name)
+        if name not in self.checked:
+            try:
+                executor.check(job)
+            except SluiceError as exc:
+                lock.release()
+                self.settle(StageOutcome(name, "failed", exc.render(), decision.fingerprint))
+                return True
+            self.checked.add(name)
         if not executor.fits(job):
             lock.release()
             self.deferred[name] = decision
@@ -368,11 +386,19 @@ class _Scheduler:
 
     def loop(self) -> None:
         self.emit(Event("plan", "", f"{len(self.selected)} stage(s)", total=len(self.selected)))
-        from sluice.pipeline.remote import check_remote
+        remote = {w for w in self.where.values() if self.project.config.is_remote(w)}
+        if remote:
+            from sluice.pipeline.remote import check_remote
 
-        check_remote(self.project, set(self.where.values()))
+            check_remote(self.project, remote)
         for name in self.selected:
-            self.executor(name).check(self.job_for(name))
+            # Resources are checked before anything starts, except for stages the plan
+            # found up to date: a no-op run builds no job and makes no executor. One of
+            # them that must run after all is checked when it starts (try_start).
+            planned = self.options.planned.get(name)
+            if planned is None or planned.action != "up-to-date":
+                self.executor(name).check(self.job_for(name))
+                self.checked.add(name)
             check_output_links(self.project, self.project.config.stages[name])
         while self.pending or self.active:
             progressed = False
