@@ -67,6 +67,7 @@ class TierPlan:
     warnings: list[str] = field(default_factory=list)
     data: list[PinProblem] = field(default_factory=list)  # pinned data not as pinned
     decisions: dict[str, Decision] = field(default_factory=dict)  # behind `stages`, for the run
+    planned_at_ns: int = 0  # when `decisions` began to be made (their records read)
 
     @property
     def to_run(self) -> list[str]:
@@ -109,19 +110,23 @@ def plan_tier(project: Project, request: TierRequest,
     if request.targets:
         targets = [t for t in request.targets if targets is None or t in targets]
     selected = select_stages(project, targets)
+    from sluice.config.lockfile import LOCK_FILE
     from sluice.data.pins import check_pins, readable
 
-    if request.check_data:  # an empty runner gets its data; a plan only reports it
+    # An empty runner gets its data; a plan only reports it. Only sluice.lock's pins
+    # are fetched (sluice.data.fetch): without the file, not even that module is needed.
+    if request.check_data and (project.root / LOCK_FILE).exists():
         from sluice.data.fetch import fetch_missing
 
         fetch_missing(project, selected, lambda p: on_event(Event("note", "", p.message)))
     data = check_pins(project, selected, refuse=request.check_data)  # before a sample is drawn
     tier.samples = prepare_samples(project, tier.fraction, readable(selected, data))
     decisions: dict[str, Decision] = {}
+    planned_at_ns = time.time_ns()
     stages = make_plan(project, targets, _context(tier, tier.seeds[0]), force=request.force,
                        decisions=decisions)
     result = TierPlan(tier, stages, warnings=list(request.warnings), data=data,
-                      decisions=decisions)
+                      decisions=decisions, planned_at_ns=planned_at_ns)
     if not result.to_run or not _needs_budget(project, tier):
         return result
     from sluice.db import open_project_database
@@ -221,7 +226,8 @@ def run_seeds(project: Project, plan: TierPlan, request: TierRequest, skip: froz
                              keep_going=request.keep_going, context=_context(tier, seed),
                              tracker=tracker, over_budget=skip, run_id=run_id,
                              failed_checks=failed_checks,
-                             planned=plan.decisions if index == 0 else {})
+                             planned=plan.decisions if index == 0 else {},
+                             planned_at_ns=plan.planned_at_ns)
         result = run_pipeline(project, options, on_event)
         if index == 0:
             outcomes += result.outcomes

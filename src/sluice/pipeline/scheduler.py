@@ -49,6 +49,9 @@ if TYPE_CHECKING:
 
 _LOG_TAIL_LINES = 20
 _LOCK_POLL_S = 0.2
+# How much older than the plan a stage's record must be to count as the one the plan
+# read without reading it again: well above any file system's timestamp granularity.
+_RECORD_SETTLED_NS = 2_000_000_000
 
 
 def _log_tail(path: str) -> list[str]:
@@ -282,6 +285,15 @@ class _Scheduler:
             done = self.outcomes.get(up)
             if done is not None and (done.status != "cached" or done.restored):
                 return False
+        try:
+            written_ns = os.stat(self.project.record_path(name)).st_mtime_ns
+        except OSError:
+            return False
+        # Records are replaced whole, and a replacement bears the time it was written:
+        # one written well before the plan read it is the one the plan read. Only a
+        # recent one is read again (a stat per stage on a no-op run, not a JSON parse).
+        if written_ns < self.options.planned_at_ns - _RECORD_SETTLED_NS:
+            return True
         return read_record(self.project, name) == planned.record
 
     def reuse(self, name: str, lock: FileLock, decision: Decision) -> bool:

@@ -95,7 +95,7 @@ NOT_ON_A_NOOP_RUN = (
     # hosts, no report reuse (no model is evaluated).
     "sluice.execute", "sluice.execute.base", "sluice.execute.local", "queue",
     "sluice.pipeline.costs", "sluice.util.identity", "getpass", "sluice.pipeline.remote",
-    "sluice.report", "sluice.report.reuse", "sluice.ci.revision",
+    "sluice.report", "sluice.report.reuse", "sluice.ci.revision", "sluice.data.fetch",
 )
 
 
