@@ -257,9 +257,12 @@ class _Scheduler:
         else:
             remove_outputs(self.project, self.project.config.stages[name])
             prepare_output_parents(self.project, self.project.config.stages[name])
-            ignore_outputs(self.project, name)
         executor.start(job)
         self.active[name] = (lock, decision)
+        if not self.project.config.is_remote(self.where[name]):
+            # After the start: its git calls overlap the supervisor's start-up instead
+            # of delaying this stage and every one started after it.
+            ignore_outputs(self.project, name)
         self.emit(Event("start", name, "; ".join(decision.reasons)))
         return True
 
