@@ -16,9 +16,13 @@ when a DataFrame is sampled.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
 
+# Not typing's TYPE_CHECKING: every stage's supervisor imports this package, and
+# typing would be a tenth of its start-up (sluice.execute.supervise).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from sluice.data.sampling import materialise_sample
     from sluice.sdk import StageContext, context, output, sample, sample_mask
 

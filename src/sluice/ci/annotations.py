@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from sluice.ci.revision import ci_system
+from sluice.ci.base import ci_system
 from sluice.util.fs import atomic_write_bytes
 
 BAD_STATUSES = ("failed", "timeout", "budget", "gated")

@@ -28,26 +28,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sluice.ci.base import ci_system
 from sluice.errors import UsageError
 from sluice.util.git import git
 
 AUTO = "auto"
 ZERO_SHA = "0" * 40
 DEEPEN_STEPS = (50, 200, 1000)  # commits fetched per try before giving up on --deepen
-
-
-def ci_system(env: Mapping[str, str] | None = None) -> str | None:
-    """``github``, ``gitlab``, ``jenkins``, ``circleci`` or None (not in a known CI)."""
-    env = os.environ if env is None else env
-    if env.get("GITHUB_ACTIONS") == "true":
-        return "github"
-    if env.get("GITLAB_CI") == "true":
-        return "gitlab"
-    if env.get("JENKINS_URL") or env.get("JENKINS_HOME"):
-        return "jenkins"
-    if env.get("CIRCLECI") == "true":
-        return "circleci"
-    return None
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,7 @@ class Progress:
 
     def __init__(self, stage_names: list[str], *, stream: Any = None,
                  group: str | None = None) -> None:
-        from sluice.ci.revision import ci_system
+        from sluice.ci.base import ci_system
 
         # In CI the stage lines fold into one group; failure logs wait for its end,
         # so that they stay in view (groups cannot nest).

@@ -176,6 +176,9 @@ def _close(stream: IO[bytes] | None) -> None:
             stream.close()
 
 
+_SUPERVISOR = str(Path(__file__).with_name("supervise.py"))
+
+
 def _start_supervisor(job: Job, env: dict[str, str]) -> subprocess.Popen[bytes]:
     """Start ``job`` under its supervisor; sluice keeps the write end of its stdin.
 
@@ -188,10 +191,14 @@ def _start_supervisor(job: Job, env: dict[str, str]) -> subprocess.Popen[bytes]:
     here = str(Path(sluice.__file__).resolve().parent.parent)
     own_env = {**os.environ,
                "PYTHONPATH": os.pathsep.join([here, *filter(None, [os.environ.get("PYTHONPATH")])])}
-    # -P: `-m` would put the project's folder first on sys.path, and a project's own
-    # `json.py` or `signal.py` would replace the supervisor's standard library.
+    # Its start-up is paid once per stage, on the critical path of every wave of
+    # parallel stages: run by file name, not `-m` (which imports the sluice.execute
+    # package, dataclasses and pathlib with it), and without `site` (-S: only the
+    # standard library and sluice, found through PYTHONPATH, are needed).
+    # -P: the script's folder is not put first on sys.path, so neither that folder's
+    # modules nor a project's own `json.py` or `signal.py` replace the standard library.
     process = subprocess.Popen(
-        [sys.executable, "-P", "-m", "sluice.execute.supervise", job.stage], cwd=job.cwd,
+        [sys.executable, "-S", "-P", _SUPERVISOR, job.stage], cwd=job.cwd,
         env=own_env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, start_new_session=True,
         pass_fds=job.inherit_fds)
     spec = {"command": job.command, "cwd": str(job.cwd), "env": env,

@@ -1,7 +1,7 @@
 """The supervisor of one stage command: its masking log writer and its tie to sluice.
 
 :mod:`sluice.execute.local` starts every stage command through
-``python -m sluice.execute.supervise STAGE``, a small process that
+``python -S -P …/sluice/execute/supervise.py STAGE``, a small process that
 
 - starts the command in a session of its own, so its whole tree is one process group;
 - reads the command's output from a pipe and appends it to the stage's log with every
@@ -28,11 +28,13 @@ import json
 import os
 import select
 import signal
-import subprocess
 import sys
 import time
-from collections.abc import Callable
-from typing import Any
+
+TYPE_CHECKING = False  # not typing's: its import would be a tenth of this process's start
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
 
 GRACE_S = 3.0  # between SIGTERM and SIGKILL
 _AFTER_KILL_S = 1.0  # what still "lives" this long after SIGKILL is a zombie someone else reaps
@@ -42,6 +44,8 @@ _READ = 65536
 _LINE_LIMIT = 65536
 _KEEP = 4096
 _PR_SET_CHILD_SUBREAPER = 36
+_DEFAULT_SIGNALS = tuple(getattr(signal, name) for name in ("SIGPIPE", "SIGXFSZ", "SIGXFZ")
+                         if hasattr(signal, name))
 
 
 class LineMasker:
@@ -132,12 +136,19 @@ class _Supervisor:
                            0o644)
         out_r, out_w = os.pipe()
         self.started = time.monotonic()
-        self.process = subprocess.Popen(
-            ["/bin/sh", "-c", job["command"]], cwd=job["cwd"], env=env,
-            stdin=subprocess.DEVNULL, stdout=out_w, stderr=subprocess.STDOUT,
-            start_new_session=True, pass_fds=tuple(job.get("pass_fds", ())))
+        # posix_spawn rather than subprocess, whose import (threading, selectors,
+        # locale) would be a good part of this process's start, paid per stage. The
+        # fds it passes on (the stage lock) came inheritable from sluice; every other
+        # fd here is close-on-exec. Signals Python ignores are reset for the command.
+        os.chdir(job["cwd"])
+        for fd in job.get("pass_fds", ()):
+            os.set_inheritable(fd, True)
+        self.pgid = os.posix_spawn(
+            "/bin/sh", ["/bin/sh", "-c", job["command"]], env,
+            file_actions=[(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                          (os.POSIX_SPAWN_DUP2, out_w, 1), (os.POSIX_SPAWN_DUP2, out_w, 2)],
+            setsid=True, setsigdef=_DEFAULT_SIGNALS)
         os.close(out_w)
-        self.pgid = self.process.pid
         self.output: int | None = out_r
         self.status: int | None = None
         self.usage: Any = None
@@ -169,7 +180,6 @@ class _Supervisor:
             if pid == self.pgid:
                 self.status, self.usage = status, usage
                 self.wall_s = time.monotonic() - self.started
-                self.process.returncode = os.waitstatus_to_exitcode(status)
 
     def done(self) -> bool:
         if self.status is None:

@@ -7,7 +7,6 @@ function; :func:`run_tier` only passes values along.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -16,19 +15,22 @@ from typing import TYPE_CHECKING, Any
 from sluice.data.samples import prepare_samples
 from sluice.errors import BudgetRefused, SluiceError
 from sluice.pipeline.base import Event, RunOptions, RunResult, StageOutcome, new_run_id
-from sluice.pipeline.costs import Rates, executor_rates, rates
 from sluice.pipeline.fingerprint import SEEDED_KINDS, RunContext
 from sluice.pipeline.plan import Decision, StagePlan, make_plan, select_stages
 from sluice.pipeline.scheduler import run_pipeline
 from sluice.pipeline.tiers import TierRun, resolve_tier
-from sluice.util import identity
 from sluice.workspace.project import Project
 
 if TYPE_CHECKING:
+    # (costs, prices and identities matter only when something runs or a budget
+    # applies: imported there, not on a no-op run)
+    from pathlib import Path
+
     from sluice.data.drift_check import DatasetDrift
     from sluice.data.pins import PinProblem
     from sluice.evaluate.gates import ModelEvaluation
     from sluice.pipeline.budget import BudgetCheck, Limit
+    from sluice.pipeline.costs import Rates
     from sluice.pipeline.ledger import Estimate
 
 EXPENSIVE_KINDS = ("train", "evaluate")
@@ -65,6 +67,7 @@ class TierPlan:
     warnings: list[str] = field(default_factory=list)
     data: list[PinProblem] = field(default_factory=list)  # pinned data not as pinned
     decisions: dict[str, Decision] = field(default_factory=dict)  # behind `stages`, for the run
+    planned_at_ns: int = 0  # when `decisions` began to be made (their records read)
 
     @property
     def to_run(self) -> list[str]:
@@ -109,23 +112,28 @@ def plan_tier(project: Project, request: TierRequest,
     if request.targets:
         targets = [t for t in request.targets if targets is None or t in targets]
     selected = select_stages(project, targets)
+    from sluice.config.lockfile import LOCK_FILE
     from sluice.data.pins import check_pins, readable
 
-    if request.check_data:  # an empty runner gets its data; a plan only reports it
+    # An empty runner gets its data; a plan only reports it. Only sluice.lock's pins
+    # are fetched (sluice.data.fetch): without the file, not even that module is needed.
+    if request.check_data and (project.root / LOCK_FILE).exists():
         from sluice.data.fetch import fetch_missing
 
         fetch_missing(project, selected, lambda p: on_event(Event("note", "", p.message)))
     data = check_pins(project, selected, refuse=request.check_data)  # before a sample is drawn
     tier.samples = prepare_samples(project, tier.fraction, readable(selected, data))
     decisions: dict[str, Decision] = {}
+    planned_at_ns = time.time_ns()
     stages = make_plan(project, targets, run_context(tier, tier.seeds[0]), force=request.force,
                        decisions=decisions)
     result = TierPlan(tier, stages, warnings=list(request.warnings), data=data,
-                      decisions=decisions)
+                      decisions=decisions, planned_at_ns=planned_at_ns)
     if not result.to_run or not needs_budget(project, tier):
         return result
     from sluice.db import open_project_database
     from sluice.pipeline.budget import Limit, check, period_limits
+    from sluice.pipeline.costs import rates
     from sluice.pipeline.ledger import estimates, spend_since
 
     db = open_project_database(project)
@@ -158,6 +166,8 @@ def _priced_where_it_runs(project: Project, tier: str, estimate: Estimate) -> Es
     spec = project.config.executor_spec(executor)
     if spec is None or spec.prices is None or not estimate.samples:
         return estimate
+    from sluice.pipeline.costs import executor_rates
+
     rate = executor_rates(project.config, executor, needs_gpu=estimate.gpu_s > 0)
     return replace(estimate, usd=rate.cost(estimate.cpu_alloc_s, estimate.gpu_s))
 
@@ -218,7 +228,8 @@ def run_seeds(project: Project, plan: TierPlan, request: TierRequest, skip: froz
                              keep_going=request.keep_going, context=run_context(tier, seed),
                              tracker=tracker, over_budget=skip, run_id=run_id,
                              failed_checks=failed_checks,
-                             planned=plan.decisions if index == 0 else {})
+                             planned=plan.decisions if index == 0 else {},
+                             planned_at_ns=plan.planned_at_ns)
         result = run_pipeline(project, options, on_event)
         if index == 0:
             outcomes += result.outcomes
@@ -246,7 +257,10 @@ def record(project: Project, plan: TierPlan, result: RunResult, started_at: floa
     if not executed and not gates:
         return
     from sluice.db import open_project_database
+    from sluice.pipeline.costs import executor_rates, rates
     from sluice.pipeline.ledger import Execution, RunRecord, record_run
+    from sluice.util import identity
+
     db = open_project_database(project)
     needs_gpu = any(project.config.stages[o.stage.split("@")[0]].spec.resources.gpus
                     for o in executed)
@@ -309,6 +323,8 @@ def _run_planned(project: Project, request: TierRequest, plan: TierPlan, started
     if plan.to_run:
         # The ledger is written after the run: import SQLAlchemy while stages run
         # rather than after them (it takes a noticeable fraction of a second).
+        import threading
+
         threading.Thread(target=_preload_database, daemon=True).start()
     for note in plan.tier.notes:
         on_event(Event("note", "", note))
@@ -335,12 +351,19 @@ def conclude(project: Project, plan: TierPlan, result: RunResult, started_at: fl
     """The half of a tier run after its stages: gate verdicts, the ledger, registration
     and promotion, the report. `sluice run --tier` and `sluice tier finish` share it,
     so a tier run on a platform ends exactly like a local one."""
-    from sluice.report.reuse import evaluation_key, evaluations_from_report, reusable_report
+    key: str | None = None
+    reused: tuple[dict[str, Any], Path] | None = None
+    if any(m.evaluate is not None for m in project.config.models.values()):
+        # (nothing evaluated, nothing to reuse: no report module on a no-op run)
+        from sluice.report.reuse import evaluation_key, evaluations_from_report, reusable_report
 
-    key = evaluation_key(project, plan.tier, result, run_context(plan.tier, plan.tier.seeds[0]))
-    reused = reusable_report(project, key, result)
-    result.evaluations = evaluate(project, plan, result) if reused is None else \
-        evaluations_from_report(reused[0])
+        key = evaluation_key(project, plan.tier, result,
+                             run_context(plan.tier, plan.tier.seeds[0]))
+        reused = reusable_report(project, key, result)
+        if reused is not None:
+            result.evaluations = evaluations_from_report(reused[0])
+    if reused is None:
+        result.evaluations = evaluate(project, plan, result)
     try:
         # Verdicts reused from an earlier run are on record already.
         record(project, plan, result, started_at, actor,

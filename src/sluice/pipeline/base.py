@@ -108,6 +108,7 @@ class RunOptions:
     # The decisions of this run's own plan, made moments before: an up-to-date stage
     # whose record and upstream are as they were is not fingerprinted a second time.
     planned: dict[str, Decision] = field(default_factory=dict)
+    planned_at_ns: int = 0  # time.time_ns() before that plan read the stages' records
 
 
 def new_run_id() -> str:

@@ -15,11 +15,9 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sluice.errors import Interrupted, SluiceError
-from sluice.execute import EXECUTORS
-from sluice.execute.base import Executor, Job, JobResult
 from sluice.pipeline.base import (
     FAILED,
     Event,
@@ -28,7 +26,6 @@ from sluice.pipeline.base import (
     StageOutcome,
     new_run_id,
 )
-from sluice.pipeline.costs import Rates, executor_rates
 from sluice.pipeline.fingerprint import render_command, stage_environment
 from sluice.pipeline.plan import Decision, decide, select_stages
 from sluice.util.credentials import declare_secret_names
@@ -45,8 +42,17 @@ from sluice.workspace.project import Project
 from sluice.workspace.records import read_record, write_record
 from sluice.workspace.uses import run_metadata
 
+if TYPE_CHECKING:
+    # Imported where a stage is first started: a no-op run starts none (sluice.execute
+    # brings subprocess management, queues and its dataclasses).
+    from sluice.execute.base import Executor, Job, JobResult
+    from sluice.pipeline.costs import Rates
+
 _LOG_TAIL_LINES = 20
 _LOCK_POLL_S = 0.2
+# How much older than the plan a stage's record must be to count as the one the plan
+# read without reading it again: well above any file system's timestamp granularity.
+_RECORD_SETTLED_NS = 2_000_000_000
 
 
 def _log_tail(path: str) -> list[str]:
@@ -80,6 +86,7 @@ class _Scheduler:
         self.active: dict[str, tuple[FileLock, Decision]] = {}
         self.known_outputs: dict[str, str] = {}
         self.waiting_noted: set[str] = set()
+        self.checked: set[str] = set()  # stages whose resources the executor accepted
         # Stages that must run but found their executor full: decided once, not on
         # every pass of the loop (a decision hashes inputs and may ask a remote store).
         self.deferred: dict[str, Decision] = {}
@@ -113,6 +120,8 @@ class _Scheduler:
         where = self.where[name]
         if where not in self.executors:
             spec = self.project.config.executor_spec(where)
+            from sluice.execute import EXECUTORS
+
             if spec is None or not self.project.config.is_remote(where):
                 self.executors[where] = EXECUTORS[self.options.executor](self.jobs)
             else:
@@ -132,6 +141,8 @@ class _Scheduler:
             return None
         key = (self.where[name], self.project.config.stages[name].spec.resources.gpus > 0)
         if key not in self.prices:  # once per executor: NVML may be asked
+            from sluice.pipeline.costs import executor_rates
+
             self.prices[key] = executor_rates(self.project.config, key[0], needs_gpu=key[1],
                                               default=tracker.rates)
         return self.prices[key]
@@ -146,6 +157,8 @@ class _Scheduler:
         self.remote_jobs[job.stage] = job_id
 
     def job_for(self, name: str) -> Job:
+        from sluice.execute.base import Job
+
         stage = self.project.config.stages[name]
         ctx = self.options.context
         resources = stage.spec.resources
@@ -233,6 +246,14 @@ class _Scheduler:
         if lock_fd is not None:
             job = replace(job, inherit_fds=(lock_fd,))
         executor = self.executor(name)
+        if name not in self.checked:
+            try:
+                executor.check(job)
+            except SluiceError as exc:
+                lock.release()
+                self.settle(StageOutcome(name, "failed", exc.render(), decision.fingerprint))
+                return True
+            self.checked.add(name)
         if not executor.fits(job):
             lock.release()
             self.deferred[name] = decision
@@ -252,9 +273,12 @@ class _Scheduler:
         else:
             remove_outputs(self.project, self.project.config.stages[name])
             prepare_output_parents(self.project, self.project.config.stages[name])
-            ignore_outputs(self.project, name)
         executor.start(job)
         self.active[name] = (lock, decision)
+        if not self.project.config.is_remote(self.where[name]):
+            # After the start: its git calls overlap the supervisor's start-up instead
+            # of delaying this stage and every one started after it.
+            ignore_outputs(self.project, name)
         self.emit(Event("start", name, "; ".join(decision.reasons)))
         return True
 
@@ -281,6 +305,15 @@ class _Scheduler:
             done = self.outcomes.get(up)
             if done is not None and (done.status != "cached" or done.restored):
                 return False
+        try:
+            written_ns = os.stat(self.project.record_path(name)).st_mtime_ns
+        except OSError:
+            return False
+        # Records are replaced whole, and a replacement bears the time it was written:
+        # one written well before the plan read it is the one the plan read. Only a
+        # recent one is read again (a stat per stage on a no-op run, not a JSON parse).
+        if written_ns < self.options.planned_at_ns - _RECORD_SETTLED_NS:
+            return True
         return read_record(self.project, name) == planned.record
 
     def reuse(self, name: str, lock: FileLock, decision: Decision) -> bool:
@@ -391,11 +424,19 @@ class _Scheduler:
 
     def loop(self) -> None:
         self.emit(Event("plan", "", f"{len(self.selected)} stage(s)", total=len(self.selected)))
-        from sluice.pipeline.remote import check_remote
+        remote = {w for w in self.where.values() if self.project.config.is_remote(w)}
+        if remote:
+            from sluice.pipeline.remote import check_remote
 
-        check_remote(self.project, set(self.where.values()))
+            check_remote(self.project, remote)
         for name in self.selected:
-            self.executor(name).check(self.job_for(name))
+            # Resources are checked before anything starts, except for stages the plan
+            # found up to date: a no-op run builds no job and makes no executor. One of
+            # them that must run after all is checked when it starts (try_start).
+            planned = self.options.planned.get(name)
+            if planned is None or planned.action != "up-to-date":
+                self.executor(name).check(self.job_for(name))
+                self.checked.add(name)
             check_output_links(self.project, self.project.config.stages[name])
         while self.pending or self.active:
             progressed = False

@@ -18,8 +18,6 @@ import os
 import re
 from collections.abc import Callable, Iterable, Mapping
 
-from sluice.errors import StoreError
-
 MASK = "***"
 # Environment variables whose values are secrets whatever their length.
 SECRET_ENV = (
@@ -132,6 +130,10 @@ def reject_embedded_secrets(url: str, what: str = "store URL") -> None:
     """Refuse a URL with a credential in it: it would end up in git, logs and reports."""
     found = embedded_secrets(url)
     if found:
+        # Imported here: every stage's supervisor imports this module for its masker,
+        # and sluice.errors (dataclasses, inspect) would double its start-up.
+        from sluice.errors import StoreError
+
         raise StoreError(
             f"the {what} {mask(url)} contains a credential ({', '.join(found)})",
             hint="remove it from the URL and give it through the environment instead "

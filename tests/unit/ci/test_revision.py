@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from sluice.ci.revision import ci_system, explain_base, resolve_base
+from sluice.ci.base import ci_system
+from sluice.ci.revision import explain_base, resolve_base
 from sluice.errors import UsageError
 
 

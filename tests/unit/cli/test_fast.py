@@ -91,6 +91,11 @@ NOT_ON_A_NOOP_RUN = (
     "hashlib", "concurrent.futures", "sluice.db", "sluice.pipeline.ledger",
     "sluice.pipeline.budget", "sluice.pipeline.changes", "sluice.report.run",
     "sluice.evaluate.evidence", "sluice.store.layered", "shutil", "tempfile",
+    # Nothing starts (issue 15): no executor, no job, no prices, no identity, no remote
+    # hosts, no report reuse (no model is evaluated).
+    "sluice.execute", "sluice.execute.base", "sluice.execute.local", "queue",
+    "sluice.pipeline.costs", "sluice.util.identity", "getpass", "sluice.pipeline.remote",
+    "sluice.report", "sluice.report.reuse", "sluice.ci.revision", "sluice.data.fetch",
 )
 
 

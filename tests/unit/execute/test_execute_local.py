@@ -126,3 +126,23 @@ def test_the_stage_dies_when_sluice_does(tmp_path: Path, how: str) -> None:
         wait_for(lambda pid=pid: not alive(pid))
     if how == "sigterm":
         supervisor.stdin.close()
+
+
+# What a stage's supervisor must not import: its start is paid once per stage, on the
+# critical path of every wave of parallel stages (benchmarks/parallel_sleep.py).
+_SUPERVISOR_NEVER_IMPORTS = {"site", "subprocess", "threading", "typing", "dataclasses",
+                             "inspect", "pathlib", "sluice.errors", "sluice.execute"}
+
+
+def test_a_stage_supervisor_starts_without_heavy_imports(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # The supervisor inherits sluice's environment and stderr: its import log lands here.
+    monkeypatch.setenv("PYTHONPROFILEIMPORTTIME", "1")
+    result = run_one(_job(tmp_path, "echo done"))
+    assert result.ok
+    assert (tmp_path / "logs" / "s.log").read_text() == "done\n"
+    imported = {line.rsplit("|", 1)[-1].strip() for line in capfd.readouterr().err.splitlines()
+                if line.startswith("import time:")}
+    assert "sluice.util.credentials" in imported  # the log is still masked by sluice's masker
+    assert not imported & _SUPERVISOR_NEVER_IMPORTS

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +112,7 @@ def test_a_planned_decision_whose_record_changed_is_made_again(
     run_pipeline(load_project(repo), RunOptions())
     project = load_project(repo)
     planned: dict[str, Decision] = {}
+    planned_at_ns = time.time_ns()
     make_plan(project, None, RunContext(), decisions=planned)
     assert {d.action for d in planned.values()} == {"up-to-date"}
     # Another run rewrote s1's record between this run's plan and its start.
@@ -125,9 +128,32 @@ def test_a_planned_decision_whose_record_changed_is_made_again(
         return real(project, name, *args, **kwargs)
 
     monkeypatch.setattr(scheduler, "decide", counting)
-    result = run_pipeline(project, RunOptions(planned=planned))
+    result = run_pipeline(project, RunOptions(planned=planned, planned_at_ns=planned_at_ns))
     assert [o.status for o in result.outcomes] == ["cached"] * len(names)
     assert decided == ["s1"]
+
+
+def test_a_noop_run_reads_no_record_the_plan_read_unless_it_is_recent(
+        repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sluice.orchestrate.tier import TierRequest, run_tier
+
+    names = _chain(repo, 3)
+    run_tier(load_project(repo), TierRequest())
+    project = load_project(repo)
+    an_hour_ago = time.time() - 3600
+    for name in names[:2]:  # written by an earlier run; s2's record is just written
+        os.utime(project.record_path(name), (an_hour_ago, an_hour_ago))
+    read_again: list[str] = []
+    real = scheduler.read_record
+
+    def counting(project: Any, name: str) -> Any:
+        read_again.append(name)
+        return real(project, name)
+
+    monkeypatch.setattr(scheduler, "read_record", counting)
+    _, again = run_tier(project, TierRequest())
+    assert [(o.stage, o.status) for o in again.outcomes] == [(n, "cached") for n in names]
+    assert read_again == ["s2"]
 
 
 def test_an_outcome_as_json_is_what_asdict_gives() -> None:

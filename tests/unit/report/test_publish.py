@@ -320,7 +320,7 @@ def test_a_jenkins_pull_request_build_is_read_from_change_url() -> None:
 ])
 def test_publish_detects_the_ci_system_as_the_rest_of_sluice(env: dict[str, str]) -> None:
     """One CI detection (ci.base.ci_system) for publishing, --base auto and annotations."""
-    from sluice.ci.revision import ci_system
+    from sluice.ci.base import ci_system
     from sluice.report.publish.core import detect_platform
 
     system = ci_system(env)

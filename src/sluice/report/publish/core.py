@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sluice.ci.revision import ci_system
+from sluice.ci.base import ci_system
 from sluice.errors import PublishError, UsageError
 from sluice.report.publish.base import Comment, Publisher, PublishOptions, Target, marker
 from sluice.report.publish.body import fit, rewrite_images
