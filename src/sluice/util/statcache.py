@@ -8,13 +8,17 @@ indistinguishable from the hashed one. Such an entry is never trusted, so it is
 not even kept.
 
 The index (``.sluice/stat-index``) is one file read in one go: a magic line, an
-xxh3-64 checksum, then two :mod:`marshal`-ed dicts: folders, ``path → (listing
-signature, newest mtime_ns, recorded_ns, hash)``, and files, ``path → (inode,
-size, mtime_ns, recorded_ns, hash)``; the files part is decoded only when a
-folder's listing changed. Reading it imports nothing beyond the standard library
-and xxhash (SQLite cost ten times as much). A file that is damaged, truncated,
-of another version, or whose checksum does not match is ignored — it only
-costs rehashing — and replaced at the next flush. Writers merge:
+xxh3-64 checksum, then :mod:`marshal`-ed parts: trees, ``path → (listing
+signature, newest mtime_ns, recorded_ns, hash)``; folders, ``path → (names,
+stats, hashes)``, one folder's files as three blobs (:mod:`sluice.util.treewalk`
+compares a whole folder with two comparisons and decodes one only when it
+changed); and files, ``path → (inode, size, mtime_ns, recorded_ns, hash)``.
+The files part is decoded only when a file is looked up by path; an index
+written without new file entries copies that part over undecoded. Reading it
+imports nothing beyond the standard library and xxhash (SQLite cost ten times
+as much). A file that is damaged, truncated, of another version, or whose
+checksum does not match is ignored — it only costs rehashing — and replaced at
+the next flush. Writers merge:
 :meth:`StatCache.flush` takes a lock beside the index, re-reads it if another
 process replaced it meanwhile, adds its own entries and replaces the file
 atomically, so parallel stages that hash at the same time keep each other's
@@ -39,7 +43,7 @@ import xxhash
 _RACY_NS = 1_000_000_000  # timestamps on some filesystems are this coarse
 DEFAULT_ALGORITHM = "xxh3"  # sluice's own content hash (sluice.util.hashing)
 INDEX_FILE = "stat-index"  # under .sluice/
-_MAGIC = b"sluice stat-index 2\n"
+_MAGIC = b"sluice stat-index 3\n"
 # Magic, the xxh3-64 of all that follows, the length of the trees part (both big-endian).
 _HEAD = len(_MAGIC) + 16
 _MARSHAL_VERSION = 4
@@ -48,18 +52,30 @@ Row = tuple[int, int, int, int, str]  # inode, size, mtime_ns, recorded_ns, hash
 # A folder's digest: the signature of its listing (every file's relative path, inode,
 # size and mtime_ns), the newest of those mtimes, when it was recorded, the digest.
 TreeRow = tuple[str, int, int, str]
+# A folder's files, all recorded well after their mtimes (see treewalk.FolderRecord):
+# their names "\0"-joined, their (inode, size, mtime_ns) packed, their hashes "\0"-joined.
+FolderRow = tuple[str, bytes, str]
 
 
-def _split(data: bytes) -> tuple[dict[str, TreeRow], memoryview] | None:
-    """The trees of an index file's bytes and its files part (still marshalled)."""
+Head = tuple[dict[str, TreeRow], dict[str, FolderRow]]
+
+
+def _split(data: bytes) -> tuple[Head, memoryview] | None:
+    """The trees and folders of an index file's bytes and its files part (still marshalled)."""
     if len(data) < _HEAD or not data.startswith(_MAGIC):
         return None
     payload = memoryview(data)[_HEAD:]
     if xxhash.xxh3_64_intdigest(payload) != int.from_bytes(data[len(_MAGIC):_HEAD - 8], "big"):
         return None  # truncated or damaged: never trust a single entry of it
     cut = int.from_bytes(data[_HEAD - 8:_HEAD], "big")
-    trees = _loads(payload[:cut])
-    return (cast(dict[str, TreeRow], trees), payload[cut:]) if trees is not None else None
+    try:
+        head = marshal.loads(payload[:cut])
+    except (ValueError, EOFError, TypeError):
+        return None
+    if not (isinstance(head, tuple) and len(head) == 2
+            and isinstance(head[0], dict) and isinstance(head[1], dict)):
+        return None
+    return cast(Head, head), payload[cut:]
 
 
 def _loads(blob: memoryview) -> dict[str, object] | None:
@@ -71,15 +87,18 @@ def _loads(blob: memoryview) -> dict[str, object] | None:
 
 
 def decode_index(data: bytes) -> tuple[dict[str, Row], dict[str, TreeRow]] | None:
-    """(file entries, folder entries) of an index file's bytes; None if it is not sound."""
+    """(file entries, tree entries) of an index file's bytes; None if it is not sound."""
     parts = _split(data)
     files = _loads(parts[1]) if parts is not None else None
-    return None if parts is None or files is None else (cast(dict[str, Row], files), parts[0])
+    return None if parts is None or files is None else (cast(dict[str, Row], files), parts[0][0])
 
 
-def encode_index(rows: dict[str, Row], trees: dict[str, TreeRow]) -> bytes:
-    head = marshal.dumps(trees, _MARSHAL_VERSION)
-    payload = head + marshal.dumps(rows, _MARSHAL_VERSION)
+def encode_index(rows: dict[str, Row] | bytes | memoryview, trees: dict[str, TreeRow],
+                 folders: dict[str, FolderRow] | None = None) -> bytes:
+    """The index file's bytes; ``rows`` may be the files part as read (still marshalled)."""
+    head = marshal.dumps((trees, folders or {}), _MARSHAL_VERSION)
+    files = rows if isinstance(rows, bytes | memoryview) else marshal.dumps(rows, _MARSHAL_VERSION)
+    payload = b"".join([head, files])
     return (_MAGIC + xxhash.xxh3_64_intdigest(payload).to_bytes(8, "big")
             + len(head).to_bytes(8, "big") + payload)
 
@@ -93,6 +112,7 @@ class _Snapshot:
 
     def __init__(self, path: Path) -> None:
         self.trees: dict[str, TreeRow] = {}
+        self.folders: dict[str, FolderRow] = {}
         self._files: memoryview | None = None
         self._rows: dict[str, Row] | None = None
         self.identity: tuple[int, int, int] | None = None
@@ -105,7 +125,13 @@ class _Snapshot:
         self.identity = _identity(st)
         parts = _split(data)
         if parts is not None:
-            self.trees, self._files = parts
+            (self.trees, self.folders), self._files = parts
+
+    def files_part(self) -> dict[str, Row] | memoryview:
+        """The file entries, or their part of the file as read if nothing decoded it."""
+        if self._rows is None and self._files is not None:
+            return self._files
+        return self.rows
 
     @property
     def rows(self) -> dict[str, Row]:
@@ -129,6 +155,7 @@ class StatCache:
         self._snapshot: _Snapshot | None = None
         self._pending: dict[str, Row] = {}
         self._pending_trees: dict[str, TreeRow] = {}
+        self._pending_folders: dict[str, FolderRow] = {}
 
     def _load(self) -> _Snapshot:
         if self._snapshot is None:
@@ -193,9 +220,20 @@ class StatCache:
             return
         self._pending_trees[path] = (signature, newest_mtime_ns, now_ns, digest)
 
+    def get_folder(self, path: str) -> FolderRow | None:
+        """The files recorded for the folder ``path`` (see :mod:`sluice.util.treewalk`)."""
+        return self._pending_folders.get(path) or self._load().folders.get(path)
+
+    def put_folder(self, path: str, row: FolderRow) -> None:
+        """Record a folder's files; the caller checked that all lie outside the racy window."""
+        self._pending_folders[path] = row
+
     def flush(self) -> None:
-        """Merge new entries into the index file; losing them (a crash) only costs a rehash."""
-        if not self._pending and not self._pending_trees:
+        """Merge new entries into the index file; losing them (a crash) only costs a rehash.
+
+        Nothing new (a warm status, a racy edit not worth keeping): nothing is written.
+        """
+        if not self._pending and not self._pending_trees and not self._pending_folders:
             return
         from sluice.util.fs import FileLock, atomic_write_bytes
 
@@ -210,9 +248,12 @@ class StatCache:
                     now = None
                 if now != snapshot.identity:  # another process wrote it: keep its entries
                     snapshot = _Snapshot(self.path)
-                snapshot.rows.update(self._pending)
+                if self._pending:
+                    snapshot.rows.update(self._pending)
                 snapshot.trees.update(self._pending_trees)
-                atomic_write_bytes(self.path, encode_index(snapshot.rows, snapshot.trees))
+                snapshot.folders.update(self._pending_folders)
+                atomic_write_bytes(self.path, encode_index(snapshot.files_part(), snapshot.trees,
+                                                           snapshot.folders))
                 with contextlib.suppress(OSError):
                     snapshot.identity = _identity(os.stat(self.path))
             finally:
@@ -222,3 +263,4 @@ class StatCache:
         self._snapshot = snapshot
         self._pending.clear()
         self._pending_trees.clear()
+        self._pending_folders.clear()
