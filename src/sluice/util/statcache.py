@@ -10,9 +10,9 @@ not even kept.
 The index (``.sluice/stat-index``) is one file read in one go: a magic line, an
 xxh3-64 checksum, then :mod:`marshal`-ed parts: trees, ``path → (listing
 signature, newest mtime_ns, recorded_ns, hash)``; folders, ``path → (names,
-stats, hashes)``, one folder's files as three blobs (:mod:`sluice.util.treewalk`
-compares a whole folder with two comparisons and decodes one only when it
-changed); and files, ``path → (inode, size, mtime_ns, recorded_ns, hash)``.
+stats, hashes, prefix, manifest rows)``, one folder's files as a few blobs
+(:mod:`sluice.util.treewalk` compares a whole folder with two comparisons and
+decodes one only when it changed); and files, ``path → (inode, size, mtime_ns, recorded_ns, hash)``.
 The files part is decoded only when a file is looked up by path; an index
 written without new file entries copies that part over undecoded. Reading it
 imports nothing beyond the standard library and xxhash (SQLite cost ten times
@@ -43,7 +43,7 @@ import xxhash
 _RACY_NS = 1_000_000_000  # timestamps on some filesystems are this coarse
 DEFAULT_ALGORITHM = "xxh3"  # sluice's own content hash (sluice.util.hashing)
 INDEX_FILE = "stat-index"  # under .sluice/
-_MAGIC = b"sluice stat-index 3\n"
+_MAGIC = b"sluice stat-index 4\n"
 # Magic, the xxh3-64 of all that follows, the length of the trees part (both big-endian).
 _HEAD = len(_MAGIC) + 16
 _MARSHAL_VERSION = 4
@@ -52,9 +52,10 @@ Row = tuple[int, int, int, int, str]  # inode, size, mtime_ns, recorded_ns, hash
 # A folder's digest: the signature of its listing (every file's relative path, inode,
 # size and mtime_ns), the newest of those mtimes, when it was recorded, the digest.
 TreeRow = tuple[str, int, int, str]
-# A folder's files, all recorded well after their mtimes (see treewalk.FolderRecord):
-# their names "\0"-joined, their (inode, size, mtime_ns) packed, their hashes "\0"-joined.
-FolderRow = tuple[str, bytes, str]
+# A folder's files, all recorded well after their mtimes (see sluice.util.treewalk):
+# their names "\0"-joined, their (inode, size, mtime_ns) packed, their hashes "\0"-joined,
+# the folder's path relative to the pinned folder, and its files' rows of that folder's manifest.
+FolderRow = tuple[str, bytes, str, str, bytes]
 
 
 Head = tuple[dict[str, TreeRow], dict[str, FolderRow]]

@@ -114,19 +114,17 @@ class _Pending:
 
     def __init__(self, cache: StatCache, walk: Walk) -> None:
         self.cache, self.walk = cache, walk
-        self.known: list[list[str | None]] = []
         self.todo: list[tuple[str, os.stat_result]] = []  # (full path, stat) to look up
         self.changed: list[tuple[str, os.stat_result]] = []  # the record knows them otherwise
-        self._records: list[FolderRow | None] = []
+        # Per folder: its record when it matches as a whole, else its digests known so far.
+        self._parts: list[FolderRow | list[str | None]] = []
         for folder in walk.folders:
             self._resolve(folder)
 
     def _resolve(self, folder: Folder) -> None:
         record = self.cache.get_folder(folder.path)
-        names = _joined(folder.names)
-        if record is not None and record[0] == names and record[1] == folder.ids:
-            self.known.append(list(record[2].split("\0")))
-            self._records.append(None)  # recorded as it is
+        if record is not None and record[1] == folder.ids and record[0] == _joined(folder.names):
+            self._parts.append(record)
             return
         known: list[str | None] = [None] * len(folder.names)
         old: dict[str, int] = {}
@@ -144,24 +142,54 @@ class _Pending:
                 # Recorded with other stats: changed since, read it again without
                 # decoding the index's file entries (a warm status's largest cost).
                 (self.changed if name in old else self.todo).append((top + name, st))
-        self.known.append(known)
-        self._records.append((names, folder.ids, ""))
+        self._parts.append(known)
 
     def digest(self, found: dict[str, str]) -> str:
+        """The folder's digest: its manifest from each sub-folder's part of it.
+
+        A sub-folder's part (its files' manifest rows, sorted) is kept in its
+        record; joined in order of their first paths they are the manifest
+        whenever no two sub-folders' paths interleave (``a/x`` between ``a.csv``
+        and ``a0``), else the rows are sorted as a whole.
+        """
+        parts: list[tuple[str, str, bytes]] = []  # first path, last path, manifest rows
         rows: list[tuple[str, str, int]] = []
-        for folder, known, record in zip(self.walk.folders, self.known, self._records,
-                                         strict=True):
-            top, prefix = folder.path + os.sep, folder.prefix
-            digests = [d or found[top + n] for n, d in zip(folder.names, known, strict=True)]
-            rows += zip([prefix + n for n in folder.names], digests,
-                        [st.st_size for st in folder.stats], strict=True)
-            newest = max([st.st_mtime_ns for st in folder.stats])
-            if record is not None and self.walk.now - newest >= _RACY_NS:
-                self.cache.put_folder(folder.path, (record[0], record[1], _joined(digests)))
-        digest = hashing.hash_bytes(hashing._manifest(rows)) + hashing.DIR_SUFFIX
+        for folder, part in zip(self.walk.folders, self._parts, strict=True):
+            prefix = folder.prefix
+            if isinstance(part, tuple) and part[3] == prefix:
+                fragment = part[4]
+                folder_rows = None
+            else:
+                top = folder.path + os.sep
+                digests = part[2].split("\0") if isinstance(part, tuple) else \
+                    [d or found[top + n] for n, d in zip(folder.names, part, strict=True)]
+                folder_rows = list(zip([prefix + n for n in folder.names], digests,
+                                       [st.st_size for st in folder.stats], strict=True))
+                fragment = hashing._manifest(folder_rows)[1:-1]  # without its brackets
+                newest = max([st.st_mtime_ns for st in folder.stats])
+                if self.walk.now - newest >= _RACY_NS:
+                    self.cache.put_folder(folder.path, (_joined(folder.names), folder.ids,
+                                                        _joined(digests), prefix, fragment))
+            parts.append((prefix + min(folder.names), prefix + max(folder.names), fragment))
+            rows += folder_rows or []
+        parts.sort()
+        if all(parts[i][1] < parts[i + 1][0] for i in range(len(parts) - 1)):
+            manifest = b"[" + b",".join([fragment for _, _, fragment in parts]) + b"]"
+        else:  # interleaved: every row, sorted
+            manifest = hashing._manifest(rows + self._recorded_rows())
+        digest = hashing.hash_bytes(manifest) + hashing.DIR_SUFFIX
         self.cache.put_tree(TREE_KEY + str(self.walk.root), self.walk.signature, self.walk.newest,
                             digest, self.walk.now)
         return digest
+
+    def _recorded_rows(self) -> list[tuple[str, str, int]]:
+        """The manifest rows of the sub-folders whose record gave their part whole."""
+        rows: list[tuple[str, str, int]] = []
+        for folder, part in zip(self.walk.folders, self._parts, strict=True):
+            if isinstance(part, tuple) and part[3] == folder.prefix:
+                rows += zip([folder.prefix + n for n in folder.names], part[2].split("\0"),
+                            [st.st_size for st in folder.stats], strict=True)
+        return rows
 
 
 def digests(cache: StatCache, paths: list[Path]) -> list[str]:

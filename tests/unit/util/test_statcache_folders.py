@@ -36,8 +36,10 @@ def _file(path: Path, data: str = "content", mtime_ns: int = OLD) -> Path:
     return path
 
 
-def _tree(root: Path) -> Path:
-    for rel in ["a.csv", "a-b", "a/x", "a/y/z", "a0", "b/c"]:
+def _tree(root: Path, interleaved: bool = True) -> Path:
+    """Files under links and in sub-folders; ``interleaved``: a/x sorts between a.csv and a0."""
+    for rel in ["a.csv", "a-b", "a/x", "a/y/z", "a0", "b/c"] if interleaved else \
+            ["0.csv", "a/x", "a/y/z", "b/c"]:
         _file(root / rel, f"data {rel}")
     (root / "empty").mkdir()
     (root / "link").symlink_to(root / "a", target_is_directory=True)
@@ -57,14 +59,19 @@ def _hasher(*paths: Path) -> list[str]:
     return Hasher(StatCache(paths[0].parent / "other-index")).paths(list(paths))
 
 
-def test_the_same_digests_as_hasher(tmp_path: Path, reads: list[str]) -> None:
-    root, one = _tree(tmp_path / "t"), _file(tmp_path / "one.csv")
+@pytest.mark.parametrize("interleaved", [False, True])
+def test_the_same_digests_as_hasher(tmp_path: Path, reads: list[str], interleaved: bool) -> None:
+    root, one = _tree(tmp_path / "t", interleaved), _file(tmp_path / "one.csv")
     expected = _hasher(root, one)
     reads.clear()
     index = tmp_path / "stat-index"
     assert _status(index, root, one) == expected
-    assert len(reads) == 9  # each file once (a/ also through link/), one.csv
-    assert _status(index, root, one) == expected and len(reads) == 9
+    count = len(reads)  # each file once (a/ also through link/), one.csv
+    assert count == (9 if interleaved else 7)
+    assert _status(index, root, one) == expected and len(reads) == count
+    cache = StatCache(index)  # the folder's record, not the tree's, gives it
+    cache._load().trees.clear()
+    assert digests(cache, [root, one]) == expected and len(reads) == count
 
 
 def test_a_warm_status_neither_decodes_file_entries_nor_writes(
@@ -99,11 +106,12 @@ def test_an_edited_file_is_read_alone_and_file_entries_stay_undecoded(
             assert _status(index, root) == expected and reads == ["z", "z"]
 
 
+@pytest.mark.parametrize("interleaved", [False, True])
 @pytest.mark.parametrize("change", ["content-and-mtime", "same-size-new-inode", "added",
                                     "removed", "renamed", "emptied", "racy-same-tick"])
 def test_a_changed_folder_gets_the_right_digest(tmp_path: Path, reads: list[str],
-                                                change: str) -> None:
-    root, index = _tree(tmp_path / "t"), tmp_path / "stat-index"
+                                                change: str, interleaved: bool) -> None:
+    root, index = _tree(tmp_path / "t", interleaved), tmp_path / "stat-index"
     now = time.time_ns()
     if change == "racy-same-tick":
         _file(root / "b" / "c", "data b/c", now)  # just written: its folder is not recorded
@@ -117,9 +125,9 @@ def test_a_changed_folder_gets_the_right_digest(tmp_path: Path, reads: list[str]
     elif change == "added":
         _file(root / "a" / "y" / "extra", "x")
     elif change == "removed":
-        (root / "a0").unlink()
+        (root / "a" / "x").unlink()
     elif change == "renamed":
-        os.rename(root / "a0", root / "a1")  # same inode, size and mtime; another name
+        os.rename(root / "a" / "x", root / "a" / "w")  # same inode, size, mtime; another name
     elif change == "emptied":
         (root / "b" / "c").unlink()
     else:  # rewritten within the same timestamp tick: same size, mtime and inode
