@@ -164,3 +164,30 @@ def test_a_vanished_pin_raises(tmp_path: Path) -> None:
 def test_the_digest_of_one_file(tmp_path: Path) -> None:
     one = _file(tmp_path / "one.csv")
     assert _status(tmp_path / "stat-index", one) == [hash_bytes(b"content")]
+
+
+def test_a_file_that_vanishes_during_the_walk_is_left_out(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from sluice.util import treewalk
+
+    root = _tree(tmp_path / "t", interleaved=False)
+    real = os.scandir
+
+    def listing_then_unlink(path: str) -> object:
+        entries = list(real(path))
+        if path.endswith(os.sep + "b"):
+            (root / "b" / "c").unlink()  # listed, gone before its stat
+
+        class Listed:
+            def __enter__(self) -> list[os.DirEntry[str]]:
+                return entries
+
+            def __exit__(self, *exc: object) -> None:
+                return None
+
+        return Listed()
+
+    monkeypatch.setattr(treewalk.os, "scandir", listing_then_unlink)
+    found = digests(StatCache(tmp_path / "stat-index"), [root])
+    monkeypatch.undo()
+    assert found == _hasher(root)
