@@ -7,8 +7,9 @@ tick as its hashing (the "racy" case git also guards against) is otherwise
 indistinguishable from the hashed one. Such an entry is never trusted, so it is
 not even kept.
 
-The index (``.sluice/stat-index``) is one file read in one go: a magic line, an
-xxh3-64 checksum, then :mod:`marshal`-ed parts: trees, ``path → (listing
+The index (``.sluice/stat-index``) is one file: a magic line, each part's length
+and xxh3-64 checksum, then the :mod:`marshal`-ed parts, each read when first
+needed (a warm status reads only the first): trees, ``path → (listing
 signature, newest mtime_ns, recorded_ns, hash)``; folders, ``path → (names,
 stats, hashes, prefix, manifest rows)``, one folder's files as a few blobs
 (:mod:`sluice.util.treewalk` compares a whole folder with two comparisons and
@@ -16,7 +17,7 @@ decodes one only when it changed); and files, ``path → (inode, size, mtime_ns,
 The files part is decoded only when a file is looked up by path; an index
 written without new file entries copies that part over undecoded. Reading it
 imports nothing beyond the standard library and xxhash (SQLite cost ten times
-as much). A file that is damaged, truncated, of another version, or whose
+as much). A part that is damaged, truncated, of another version, or whose
 checksum does not match is ignored — it only costs rehashing — and replaced at
 the next flush. Writers merge:
 :meth:`StatCache.flush` takes a lock beside the index, re-reads it if another
@@ -43,9 +44,12 @@ import xxhash
 _RACY_NS = 1_000_000_000  # timestamps on some filesystems are this coarse
 DEFAULT_ALGORITHM = "xxh3"  # sluice's own content hash (sluice.util.hashing)
 INDEX_FILE = "stat-index"  # under .sluice/
-_MAGIC = b"sluice stat-index 4\n"
-# Magic, the xxh3-64 of all that follows, the length of the trees part (both big-endian).
-_HEAD = len(_MAGIC) + 16
+_MAGIC = b"sluice stat-index 5\n"
+# After the magic, for each part (trees, folders, files): its length and its xxh3-64
+# (big-endian), then the parts. Each part is read and checked only when first needed:
+# a warm status reads the trees alone.
+_PARTS = 3
+_HEAD = len(_MAGIC) + 16 * _PARTS
 _MARSHAL_VERSION = 4
 
 Row = tuple[int, int, int, int, str]  # inode, size, mtime_ns, recorded_ns, hash
@@ -58,28 +62,26 @@ TreeRow = tuple[str, int, int, str]
 FolderRow = tuple[str, bytes, str, str, bytes]
 
 
-Head = tuple[dict[str, TreeRow], dict[str, FolderRow]]
-
-
-def _split(data: bytes) -> tuple[Head, memoryview] | None:
-    """The trees and folders of an index file's bytes and its files part (still marshalled)."""
-    if len(data) < _HEAD or not data.startswith(_MAGIC):
+def _extents(head: bytes) -> list[tuple[int, int, int]] | None:
+    """(offset, length, checksum) of each part, from the head of an index file."""
+    if len(head) < _HEAD or not head.startswith(_MAGIC):
         return None
-    payload = memoryview(data)[_HEAD:]
-    if xxhash.xxh3_64_intdigest(payload) != int.from_bytes(data[len(_MAGIC):_HEAD - 8], "big"):
-        return None  # truncated or damaged: never trust a single entry of it
-    cut = int.from_bytes(data[_HEAD - 8:_HEAD], "big")
-    try:
-        head = marshal.loads(payload[:cut])
-    except (ValueError, EOFError, TypeError):
-        return None
-    if not (isinstance(head, tuple) and len(head) == 2
-            and isinstance(head[0], dict) and isinstance(head[1], dict)):
-        return None
-    return cast(Head, head), payload[cut:]
+    extents, offset = [], _HEAD
+    for at in range(len(_MAGIC), _HEAD, 16):
+        length = int.from_bytes(head[at:at + 8], "big")
+        extents.append((offset, length, int.from_bytes(head[at + 8:at + 16], "big")))
+        offset += length
+    return extents
 
 
-def _loads(blob: memoryview) -> dict[str, object] | None:
+def _checked(blob: bytes | memoryview, extent: tuple[int, int, int]) -> bool:
+    """Whether a part is whole and undamaged: never trust a single entry of one that is not."""
+    return len(blob) == extent[1] and xxhash.xxh3_64_intdigest(blob) == extent[2]
+
+
+def _loads(blob: bytes | memoryview | None) -> dict[str, object] | None:
+    if blob is None:
+        return None
     try:
         value = marshal.loads(blob)
     except (ValueError, EOFError, TypeError):
@@ -87,21 +89,33 @@ def _loads(blob: memoryview) -> dict[str, object] | None:
     return value if isinstance(value, dict) else None
 
 
+def _parts(data: bytes) -> list[memoryview | None]:
+    """Each part of an index file's bytes (still marshalled), None where it is not sound."""
+    extents = _extents(data[:_HEAD])
+    if extents is None:
+        return [None] * _PARTS
+    view = memoryview(data)
+    return [view[o:o + n] if _checked(view[o:o + n], (o, n, c)) else None
+            for o, n, c in extents]
+
+
 def decode_index(data: bytes) -> tuple[dict[str, Row], dict[str, TreeRow]] | None:
     """(file entries, tree entries) of an index file's bytes; None if it is not sound."""
-    parts = _split(data)
-    files = _loads(parts[1]) if parts is not None else None
-    return None if parts is None or files is None else (cast(dict[str, Row], files), parts[0][0])
+    trees, _, files = (_loads(part) for part in _parts(data))
+    if trees is None or files is None:
+        return None
+    return cast(dict[str, Row], files), cast(dict[str, TreeRow], trees)
 
 
 def encode_index(rows: dict[str, Row] | bytes | memoryview, trees: dict[str, TreeRow],
                  folders: dict[str, FolderRow] | None = None) -> bytes:
     """The index file's bytes; ``rows`` may be the files part as read (still marshalled)."""
-    head = marshal.dumps((trees, folders or {}), _MARSHAL_VERSION)
     files = rows if isinstance(rows, bytes | memoryview) else marshal.dumps(rows, _MARSHAL_VERSION)
-    payload = b"".join([head, files])
-    return (_MAGIC + xxhash.xxh3_64_intdigest(payload).to_bytes(8, "big")
-            + len(head).to_bytes(8, "big") + payload)
+    parts = [marshal.dumps(trees, _MARSHAL_VERSION),
+             marshal.dumps(folders or {}, _MARSHAL_VERSION), files]
+    head = b"".join([len(part).to_bytes(8, "big") + xxhash.xxh3_64_intdigest(part)
+                     .to_bytes(8, "big") for part in parts])
+    return b"".join([_MAGIC, head, *parts])
 
 
 def _identity(st: os.stat_result) -> tuple[int, int, int]:
@@ -109,35 +123,64 @@ def _identity(st: os.stat_result) -> tuple[int, int, int]:
 
 
 class _Snapshot:
-    """One read of the index file: its folders at once, its files when first needed."""
+    """One version of the index file: its trees at once, its other parts when first needed.
+
+    A part read later comes from the same version (same inode, size and mtime;
+    writers replace the file, never rewrite it) or not at all: a miss, never a
+    mix of two versions.
+    """
 
     def __init__(self, path: Path) -> None:
+        self.path = path
         self.trees: dict[str, TreeRow] = {}
-        self.folders: dict[str, FolderRow] = {}
-        self._files: memoryview | None = None
+        self._folders: dict[str, FolderRow] | None = None
+        self._files: bytes | None = None
         self._rows: dict[str, Row] | None = None
+        self._extents: list[tuple[int, int, int]] | None = None
         self.identity: tuple[int, int, int] | None = None
         try:
             with open(path, "rb") as handle:
                 st = os.fstat(handle.fileno())
-                data = handle.read()
+                self._extents = _extents(handle.read(_HEAD))
+                blob = handle.read(self._extents[0][1]) if self._extents else b""
         except OSError:
             return
         self.identity = _identity(st)
-        parts = _split(data)
-        if parts is not None:
-            (self.trees, self.folders), self._files = parts
+        if self._extents is not None and _checked(blob, self._extents[0]):
+            self.trees = cast(dict[str, TreeRow], _loads(blob) or {})
 
-    def files_part(self) -> dict[str, Row] | memoryview:
-        """The file entries, or their part of the file as read if nothing decoded it."""
-        if self._rows is None and self._files is not None:
-            return self._files
+    def _read(self, part: int) -> bytes | None:
+        if self._extents is None:
+            return None
+        offset, length, _ = extent = self._extents[part]
+        try:
+            with open(self.path, "rb") as handle:
+                if _identity(os.fstat(handle.fileno())) != self.identity:
+                    return None  # replaced since: only a cache miss
+                handle.seek(offset)
+                blob = handle.read(length)
+        except OSError:
+            return None
+        return blob if _checked(blob, extent) else None
+
+    @property
+    def folders(self) -> dict[str, FolderRow]:
+        if self._folders is None:
+            self._folders = cast(dict[str, FolderRow], _loads(self._read(1)) or {})
+        return self._folders
+
+    def files_part(self) -> dict[str, Row] | bytes:
+        """The file entries, or their part of the file as read if nothing decoded them."""
+        if self._rows is None:
+            self._files = self._files or self._read(2)
+            if self._files is not None:
+                return self._files
         return self.rows
 
     @property
     def rows(self) -> dict[str, Row]:
         if self._rows is None:
-            files = _loads(self._files) if self._files is not None else None
+            files = _loads(self._files or self._read(2))
             self._rows = cast(dict[str, Row], files) if files is not None else {}
             self._files = None
         return self._rows

@@ -191,3 +191,44 @@ def test_a_file_that_vanishes_during_the_walk_is_left_out(tmp_path: Path,
     found = digests(StatCache(tmp_path / "stat-index"), [root])
     monkeypatch.undo()
     assert found == _hasher(root)
+
+
+def test_a_warm_status_reads_the_trees_part_alone(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    root, index = _tree(tmp_path / "t"), tmp_path / "stat-index"
+    first = _status(index, root)
+
+    def no(self: object, part: int) -> None:
+        raise AssertionError(f"read part {part} of the index")
+
+    monkeypatch.setattr(statcache._Snapshot, "_read", no)
+    assert _status(index, root) == first
+
+
+def test_a_part_read_after_the_index_was_replaced_is_a_miss(tmp_path: Path) -> None:
+    root, index = _tree(tmp_path / "t"), tmp_path / "stat-index"
+    _status(index, root)
+    stale = statcache._Snapshot(index)
+    other = StatCache(index)
+    other.put(str(tmp_path / "x"), os.stat(_file(tmp_path / "x")), "digest-x")
+    other.flush()  # replaced: the stale snapshot's offsets no longer hold
+    assert stale.folders == {} and stale.rows == {}
+    assert statcache._Snapshot(index).folders != {}
+
+
+@pytest.mark.parametrize("part", [1, 2])
+def test_a_damaged_part_is_ignored_and_the_answer_stays_right(tmp_path: Path, part: int,
+                                                              reads: list[str]) -> None:
+    root, index = _tree(tmp_path / "t", interleaved=False), tmp_path / "stat-index"
+    _status(index, root)
+    offset, length, _ = statcache._Snapshot(index)._extents[part]  # type: ignore[index]
+    data = bytearray(index.read_bytes())
+    data[offset + length // 2] ^= 0xFF
+    index.write_bytes(bytes(data))
+    _file(root / "a" / "x", "DATA a/x", OLD + 7)  # the tree's signature no longer matches
+    expected = _hasher(root)
+    reads.clear()
+    assert _status(index, root) == expected
+    # Folders' records lost: the file entries vouch for the rest; file entries lost:
+    # the records do. Either way only the edited file is read (a/x, and link/x).
+    assert sorted(reads) == ["x", "x"]
