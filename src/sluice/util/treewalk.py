@@ -100,7 +100,6 @@ class Walk:
         self.root = root
         self.now = time.time_ns()  # before any stat: a file written meanwhile is newer
         self.folders: list[Folder] = []
-        self.newest = 0
         top = os.stat(root)
         signature = xxhash.xxh3_128()
         count = 0
@@ -124,10 +123,14 @@ class Walk:
             signature.update(f"{prefix}\0{len(names)}\0{len(folder.ids)}\0{listing}\0"
                              .encode("utf-8", "surrogateescape"))
             signature.update(folder.ids)
-            self.newest = max(self.newest, max(map(_MTIME, stats)))
             count += len(names)
             self.folders.append(folder)
         self.signature = f"{count}:{signature.hexdigest()}"
+
+    @property
+    def newest(self) -> int:
+        """The newest mtime of all (only needed when the folder's digest is recorded)."""
+        return max([max(map(_MTIME, folder.stats)) for folder in self.folders], default=0)
 
 
 def _joined(names: list[str]) -> str:
