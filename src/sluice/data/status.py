@@ -171,8 +171,12 @@ def data_status(project: Workspace) -> list[DataStatus]:
     own = [p for p in pins if p.algorithm == XXH3 and (project.root / p.path).exists()]
     try:
         try:
+            # Hasher.paths' digests, from one quick walk (a warm status is mostly its stats).
+            from sluice.util.treewalk import digests as walk_digests
+
             digests = dict(zip([p.path for p in own],
-                               project.hasher.paths([project.root / p.path for p in own]),
+                               walk_digests(project.stat_cache,
+                                            [project.root / p.path for p in own]),
                                strict=True))
         except OSError:  # one vanished or is unreadable: one at a time tells which
             digests = {}

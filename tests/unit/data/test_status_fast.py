@@ -158,3 +158,10 @@ def test_a_fresh_clone_is_checked_without_loading_the_config(pinned: Path) -> No
     assert code == 0 and {r["state"] for r in json.loads(out)} == {"unchanged"}
     assert [m for m in modules if m.split(".")[0] in HEAVY] == []
     assert (pinned / ".sluice" / ".gitignore").is_file()  # its state stays out of git
+
+
+def test_the_root_is_found_by_the_config_file_name() -> None:
+    from sluice.config.base import CONFIG_FILE
+    from sluice.workspace import root
+
+    assert root.CONFIG_FILE == CONFIG_FILE
