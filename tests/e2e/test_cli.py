@@ -39,7 +39,8 @@ def test_config_error_names_file_line_and_fix(repo: Path) -> None:
     assert result.stderr == (
         "error: unknown key `deps_on` in stage `train`; did you mean `deps`? "
         "(sluice.yaml:4:5)\n  hint: valid keys: cmd, deps, description, discover_imports, "
-        "env, executor, inputs, kind, outs, params, resources, timeout\n")
+        "entry_point, env, executor, flow, inputs, kind, outs, parameters, params, project, "
+        "resources, timeout, uses\n")
 
 
 def test_unknown_target_suggests_the_closest(repo: Path) -> None:
