@@ -170,9 +170,13 @@ def store_tree(store: Store, hasher: Hasher, path: Path, *, follow_links: bool =
     def batch(indices: range) -> list[tuple[str, os.stat_result]]:
         return [_put(store, linker, link, full[i], files[i][1], known[i]) for i in indices]
 
-    workers = add_workers()
-    done = [r for chunk in parallel(batch, list(_batches(files, workers)), workers=workers)
-            for r in chunk]
+    if linker is None and isinstance(store, LocalStore):  # copies: on worker processes
+        stored = store.add_files([str(p) for p in full], [st.st_size for _, st in files], known)
+        done = [(digest, st) for digest, (_, st) in zip(stored, files, strict=True)]
+    else:
+        workers = add_workers()
+        done = [r for chunk in parallel(batch, list(_batches(files, workers)), workers=workers)
+                for r in chunk]
     entries = []
     for i, (rel, _) in enumerate(files):
         digest, st = done[i]

@@ -203,3 +203,62 @@ def test_an_object_folder_removed_meanwhile_is_made_again(tmp_path: Path) -> Non
     store.add_file(src)
     shutil.rmtree(store.objects)  # a gc between two adds of one process
     _stored_as_given(store, src, store.add_file(src))
+
+
+def _many(tmp_path: Path, count: int) -> list[Path]:
+    folder = tmp_path / "data"
+    folder.mkdir()
+    return [_file(folder, f"f{i}", 1 + i % 3000) for i in range(count)]
+
+
+def test_add_files_copies_small_files_on_worker_processes_and_large_ones_on_threads(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sluice.store.local as local
+
+    monkeypatch.setattr(local, "_POOL_MIN_FILES", 50)
+    monkeypatch.setattr(local, "_POOL_CHUNK", 7)  # several tasks, the last one short
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    forks = []
+    real = local._fork_pool
+    monkeypatch.setattr(local, "_fork_pool", lambda *a: forks.append(1) or real(*a))
+    store = LocalStore(tmp_path / "store")
+    sources = [*_many(tmp_path, 120), _file(tmp_path, "big", 2 * local._LARGE + 3)]
+    sources.insert(30, sources[3])  # the same file twice: both writers succeed
+    digests = store.add_files([str(p) for p in sources], [p.stat().st_size for p in sources],
+                              [None] * len(sources))
+    assert forks == [1]
+    for src, digest in zip(sources, digests, strict=True):
+        _stored_as_given(store, src, digest)
+
+
+def test_add_files_skips_what_the_store_holds_and_uses_threads_for_a_few_files(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sluice.store.local as local
+
+    monkeypatch.setattr(local, "_fork_pool", lambda *a: pytest.fail("no pool for 3 files"))
+    store = LocalStore(tmp_path / "store")
+    sources = _many(tmp_path, 3)
+    held = store.add_file(sources[0])
+    copies = []
+    real = store.add_file
+    monkeypatch.setattr(store, "add_file", lambda src: copies.append(src) or real(src))
+    digests = store.add_files([str(p) for p in sources], [1, 1, 1], [held, None, None])
+    assert digests[0] == held and copies == [str(p) for p in sources[1:]]
+    for src, digest in zip(sources, digests, strict=True):
+        _stored_as_given(store, src, digest)
+
+
+def test_a_file_failing_in_a_worker_is_a_store_error_naming_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sluice.store.local as local
+    from sluice.errors import StoreError
+
+    monkeypatch.setattr(local, "_POOL_MIN_FILES", 20)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    store = LocalStore(tmp_path / "store")
+    sources = _many(tmp_path, 60)
+    sources[41].unlink()  # vanished between the listing and the copy
+    with pytest.raises(StoreError, match=r"cannot store .*f41: No such file") as caught:
+        store.add_files([str(p) for p in sources], [10] * 60, [None] * 60)
+    assert caught.value.hint and "permissions" in caught.value.hint
+    assert not list(store.tmp.iterdir())  # nothing half-written is left
