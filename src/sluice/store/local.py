@@ -391,6 +391,14 @@ def _worker_init() -> None:
     # Ctrl-C reaches the whole process group: the parent stops the pool, the
     # workers need not print a traceback each.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # A worker waiting for its next task would wait forever once the parent is
+    # killed (it holds the queue's other end itself): Linux kills it with its parent.
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != _parent_pid:  # killed before that took effect
+        os._exit(1)
 
 
 def _add_chunk(paths: list[str]) -> list[str] | StoreError:
