@@ -139,8 +139,10 @@ class LocalStore:
         worker publishes every object by an atomic rename, as :meth:`add_file` does,
         and stops when this process dies, so a ``kill -9`` leaves no partial object.
         """
-        digests: list[str | None] = [d if d is not None and self.has(d) else None
-                                     for d in known]
+        objects, isfile = self._objects, os.path.isfile  # no Path per file
+        digests: list[str | None] = [
+            d if d is not None and isfile(os.path.join(objects, d[:2], check_digest(d)[2:]))
+            else None for d in known]
         todo = [i for i, d in enumerate(digests) if d is None]
         small = [i for i in todo if sizes[i] < _LARGE]
         large = sorted((i for i in todo if sizes[i] >= _LARGE), key=lambda i: -sizes[i])
