@@ -13,6 +13,9 @@ inode, read-only: the object is named by a hash of that inode's bytes taken afte
 it was made read-only, and renamed into place only then, so a ``kill -9`` still
 leaves no object whose content does not match its name.
 
+``add_files`` copies many files at once: large ones on threads, many small ones
+on forked worker processes (see there), each object published the same way.
+
 Backends implement :class:`Store`; :data:`STORES` maps URL schemes to them.
 """
 
