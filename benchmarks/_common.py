@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import platform
+import random
 import shutil
 import statistics
 import subprocess
@@ -402,6 +403,41 @@ def read_tree(root: Path) -> int:
     for folder, _, files in os.walk(root):
         for name in files:
             total += read_file(os.path.join(folder, name))
+    return total
+
+
+# --------------------------------------------------------------------------- data workload
+
+# The pinned-data workload of data_status.py and first_add.py: ``data/small/`` (many
+# files of 1–8 KiB of random bytes, in folders) and ``data/large/`` (a few big files).
+SMALL_COUNT = 20_000
+SMALL_DIRS = 20
+SMALL_MIN, SMALL_MAX = 1024, 8 * 1024
+LARGE_COUNT = 4
+LARGE_BYTES = 256 * 1024 * 1024
+DATASETS = ("data/small", "data/large")
+
+
+def make_data(root: Path, rng: random.Random, *, small_count: int = SMALL_COUNT,
+              large_count: int = LARGE_COUNT, large_bytes: int = LARGE_BYTES) -> int:
+    """Write data/small and data/large under ``root``; returns the bytes written."""
+    total = 0
+    per_dir = small_count // SMALL_DIRS
+    for d in range(SMALL_DIRS):
+        folder = root / "data" / "small" / f"part{d:02d}"
+        folder.mkdir(parents=True)
+        for i in range(per_dir):
+            size = rng.randint(SMALL_MIN, SMALL_MAX)
+            (folder / f"{i:05d}.bin").write_bytes(rng.randbytes(size))
+            total += size
+    large = root / "data" / "large"
+    large.mkdir(parents=True)
+    block = min(64 * 1024 * 1024, large_bytes)
+    for i in range(large_count):
+        with open(large / f"shard{i}.bin", "wb") as handle:
+            for _ in range(large_bytes // block):
+                handle.write(rng.randbytes(block))
+        total += large_bytes
     return total
 
 

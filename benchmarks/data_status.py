@@ -42,6 +42,11 @@ from functools import partial
 from pathlib import Path
 
 from _common import (
+    DATASETS,
+    LARGE_BYTES,
+    LARGE_COUNT,
+    SMALL_COUNT,
+    SMALL_DIRS,
     Section,
     Target,
     Timing,
@@ -54,6 +59,7 @@ from _common import (
     fmt_s,
     git_commit_all,
     git_init,
+    make_data,
     markdown_table,
     measure_interleaved,
     read_tree,
@@ -67,15 +73,9 @@ from _common import (
 
 TARGET_RATIO = 8.0
 TARGET_FRACTION = 0.60
-SMALL_COUNT = 20_000
-SMALL_DIRS = 20
-SMALL_MIN, SMALL_MAX = 1024, 8 * 1024
-LARGE_COUNT = 4
-LARGE_BYTES = 256 * 1024 * 1024
 # Peak disk use: data + store for each tool (4 copies) and two clones with the data.
 DISK_NEEDED = 7 * (SMALL_COUNT * 5 * 1024 + LARGE_COUNT * LARGE_BYTES)
 EDITED = "data/small/part07/00042.bin"
-DATASETS = ("data/small", "data/large")
 
 SCRIPT = """\
 import os
@@ -155,28 +155,6 @@ class CpuClock:
 # --------------------------------------------------------------------------- data
 
 
-def make_data(root: Path, rng: random.Random) -> int:
-    """Write data/small and data/large under ``root``; returns the bytes written."""
-    total = 0
-    per_dir = SMALL_COUNT // SMALL_DIRS
-    for d in range(SMALL_DIRS):
-        folder = root / "data" / "small" / f"part{d:02d}"
-        folder.mkdir(parents=True)
-        for i in range(per_dir):
-            size = rng.randint(SMALL_MIN, SMALL_MAX)
-            (folder / f"{i:05d}.bin").write_bytes(rng.randbytes(size))
-            total += size
-    large = root / "data" / "large"
-    large.mkdir(parents=True)
-    block = 64 * 1024 * 1024
-    for i in range(LARGE_COUNT):
-        with open(large / f"shard{i}.bin", "wb") as handle:
-            for _ in range(LARGE_BYTES // block):
-                handle.write(rng.randbytes(block))
-        total += LARGE_BYTES
-    return total
-
-
 def copy_data(source: Path, dest: Path) -> None:
     """``cp -r`` the datasets: new inodes, new mtimes (no -p), as a fresh download would have."""
     (dest / "data").mkdir(exist_ok=True)
@@ -238,7 +216,7 @@ def sluice_stale(root: Path) -> list[str]:
 def setup_sluice(root: Path, rng: random.Random) -> tuple[int, float]:
     """The sluice repository; returns (data bytes, seconds `sluice data add` took)."""
     git_init(root)
-    nbytes = make_data(root, rng)
+    nbytes = make_data(root, rng, small_count=SMALL_COUNT, large_bytes=LARGE_BYTES)
     backdate(root / "data")
     write_sources(root)
     (root / "sluice.yaml").write_text(SLUICE_YAML)

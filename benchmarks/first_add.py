@@ -1,8 +1,8 @@
 """First add: `sluice data add` vs `dvc add` of 20,000 small files and 4 × 256 MiB.
 
-The workload of ``data_status.py`` (``data/small/``: 20,000 files of 1–8 KiB in 20
-folders; ``data/large/``: four files of 256 MiB), added for the first time to a
-fresh repository on every run: a new git repository with the data copied in
+The workload of ``data_status.py`` (``_common.make_data``: ``data/small/``, 20,000
+files of 1–8 KiB in 20 folders; ``data/large/``, four files of 256 MiB), added for
+the first time to a fresh repository on every run: a new git repository with the data copied in
 (``cp -r``, untimed), an empty store, and for DVC a fresh ``dvc init`` and
 ``DVC_SITE_CACHE_DIR``. Each tool runs in its default mode: sluice copies into
 its store (reflink where the filesystem shares blocks), DVC uses its default
@@ -33,8 +33,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import data_status
 from _common import (
+    DATASETS,
+    LARGE_BYTES,
+    LARGE_COUNT,
+    SMALL_COUNT,
     Section,
     Target,
     bench_env,
@@ -44,6 +47,7 @@ from _common import (
     fmt_mbs,
     fmt_s,
     git_init,
+    make_data,
     read_tree,
     require_free_space,
     require_sluice,
@@ -54,18 +58,24 @@ from _common import (
 )
 
 TARGET_RATIO = 3.0
-DATASETS = data_status.DATASETS
+
+
+class Workload:
+    """The workload's size (``--small``, ``--large-mib``, ``--large-count``)."""
+
+    small_count = SMALL_COUNT
+    large_bytes = LARGE_BYTES
+    large_count = LARGE_COUNT
 
 
 def configure(small_count: int, large_mib: int, large_count: int) -> None:
-    """The workload's size (``data_status.make_data`` writes it)."""
-    data_status.SMALL_COUNT = small_count
-    data_status.LARGE_BYTES = large_mib * 2**20
-    data_status.LARGE_COUNT = large_count
+    Workload.small_count = small_count
+    Workload.large_bytes = large_mib * 2**20
+    Workload.large_count = large_count
 
 
 def workload_bytes() -> int:
-    return data_status.SMALL_COUNT * 5 * 1024 + data_status.LARGE_COUNT * data_status.LARGE_BYTES
+    return Workload.small_count * 5 * 1024 + Workload.large_count * Workload.large_bytes
 
 
 class Cpu:
@@ -164,10 +174,11 @@ def bench(repeats: int = 3, warmup: int = 1, link: bool = True,
         require_free_space(tmp, 4 * workload_bytes(), "first_add.py")
         source = tmp / "source"
         source.mkdir()
-        print(f"generating {data_status.SMALL_COUNT:,} small files and "
-              f"{data_status.LARGE_COUNT} × {data_status.LARGE_BYTES // 2**20} MiB...",
-              flush=True)
-        nbytes = data_status.make_data(source, random.Random(20240607))
+        print(f"generating {Workload.small_count:,} small files and "
+              f"{Workload.large_count} × {Workload.large_bytes // 2**20} MiB...", flush=True)
+        nbytes = make_data(source, random.Random(20240607), small_count=Workload.small_count,
+                           large_count=Workload.large_count,
+                           large_bytes=Workload.large_bytes)
         cases = [sluice_case("sluice data add"), dvc_case("dvc add", tmp / "dvc-site"),
                  *floor_cases()]
         if before is not None:
@@ -190,8 +201,8 @@ def report(cases: list[Case], nbytes: int, repeats: int) -> Section:
     med = {c.name: statistics.median(c.wall) for c in cases}
     cpu = {c.name: statistics.median(c.cpu) for c in cases}
     section = Section(
-        title=f"First add: {data_status.SMALL_COUNT:,} small files + "
-              f"{data_status.LARGE_COUNT} × {data_status.LARGE_BYTES // 2**20} MiB",
+        title=f"First add: {Workload.small_count:,} small files + "
+              f"{Workload.large_count} × {Workload.large_bytes // 2**20} MiB",
         what=(
             f"`sluice data add data/small data/large` vs `dvc add` of the same "
             f"{nbytes / 1e9:.2f} GB, first time: a fresh git repository (and `dvc init`, "
@@ -250,11 +261,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--warmup", type=int, default=1)
-    parser.add_argument("--small", type=int, default=data_status.SMALL_COUNT,
+    parser.add_argument("--small", type=int, default=Workload.small_count,
                         help="number of small files")
-    parser.add_argument("--large-mib", type=int, default=data_status.LARGE_BYTES // 2**20,
+    parser.add_argument("--large-mib", type=int, default=Workload.large_bytes // 2**20,
                         help="size of each large file in MiB (a multiple of 64)")
-    parser.add_argument("--large-count", type=int, default=data_status.LARGE_COUNT)
+    parser.add_argument("--large-count", type=int, default=Workload.large_count)
     parser.add_argument("--no-link", action="store_true", help="skip the link modes")
     parser.add_argument("--before", type=Path, metavar="SRC",
                         help="also time `sluice data add` run from these sources (another "

@@ -13,6 +13,9 @@ inode, read-only: the object is named by a hash of that inode's bytes taken afte
 it was made read-only, and renamed into place only then, so a ``kill -9`` still
 leaves no object whose content does not match its name.
 
+``add_files`` copies many files at once: large ones on threads, many small ones
+on forked worker processes (see there), each object published the same way.
+
 Backends implement :class:`Store`; :data:`STORES` maps URL schemes to them.
 """
 
@@ -22,11 +25,12 @@ import contextlib
 import errno
 import itertools
 import os
+import signal
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sluice.errors import CorruptObject, StoreError
 from sluice.util.fs import (
@@ -38,6 +42,9 @@ from sluice.util.fs import (
 )
 from sluice.util.hashing import hash_bytes, hash_file_uncached
 from sluice.util.safepath import check_digest
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future, ProcessPoolExecutor
 
 _TMP_MAX_AGE_S = 24 * 3600
 _NEW = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
@@ -102,7 +109,7 @@ class LocalStore:
             raise StoreError(f"cannot write to the store {self.root}: {exc.strerror}",
                              hint="check free space and permissions") from None
 
-    def add_file(self, src: Path, digest: str | None = None) -> str:
+    def add_file(self, src: Path | str, digest: str | None = None) -> str:
         """Copy ``src`` in, hashing as it copies; returns the digest of what was stored.
 
         ``digest`` (from the stat cache) lets an already stored file skip the copy;
@@ -118,26 +125,78 @@ class LocalStore:
                 actual = copy_hashing(src, fd)
             finally:
                 os.close(fd)
-            check_digest(actual)
-            folder = os.path.join(self._objects, actual[:2])
-            target = os.path.join(folder, actual[2:])
-            if os.path.isfile(target):
-                os.unlink(tmp)
-            else:
-                if folder not in self._folders:
-                    os.makedirs(folder, exist_ok=True)
-                    self._folders.add(folder)
-                try:
-                    os.replace(tmp, target)  # created read-only: no chmod, one syscall less
-                except FileNotFoundError:  # the folder went meanwhile (a gc): make it again
-                    os.makedirs(folder, exist_ok=True)
-                    os.replace(tmp, target)
+            self._publish(tmp, check_digest(actual))
             return actual
         except OSError as exc:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise StoreError(f"cannot store {src}: {exc.strerror}",
-                             hint=f"check free space and permissions of {self.root}") from None
+            raise self._failed(tmp, f"cannot store {src}", exc) from None
+
+    def add_files(self, paths: Sequence[str], sizes: Sequence[int],
+                  known: Sequence[str | None]) -> list[str]:
+        """:meth:`add_file` of many files (``known``: digests from the stat cache, or
+        None); their digests, in order.
+
+        Large files are copied on threads (the kernel copies, the hash releases the
+        GIL). Many small files are copied by forked worker processes, a chunk of
+        files per task: a small file is a few syscalls and a few microseconds of
+        Python each, which threads would run one at a time under the GIL. Each
+        worker publishes every object by an atomic rename, as :meth:`add_file` does,
+        and stops when this process dies, so a ``kill -9`` leaves no partial object.
+        """
+        objects, isfile = self._objects, os.path.isfile  # no Path per file
+        digests: list[str | None] = [
+            d if d is not None and isfile(os.path.join(objects, d[:2], check_digest(d)[2:]))
+            else None for d in known]
+        todo = [i for i, d in enumerate(digests) if d is None]
+        small = [i for i in todo if sizes[i] < _LARGE]
+        large = sorted((i for i in todo if sizes[i] >= _LARGE), key=lambda i: -sizes[i])
+        cores = os.cpu_count() or 1
+        pool = _fork_pool(self, cores) if len(small) >= _POOL_MIN_FILES and cores > 1 else None
+        if pool is None:
+            small, large = [], small + large  # threads for all (few files, one core, no fork)
+        try:
+            chunks = [small[n:n + _POOL_CHUNK] for n in range(0, len(small), _POOL_CHUNK)]
+            pending = [] if pool is None else [
+                pool.submit(_add_chunk, [paths[i] for i in chunk]) for chunk in chunks]
+            if large:
+                from concurrent.futures import ThreadPoolExecutor
+
+                workers = min(cores + 1, len(large))
+                with ThreadPoolExecutor(workers, thread_name_prefix="sluice-add") as threads:
+                    copied = threads.map(lambda i: self.add_file(paths[i]), large)
+                    for i, digest in zip(large, copied, strict=True):
+                        digests[i] = digest
+            for chunk, future in zip(chunks, pending, strict=True):
+                result = _chunk_result(future, self.root)
+                for i, digest in zip(chunk, result, strict=True):
+                    digests[i] = digest
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+        return [d for d in digests if d is not None]
+
+    def _publish(self, tmp: str, digest: str) -> None:
+        """Rename the complete ``tmp`` into place as object ``digest`` (unlinked where
+        that object is already there). Raises OSError; the caller unlinks ``tmp``."""
+        folder = os.path.join(self._objects, digest[:2])
+        target = os.path.join(folder, digest[2:])
+        if os.path.isfile(target):
+            os.unlink(tmp)
+            return
+        if folder not in self._folders:
+            os.makedirs(folder, exist_ok=True)
+            self._folders.add(folder)
+        try:
+            os.replace(tmp, target)  # created read-only: no chmod, one syscall less
+        except FileNotFoundError:  # the folder went meanwhile (a gc): make it again
+            os.makedirs(folder, exist_ok=True)
+            os.replace(tmp, target)
+
+    def _failed(self, tmp: str, what: str, exc: OSError) -> StoreError:
+        """The error of a failed write: ``tmp`` (never published) is gone first."""
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        return StoreError(f"{what}: {exc.strerror}",
+                          hint=f"check free space and permissions of {self.root}")
 
     def link_in(self, src: Path, digest: str | None = None) -> str | None:
         """Make ``src`` itself a read-only object (hard link mode); its digest.
@@ -166,14 +225,10 @@ class LocalStore:
                 if not _same_file(src, target):
                     self._replace_by_link(target, src)
             else:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(tmp, target)
+                self._publish(tmp, actual)
             return actual
         except OSError as exc:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise StoreError(f"cannot link {src} into the store: {exc.strerror}",
-                             hint=f"check free space and permissions of {self.root}") from None
+            raise self._failed(tmp, f"cannot link {src} into the store", exc) from None
 
     def link_out(self, digest: str, dest: Path) -> bool:
         """Restore ``dest`` as a hard link to the object (verified first); False where
@@ -273,6 +328,15 @@ class LocalStore:
             raise StoreError(f"cannot write the run cache in {self.root}: {exc.strerror}",
                              hint="check free space and permissions") from None
 
+    def _prepare_folders(self) -> None:
+        """Make ``tmp/`` and every object folder at once (before a pool forks): one
+        ``mkdir`` each here, instead of a check per file in every worker."""
+        self._temp_file()
+        for n in range(256):
+            folder = os.path.join(self._objects, f"{n:02x}")
+            os.makedirs(folder, exist_ok=True)
+            self._folders.add(folder)
+
     def clean_tmp(self, max_age_s: float = _TMP_MAX_AGE_S) -> int:
         """Remove temp files left by killed writers; returns how many went."""
         removed = 0
@@ -284,3 +348,74 @@ class LocalStore:
                         os.unlink(entry.path)
                         removed += 1
         return removed
+
+
+# ---------------------------------------------------------------- forked copy workers
+
+_LARGE = 4 * 1024 * 1024  # from here a file goes to a thread: its copy releases the GIL
+_POOL_MIN_FILES = 512  # fewer small files than this: starting processes costs more
+_POOL_CHUNK = 200  # files per task: few round trips, yet the workers stay balanced
+_worker_store: LocalStore | None = None
+_parent_pid = 0
+
+
+def _fork_pool(store: LocalStore, workers: int) -> ProcessPoolExecutor | None:
+    """A pool of ``workers`` forked processes adding files to ``store``; None where
+    this platform cannot fork (the caller uses threads)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    global _worker_store, _parent_pid
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return None
+    try:
+        store._prepare_folders()
+    except OSError as exc:
+        raise StoreError(f"cannot write to the store {store.root}: {exc.strerror}",
+                         hint="check free space and permissions") from None
+    _worker_store, _parent_pid = store, os.getpid()  # inherited by the forked workers
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
+                               initializer=_worker_init)
+
+
+def _chunk_result(future: Future[list[str] | StoreError], root: Path) -> list[str]:
+    from concurrent.futures.process import BrokenProcessPool
+
+    try:
+        result = future.result()
+    except BrokenProcessPool:
+        raise StoreError(f"a process copying files into the store {root} died (killed, or "
+                         "out of memory?); nothing half-copied was stored",
+                         hint="run the command again") from None
+    if isinstance(result, StoreError):
+        raise result
+    return result
+
+
+def _worker_init() -> None:
+    # Ctrl-C reaches the whole process group: the parent stops the pool, the
+    # workers need not print a traceback each.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # A worker waiting for its next task would wait forever once the parent is
+    # killed (it holds the queue's other end itself): Linux kills it with its parent.
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != _parent_pid:  # killed before that took effect
+        os._exit(1)
+
+
+def _add_chunk(paths: list[str]) -> list[str] | StoreError:
+    """In a worker: add ``paths``; their digests, or the error of the first that failed
+    (returned, not raised: it is reported by the parent as raised there)."""
+    assert _worker_store is not None
+    digests = []
+    for path in paths:
+        if os.getppid() != _parent_pid:  # the parent was killed: stop, publish no more
+            os._exit(1)
+        try:
+            digests.append(_worker_store.add_file(path))
+        except StoreError as exc:
+            return StoreError(exc.message, hint=exc.hint)
+    return digests

@@ -26,7 +26,7 @@ from sluice.util.hashing import (
     DIR_SUFFIX,
     Hasher,
     TreeEntry,
-    hash_manifest,
+    hash_bytes,
     manifest_bytes,
     manifest_from_bytes,
     walk_files,
@@ -163,23 +163,30 @@ def store_tree(store: Store, hasher: Hasher, path: Path, *, follow_links: bool =
     from sluice.store.layered import parallel
 
     files = walk_files(path, follow_links=follow_links)
-    full = [path / rel for rel, _ in files]
-    known = [hasher.cached(full[i], st) for i, (_, st) in enumerate(files)]
+    top = str(path) + os.sep  # strings, not a Path per file: 20,000 of them add up
+    full = [top + rel for rel, _ in files]
+    stats = [st for _, st in files]
+    known = hasher.cache.get_many(full, stats)
     linker = _linking_store(store, link)
 
     def batch(indices: range) -> list[tuple[str, os.stat_result]]:
-        return [_put(store, linker, link, full[i], files[i][1], known[i]) for i in indices]
+        return [_put(store, linker, link, Path(full[i]), stats[i], known[i]) for i in indices]
 
-    workers = add_workers()
-    done = [r for chunk in parallel(batch, list(_batches(files, workers)), workers=workers)
-            for r in chunk]
+    if linker is None and isinstance(store, LocalStore):  # copies: on worker processes
+        done = list(zip(store.add_files(full, [st.st_size for st in stats], known), stats,
+                        strict=True))
+    else:
+        workers = add_workers()
+        done = [r for chunk in parallel(batch, list(_batches(files, workers)), workers=workers)
+                for r in chunk]
+    now, record = time.time_ns(), hasher.cache.put
     entries = []
-    for i, (rel, _) in enumerate(files):
-        digest, st = done[i]
-        hasher.record(full[i], st, digest)
+    for key, (rel, _), (digest, st) in zip(full, files, done, strict=True):
+        record(key, st, digest, now_ns=now)
         entries.append(TreeEntry(rel, digest, st.st_size))
-    digest = hash_manifest(entries)
-    store.add_bytes(manifest_bytes(entries), digest)
+    manifest = manifest_bytes(entries)
+    digest = hash_bytes(manifest) + DIR_SUFFIX
+    store.add_bytes(manifest, digest)
     return digest, entries
 
 

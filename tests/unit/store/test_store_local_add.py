@@ -7,6 +7,7 @@ store the same bytes under the same digest as the plain hasher gives.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import os
@@ -203,3 +204,123 @@ def test_an_object_folder_removed_meanwhile_is_made_again(tmp_path: Path) -> Non
     store.add_file(src)
     shutil.rmtree(store.objects)  # a gc between two adds of one process
     _stored_as_given(store, src, store.add_file(src))
+
+
+def _many(tmp_path: Path, count: int) -> list[Path]:
+    folder = tmp_path / "data"
+    folder.mkdir()
+    return [_file(folder, f"f{i}", 1 + i % 3000) for i in range(count)]
+
+
+def test_add_files_copies_small_files_on_worker_processes_and_large_ones_on_threads(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sluice.store.local as local
+
+    monkeypatch.setattr(local, "_POOL_MIN_FILES", 50)
+    monkeypatch.setattr(local, "_POOL_CHUNK", 7)  # several tasks, the last one short
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    forks = []
+    real = local._fork_pool
+    monkeypatch.setattr(local, "_fork_pool", lambda *a: forks.append(1) or real(*a))
+    store = LocalStore(tmp_path / "store")
+    sources = [*_many(tmp_path, 120), _file(tmp_path, "big", 2 * local._LARGE + 3)]
+    sources.insert(30, sources[3])  # the same file twice: both writers succeed
+    digests = store.add_files([str(p) for p in sources], [p.stat().st_size for p in sources],
+                              [None] * len(sources))
+    assert forks == [1]
+    for src, digest in zip(sources, digests, strict=True):
+        _stored_as_given(store, src, digest)
+
+
+def test_add_files_skips_what_the_store_holds_and_uses_threads_for_a_few_files(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sluice.store.local as local
+
+    monkeypatch.setattr(local, "_fork_pool", lambda *a: pytest.fail("no pool for 3 files"))
+    store = LocalStore(tmp_path / "store")
+    sources = _many(tmp_path, 3)
+    held = store.add_file(sources[0])
+    copies = []
+    real = store.add_file
+    monkeypatch.setattr(store, "add_file", lambda src: copies.append(src) or real(src))
+    digests = store.add_files([str(p) for p in sources], [1, 1, 1], [held, None, None])
+    assert digests[0] == held and copies == [str(p) for p in sources[1:]]
+    for src, digest in zip(sources, digests, strict=True):
+        _stored_as_given(store, src, digest)
+
+
+def test_a_file_failing_in_a_worker_is_a_store_error_naming_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sluice.store.local as local
+    from sluice.errors import StoreError
+
+    monkeypatch.setattr(local, "_POOL_MIN_FILES", 20)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    store = LocalStore(tmp_path / "store")
+    sources = _many(tmp_path, 60)
+    sources[41].unlink()  # vanished between the listing and the copy
+    with pytest.raises(StoreError, match=r"cannot store .*f41: No such file") as caught:
+        store.add_files([str(p) for p in sources], [10] * 60, [None] * 60)
+    assert caught.value.hint and "permissions" in caught.value.hint
+    assert not list(store.tmp.iterdir())  # nothing half-written is left
+
+
+_ADD_MANY = """
+import sys
+from pathlib import Path
+from sluice.store.local import LocalStore
+
+store, paths = LocalStore(Path(sys.argv[1])), sys.argv[2:]
+store.add_files(paths, [1] * len(paths), [None] * len(paths))
+"""
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as handle:
+                    if int(handle.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        found.append(int(entry))
+            except (OSError, IndexError, ValueError):
+                continue
+    return found
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="reads /proc to find the workers")
+def test_workers_stop_when_the_adding_process_is_killed(tmp_path: Path) -> None:
+    """kill -9 of the adding process alone: its workers stop too, before their next file,
+    and the store holds whole objects only."""
+    import signal
+    import subprocess
+    import sys
+
+    from tests.processes import alive, wait_for
+
+    sources = _many(tmp_path, 6000)
+    store = LocalStore(tmp_path / "store")
+    proc = subprocess.Popen([sys.executable, "-c", _ADD_MANY, str(store.root),
+                             *map(str, sources)], start_new_session=True)
+    workers: list[int] = []
+    try:
+        def started() -> bool:
+            workers[:] = _children(proc.pid)
+            return proc.poll() is not None or (store.objects.is_dir() and bool(workers) and any(
+                f.is_file() for f in store.objects.rglob("*")))
+        wait_for(started, timeout=120, what="the workers to store objects")
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)  # the parent only, not its process group
+        proc.wait()
+    try:
+        wait_for(lambda: not any(alive(pid) for pid in workers), timeout=60,
+                 what="the workers to stop after their parent was killed")
+    finally:
+        for pid in workers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    stored = [f for f in store.objects.rglob("*") if f.is_file()]
+    if len(stored) == len(sources):
+        pytest.skip("the add finished before the kill landed")
+    for obj in stored:  # whole objects only, each named by its content
+        assert hash_file_uncached(obj) == obj.parent.name + obj.name
