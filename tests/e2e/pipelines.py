@@ -88,6 +88,17 @@ models:
     evaluate: evaluate
     artifact: model
 """
+# The model of MODEL_PIPELINE gated on ROC AUC; the merge tier registers each version
+# and promotes it to staging when the gate passes.
+GATED_TO_STAGING = """\
+    gates:
+      - {metric: roc_auc, min: 0.6}
+tiers:
+  merge: {select: all, register: true, promote: staging}
+promotion:
+  staging: {gates: pass}
+"""
+
 PREDICT = """\
 import random, sys
 model, count, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from sluice.store.local import LocalStore
 from sluice.util.hashing import TreeEntry, hash_bytes, manifest_bytes, manifest_from_bytes
 from tests.conftest import git, sluice
-from tests.e2e.pipelines import MODEL_PIPELINE, PREDICT, write_project
+from tests.e2e.pipelines import GATED_TO_STAGING, MODEL_PIPELINE, PREDICT, write_project
 from tests.processes import wait_for
 
 if TYPE_CHECKING:
@@ -28,14 +28,7 @@ if TYPE_CHECKING:
 
 pytest_plugins = ["tests.s3"]
 
-CONFIG = MODEL_PIPELINE + """\
-    gates:
-      - {metric: roc_auc, min: 0.6}
-tiers:
-  merge: {select: all, register: true, promote: staging}
-promotion:
-  staging: {gates: pass}
-"""
+CONFIG = MODEL_PIPELINE + GATED_TO_STAGING
 
 
 def _gc(repo: Path, *args: str, check: int = 0, env: dict[str, str] | None = None

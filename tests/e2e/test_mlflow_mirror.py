@@ -14,20 +14,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tests.conftest import sluice
-from tests.e2e.pipelines import MODEL_PIPELINE, PREDICT, write_project
+from tests.e2e.pipelines import GATED_TO_STAGING, MODEL_PIPELINE, PREDICT, write_project
 
 if TYPE_CHECKING:  # imported as a plugin, below: importing it here too would warn
     from tests.mlflow_server import MlflowServer
 
 pytest_plugins = ["tests.mlflow_server"]
 
-CONFIG = MODEL_PIPELINE + """\
-    gates:
-      - {metric: roc_auc, min: 0.6}
-tiers:
-  merge: {select: all, register: true, promote: staging}
-promotion:
-  staging: {gates: pass}
+CONFIG = MODEL_PIPELINE + GATED_TO_STAGING + """\
 mirror:
   mlflow: {MIRROR}
 """

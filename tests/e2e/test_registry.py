@@ -11,17 +11,17 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import git, sluice
-from tests.e2e.pipelines import MODEL_PIPELINE, PREDICT, bootstrap_first_version, write_project
+from tests.e2e.pipelines import (
+    GATED_TO_STAGING,
+    MODEL_PIPELINE,
+    PREDICT,
+    bootstrap_first_version,
+    write_project,
+)
 
 pytest_plugins = ["tests.postgres"]
 
-CONFIG = MODEL_PIPELINE + """\
-    gates:
-      - {metric: roc_auc, min: 0.6}
-tiers:
-  merge: {select: all, register: true, promote: staging}
-promotion:
-  staging: {gates: pass}
+CONFIG = MODEL_PIPELINE + GATED_TO_STAGING + """\
   production: {gates: pass, after: staging, approvals: 1, distinct_approver: true}
 """
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import git, sluice
-from tests.e2e.pipelines import MODEL_PIPELINE, PREDICT, write_project
+from tests.e2e.pipelines import GATED_TO_STAGING, MODEL_PIPELINE, PREDICT, write_project
 
 pytest_plugins = ["tests.s3"]
 
@@ -26,15 +26,7 @@ stages:
     kind: check
     cmd: python3 check.py
     deps: [check.py]
-""", 1) + """\
-    baseline: {alias: staging}
-    gates:
-      - {metric: roc_auc, min: 0.6}
-tiers:
-  merge: {select: all, register: true, promote: staging}
-promotion:
-  staging: {gates: pass}
-"""
+""", 1) + "    baseline: {alias: staging}\n" + GATED_TO_STAGING
 ORDER = ["unit", "train", "evaluate"]  # the DAG: unit gates train → evaluate
 FILES = {"predict.py": PREDICT, "params.yaml": "quality: 0.3\nrows: 400\n",
          "check.py": "import sys\nsys.exit(0)\n"}
