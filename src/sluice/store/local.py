@@ -174,22 +174,37 @@ class LocalStore:
                 pool.shutdown(wait=True, cancel_futures=True)
         return [d for d in digests if d is not None]
 
-    def _publish(self, tmp: str, digest: str) -> None:
-        """Rename the complete ``tmp`` into place as object ``digest`` (unlinked where
-        that object is already there). Raises OSError; the caller unlinks ``tmp``."""
+    def _publish(self, tmp: str, digest: str, *, exclusive: bool = False) -> bool:
+        """Move the complete ``tmp`` into place as object ``digest``; False (``tmp``
+        unlinked) where that object is already there. Raises OSError; the caller unlinks
+        ``tmp``. ``exclusive``: never replace an object that appears meanwhile (in link
+        mode the object *is* a workspace file's inode, which must stay the object)."""
         folder = os.path.join(self._objects, digest[:2])
         target = os.path.join(folder, digest[2:])
         if os.path.isfile(target):
             os.unlink(tmp)
-            return
+            return False
         if folder not in self._folders:
             os.makedirs(folder, exist_ok=True)
             self._folders.add(folder)
+        move = self._link_exclusive if exclusive else os.replace
         try:
-            os.replace(tmp, target)  # created read-only: no chmod, one syscall less
+            placed = move(tmp, target)  # created read-only: no chmod, one syscall less
         except FileNotFoundError:  # the folder went meanwhile (a gc): make it again
             os.makedirs(folder, exist_ok=True)
-            os.replace(tmp, target)
+            placed = move(tmp, target)
+        return placed is not False
+
+    @staticmethod
+    def _link_exclusive(tmp: str, target: str) -> bool:
+        """Link ``tmp`` in as ``target`` unless another writer got there first."""
+        try:
+            os.link(tmp, target)
+        except FileExistsError:
+            os.unlink(tmp)
+            return False
+        os.unlink(tmp)
+        return True
 
     def _failed(self, tmp: str, what: str, exc: OSError) -> StoreError:
         """The error of a failed write: ``tmp`` (never published) is gone first."""
@@ -220,12 +235,10 @@ class LocalStore:
             os.chmod(tmp, 0o444)  # before hashing: what is hashed is what can no longer be
             actual = check_digest(hash_file_uncached(tmp))  # written through a new open()
             target = self.object_path(actual)
-            if target.is_file():
-                os.unlink(tmp)
-                if not _same_file(src, target):
-                    self._replace_by_link(target, src)
-            else:
-                self._publish(tmp, actual)
+            # Another file with the same bytes (a duplicate, maybe on another thread)
+            # may have become the object first: then ``src`` becomes a link to it.
+            if not self._publish(tmp, actual, exclusive=True) and not _same_file(src, target):
+                self._replace_by_link(target, src)
             return actual
         except OSError as exc:
             raise self._failed(tmp, f"cannot link {src} into the store", exc) from None

@@ -43,6 +43,27 @@ def test_link_in_of_stored_content_links_to_the_existing_object(tmp_path: Path) 
     assert store.object_path(digest).stat().st_nlink == 3
 
 
+def test_link_in_racing_a_duplicate_keeps_both_files_linked_to_one_object(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Two threads linking the same bytes: the second finds no object when it looks,
+    # and the first publishes before the second does. The object must stay the
+    # first file's inode, and the second file become a link to it.
+    store = LocalStore(tmp_path / "cache")
+    first, second = tmp_path / "a", tmp_path / "b"
+    first.write_bytes(b"same")
+    second.write_bytes(b"same")
+    digest = store.link_in(first)
+    target = str(store.object_path(digest))
+    real_isfile, real_is_file = os.path.isfile, Path.is_file
+    monkeypatch.setattr(os.path, "isfile", lambda p: False if str(p) == target else
+                        real_isfile(p))
+    monkeypatch.setattr(Path, "is_file", lambda p: False if str(p) == target else
+                        real_is_file(p))
+    assert store.link_in(second) == digest
+    assert os.path.samefile(first, target) and os.path.samefile(second, target)
+    assert store.object_path(digest).stat().st_nlink == 3
+
+
 def test_link_in_where_links_cannot_reach_changes_nothing(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     store = LocalStore(tmp_path / "cache")
