@@ -22,7 +22,7 @@ import fcntl
 import os
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -197,29 +197,28 @@ def _list_fsspec(store: Any, folder: str, key_of: Any) -> list[Entry]:
 
 def delete_object(store: Store, digest: str) -> None:
     """Remove one object; gone already is fine (another gc)."""
-    from sluice.store.fsspec import FsspecStore
-
     check_digest(digest)  # a name from a listing: never let it name another path
-    if isinstance(store, LocalStore):
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(store.object_path(digest))
-    elif isinstance(store, FsspecStore):
-        _delete_key(store, store.object_key(digest))
-    else:
-        raise StoreError(f"`sluice gc` cannot delete from the store {store.url}",
-                         hint="collect its own local and shared stores one at a time")
+    _delete(store, lambda local: str(local.object_path(digest)),
+            lambda shared: shared.object_key(digest))
 
 
 def delete_record(store: Store, fingerprint: str) -> None:
     """Remove one run record; gone already is fine."""
+    check_digest(fingerprint, "a run record")
+    _delete(store, lambda local: str(local.runs / fingerprint[:2] / f"{fingerprint[2:]}.json"),
+            lambda shared: shared.run_key(fingerprint))
+
+
+def _delete(store: Store, local_path: Callable[[LocalStore], str],
+            shared_key: Callable[[Any], str]) -> None:
+    """Delete what ``local_path`` (a local store) or ``shared_key`` (an fsspec one) names."""
     from sluice.store.fsspec import FsspecStore
 
-    check_digest(fingerprint, "a run record")
     if isinstance(store, LocalStore):
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(store.runs / fingerprint[:2] / f"{fingerprint[2:]}.json")
+            os.unlink(local_path(store))
     elif isinstance(store, FsspecStore):
-        _delete_key(store, store.run_key(fingerprint))
+        _delete_key(store, shared_key(store))
     else:
         raise StoreError(f"`sluice gc` cannot delete from the store {store.url}",
                          hint="collect its own local and shared stores one at a time")
