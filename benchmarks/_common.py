@@ -89,23 +89,28 @@ def measure(fn: Callable[[], object], *, repeats: int = 5, warmup: int = 1,
 
 def measure_interleaved(fns: Mapping[str, Callable[[], object]], *, repeats: int = 5,
                         warmup: int = 1,
-                        before: Mapping[str, Callable[[], object]] | None = None
+                        before: Mapping[str, Callable[[], object]] | None = None,
+                        after: Mapping[str, Callable[[], object]] | None = None
                         ) -> dict[str, Timing]:
     """Like :func:`measure` for several operations, taken in turns (A B A B ...).
 
     Taking turns exposes every operation to the same background noise, which
     matters on a small shared machine. ``before[name]``, where given, runs
     untimed before every call of ``fns[name]`` (warm-up included), e.g. to reset
-    a cache or to make the edit the operation must notice.
+    a cache or to make the edit the operation must notice; ``after[name]`` runs
+    untimed after it, e.g. to check what the operation left behind.
     """
-    before = before or {}
+    before, after = before or {}, after or {}
 
     def once(name: str, fn: Callable[[], object]) -> float:
         if name in before:
             before[name]()
         start = time.perf_counter()
         fn()
-        return time.perf_counter() - start
+        elapsed = time.perf_counter() - start
+        if name in after:
+            after[name]()
+        return elapsed
 
     for _ in range(warmup):
         for name, fn in fns.items():

@@ -267,15 +267,20 @@ def bench(repeats: int, *, with_dvc: bool = True, before_src: Path | None = None
                     (_cpu(resource.RUSAGE_CHILDREN) - children,
                      _cpu(resource.RUSAGE_SELF) - server))
                 counts.setdefault((case, tool.name), []).append(counter.take())
-                if tool.name == FLOOR:
-                    return
-                # Did the command leave the other side complete?
+            return go
+
+        def check_complete(case: str, tool: Tool) -> Callable[[], None]:
+            """Untimed, after each run: did the command leave the other side complete?
+
+            Outside the timing: listing the bucket costs moto as much as a push does.
+            """
+            def check() -> None:
                 done = len(bucket.keys(tool.prefix)) == expected[tool.name] \
                     if case.startswith("push") else \
                     len(tool.local_objects()) == local_expected[tool.name.split()[0]]
                 complete[(case, tool.name)] = complete.get((case, tool.name), True) and done
                 counter.take()
-            return go
+            return check
 
         def remote_complete(tool: Tool) -> None:
             tool.run(tool.push)
@@ -318,7 +323,8 @@ def bench(repeats: int, *, with_dvc: bool = True, before_src: Path | None = None
                                             sluice.cache_objects), floor)
             results[case] = measure_interleaved(
                 fns, repeats=repeats, warmup=0,
-                before={t.name: remote_drop(t, fraction) for t in tools})
+                before={t.name: remote_drop(t, fraction) for t in tools},
+                after={t.name: check_complete(case, t) for t in tools})
         for tool in tools:
             remote_complete(tool)
         counter.take()
@@ -329,13 +335,16 @@ def bench(repeats: int, *, with_dvc: bool = True, before_src: Path | None = None
             print(f"{case}...", flush=True)
             fns = {t.name: counted(case, t, t.pull) for t in tools}
             before = {t.name: local_drop(t, fraction) for t in tools}
+            after = {t.name: check_complete(case, t) for t in tools}
             if dvc is not None and dvc_exe is not None:
                 dvc_fetch = [str(dvc_exe), "fetch", "-q"]
-                fns["dvc fetch"] = counted(case, Tool("dvc fetch", dvc.root, dvc.prefix,
-                                                      dvc.env, dvc.push, dvc_fetch,
-                                                      dvc.cache_objects), dvc_fetch)
-                before["dvc fetch"] = local_drop(dvc, fraction)
-            results[case] = measure_interleaved(fns, repeats=repeats, warmup=0, before=before)
+                fetch = Tool("dvc fetch", dvc.root, dvc.prefix, dvc.env, dvc.push, dvc_fetch,
+                             dvc.cache_objects)
+                fns[fetch.name] = counted(case, fetch, dvc_fetch)
+                before[fetch.name] = local_drop(dvc, fraction)
+                after[fetch.name] = check_complete(case, fetch)
+            results[case] = measure_interleaved(fns, repeats=repeats, warmup=0, before=before,
+                                                after=after)
     return report(repeats, results, counts, complete, cpu)
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 import data_status
 import first_add
 import hashing
+import history
 import ledger
 import noop_run
 import parallel_sleep
@@ -123,7 +124,9 @@ replaces, measured in the same run on the same machine. Benchmarks print figures
 ratios; they are not tests and never fail the build.
 
 **This file is generated** by `python benchmarks/run_all.py` (or `make bench`);
-edit the scripts, not the figures.
+edit the scripts, not the figures. Each run keeps the one before it: the summary
+shows the previous run's figure next to each new one, and "Earlier runs" at the
+end holds the older summary tables.
 
 How to run (from the repo root, with the interpreter that has sluice installed):
 
@@ -145,9 +148,16 @@ DVC are compared, their runs take turns so both see the same background load.
 """
 
 
-def summary_table(targets: list[Target]) -> str:
+def summary_table(targets: list[Target], previous: history.Previous | None = None) -> str:
+    """One row a target; with ``previous``, that run's figure next to this one's."""
     rows = [[t.what, t.target, t.result, "✅ met" if t.met else "❌ missed"] for t in targets]
-    return markdown_table(["benchmark", "target", "this run", "verdict"], rows)
+    headers = ["benchmark", "target", "this run", "verdict"]
+    if previous is not None:
+        header, cells = history.previous_column(previous, [t.what for t in targets])
+        headers.insert(3, header)
+        for row, cell in zip(rows, cells, strict=True):
+            row.insert(3, cell)
+    return markdown_table(headers, rows)
 
 
 def kept_compare_block(readme: Path) -> str:
@@ -201,12 +211,13 @@ def main() -> int:
                                  "the end (changed during the run)")
 
     targets = [t for s in sections for t in s.targets]
+    previous = history.read_previous(BENCH_DIR / "README.md")
     machine = markdown_table(["", ""], [[k, v] for k, v in info.items()])
     text = "\n".join([
         INTRO,
         f"## Summary ({today})",
         "",
-        summary_table(targets),
+        summary_table(targets, previous),
         "",
         "Machine:",
         "",
@@ -221,7 +232,7 @@ def main() -> int:
         print(f"WARNING: sluice's sources changed during {', '.join(mixed)}; rerun "
               "when nobody is editing them", file=sys.stderr)
     if not args.no_write:
-        text += kept_compare_block(BENCH_DIR / "README.md")
+        text += kept_compare_block(BENCH_DIR / "README.md") + history.earlier_runs(previous)
         (BENCH_DIR / "README.md").write_text(text)
         print(f"wrote {BENCH_DIR / 'README.md'}")
     return 1 if failed else 0

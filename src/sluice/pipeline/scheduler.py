@@ -30,7 +30,7 @@ from sluice.pipeline.fingerprint import render_command, stage_environment
 from sluice.pipeline.plan import Decision, decide, select_stages
 from sluice.util.credentials import declare_secret_names
 from sluice.util.fs import FileLock, atomic_write_json
-from sluice.workspace.gitignore import ignore_outputs
+from sluice.workspace.gitignore import ignore_outputs as _ignore_outputs
 from sluice.workspace.outputs import (
     check_output_links,
     prepare_output_parents,
@@ -87,6 +87,8 @@ class _Scheduler:
         self.known_outputs: dict[str, str] = {}
         self.waiting_noted: set[str] = set()
         self.checked: set[str] = set()  # stages whose resources the executor accepted
+        self.ignored: set[str] = set()  # stages whose outputs are git-ignored
+        self.to_ignore: list[str] = []  # stages whose outputs are to be, before a wait
         # Stages that must run but found their executor full: decided once, not on
         # every pass of the loop (a decision hashes inputs and may ask a remote store).
         self.deferred: dict[str, Decision] = {}
@@ -104,6 +106,21 @@ class _Scheduler:
         # if a stage turns out to need deciding again (store_lease).
         self.lease = contextlib.ExitStack()
         self.leased = False
+
+    def ignore_outputs(self) -> None:
+        """Git-ignore the outputs of the stages started or restored so far.
+
+        Called only when nothing more can start (before waiting, and at the end), so
+        its git calls never delay a start; and the first call does it for every
+        selected stage that writes here: two git calls a run, not two a stage.
+        """
+        names, self.to_ignore = [n for n in self.to_ignore if n not in self.ignored], []
+        if not names:
+            return
+        batch = [s for s in self.selected if s in names or (
+            s not in self.ignored and not self.project.config.is_remote(self.where[s]))]
+        _ignore_outputs(self.project, batch)
+        self.ignored.update(batch)
 
     def store_lease(self) -> None:
         """Hold the store against `sluice gc` from now until the run ends."""
@@ -276,9 +293,7 @@ class _Scheduler:
         executor.start(job)
         self.active[name] = (lock, decision)
         if not self.project.config.is_remote(self.where[name]):
-            # After the start: its git calls overlap the supervisor's start-up instead
-            # of delaying this stage and every one started after it.
-            ignore_outputs(self.project, name)
+            self.to_ignore.append(name)  # git-ignored once nothing else can start
         self.emit(Event("start", name, "; ".join(decision.reasons)))
         return True
 
@@ -321,7 +336,7 @@ class _Scheduler:
             if decision.action == "restore" and decision.cached is not None:
                 outs = decision.cached["outs"]
                 restore_outputs(self.project, outs)
-                ignore_outputs(self.project, name)
+                self.to_ignore.append(name)
                 meta = decision.cached.get("meta")
                 write_record(self.project, name, decision.fingerprint, decision.components,
                              outs, decision.cached.get("wall_s"),
@@ -415,7 +430,7 @@ class _Scheduler:
                 setattr(outcome, key, type(getattr(outcome, key) or 0)(record[key]))
         if needed_here(self.project, result.stage, self.selected, self.where):
             restore_outputs(self.project, outs)
-            ignore_outputs(self.project, result.stage)
+            self.to_ignore.append(result.stage)
             outcome.restored = True
         meta = record.get("meta")
         write_record(self.project, result.stage, decision.fingerprint, decision.components,
@@ -446,6 +461,7 @@ class _Scheduler:
                     progressed = True
             if progressed:
                 continue
+            self.ignore_outputs()
             if not self.active:
                 time.sleep(_LOCK_POLL_S)  # only other processes' locks hold us up
                 continue
@@ -453,6 +469,7 @@ class _Scheduler:
             # and the main thread only notices it when it runs Python code again.
             for result in self.wait(_LOCK_POLL_S):
                 self.finish(result)
+        self.ignore_outputs()
 
     def wait(self, timeout: float) -> list[JobResult]:
         """Results from every executor; waits up to ``timeout`` in all."""

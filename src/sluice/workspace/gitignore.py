@@ -74,7 +74,7 @@ def ensure_ignored(root: Path, paths: Iterable[str], lock_dir: Path, *,
         lock.release()
 
 
-def ignore_outputs(project: Project, stage: str) -> list[str]:
-    """Git-ignore the outputs of ``stage`` (see the module docstring)."""
-    outs = project.config.stages[stage].outs.values()
+def ignore_outputs(project: Project, stages: Iterable[str]) -> list[str]:
+    """Git-ignore the outputs of ``stages`` (see the module docstring), in one batch."""
+    outs = [out for stage in stages for out in project.config.stages[stage].outs.values()]
     return ensure_ignored(project.root, outs, project.state_dir / "locks")
