@@ -7,11 +7,12 @@ went wrong *and* how to fix it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class Location:
+# Records on the path of `sluice data status` are NamedTuples, not dataclasses: importing
+# dataclasses (and inspect with it) costs about 9 ms, 7 % of a warm status.
+class Location(NamedTuple):
     """Where in a file a problem sits (1-based line and column)."""
 
     file: str

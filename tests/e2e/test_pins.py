@@ -121,7 +121,10 @@ def test_dvc_pointer_files_are_reported_and_checked(repo: Path) -> None:
     (repo / "data").mkdir()
     (repo / "data/raw.csv").write_bytes(raw)
     (repo / "data/.gitignore").write_text("/raw.csv\n")
-    # As `dvc add` writes them: DVC 3 (`hash: md5`, raw bytes) and DVC 2 (dos2unix md5).
+    # As `dvc add` writes them: DVC 3 (`hash: md5`, raw bytes) and DVC 2 (dos2unix md5),
+    # in a DVC repository (`dvc init` made its `.dvc/` folder; git keeps its config).
+    (repo / ".dvc").mkdir()
+    (repo / ".dvc/config").write_text("")
     (repo / "data/raw.csv.dvc").write_text(
         _dvc_file(hashlib.md5(raw).hexdigest(), len(raw), "raw.csv"))
     (repo / "legacy.txt").write_bytes(raw)

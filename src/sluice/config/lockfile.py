@@ -13,12 +13,10 @@ from __future__ import annotations
 import posixpath
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from sluice.errors import ConfigError, Location
 from sluice.util.dvc_md5 import MD5, MD5_DOS2UNIX
-from sluice.util.yamlsource import parse_yaml
 
 LOCK_FILE = "sluice.lock"
 DVC_PREFIX = "dvc-md5:"  # a DVC pin's hash: this prefix and DVC's own digest
@@ -28,9 +26,8 @@ LOCK_HEADER = ("# sluice.lock: data pinned by content hash (xxh3-128).\n"
                "# Written by `sluice data add`; commit it. Restore with `sluice data checkout`.\n")
 
 
-@dataclass(frozen=True)
-class DataPin:
-    """One pinned file or directory."""
+class DataPin(NamedTuple):
+    """One pinned file or directory (a NamedTuple: see :class:`sluice.errors.Location`)."""
 
     path: str
     hash: str
@@ -88,6 +85,8 @@ def parse_lock(text: str | None) -> dict[str, DataPin]:
     plain = _parse_plain_lock(text)
     if plain is not None:  # as sluice wrote it: no need for yaml
         return plain
+    from sluice.util.yamlsource import parse_yaml  # only here: a status never needs it
+
     source = parse_yaml(text, LOCK_FILE)
     data = source.data
     if data is None:
@@ -132,6 +131,8 @@ def render_lock(pins: dict[str, DataPin]) -> str:
 
 
 def _dvc_outs(text: str, file: str) -> list[dict[str, Any]]:
+    from sluice.util.yamlsource import parse_yaml
+
     source = parse_yaml(text, file)
     data = source.data
     outs = data.get("outs") if isinstance(data, dict) else None
@@ -169,6 +170,8 @@ def parse_dvc_file(text: str, file: str) -> list[DataPin]:
 
 def parse_dvc_lock(text: str, file: str = "dvc.lock") -> list[DataPin]:
     """Pins for the outputs recorded in a ``dvc.lock``."""
+    from sluice.util.yamlsource import parse_yaml
+
     source = parse_yaml(text, file)
     stages = source.data.get("stages") if isinstance(source.data, dict) else None
     if not isinstance(stages, dict):

@@ -14,10 +14,9 @@ re-exports these names.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Literal, NamedTuple, Protocol
 
 from sluice.config.lockfile import (
     DVC_PREFIX,
@@ -50,7 +49,6 @@ class Workspace(Protocol):
     def hasher(self) -> Hasher: ...
 
 
-@dataclass
 class Checkout:
     """A checkout's root and stat index, without its config.
 
@@ -59,7 +57,8 @@ class Checkout:
     which in a fresh clone (no config cache yet) would cost more than the status.
     """
 
-    root: Path
+    def __init__(self, root: Path) -> None:
+        self.root = root
 
     @cached_property
     def stat_cache(self) -> StatCache:
@@ -74,9 +73,9 @@ class Checkout:
         return Hasher(self.stat_cache)
 
 
-@dataclass(frozen=True)
-class DataStatus:
-    """A pin's data in the workspace: unchanged, modified or missing."""
+class DataStatus(NamedTuple):
+    """A pin's data in the workspace: unchanged, modified or missing (a NamedTuple: see
+    :class:`sluice.errors.Location`)."""
 
     path: str
     state: DataState
@@ -98,13 +97,22 @@ def lock_pins(root: Path) -> dict[str, DataPin]:
     return parse_lock(text)
 
 
+def in_dvc_repository(root: Path) -> bool:
+    """Whether ``root`` is in a DVC repository: a ``.dvc/`` folder here or above, where
+    DVC itself looks (its pointer files mean nothing to DVC anywhere else)."""
+    return any(os.path.isdir(os.path.join(folder, ".dvc")) for folder in (root, *root.parents))
+
+
 def pointer_files(root: Path) -> list[str]:
     """DVC's pointer files (``*.dvc``, ``dvc.lock``) in the project, relative to ``root``.
 
-    Listed by git (tracked, or untracked and not ignored: one quick call) rather
-    than by walking folders that may hold a great many data files; outside a git
+    None outside a DVC repository: a status there starts no git process. Listed by
+    git (tracked, or untracked and not ignored: one quick call) rather than by
+    walking folders that may hold a great many data files; outside a git
     repository, by a walk that skips hidden folders and data pinned in sluice.lock.
     """
+    if not in_dvc_repository(root):
+        return []
     from sluice.util.git import git
 
     try:

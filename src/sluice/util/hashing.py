@@ -15,11 +15,10 @@ import stat
 import time
 from array import array
 from collections.abc import Sequence
-from dataclasses import dataclass
 from json.encoder import encode_basestring_ascii as _json_str
 from operator import itemgetter
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import xxhash
 
@@ -61,9 +60,8 @@ def hash_file_uncached(path: Path | str) -> str:
     return str(hasher.hexdigest())
 
 
-@dataclass(frozen=True)
-class TreeEntry:
-    """One file of a directory manifest."""
+class TreeEntry(NamedTuple):
+    """One file of a directory manifest (a NamedTuple: see :class:`sluice.errors.Location`)."""
 
     path: str  # relative to the directory, POSIX separators
     hash: str

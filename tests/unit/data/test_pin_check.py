@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import subprocess
 import time
 from pathlib import Path
 
@@ -60,7 +61,9 @@ def project(tmp_path: Path) -> Project:
     labels = DataPin("data/labels", hash_manifest([TreeEntry("l.csv", hash_bytes(b"y\n"), 2)]))
     (root / "sluice.lock").write_text(render_lock({"data/events": _events_pin(),
                                                    "data/labels": labels}))
-    # data/raw.csv is pinned by DVC (3: raw md5), as `dvc add` writes it next to the file.
+    # data/raw.csv is pinned by DVC (3: raw md5), as `dvc add` writes it next to the file,
+    # in a DVC repository (`dvc init` made its `.dvc/` folder).
+    (root / ".dvc").mkdir()
     md5 = hashlib.md5(b"raw\r\n").hexdigest()
     (root / "data/raw.csv.dvc").write_text(f"outs:\n- md5: {md5}\n  size: 5\n  hash: md5\n"
                                            "  path: raw.csv\n")
@@ -137,3 +140,16 @@ def test_lineage_records_the_raw_data_upstream_of_training(project: Project) -> 
     assert raw["pin"] == "dvc-md5:" + hashlib.md5(b"raw\r\n").hexdigest()
     assert raw["hash"] == hash_bytes(b"raw\r\n")
     assert "data/labels" not in lineage  # read by a stage outside the chain
+
+
+def test_dvc_pointer_files_count_only_in_a_dvc_repository(tmp_path: Path) -> None:
+    """As for DVC itself: a `.dvc/` folder here or above; elsewhere no git call is made."""
+    from sluice.data.status import pointer_files
+
+    project = tmp_path / "repo" / "ml"
+    project.mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", str(tmp_path / "repo")], check=True)
+    (project / "raw.csv.dvc").write_text("outs:\n- md5: 0\n  path: raw.csv\n")
+    assert pointer_files(project) == []
+    (tmp_path / "repo" / ".dvc").mkdir()  # `dvc init` at the repository's top
+    assert pointer_files(project) == ["raw.csv.dvc"]
