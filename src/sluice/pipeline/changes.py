@@ -142,7 +142,7 @@ def revision_components(snap: Snapshot, fps: dict[str, str]) -> dict[str, dict[s
         scripts = [e.script for stage in config.stages.values() if stage.spec.discover_imports
                    for e in entries(render_command(config, stage, RunContext()))
                    if e.script is not None and e.script in snap.files]
-        snap.repo.prefetch(snap.commit, scripts)
+        snap.repo.prefetch(snap.commit, scripts, snap.files)
 
     for name in snap.graph.order:
         stage = config.stages[name]

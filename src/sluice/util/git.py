@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import subprocess
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -159,16 +160,22 @@ class Repo:
             self._blobs[key] = self._cat_file(key)
         return self._blobs[key]
 
-    def prefetch(self, commit: str, paths: list[str]) -> None:
+    def prefetch(self, commit: str, paths: list[str],
+                 blob_ids: Mapping[str, str] | None = None) -> None:
         """Read many files at ``commit`` in one pipelined exchange with git.
 
         Asking for blobs one at a time costs a round trip each; a plan over a
         few thousand stages would spend most of its time waiting on them.
+        ``blob_ids`` (path → blob id, as :meth:`tree` lists them): git is asked
+        for the ids, not for ``commit:path``, which it resolves by scanning every
+        folder on the path, so thousands of scripts in one folder cost n² entries.
         """
-        keys = [f"{commit}:{self.prefix}{p}" for p in dict.fromkeys(paths)]
-        keys = [k for k in keys if k not in self._blobs]
+        ids = blob_ids or {}
+        wanted = {f"{commit}:{self.prefix}{p}": ids.get(p) for p in dict.fromkeys(paths)}
+        keys = [k for k in wanted if k not in self._blobs]
         if commit == WORKTREE or not keys:
             return
+        asked = [wanted[k] or k for k in keys]
         process = subprocess.Popen(["git", "cat-file", "--batch"], cwd=self.root,
                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                    stderr=subprocess.DEVNULL)
@@ -176,7 +183,7 @@ class Repo:
         stdin = process.stdin
 
         def feed() -> None:  # in a thread: git's output pipe must be drained meanwhile
-            stdin.write("".join(k + "\n" for k in keys).encode())
+            stdin.write("".join(a + "\n" for a in asked).encode())
             stdin.close()
 
         writer = threading.Thread(target=feed, daemon=True)
