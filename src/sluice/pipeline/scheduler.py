@@ -6,6 +6,11 @@ content of its inputs, so an upstream stage that reran but produced identical
 bytes leaves its downstream cached. A per-stage file lock keeps two concurrent
 ``sluice run`` processes from running the same stage at once: the second waits,
 then finds the first's result in the cache.
+
+This module decides and starts stages and runs the loop. What becomes of a stage once
+it is decided (a cached result restored, a finished job's outputs and record) is in
+:mod:`sluice.pipeline.finishing`; the executors a run makes, one per name, are in
+:mod:`sluice.pipeline.run_executors`.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sluice.errors import Interrupted, SluiceError
 from sluice.pipeline.base import (
@@ -27,7 +32,9 @@ from sluice.pipeline.base import (
     new_run_id,
 )
 from sluice.pipeline.fingerprint import render_command, stage_environment
+from sluice.pipeline.finishing import job_outcome, log_tail, reused_outcome
 from sluice.pipeline.plan import Decision, decide, select_stages
+from sluice.pipeline.run_executors import RunExecutors
 from sluice.util.credentials import declare_secret_names
 from sluice.util.fs import FileLock, atomic_write_json
 from sluice.workspace.gitignore import ignore_outputs as _ignore_outputs
@@ -35,35 +42,19 @@ from sluice.workspace.outputs import (
     check_output_links,
     prepare_output_parents,
     remove_outputs,
-    restore_outputs,
-    save_outputs,
 )
 from sluice.workspace.project import Project
-from sluice.workspace.records import read_record, write_record
-from sluice.workspace.uses import run_metadata
+from sluice.workspace.records import read_record
 
 if TYPE_CHECKING:
     # Imported where a stage is first started: a no-op run starts none (sluice.execute
     # brings subprocess management, queues and its dataclasses).
-    from sluice.execute.base import Executor, Job, JobResult
-    from sluice.pipeline.costs import Rates
+    from sluice.execute.base import Job, JobResult
 
-_LOG_TAIL_LINES = 20
 _LOCK_POLL_S = 0.2
 # How much older than the plan a stage's record must be to count as the one the plan
 # read without reading it again: well above any file system's timestamp granularity.
 _RECORD_SETTLED_NS = 2_000_000_000
-
-
-def _log_tail(path: str) -> list[str]:
-    try:
-        with open(path, "rb") as handle:
-            handle.seek(0, os.SEEK_END)
-            handle.seek(max(0, handle.tell() - 16384))
-            lines = handle.read().decode("utf-8", "replace").splitlines()
-    except OSError:
-        return []
-    return lines[-_LOG_TAIL_LINES:]
 
 
 class _Scheduler:
@@ -93,14 +84,10 @@ class _Scheduler:
         # every pass of the loop (a decision hashes inputs and may ask a remote store).
         self.deferred: dict[str, Decision] = {}
         self.stop = False
-        self.jobs = options.jobs or os.cpu_count() or 1
         # One executor per name the selected stages use: local and remote side by side.
         self.where = {s: project.config.executor_name(s, options.context.tier)
                       for s in self.selected}
-        self.executors: dict[str, Executor] = {}
-        self.remote_jobs: dict[str, str] = {}  # stage -> the id of its job on a cluster
-        self.prices: dict[tuple[str, bool], Rates] = {}  # (executor, needs GPU) -> rates
-        self.book: Any = None  # sluice.pipeline.remote.JobBook, once a remote job is sent
+        self.executors = RunExecutors(project, options, self.run_id, self.where)
         # A `sluice gc` waits while this run may read or write the store. A run whose
         # every stage was planned up to date touches no object: it takes the lease only
         # if a stage turns out to need deciding again (store_lease).
@@ -132,47 +119,6 @@ class _Scheduler:
         self.lease.enter_context(run_lease(local_layer(self.project.store)))
         self.leased = True
 
-    def executor(self, name: str) -> Executor:
-        """The executor that runs stage ``name``, made on first use."""
-        where = self.where[name]
-        if where not in self.executors:
-            spec = self.project.config.executor_spec(where)
-            from sluice.execute import EXECUTORS
-
-            if spec is None or not self.project.config.is_remote(where):
-                self.executors[where] = EXECUTORS[self.options.executor](self.jobs)
-            else:
-                from sluice.execute.ray import resolve_address
-
-                address = resolve_address(spec.address) or ""
-                self.executors[where] = EXECUTORS[spec.type](
-                    self.jobs, address=address, retries=spec.retries,
-                    copy_env=tuple(spec.env), name=where,
-                    on_submit=lambda job, job_id: self.submitting(job, job_id, where, address))
-        return self.executors[where]
-
-    def rates(self, name: str) -> Rates | None:
-        """The prices of the executor that runs ``name``; None: the run's own."""
-        tracker = self.options.tracker
-        if tracker is None:
-            return None
-        key = (self.where[name], self.project.config.stages[name].spec.resources.gpus > 0)
-        if key not in self.prices:  # once per executor: NVML may be asked
-            from sluice.pipeline.costs import executor_rates
-
-            self.prices[key] = executor_rates(self.project.config, key[0], needs_gpu=key[1],
-                                              default=tracker.rates)
-        return self.prices[key]
-
-    def submitting(self, job: Job, job_id: str, executor: str, address: str) -> None:
-        """Called before a remote job is submitted: the database knows of it first."""
-        from sluice.pipeline.remote import JobBook
-
-        if self.book is None:
-            self.book = JobBook(self.project, self.run_id)
-        self.book.submitting(job, job_id, executor, address)
-        self.remote_jobs[job.stage] = job_id
-
     def job_for(self, name: str) -> Job:
         from sluice.execute.base import Job
 
@@ -181,7 +127,7 @@ class _Scheduler:
         resources = stage.spec.resources
         timeout = stage.spec.timeout
         tracker = self.options.tracker
-        capped = tracker.time_limit(resources.cpus, resources.gpus, self.rates(name)) \
+        capped = tracker.time_limit(resources.cpus, resources.gpus, self.executors.rates(name)) \
             if tracker else None
         if capped is not None and (timeout is None or capped[0] < timeout):
             timeout = max(capped[0], 0.001)
@@ -236,7 +182,7 @@ class _Scheduler:
             self.settle(refused)
             return True
         deferred = self.deferred.get(name)
-        if deferred is not None and not self.executor(name).fits(self.job_for(name)):
+        if deferred is not None and not self.executors.executor(name).fits(self.job_for(name)):
             return False  # still no room: not fingerprinted nor looked up again
         lock = FileLock(self.project.lock_path(name))
         if not lock.acquire():
@@ -262,7 +208,7 @@ class _Scheduler:
         lock_fd = lock.fileno()
         if lock_fd is not None:
             job = replace(job, inherit_fds=(lock_fd,))
-        executor = self.executor(name)
+        executor = self.executors.executor(name)
         if name not in self.checked:
             try:
                 executor.check(job)
@@ -333,28 +279,8 @@ class _Scheduler:
 
     def reuse(self, name: str, lock: FileLock, decision: Decision) -> bool:
         try:
-            if decision.action == "restore" and decision.cached is not None:
-                outs = decision.cached["outs"]
-                restore_outputs(self.project, outs)
-                self.to_ignore.append(name)
-                meta = decision.cached.get("meta")
-                write_record(self.project, name, decision.fingerprint, decision.components,
-                             outs, decision.cached.get("wall_s"),
-                             meta if isinstance(meta, dict) else None)
-                outcome = StageOutcome(name, "cached", "restored from cache",
-                                       decision.fingerprint, restored=True)
-            else:
-                outs = {}
-                outcome = StageOutcome(name, "cached", "up to date", decision.fingerprint)
-            reran = [u for u in self.project.graph.upstream[name]
-                     if u in self.outcomes and self.outcomes[u].status == "ran"]
-            if reran:
-                # Early cut-off: upstream reran but wrote the same bytes.
-                names = ", ".join(f"`{u}`" for u in reran)
-                outcome.reason = f"inputs unchanged after {names} reran — cached"
-            self.known_outputs.update({o["path"]: o["hash"] for o in outs.values()})
-        except SluiceError as exc:
-            outcome = StageOutcome(name, "failed", exc.render(), decision.fingerprint)
+            outcome = reused_outcome(self.project, name, decision, self.outcomes,
+                                     known_outputs=self.known_outputs, to_ignore=self.to_ignore)
         finally:
             lock.release()
         self.settle(outcome)
@@ -365,77 +291,22 @@ class _Scheduler:
         if self.options.tracker is not None:
             resources = self.project.config.stages[result.stage].spec.resources
             self.options.tracker.charge(result.wall_s, resources.cpus, resources.gpus,
-                                        self.rates(result.stage))
-        # The log was masked as it was written (it is uploaded as a CI artifact).
-        log = str(self.project.log_path(result.stage).relative_to(self.project.root))
-        outcome = StageOutcome(result.stage, "ran", "; ".join(decision.reasons),
-                               decision.fingerprint, result.wall_s, result.cpu_s,
-                               result.max_rss_bytes, result.returncode, log,
-                               executor=self.where[result.stage])
-        remote = self.project.config.is_remote(self.where[result.stage])
-        if remote and result.remote_id is not None and self.book is not None:
-            self.book.ended(result.remote_id, note=result.error)
+                                        self.executors.rates(result.stage))
+        if self.project.config.is_remote(self.where[result.stage]):
+            self.executors.ended(result, note=result.error)
         try:
-            if result.ok and remote:
-                self.finish_remote(result, decision, outcome)
-            elif result.ok:
-                stage = self.project.config.stages[result.stage]
-                outs = save_outputs(self.project, stage)
-                meta = run_metadata(stage.spec.uses, stage.name, self.project.root,
-                                    self.project.log_path(stage.name))
-                self.project.store.put_run(decision.fingerprint, {
-                    "stage": result.stage, "outs": outs, "wall_s": result.wall_s,
-                    "cpu_s": result.cpu_s, "max_rss_bytes": result.max_rss_bytes,
-                    "run_id": self.run_id, "created": time.time(),
-                    **({"meta": meta} if meta else {})})
-                write_record(self.project, result.stage, decision.fingerprint,
-                             decision.components, outs, result.wall_s, meta)
-                self.known_outputs.update({o["path"]: o["hash"] for o in outs.values()})
-            elif result.timed_out and result.stage in self.budget_capped:
-                outcome.status = "budget"
-                outcome.reason = (f"killed after {result.wall_s:.1f} s: "
-                                  f"{self.budget_capped[result.stage]} is spent")
-            elif result.timed_out:
-                limit = self.project.config.stages[result.stage].spec.timeout
-                outcome.status, outcome.reason = "timeout", f"killed after its {limit:g} s timeout"
-            elif result.cancelled:
-                outcome.status, outcome.reason = "cancelled", "stopped: another stage failed"
-            elif result.error is not None:
-                outcome.status, outcome.reason = "failed", result.error
-            else:
-                outcome.status = "failed"
-                outcome.reason = f"command exited with code {result.returncode}"
-        except SluiceError as exc:
-            outcome.status, outcome.reason = "failed", exc.render()
+            outcome = job_outcome(self.project, result, decision, run_id=self.run_id,
+                                  selected=self.selected, where=self.where,
+                                  capped=self.budget_capped.get(result.stage),
+                                  known_outputs=self.known_outputs, to_ignore=self.to_ignore)
         finally:
             lock.release()
         if outcome.status != "ran":
-            outcome.log_tail = _log_tail(str(self.project.root / log))
+            outcome.log_tail = log_tail(str(self.project.log_path(result.stage)))
             if not self.options.keep_going and not self.stop:
                 self.stop = True
-                for executor in self.executors.values():
-                    executor.cancel_all()
+                self.executors.cancel_all()
         self.settle(outcome)
-
-    def finish_remote(self, result: JobResult, decision: Decision,
-                      outcome: StageOutcome) -> None:
-        """A capsule succeeded: its run record is in the store; restore outputs only if
-        a stage running here reads them, or a model's gates or registry will."""
-        from sluice.pipeline.remote import needed_here, stored_result
-
-        record = stored_result(self.project, result.stage, decision.fingerprint)
-        outs = record["outs"]
-        for key in ("cpu_s", "max_rss_bytes"):
-            if isinstance(record.get(key), int | float):
-                setattr(outcome, key, type(getattr(outcome, key) or 0)(record[key]))
-        if needed_here(self.project, result.stage, self.selected, self.where):
-            restore_outputs(self.project, outs)
-            self.to_ignore.append(result.stage)
-            outcome.restored = True
-        meta = record.get("meta")
-        write_record(self.project, result.stage, decision.fingerprint, decision.components,
-                     outs, result.wall_s, meta if isinstance(meta, dict) else None)
-        self.known_outputs.update({o["path"]: o["hash"] for o in outs.values()})
 
     def loop(self) -> None:
         self.emit(Event("plan", "", f"{len(self.selected)} stage(s)", total=len(self.selected)))
@@ -450,7 +321,7 @@ class _Scheduler:
             # them that must run after all is checked when it starts (try_start).
             planned = self.options.planned.get(name)
             if planned is None or planned.action != "up-to-date":
-                self.executor(name).check(self.job_for(name))
+                self.executors.executor(name).check(self.job_for(name))
                 self.checked.add(name)
             check_output_links(self.project, self.project.config.stages[name])
         while self.pending or self.active:
@@ -467,32 +338,18 @@ class _Scheduler:
                 continue
             # Never block for good: a Ctrl-C may be delivered to another thread,
             # and the main thread only notices it when it runs Python code again.
-            for result in self.wait(_LOCK_POLL_S):
+            for result in self.executors.wait(_LOCK_POLL_S):
                 self.finish(result)
         self.ignore_outputs()
 
-    def wait(self, timeout: float) -> list[JobResult]:
-        """Results from every executor; waits up to ``timeout`` in all."""
-        executors = list(self.executors.values())
-        if len(executors) == 1:
-            return executors[0].wait(timeout)
-        found: list[JobResult] = []
-        for executor in executors:
-            found += executor.wait(0)
-        if not found:
-            time.sleep(min(timeout, 0.05))
-        return found
-
     def interrupt(self) -> None:
-        for executor in self.executors.values():
-            executor.cancel_all()
+        self.executors.cancel_all()
         deadline = time.monotonic() + 30  # a cluster takes longer to confirm a stop
         while self.active and time.monotonic() < deadline:
-            for result in self.wait(0.5):
+            for result in self.executors.wait(0.5):
                 lock, _ = self.active.pop(result.stage)
                 lock.release()
-                if result.remote_id is not None and self.book is not None:
-                    self.book.ended(result.remote_id, "stopped", "interrupted")
+                self.executors.ended(result, "stopped", "interrupted")
 
 
 def run_pipeline(project: Project, options: RunOptions,
