@@ -1,7 +1,7 @@
 """Listing S3 keys with ListObjectsV2: a whole folder, or a range of its two-hex prefixes.
 
 A range (``first``/``end``) lets a caller list parts of a store side by side;
-the store lists serially today (see :meth:`sluice.store.fsspec.FsspecStore._list_all`).
+the store lists serially today (see :meth:`sluice.store.fsspec_lookup.FsspecLookup._list_all`).
 """
 
 from __future__ import annotations

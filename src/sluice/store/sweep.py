@@ -29,6 +29,7 @@ from typing import Any
 
 from sluice.errors import StoreError
 from sluice.store.base import Store
+from sluice.store.fsspec_errors import store_errors
 from sluice.store.local import LocalStore
 from sluice.util.safepath import check_digest
 
@@ -167,11 +168,10 @@ def _when(info: dict[str, Any]) -> float:
 
 
 def _list_fsspec(store: Any, folder: str, key_of: Any) -> list[Entry]:
-    from sluice.store.fsspec import _errors
     from sluice.store.s3list import s3_entries
 
     top = f"{store.prefix}/{folder}"
-    with _errors(store, "listing the store"):
+    with store_errors(store, "listing the store"):
         if store.is_s3:
             bucket = top.partition("/")[0]
             infos = [{**item, "name": f"{bucket}/{item['Key']}", "size": item.get("Size", 0)}
@@ -225,9 +225,7 @@ def _delete(store: Store, local_path: Callable[[LocalStore], str],
 
 
 def _delete_key(store: Any, key: str) -> None:
-    from sluice.store.fsspec import _errors
-
-    with _errors(store, "deleting"):
+    with store_errors(store, "deleting"):
         if store.is_s3:
             bucket, _, name = key.partition("/")
             store.fs.call_s3("delete_object", Bucket=bucket, Key=name)

@@ -136,7 +136,7 @@ def test_few_lookups_in_a_large_store_use_head(s3: S3Bucket, tmp_path: Path,
     digests = [writer.add_file(_file(tmp_path, f"f{i}", f"file {i}\n".encode()))
                for i in range(40)]
     # Pretend a listing page holds one key: prefixes now look expensive to list.
-    monkeypatch.setattr("sluice.store.fsspec.LIST_PAGE", 1)
+    monkeypatch.setattr("sluice.store.fsspec_lookup.LIST_PAGE", 1)
     reader = FsspecStore(writer.fs, writer.prefix, writer.url)
     reader._keys_per_prefix = 5
     s3.counter.reset()

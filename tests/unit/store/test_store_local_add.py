@@ -214,16 +214,16 @@ def _many(tmp_path: Path, count: int) -> list[Path]:
 
 def test_add_files_copies_small_files_on_worker_processes_and_large_ones_on_threads(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import sluice.store.local as local
+    import sluice.store.local_bulk as bulk
 
-    monkeypatch.setattr(local, "_POOL_MIN_FILES", 50)
-    monkeypatch.setattr(local, "_POOL_CHUNK", 7)  # several tasks, the last one short
+    monkeypatch.setattr(bulk, "_POOL_MIN_FILES", 50)
+    monkeypatch.setattr(bulk, "_POOL_CHUNK", 7)  # several tasks, the last one short
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
     forks = []
-    real = local._fork_pool
-    monkeypatch.setattr(local, "_fork_pool", lambda *a: forks.append(1) or real(*a))
+    real = bulk._fork_pool
+    monkeypatch.setattr(bulk, "_fork_pool", lambda *a: forks.append(1) or real(*a))
     store = LocalStore(tmp_path / "store")
-    sources = [*_many(tmp_path, 120), _file(tmp_path, "big", 2 * local._LARGE + 3)]
+    sources = [*_many(tmp_path, 120), _file(tmp_path, "big", 2 * bulk._LARGE + 3)]
     sources.insert(30, sources[3])  # the same file twice: both writers succeed
     digests = store.add_files([str(p) for p in sources], [p.stat().st_size for p in sources],
                               [None] * len(sources))
@@ -234,9 +234,9 @@ def test_add_files_copies_small_files_on_worker_processes_and_large_ones_on_thre
 
 def test_add_files_skips_what_the_store_holds_and_uses_threads_for_a_few_files(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import sluice.store.local as local
+    import sluice.store.local_bulk as bulk
 
-    monkeypatch.setattr(local, "_fork_pool", lambda *a: pytest.fail("no pool for 3 files"))
+    monkeypatch.setattr(bulk, "_fork_pool", lambda *a: pytest.fail("no pool for 3 files"))
     store = LocalStore(tmp_path / "store")
     sources = _many(tmp_path, 3)
     held = store.add_file(sources[0])
@@ -251,10 +251,10 @@ def test_add_files_skips_what_the_store_holds_and_uses_threads_for_a_few_files(
 
 def test_a_file_failing_in_a_worker_is_a_store_error_naming_it(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import sluice.store.local as local
+    import sluice.store.local_bulk as bulk
     from sluice.errors import StoreError
 
-    monkeypatch.setattr(local, "_POOL_MIN_FILES", 20)
+    monkeypatch.setattr(bulk, "_POOL_MIN_FILES", 20)
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
     store = LocalStore(tmp_path / "store")
     sources = _many(tmp_path, 60)

@@ -69,3 +69,34 @@ def test_a_gc_is_refused_while_a_run_holds_the_store(tmp_path: Path) -> None:
         pass
     with gc_lease(store):  # free again
         pass
+
+
+@pytest.mark.parametrize(("raised", "said"), [
+    (FileNotFoundError("no such bucket"), "not found in the store s3://bucket/p while deleting"),
+    (PermissionError("AccessDenied"), "access denied to s3://bucket/p while deleting"),
+    (RuntimeError("signature mismatch\nmore"), "cannot use the store s3://bucket/p while deleting"),
+])
+def test_a_gc_s_failures_on_a_shared_store_are_store_errors_without_secrets(
+        raised: Exception, said: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """gc's deletes on a shared store word their failures as the store's own calls do
+    (one public :func:`store_errors`, no private import from the store on fsspec)."""
+    from sluice.store.fsspec_errors import CREDENTIALS_HINT, store_errors
+
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "a-very-secret-value")
+
+    class Refusing:
+        protocol = ("s3",)
+
+        def call_s3(self, method: str, **kwargs: object) -> dict[str, object]:
+            raise type(raised)(f"{raised} for key a-very-secret-value")
+
+    store = FsspecStore(Refusing(), "bucket/p", "s3://bucket/p")
+    with pytest.raises(StoreError) as caught:
+        delete_object(store, hash_bytes(b"object\n"))
+    rendered = caught.value.render()
+    assert said in rendered and "a-very-secret-value" not in rendered
+    with pytest.raises(StoreError) as direct, store_errors(store, "deleting"):
+        raise type(raised)(f"{raised} for key a-very-secret-value")
+    assert direct.value.render() == rendered
+    if not isinstance(raised, FileNotFoundError):
+        assert caught.value.hint == CREDENTIALS_HINT
