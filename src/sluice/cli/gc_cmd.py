@@ -10,7 +10,7 @@ from sluice.cli.output import echo, print_json, size
 
 
 def _grace(value: str) -> float:
-    from sluice.config.schema import parse_duration
+    from sluice.config.schema_types import parse_duration
     from sluice.errors import UsageError
 
     if value.strip() in ("0", "0s"):

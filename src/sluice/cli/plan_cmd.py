@@ -10,7 +10,7 @@ from sluice.cli.output import echo, print_json, seconds
 
 if TYPE_CHECKING:
     from sluice.data.pins import PinProblem
-    from sluice.orchestrate.tier import TierPlan
+    from sluice.orchestrate.tier_plan import TierPlan
     from sluice.pipeline.plan import StagePlan
 
 ACTION_WORDS = {"run": "run", "restore": "restore", "up-to-date": "up to date"}
@@ -134,7 +134,7 @@ def register(app: typer.Typer) -> None:
 
           sluice plan --explain train_churn   # deps, inputs and discovered imports
         """
-        from sluice.orchestrate.tier import TierRequest, plan_tier
+        from sluice.orchestrate.tier_plan import TierRequest, plan_tier
         from sluice.pipeline.fingerprint import RunContext
         from sluice.pipeline.plan import explain_stage
         from sluice.workspace.project import load_project
@@ -156,7 +156,7 @@ def register(app: typer.Typer) -> None:
         if base is not None and tier is None:
             # `plan --base` alone plans the affected stages, like a tier with defaults.
             from sluice.data.pins import check_pins
-            from sluice.orchestrate.tier import TierPlan
+            from sluice.orchestrate.tier_plan import TierPlan
             from sluice.pipeline.changes import compute_impact
             from sluice.pipeline.plan import make_plan, select_stages
             from sluice.pipeline.tiers import DEFAULT_TIER, DEFAULT_TIER_SPEC, TierRun

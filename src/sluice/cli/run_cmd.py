@@ -14,7 +14,7 @@ from sluice.cli.output import echo, print_json, seconds
 if TYPE_CHECKING:
     import typer
 
-    from sluice.orchestrate.tier import TierPlan
+    from sluice.orchestrate.tier_plan import TierPlan
     from sluice.pipeline.base import RunResult
     from sluice.workspace.project import Project
 
@@ -26,7 +26,8 @@ def run_stages(targets: list[str] | None = None, tier: str | None = None,
                as_json: bool = False) -> int:
     """`sluice run` with its options (see register()); the exit code."""
     from sluice.cli.progress import Progress
-    from sluice.orchestrate.tier import TierRequest, plan_tier, run_tier
+    from sluice.orchestrate.tier import run_tier
+    from sluice.orchestrate.tier_plan import TierRequest, plan_tier
     from sluice.workspace.project import load_project
 
     project = load_project()

@@ -78,7 +78,7 @@ def start(
 def _start(tier: str, run_id: str, commit: str | None, base: str | None,
            allow_over_budget: bool, actor: str | None, as_json: bool,
            checkout: Path | None) -> int:
-    from sluice.orchestrate.tier import TierRequest
+    from sluice.orchestrate.tier_plan import TierRequest
     from sluice.orchestrate.tier_run import start_tier
     from sluice.workspace.project import load_project
 

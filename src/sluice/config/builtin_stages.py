@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from sluice.config.load import _Resolver
+    from sluice.config.resolve import Resolver
 
 PREFIX = "validate-"
 PYTHON_ENV = "SLUICE_PYTHON"
@@ -60,7 +60,7 @@ def consumed_datasets(deps: Iterable[str], inputs: Iterable[tuple[str, str]],
 
 
 
-def add_validation_stages(resolver: _Resolver) -> None:
+def add_validation_stages(resolver: Resolver) -> None:
     """Add a `validate-<dataset>` check for each dataset with a schema, while loading.
 
     A schema file that does not exist yet is no error here (`sluice data infer`

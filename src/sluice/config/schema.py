@@ -1,99 +1,33 @@
 """The ``sluice.yaml`` schema as pydantic models (version 1).
 
-Only the *shape* of the file lives here. Cross-references (stage names, output
-paths, params keys, interpolation) are checked in :mod:`sluice.config.load`, which
-also turns pydantic's errors into messages with file, line and column.
+Only the *shape* of the file lives here; its scalar types (durations, sizes, names)
+and the models' strict base are in :mod:`sluice.config.schema_types`.
+Cross-references (stage names, output paths, params keys, interpolation) are
+checked in :mod:`sluice.config.resolve`; :mod:`sluice.config.load` also turns
+pydantic's errors into messages with file, line and column.
 """
 
 from __future__ import annotations
 
-import re
 import warnings
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictStr
+from pydantic import BeforeValidator, Field, StrictBool, StrictStr
+
+from sluice.config.schema_types import (
+    Duration,
+    EnvName,
+    Name,
+    Size,
+    StrictModel,
+    int_as_float,
+)
 
 STAGE_KINDS = ("check", "transform", "train", "evaluate")
 StageKind = Literal["check", "transform", "train", "evaluate"]
 
-_DURATION = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)\s*(?:d|days?))?"
-                       r"\s*(?:(\d+(?:\.\d+)?)\s*(?:h|hr|hours?))?"
-                       r"\s*(?:(\d+(?:\.\d+)?)\s*(?:m|min|minutes?))?"
-                       r"\s*(?:(\d+(?:\.\d+)?)\s*(?:s|sec|seconds?))?\s*$")
-_SIZE_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "m": 1000**2, "mb": 1000**2,
-               "g": 1000**3, "gb": 1000**3, "t": 1000**4, "tb": 1000**4,
-               "kib": 1024, "mib": 1024**2, "gib": 1024**3, "tib": 1024**4}
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
-NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_\-]*$"
-ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 
-
-DURATION_EXAMPLES = "a duration like `90s`, `10m`, `1h30m` or `2h`"
-SIZE_EXAMPLES = "a size like `512MB` or `4GiB`"
-
-
-def parse_duration(value: Any) -> float:
-    """Seconds from ``90``, ``"90s"``, ``"10m"``, ``"1h30m"``; must be positive.
-
-    The ValueError's text completes "`timeout` must be …".
-    """
-    if isinstance(value, bool):
-        raise ValueError(DURATION_EXAMPLES)
-    if isinstance(value, int | float):
-        seconds = float(value)
-    elif isinstance(value, str) and value.strip():
-        match = _DURATION.match(value)
-        if not match or not any(match.groups()):
-            raise ValueError(DURATION_EXAMPLES)
-        days, hours, minutes, secs = (float(g) if g else 0.0 for g in match.groups())
-        seconds = days * 86400 + hours * 3600 + minutes * 60 + secs
-    else:
-        raise ValueError(DURATION_EXAMPLES)
-    if seconds <= 0:
-        raise ValueError("a duration greater than zero")
-    return seconds
-
-
-def parse_size(value: Any) -> int:
-    """Bytes from ``1024``, ``"512MB"``, ``"4GiB"``; must be positive.
-
-    The ValueError's text completes "`memory` must be …".
-    """
-    if isinstance(value, bool):
-        raise ValueError(SIZE_EXAMPLES)
-    if isinstance(value, int):
-        size = value
-    elif isinstance(value, str):
-        match = _SIZE.match(value)
-        unit = match.group(2).lower() if match else None
-        if not match or unit not in _SIZE_UNITS:
-            raise ValueError(SIZE_EXAMPLES)
-        size = int(float(match.group(1)) * _SIZE_UNITS[unit])
-    else:
-        raise ValueError(SIZE_EXAMPLES)
-    if size <= 0:
-        raise ValueError("a size greater than zero")
-    return size
-
-
-def _number(value: Any) -> Any:
-    """Accept ints where floats are meant (`usd: 500`), which strict mode refuses."""
-    return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
-
-
-Duration = Annotated[float, BeforeValidator(parse_duration)]
-Size = Annotated[int, BeforeValidator(parse_size)]
-Name = Annotated[str, Field(pattern=NAME_PATTERN)]
-EnvName = Annotated[str, Field(pattern=ENV_NAME_PATTERN)]
-
-
-class _Strict(BaseModel):
-    # defer_build: a config from the cache is built with model_construct and never
-    # pays for building validators (most of pydantic's cost at start-up).
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, defer_build=True)
-
-
-class Resources(_Strict):
+class Resources(StrictModel):
     """What one run of a stage occupies while it runs."""
 
     cpus: Annotated[int, Field(ge=1)] = 1
@@ -101,7 +35,7 @@ class Resources(_Strict):
     memory: Size | None = None
 
 
-class StageSpec(_Strict):
+class StageSpec(StrictModel):
     """One step of the pipeline, as written in ``sluice.yaml``."""
 
     cmd: StrictStr | None = None  # generated for a stage with `uses:` (sluice.config.uses)
@@ -124,18 +58,18 @@ class StageSpec(_Strict):
     parameters: dict[StrictStr, StrictStr] | None = None  # parameter name -> params key
 
 
-class SampleSpec(_Strict):
+class SampleSpec(StrictModel):
     """How sluice draws a smoke-run sample of a dataset itself (see ``sluice.sample``)."""
 
     key: StrictStr
     stratify: StrictStr | None = None
 
 
-Threshold = Annotated[float, Field(ge=0), BeforeValidator(_number)]
+Threshold = Annotated[float, Field(ge=0), BeforeValidator(int_as_float)]
 OnDrift = Literal["warn", "fail"]
 
 
-class ColumnDriftSpec(_Strict):
+class ColumnDriftSpec(StrictModel):
     """Per-column overrides of a dataset's drift thresholds."""
 
     psi: Threshold | None = None
@@ -148,7 +82,7 @@ class ColumnDriftSpec(_Strict):
     ignore: StrictBool = False
 
 
-class DriftSpec(_Strict):
+class DriftSpec(StrictModel):
     """How a dataset is compared with its reference data, and when that is an alert."""
 
     # base: the dataset at the base revision (through sluice.lock);
@@ -171,7 +105,7 @@ class DriftSpec(_Strict):
 warnings.filterwarnings("ignore", message='Field name "schema"', category=UserWarning)
 
 
-class DatasetSpec(_Strict):
+class DatasetSpec(StrictModel):
     """Named data: a file or directory in the repo."""
 
     path: StrictStr
@@ -193,23 +127,23 @@ Margin = Annotated[Annotated[float, Field(ge=0)] | Annotated[StrictStr, Field(
     pattern=r"^\s*\d+(\.\d+)?\s*%\s*$")], BeforeValidator(_margin)]
 
 
-class GateSpec(_Strict):
+class GateSpec(StrictModel):
     """A rule a candidate model must satisfy; see docs/gates.md."""
 
     metric: StrictStr
-    min: Annotated[float, BeforeValidator(_number)] | None = None
-    max: Annotated[float, BeforeValidator(_number)] | None = None
+    min: Annotated[float, BeforeValidator(int_as_float)] | None = None
+    max: Annotated[float, BeforeValidator(int_as_float)] | None = None
     max_regression: Margin | None = None
     min_improvement: Margin | None = None
     slices: list[StrictStr] = Field(default_factory=list)
     slice_values: list[StrictStr] | None = None
     min_slice_size: Annotated[int, Field(ge=1)] = 100
-    confidence: Annotated[float, Field(gt=0.5, lt=1), BeforeValidator(_number)] = 0.95
+    confidence: Annotated[float, Field(gt=0.5, lt=1), BeforeValidator(int_as_float)] = 0.95
     tiers: list[StrictStr] | None = None
     method: Literal["auto", "bootstrap", "mcnemar", "delong"] = "auto"
 
 
-class BaselineSpec(_Strict):
+class BaselineSpec(StrictModel):
     """What a candidate is compared with: a registry alias, or a predictions file."""
 
     alias: StrictStr | None = None
@@ -217,7 +151,7 @@ class BaselineSpec(_Strict):
     metrics: StrictStr | None = None  # a metrics JSON of the baseline, for point values
 
 
-class ModelSpec(_Strict):
+class ModelSpec(StrictModel):
     """A named product of the pipeline."""
 
     train: StrictStr
@@ -241,11 +175,11 @@ PositiveFloat = Annotated[float, Field(gt=0)]
 NonNegativeFloat = Annotated[float, Field(ge=0)]
 
 
-Amount = Annotated[PositiveFloat, BeforeValidator(_number)]
-Price = Annotated[NonNegativeFloat, BeforeValidator(_number)]
+Amount = Annotated[PositiveFloat, BeforeValidator(int_as_float)]
+Price = Annotated[NonNegativeFloat, BeforeValidator(int_as_float)]
 
 
-class BudgetSpec(_Strict):
+class BudgetSpec(StrictModel):
     """Limits on what a run (or a period) may spend; any unit may be left out."""
 
     wall: Duration | None = None
@@ -261,11 +195,11 @@ class PeriodBudgetSpec(BudgetSpec):
     tiers: list[StrictStr] | None = None
 
 
-class PushTrigger(_Strict):
+class PushTrigger(StrictModel):
     branches: list[StrictStr] = Field(default_factory=lambda: ["main"])
 
 
-class PullRequestTrigger(_Strict):
+class PullRequestTrigger(StrictModel):
     branches: list[StrictStr] | None = None
 
 
@@ -279,7 +213,7 @@ def _trigger_shorthand(value: Any) -> Any:
     return value
 
 
-class TriggerSpec(_Strict):
+class TriggerSpec(StrictModel):
     """When a CI system starts a tier. Several may be combined."""
 
     pull_request: PullRequestTrigger | None = None
@@ -293,14 +227,14 @@ class TriggerSpec(_Strict):
 warnings.filterwarnings("ignore", message='Field name "register"', category=UserWarning)
 
 
-class TierSpec(_Strict):
+class TierSpec(StrictModel):
     """A named way to run the pipeline: what, on how much data, within what budget."""
 
     description: StrictStr | None = None
     trigger: Annotated[TriggerSpec, BeforeValidator(_trigger_shorthand)] = Field(
         default_factory=lambda: TriggerSpec(manual=True))
     select: Literal["affected", "all"] | list[StrictStr] = "affected"
-    fraction: Annotated[float, Field(gt=0, le=1), BeforeValidator(_number)] = 1.0
+    fraction: Annotated[float, Field(gt=0, le=1), BeforeValidator(int_as_float)] = 1.0
     seeds: Annotated[int, Field(ge=1)] = 1
     params: dict[StrictStr, Any] = Field(default_factory=dict)
     budget: BudgetSpec | None = None
@@ -310,7 +244,7 @@ class TierSpec(_Strict):
     executor: StrictStr | None = None  # default executor of the tier's train/evaluate stages
 
 
-class PolicySpec(_Strict):
+class PolicySpec(StrictModel):
     """What moving a model into one alias takes."""
 
     gates: Literal["pass", "any"] = "pass"  # pass: every gate PASSED (INCONCLUSIVE is no pass)
@@ -321,7 +255,7 @@ class PolicySpec(_Strict):
     actors: list[StrictStr] | None = None  # only these identities may promote or approve
 
 
-class PricesSpec(_Strict):
+class PricesSpec(StrictModel):
     """What compute costs, to turn time into money."""
 
     cpu_hour: Price = 0.0
@@ -333,7 +267,7 @@ class PricesSpec(_Strict):
 EXECUTOR_TYPES = ("local", "ray")
 
 
-class ExecutorSpec(_Strict):
+class ExecutorSpec(StrictModel):
     """A place stages run (see docs/executors.md): this machine, or a Ray cluster."""
 
     type: Literal["local", "ray"] = "local"
@@ -344,7 +278,7 @@ class ExecutorSpec(_Strict):
     prices: PricesSpec | None = None  # this executor's prices instead of the global ones
 
 
-class StorageSpec(_Strict):
+class StorageSpec(StrictModel):
     """Where CI runners share state (a content store on any fsspec URL, and a database),
     and how pinned data lands in the workspace (copies, or ``link``: hard links)."""
 
@@ -361,7 +295,7 @@ def _names_or_mapping(value: Any) -> Any:
     return value
 
 
-class CISpec(_Strict):
+class CISpec(StrictModel):
     """What the generated CI files need to know about the project."""
 
     python: StrictStr = "3.11"
@@ -376,7 +310,7 @@ class CISpec(_Strict):
     artifacts: list[StrictStr] = Field(default_factory=list)  # extra paths to upload
 
 
-class ExportTargetSpec(_Strict):
+class ExportTargetSpec(StrictModel):
     """Where an exported step runs on the platform (docs/platforms.md): the `export:` keys
     that place a step, or the same keys under `export.executors.NAME` for the stages of
     one executor."""
@@ -387,7 +321,7 @@ class ExportTargetSpec(_Strict):
     cluster: StrictStr | None = None  # Azure ML compute target / Databricks cluster id
 
 
-class GitCloneSpec(_Strict):
+class GitCloneSpec(StrictModel):
     """How a step started on the platform's own schedule gets the commit."""
 
     url: StrictStr  # https URL of the repository (no credential in it)
@@ -407,7 +341,7 @@ class ExportSpec(ExportTargetSpec):
     executors: dict[Name, ExportTargetSpec] = Field(default_factory=dict)
 
 
-class MlflowMirrorSpec(_Strict):
+class MlflowMirrorSpec(StrictModel):
     """Mirror the registry to an MLflow model registry (docs/mlflow.md)."""
 
     # http(s)://host:port of the MLflow server; $MLFLOW_TRACKING_URI when unset. No
@@ -420,13 +354,13 @@ class MlflowMirrorSpec(_Strict):
     log_runs: StrictBool = False  # also log each stage execution as an MLflow run
 
 
-class MirrorSpec(_Strict):
+class MirrorSpec(StrictModel):
     """Other registries every version and alias move is copied to."""
 
     mlflow: MlflowMirrorSpec | None = None
 
 
-class ConfigSpec(_Strict):
+class ConfigSpec(StrictModel):
     """The whole ``sluice.yaml``."""
 
     version: Literal[1] = 1

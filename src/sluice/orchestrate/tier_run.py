@@ -20,11 +20,10 @@ import time
 from pathlib import Path
 
 from sluice.errors import SluiceError, UsageError
-from sluice.orchestrate.tier import (
-    Provenance,
+from sluice.orchestrate.tier import Provenance, conclude
+from sluice.orchestrate.tier_plan import (
     TierPlan,
     TierRequest,
-    conclude,
     enforce_budget,
     needs_budget,
     plan_tier,

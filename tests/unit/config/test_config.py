@@ -8,7 +8,8 @@ import pytest
 
 from sluice.config.base import DEFAULT_PARAMS_FILE, InputRef, is_glob, lookup_param, normalise_path
 from sluice.config.load import load_config
-from sluice.config.schema import DatasetSpec, ModelSpec, Resources, parse_duration, parse_size
+from sluice.config.schema import DatasetSpec, ModelSpec, Resources
+from sluice.config.schema_types import parse_duration, parse_size
 from sluice.errors import ConfigError, Location
 from sluice.util.suggest import did_you_mean
 from tests.unit._util import load, write_project

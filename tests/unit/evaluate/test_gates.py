@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from sluice.evaluate.gates import ModelEvaluation, evaluate_model
-from sluice.orchestrate.tier import TierPlan, evaluate
+from sluice.orchestrate.tier import evaluate
+from sluice.orchestrate.tier_plan import TierPlan
 from sluice.pipeline.base import RunResult
 from sluice.pipeline.fingerprint import RunContext
 from sluice.pipeline.tiers import DEFAULT_TIER_SPEC, TierRun, resolve_tier
@@ -163,7 +164,8 @@ tiers:
 
 def _staged(tmp_path: Path) -> Project:
     """The candidate (quality 0.3) and a baseline stage (quality 0.1), all run once."""
-    from sluice.orchestrate.tier import TierRequest, run_tier
+    from sluice.orchestrate.tier import run_tier
+    from sluice.orchestrate.tier_plan import TierRequest
 
     (tmp_path / "sluice.yaml").write_text(STAGED)
     _predictions(tmp_path / "cand-src.csv", 0.3, seed=1)
@@ -175,7 +177,8 @@ def _staged(tmp_path: Path) -> Project:
 
 def _pr(project: Project) -> tuple[RunResult, ModelEvaluation]:
     """The `pr` tier: runs the candidate only, never the baseline stage."""
-    from sluice.orchestrate.tier import TierRequest, run_tier
+    from sluice.orchestrate.tier import run_tier
+    from sluice.orchestrate.tier_plan import TierRequest
 
     _, result = run_tier(project, TierRequest(tier="pr"))
     assert [o.stage for o in result.outcomes] == ["evaluate"]
@@ -214,7 +217,8 @@ def test_a_stale_baseline_file_is_never_used(tmp_path: Path) -> None:
 
 
 def test_a_failed_baseline_stage_leaves_no_stale_evidence(tmp_path: Path) -> None:
-    from sluice.orchestrate.tier import TierRequest, run_tier
+    from sluice.orchestrate.tier import run_tier
+    from sluice.orchestrate.tier_plan import TierRequest
 
     _staged(tmp_path)
     _predictions(tmp_path / "reports/base.csv", 0.0, seed=1)  # another branch's file

@@ -83,7 +83,8 @@ def _chain(repo: Path, count: int) -> list[str]:
 def test_a_noop_run_fingerprints_each_stage_once(repo: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     import sluice.pipeline.plan as plan
-    from sluice.orchestrate.tier import TierRequest, run_tier
+    from sluice.orchestrate.tier import run_tier
+    from sluice.orchestrate.tier_plan import TierRequest
 
     names = _chain(repo, 4)
     _, first = run_tier(load_project(repo), TierRequest())
@@ -135,7 +136,8 @@ def test_a_planned_decision_whose_record_changed_is_made_again(
 
 def test_a_noop_run_reads_no_record_the_plan_read_unless_it_is_recent(
         repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from sluice.orchestrate.tier import TierRequest, run_tier
+    from sluice.orchestrate.tier import run_tier
+    from sluice.orchestrate.tier_plan import TierRequest
 
     names = _chain(repo, 3)
     run_tier(load_project(repo), TierRequest())
