@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -65,20 +66,29 @@ def _no_writes_outside_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> I
         pytest.fail("test wrote outside its temporary folder:\n" + "\n".join(found[:20]))
 
 
-@pytest.fixture(scope="session")
-def ray_cluster() -> Iterator[Any]:
-    """A real two-node Ray cluster for the whole session (tests/ray_cluster.py), started
-    by the first test that asks for it; skipped only when Ray is not installed."""
+@contextlib.contextmanager
+def allowed_ray_cluster(workers: int = 1) -> Iterator[Any]:
+    """A Ray cluster (tests/ray_cluster.py) whose temp dir the write guard allows, stopped
+    on leaving; skips the test when Ray is not installed. For fixtures, which are set up
+    before the write guard of the test that asks for them."""
     pytest.importorskip("ray", reason="Ray is not installed (pip install 'sluice-ml[ray]')")
     from tests.ray_cluster import start_cluster
 
-    cluster = start_cluster()
+    cluster = start_cluster(workers=workers)
     EXTRA_WRITE_ROOTS.append(os.path.realpath(cluster.root))
     try:
         yield cluster
     finally:
         EXTRA_WRITE_ROOTS.remove(os.path.realpath(cluster.root))
         cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[Any]:
+    """A real two-node Ray cluster for the whole session (tests/ray_cluster.py), started
+    by the first test that asks for it; skipped only when Ray is not installed."""
+    with allowed_ray_cluster() as cluster:
+        yield cluster
 
 
 def git(repo: Path, *args: str) -> str:

@@ -53,17 +53,33 @@ FILES = {
 }
 
 
+def write_files(root: Path, files: dict[str, str]) -> None:
+    """Each of ``files`` (path under ``root`` → text, dedented), its folders made."""
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text))
+
+
 def write_project(repo: Path, config: str = DIAMOND,
                   files: dict[str, str] | None = None, commit: bool = True) -> None:
     (repo / "sluice.yaml").write_text(config)
-    for rel, text in (FILES if files is None else files).items():
-        path = repo / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text))
+    write_files(repo, FILES if files is None else files)
     (repo / ".gitignore").write_text(".sluice/\nbuild/\n")
     if commit:
         git(repo, "add", "-A")
         git(repo, "commit", "-q", "-m", "pipeline")
+
+
+def on_feature_branch(repo: Path, config: str, files: dict[str, str]) -> Path:
+    """``config`` and ``files`` committed on `main`, then a branch `feature` checked out:
+    what `sluice affected --base main` compares. Nothing is git-ignored."""
+    (repo / "sluice.yaml").write_text(config)
+    write_files(repo, files)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "base")
+    git(repo, "checkout", "-q", "-b", "feature")
+    return repo
 
 
 # A model sluice scores itself: `train` writes a "model" that is just its quality
@@ -110,6 +126,17 @@ for i in range(count):
     score = min(max(0.5 + (quality if y else -quality) + random.gauss(0, 0.2), 0), 1)
     rows.append(f"{i},{int(y)},{score:.4f}")
 open(out, "w").write("\\n".join(rows) + "\\n")
+"""
+
+# An MLflow Project with one entry point, `main`, taking one float parameter: the e2e
+# tests of `uses: mlflow-project` run it, the unit tests read its entry scripts.
+MLPROJECT = """\
+name: churn
+entry_points:
+  main:
+    parameters:
+      alpha: {type: float, default: 0.1}
+    command: "python train.py --alpha {alpha}"
 """
 
 

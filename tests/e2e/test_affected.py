@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import git, sluice
+from tests.e2e.pipelines import on_feature_branch
 
 CONFIG = """\
 params: params.yaml
@@ -64,13 +65,7 @@ def commit(repo: Path, message: str) -> str:
 
 @pytest.fixture
 def project(repo: Path) -> Path:
-    (repo / "sluice.yaml").write_text(CONFIG)
-    for rel, text in FILES.items():
-        (repo / rel).parent.mkdir(parents=True, exist_ok=True)
-        (repo / rel).write_text(text)
-    commit(repo, "base")
-    git(repo, "checkout", "-q", "-b", "feature")
-    return repo
+    return on_feature_branch(repo, CONFIG, FILES)
 
 
 def affected(repo: Path, *args: str) -> dict[str, object]:

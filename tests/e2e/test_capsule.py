@@ -9,14 +9,11 @@ from typing import Any
 
 import pytest
 
-from sluice.pipeline.capsule import build_spec, put_spec
-from sluice.pipeline.fingerprint import RunContext
-from sluice.pipeline.plan import decide
 from sluice.store.local import LocalStore
 from sluice.util.hashing import hash_bytes
-from sluice.workspace.project import Project, load_project
-from tests.conftest import git, sluice
-from tests.unit._util import write_project
+from sluice.workspace.project import Project
+from tests.conftest import sluice
+from tests.unit._util import committed_project, stored_spec
 
 CONFIG = """\
 storage:
@@ -48,20 +45,7 @@ FILES = {
 
 @pytest.fixture
 def project(repo: Path, tmp_path: Path) -> Project:
-    write_project(repo, CONFIG.format(shared=(tmp_path / "shared").as_uri()), FILES)
-    git(repo, "add", "-A")
-    git(repo, "commit", "-qm", "init")
-    return load_project(repo)
-
-
-def _spec(project: Project, stage: str, run_id: str, *, pinned: bool = True,
-          setup: str | None = None, **changes: Any) -> str:
-    decision = decide(project, stage, RunContext(), force=True, known_outputs={}) \
-        if pinned else None
-    spec = build_spec(project, stage, RunContext(), run_id, decision=decision, setup=setup,
-                      executor="test")
-    spec.update(changes)
-    return put_spec(project, spec)
+    return committed_project(repo, CONFIG.format(shared=(tmp_path / "shared").as_uri()), FILES)
 
 
 def _exec(tmp_path: Path, digest: str, *, check: int = 0, scratch: str | None = None,
@@ -80,8 +64,8 @@ def _exec(tmp_path: Path, digest: str, *, check: int = 0, scratch: str | None = 
 
 
 def test_capsule_reads_nothing_from_the_workspace(project: Project, tmp_path: Path) -> None:
-    prepare = _spec(project, "prepare", "r1")
-    train = _spec(project, "train", "r1", pinned=False)  # before prepare ran
+    prepare = stored_spec(project, "prepare", "r1")
+    train = stored_spec(project, "train", "r1", pinned=False)  # before prepare ran
     # Altered after the specs were stored: the capsules must not see these.
     (project.root / "data/raw.txt").write_text("z y x w")
     (project.root / "src/prepare.py").write_text("raise SystemExit(9)\n")
@@ -105,7 +89,7 @@ def test_capsule_reads_nothing_from_the_workspace(project: Project, tmp_path: Pa
 
 
 def test_hash_mismatch_in_the_store_is_exit_2(project: Project, tmp_path: Path) -> None:
-    digest = _spec(project, "prepare", "r1")
+    digest = stored_spec(project, "prepare", "r1")
     shared = LocalStore(tmp_path / "shared")
     blob = shared.object_path(hash_bytes(b"c a b"))
     os.chmod(blob, 0o644)
@@ -120,8 +104,8 @@ def test_hash_mismatch_in_the_store_is_exit_2(project: Project, tmp_path: Path) 
 
 
 def test_timeout_kills_the_stage(project: Project, tmp_path: Path) -> None:
-    _exec(tmp_path, _spec(project, "prepare", "r1"))
-    digest = _spec(project, "train", "r1", pinned=False, timeout=1)
+    _exec(tmp_path, stored_spec(project, "prepare", "r1"))
+    digest = stored_spec(project, "train", "r1", pinned=False, timeout=1)
     result, _ = _exec(tmp_path, digest, check=1, env={"TRAIN_SLEEP": "600"})
     assert result["timed_out"] and not result["ok"] and "timeout" in result["error"]
     assert LocalStore(tmp_path / "shared").get_run(result["fingerprint"]) is None
@@ -133,12 +117,12 @@ def test_setup_environment_is_built_once(project: Project, tmp_path: Path) -> No
              'assert sys.prefix != sys.base_prefix" && pip --version && '
              'test -f requirements.txt')
     env = {"COUNTER": str(counter)}
-    first, stderr = _exec(tmp_path, _spec(project, "prepare", "r1", setup=setup), env=env)
+    first, stderr = _exec(tmp_path, stored_spec(project, "prepare", "r1", setup=setup), env=env)
     assert first["ok"] and first["setup_built"], stderr
-    second, _ = _exec(tmp_path, _spec(project, "train", "r1", pinned=False, setup=setup),
+    second, _ = _exec(tmp_path, stored_spec(project, "train", "r1", pinned=False, setup=setup),
                       env=env)
     assert second["ok"] and not second["setup_built"]
     assert counter.read_text().count("built") == 1
     (project.root / "data/raw.txt").write_text("d e f")  # a new fingerprint: not cached
-    failed, _ = _exec(tmp_path, _spec(project, "prepare", "r2", setup="exit 4"), check=1)
+    failed, _ = _exec(tmp_path, stored_spec(project, "prepare", "r2", setup="exit 4"), check=1)
     assert "exited with code 4" in failed["error"]

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import EXTRA_WRITE_ROOTS, git, sluice
+from tests.conftest import allowed_ray_cluster, git, sluice
 from tests.e2e import test_ray as ray_tests
 from tests.e2e.test_ray import _last_run
 from tests.processes import wait_for
@@ -120,16 +120,8 @@ def test_ctrl_c_and_a_budget_stop_the_ray_job(tmp_path: Path, repo: Path,
 def lone_cluster() -> Iterator[Any]:
     """A single-node cluster of its own, to be killed: set up before the write guard of
     the test (like the session's cluster), so that its temp dir is allowed."""
-    pytest.importorskip("ray", reason="Ray is not installed (pip install 'sluice-ml[ray]')")
-    from tests.ray_cluster import start_cluster
-
-    cluster = start_cluster(workers=0)
-    EXTRA_WRITE_ROOTS.append(os.path.realpath(cluster.root))
-    try:
+    with allowed_ray_cluster(workers=0) as cluster:
         yield cluster
-    finally:
-        EXTRA_WRITE_ROOTS.remove(os.path.realpath(cluster.root))
-        cluster.stop()
 
 
 def test_the_cluster_going_away_fails_the_stage(tmp_path: Path, repo: Path,

@@ -24,6 +24,12 @@ pytest_plugins = ["tests.postgres"]
 CONFIG = MODEL_PIPELINE + GATED_TO_STAGING + """\
   production: {gates: pass, after: staging, approvals: 1, distinct_approver: true}
 """
+FILES = {"predict.py": PREDICT, "params.yaml": "quality: 0.3\nrows: 600\n"}
+# CONFIG whose gate also compares each version with the one `staging` holds.
+NO_REGRESSION = CONFIG.replace("      - {metric: roc_auc, min: 0.6}\n",
+                               "      - {metric: roc_auc, min: 0.55}\n"
+                               "      - {metric: roc_auc, max_regression: 0.01}\n"
+                               "    baseline: {alias: staging}\n")
 
 
 def _version(repo: Path, quality: float) -> None:
@@ -33,8 +39,15 @@ def _version(repo: Path, quality: float) -> None:
 
 @pytest.fixture
 def project(repo: Path) -> Path:
-    write_project(repo, CONFIG, files={"predict.py": PREDICT,
-                                       "params.yaml": "quality: 0.3\nrows: 600\n"})
+    write_project(repo, CONFIG, files=FILES)
+    return repo
+
+
+@pytest.fixture
+def bootstrapped(repo: Path) -> Path:
+    """NO_REGRESSION with its first version promoted to `staging` by hand."""
+    write_project(repo, NO_REGRESSION, files=FILES)
+    bootstrap_first_version(repo)
     return repo
 
 
@@ -155,14 +168,8 @@ def _race(project: Path) -> None:
 
 
 
-def test_baseline_comes_from_the_alias_and_its_stored_predictions(repo: Path) -> None:
-    config = CONFIG.replace("      - {metric: roc_auc, min: 0.6}\n",
-                            "      - {metric: roc_auc, min: 0.55}\n"
-                            "      - {metric: roc_auc, max_regression: 0.01}\n"
-                            "    baseline: {alias: staging}\n")
-    write_project(repo, config, files={"predict.py": PREDICT,
-                                       "params.yaml": "quality: 0.3\nrows: 600\n"})
-    bootstrap_first_version(repo)
+def test_baseline_comes_from_the_alias_and_its_stored_predictions(bootstrapped: Path) -> None:
+    repo = bootstrapped
     (repo / "params.yaml").write_text("quality: 0.12\nrows: 600\n")  # worse than version 1
     second = sluice(repo, "run", "--tier", "merge", check=1)
     assert "model churn: FAIL" in second.stdout
@@ -174,14 +181,8 @@ def test_baseline_comes_from_the_alias_and_its_stored_predictions(repo: Path) ->
     assert report["models"][0]["baseline"] == "churn@staging (version 1)"
 
 
-def test_changed_test_set_re_evaluates_the_baseline_artifact(repo: Path) -> None:
-    config = CONFIG.replace("      - {metric: roc_auc, min: 0.6}\n",
-                            "      - {metric: roc_auc, min: 0.55}\n"
-                            "      - {metric: roc_auc, max_regression: 0.01}\n"
-                            "    baseline: {alias: staging}\n")
-    write_project(repo, config, files={"predict.py": PREDICT,
-                                       "params.yaml": "quality: 0.3\nrows: 600\n"})
-    bootstrap_first_version(repo)
+def test_changed_test_set_re_evaluates_the_baseline_artifact(bootstrapped: Path) -> None:
+    repo = bootstrapped
     # A new test set (more rows) and a worse model: the baseline's stored predictions
     # no longer fit, so its artifact is run through the evaluate stage again.
     (repo / "params.yaml").write_text("quality: 0.12\nrows: 700\n")

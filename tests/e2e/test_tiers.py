@@ -58,10 +58,15 @@ tiers:
     seeds: 3
 """
 PARAMS = "train:\n  seconds: 0\n"
+# PIPELINE with its train stage on one GPU.
+GPU_PIPELINE = PIPELINE.replace("    params: [train]\n",
+                                "    params: [train]\n    resources: {gpus: 1}\n")
 
 
-def project(repo: Path, extra: str = "", params: str = PARAMS) -> Path:
-    write_project(repo, PIPELINE + extra, files={"params.yaml": params, "tests_pass": ""})
+def project(repo: Path, extra: str = "", params: str = PARAMS, config: str = PIPELINE,
+            files: dict[str, str] | None = None) -> Path:
+    write_project(repo, config + extra,
+                  files={"params.yaml": params, "tests_pass": "", **(files or {})})
     return repo
 
 
@@ -127,17 +132,26 @@ def test_unknown_tier_suggests_the_closest(repo: Path) -> None:
     assert "unknown tier `nightyl`; did you mean `nightly`?" in result.stderr
 
 
+def _train_seconds(repo: Path, seconds: float) -> None:
+    """Make the train stage take ``seconds`` (a new fingerprint: it runs again)."""
+    (repo / "params.yaml").write_text(f"train:\n  seconds: {seconds}\n")
+
+
 def _history(repo: Path, seconds: float = 0.5) -> None:
     """Build ledger history: the train stage takes ``seconds``."""
-    (repo / "params.yaml").write_text(f"train:\n  seconds: {seconds}\n")
+    _train_seconds(repo, seconds)
     run(repo)
+
+
+def _ledger(repo: Path) -> sqlite3.Connection:
+    return sqlite3.connect(repo / ".sluice/sluice.db")
 
 
 def test_budget_refusal_before_start_says_which_budget_and_how_to_proceed(
         repo: Path) -> None:
     project(repo, extra="  tight:\n    select: all\n    budget: {wall: 0.3s}\n")
     _history(repo, 1.0)
-    (repo / "params.yaml").write_text("train:\n  seconds: 1.01\n")
+    _train_seconds(repo, 1.01)
     plan = sluice(repo, "plan", "--tier", "tight").stdout
     assert "est. 1.0 s from 1 run(s)" in plan and "OVER BUDGET" in plan
     result = sluice(repo, "run", "--tier", "tight", check=3)
@@ -153,15 +167,14 @@ def test_budget_refusal_before_start_says_which_budget_and_how_to_proceed(
 def test_stage_killed_by_the_tier_budget_with_its_process_group(repo: Path) -> None:
     marker = f"sluice-budget-marker-{os.getpid()}"
     extra = "  quick:\n    select: [slow]\n    budget: {wall: 1.5s}\n"
-    (repo / "spawn.py").write_text(
-        "import subprocess, sys, time\n"
-        f"subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)', '{marker}'])\n"
-        "time.sleep(60)\n")
+    spawn = ("import subprocess, sys, time\n"
+             "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)', "
+             f"'{marker}'])\n"
+             "time.sleep(60)\n")
     config = PIPELINE.replace(
         "stages:\n", f"stages:\n  slow:\n    kind: train\n    cmd: {sys.executable} spawn.py\n",
-        1) + extra
-    write_project(repo, config, files={"params.yaml": PARAMS, "tests_pass": "",
-                                       "spawn.py": (repo / "spawn.py").read_text()})
+        1)
+    project(repo, extra, config=config, files={"spawn.py": spawn})
     stages = run(repo, "--tier", "quick", check=3)
     assert stages["slow"]["status"] == "budget"
     assert "tier `quick` budget (wall) is spent" in str(stages["slow"]["reason"])
@@ -179,7 +192,7 @@ def test_period_budget_sums_runs_and_refuses_when_spent(repo: Path) -> None:
              "  daily_all: {window: 1d, cpu_hours: 100}\n")
     project(repo, extra=PIPELINE_TIER_FULL + extra)
     _history(repo, 0.6)  # default tier: not in the weekly budget's tiers
-    (repo / "params.yaml").write_text("train:\n  seconds: 0.61\n")
+    _train_seconds(repo, 0.61)
     run(repo, "--tier", "full")
     report = json.loads(sluice(repo, "budget", "--json").stdout)
     weekly = next(p for p in report["periods"] if p["name"] == "weekly")
@@ -188,14 +201,14 @@ def test_period_budget_sums_runs_and_refuses_when_spent(repo: Path) -> None:
     daily = next(p for p in report["periods"] if p["name"] == "daily_all")
     assert daily["spent"]["runs"] == 2
     assert set(report["tiers"]) >= {"default", "full"}
-    (repo / "params.yaml").write_text("train:\n  seconds: 0.62\n")
+    _train_seconds(repo, 0.62)
     run(repo, "--tier", "full")
     report = json.loads(sluice(repo, "budget", "--json").stdout)
     spent = next(p for p in report["periods"] if p["name"] == "weekly")["spent"]["usd"]
     # Less left than one more run costs (≥ $0.6), whatever the two runs cost here.
     config = (repo / "sluice.yaml").read_text()
     (repo / "sluice.yaml").write_text(config.replace("usd: 100", f"usd: {spent + 0.3:.3f}"))
-    (repo / "params.yaml").write_text("train:\n  seconds: 0.63\n")
+    _train_seconds(repo, 0.63)
     result = sluice(repo, "run", "--tier", "full", check=3)
     assert "weekly budget: usd estimate" in result.stderr
     text = sluice(repo, "budget").stdout
@@ -209,7 +222,7 @@ def test_skip_expensive_runs_checks_and_skips_training(repo: Path) -> None:
     project(repo, extra="  thrifty:\n    select: all\n    budget: {wall: 0.2s}\n"
                         "    on_budget: skip-expensive\n")
     _history(repo, 0.5)
-    (repo / "params.yaml").write_text("train:\n  seconds: 0.51\n")
+    _train_seconds(repo, 0.51)
     stages = run(repo, "--tier", "thrifty", check=3)
     assert stages["unit"]["status"] == "cached" and stages["features"]["status"] == "cached"
     assert stages["train"]["status"] == "budget"
@@ -226,15 +239,12 @@ def test_gpu_accounting_uses_nvml_type_and_price(repo: Path, tmp_path: Path) -> 
         "def nvmlDeviceGetCount(): return 1\n"
         "def nvmlDeviceGetHandleByIndex(i): return i\n"
         "def nvmlDeviceGetName(h): return b'NVIDIA H100 80GB HBM3'\n")
-    config = PIPELINE.replace("    params: [train]\n",
-                              "    params: [train]\n    resources: {gpus: 1}\n")
-    config += "prices: {gpu_hour: {a100: 3600, h100: 7200}}\n"
-    write_project(repo, config, files={"params.yaml": "train:\n  seconds: 0.3\n",
-                                       "tests_pass": ""})
+    project(repo, "prices: {gpu_hour: {a100: 3600, h100: 7200}}\n",
+            params="train:\n  seconds: 0.3\n", config=GPU_PIPELINE)
     env = {"SLUICE_GPUS": "1",
            "PYTHONPATH": f"{fake}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     run(repo, env=env)
-    db = sqlite3.connect(repo / ".sluice/sluice.db")
+    db = _ledger(repo)
     wall, gpu_s, gpu_type, cost = db.execute(
         "SELECT wall_s, gpu_s, gpu_type, cost_usd FROM executions WHERE stage='train'"
     ).fetchone()
@@ -244,10 +254,8 @@ def test_gpu_accounting_uses_nvml_type_and_price(repo: Path, tmp_path: Path) -> 
 
 
 def test_unknown_gpu_type_in_prices_is_a_clear_error(repo: Path) -> None:
-    config = PIPELINE.replace("    params: [train]\n",
-                              "    params: [train]\n    resources: {gpus: 1}\n")
-    config += "prices: {gpu_hour: {a100: 3.4}, gpu_type: t4}\nbudgets:\n  daily: {usd: 9}\n"
-    write_project(repo, config, files={"params.yaml": PARAMS, "tests_pass": ""})
+    project(repo, "prices: {gpu_hour: {a100: 3.4}, gpu_type: t4}\nbudgets:\n  daily: {usd: 9}\n",
+            config=GPU_PIPELINE)
     result = sluice(repo, "run", check=2, env={"SLUICE_GPUS": "1"})
     assert "no GPU price for GPU type `t4`" in result.stderr
     assert "prices.gpu_hour" in result.stderr
@@ -256,7 +264,7 @@ def test_unknown_gpu_type_in_prices_is_a_clear_error(repo: Path) -> None:
 def test_locked_ledger_is_a_clear_error_and_writes_nothing(repo: Path) -> None:
     project(repo)
     run(repo)  # creates the database
-    (repo / "params.yaml").write_text("train:\n  seconds: 0.01\n")
+    _train_seconds(repo, 0.01)
     holder = sqlite3.connect(repo / ".sluice/sluice.db", isolation_level=None)
     holder.execute("BEGIN EXCLUSIVE")
     try:
@@ -266,8 +274,7 @@ def test_locked_ledger_is_a_clear_error_and_writes_nothing(repo: Path) -> None:
         holder.close()
     assert "cannot record the run" in result.stderr and "locked" in result.stderr
     assert "Traceback" not in result.stderr
-    rows = sqlite3.connect(repo / ".sluice/sluice.db").execute(
-        "SELECT COUNT(*) FROM runs").fetchone()[0]
+    rows = _ledger(repo).execute("SELECT COUNT(*) FROM runs").fetchone()[0]
     assert rows == 1
 
 
@@ -283,7 +290,7 @@ def test_unreachable_database_url(repo: Path) -> None:
 def test_clock_going_backwards_is_reported(repo: Path) -> None:
     project(repo)
     run(repo)
-    db = sqlite3.connect(repo / ".sluice/sluice.db")
+    db = _ledger(repo)
     db.execute("UPDATE runs SET started_at = ?", (time.time() + 3600,))
     db.commit()
     db.close()
@@ -304,8 +311,16 @@ def test_bad_tier_config(repo: Path, snippet: str, message: str) -> None:
     assert message in result.stderr, result.stderr
 
 
-def test_dataset_sample_is_materialised_for_smoke_runs(repo: Path) -> None:
+def _sampled_project(repo: Path, config: str, csv: str) -> None:
+    """``config`` with 2,000 customers (a quarter churned) in ``csv`` and a tier `pr`
+    that samples 10% of its datasets, run once in that tier."""
     rows = "".join(f"{i},{i % 4 == 0:d}\n" for i in range(2000))
+    write_project(repo, config + "tiers:\n  pr: {fraction: 0.1}\n",
+                  files={csv: "id,churned\n" + rows})
+    run(repo, "--tier", "pr")
+
+
+def test_dataset_sample_is_materialised_for_smoke_runs(repo: Path) -> None:
     config = """\
 datasets:
   customers: {path: data/customers.csv, sample: {key: id, stratify: churned}}
@@ -314,11 +329,8 @@ stages:
     cmd: tail -n +2 ${datasets.customers} | wc -l > ${outs.n}
     inputs: [datasets.customers]
     outs: {n: build/n.txt}
-tiers:
-  pr: {fraction: 0.1}
 """
-    write_project(repo, config, files={"data/customers.csv": "id,churned\n" + rows})
-    run(repo, "--tier", "pr")
+    _sampled_project(repo, config, "data/customers.csv")
     smoke = int((repo / "build/n.txt").read_text())
     assert 150 < smoke < 250
     assert run(repo, "--tier", "pr")["count"]["status"] == "cached"
@@ -332,7 +344,6 @@ tiers:
 def test_an_evaluate_stage_reads_a_sampled_dataset_in_full(repo: Path) -> None:
     # A sampled test split left the baseline without most of its ids: every smoke gate
     # was INCONCLUSIVE. Training stages see the sample; evaluate stages never do.
-    rows = "".join(f"{i},{i % 4 == 0:d}\n" for i in range(2000))
     config = """\
 datasets:
   holdout: {path: data/holdout.csv, sample: {key: id}}
@@ -347,11 +358,8 @@ stages:
     cmd: tail -n +2 ${datasets.holdout} | wc -l > ${outs.n}
     inputs: [datasets.holdout]
     outs: {n: build/score.txt}
-tiers:
-  pr: {fraction: 0.1}
 """
-    write_project(repo, config, files={"data/holdout.csv": "id,churned\n" + rows})
-    run(repo, "--tier", "pr")
+    _sampled_project(repo, config, "data/holdout.csv")
     assert 150 < int((repo / "build/fit.txt").read_text()) < 250
     assert int((repo / "build/score.txt").read_text()) == 2000
 
@@ -371,7 +379,7 @@ tiers:
 """
     write_project(repo, priced, files={"params.yaml": "p: 1\n"})
     run(repo, "--tier", "capped")
-    db = sqlite3.connect(repo / ".sluice/sluice.db")
+    db = _ledger(repo)
     cost = {stage: (usd, cpu_alloc) for stage, usd, cpu_alloc in db.execute(
         "SELECT stage, cost_usd, cpu_alloc_s FROM executions")}
     assert cost["here"][0] == pytest.approx(cost["here"][1])

@@ -17,15 +17,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import git, sluice
-
-MLPROJECT = """\
-name: churn
-entry_points:
-  main:
-    parameters:
-      alpha: {type: float, default: 0.1}
-    command: "python train.py --alpha {alpha}"
-"""
+from tests.e2e.pipelines import MLPROJECT, on_feature_branch
+from tests.unit._util import capsule_spec
 
 TRAIN = """\
 import importlib.util
@@ -70,6 +63,15 @@ if __name__ == "__main__":
     FeatureFlow()
 """
 
+# The flow above as a stage; the tests append any other top-level keys.
+FEATURES_STAGE = """\
+  features:
+    uses: metaflow
+    flow: flows/features.py
+    params: [features.window]
+    outs: {table: out/features.json}
+"""
+
 FILES = {
     "params.yaml": "train:\n  alpha: 0.5\nfeatures:\n  window: 3\n",
     "mlproj/MLproject": MLPROJECT,
@@ -81,14 +83,12 @@ FILES = {
 
 
 def _project(repo: Path, stages: str) -> Path:
-    (repo / "sluice.yaml").write_text("stages:\n" + stages)
-    for rel, text in FILES.items():
-        (repo / rel).parent.mkdir(parents=True, exist_ok=True)
-        (repo / rel).write_text(text)
-    git(repo, "add", "-A")
-    git(repo, "commit", "-qm", "base")
-    git(repo, "checkout", "-q", "-b", "feature")
-    return repo
+    return on_feature_branch(repo, "stages:\n" + stages, FILES)
+
+
+def _need_metaflow() -> None:
+    pytest.importorskip("metaflow", reason="metaflow is not installed "
+                        "(pip install 'sluice-ml[metaflow]')")
 
 
 def _record(repo: Path, stage: str) -> dict[str, object]:
@@ -104,15 +104,8 @@ def _affected(repo: Path, env: dict[str, str] | None = None) -> list[str]:
 
 
 def test_metaflow_flow_as_a_stage(repo: Path) -> None:
-    pytest.importorskip("metaflow", reason="metaflow is not installed "
-                        "(pip install 'sluice-ml[metaflow]')")
-    _project(repo, """\
-  features:
-    uses: metaflow
-    flow: flows/features.py
-    params: [features.window]
-    outs: {table: out/features.json}
-""")
+    _need_metaflow()
+    _project(repo, FEATURES_STAGE)
     first = sluice(repo, "run")
     assert first.stdout.startswith("1 ran"), first.stdout
     assert json.loads((repo / "out/features.json").read_text()) == {"table": 6}
@@ -191,28 +184,15 @@ def test_mlflow_project_as_a_stage(repo: Path, mlflow_env: dict[str, str]) -> No
 def test_metaflow_stage_in_a_capsule(repo: Path, tmp_path: Path) -> None:
     """A capsule on another machine: the spec carries no path of this workspace; the
     worker sets Metaflow's datastore in its own scratch folder and stores the run id."""
-    pytest.importorskip("metaflow", reason="metaflow is not installed "
-                        "(pip install 'sluice-ml[metaflow]')")
-    from sluice.pipeline.capsule import build_spec, put_spec
-    from sluice.pipeline.fingerprint import RunContext
-    from sluice.pipeline.plan import decide
+    _need_metaflow()
+    from sluice.pipeline.capsule import put_spec
     from sluice.store.local import LocalStore
     from sluice.workspace.project import load_project
 
     shared = (tmp_path / "shared").as_uri()
-    _project(repo, f"""\
-  features:
-    uses: metaflow
-    flow: flows/features.py
-    params: [features.window]
-    outs: {{table: out/features.json}}
-storage:
-  cache: {shared}
-""")
+    _project(repo, FEATURES_STAGE + f"storage:\n  cache: {shared}\n")
     project = load_project(repo)
-    decision = decide(project, "features", RunContext(), force=True, known_outputs={})
-    spec = build_spec(project, "features", RunContext(), "r1", decision=decision,
-                      setup=None, executor="test")
+    spec = capsule_spec(project, "features")
     assert spec["uses"] == "metaflow"
     assert not any(k.startswith("METAFLOW_") for k in spec["env"]), spec["env"]
     digest = put_spec(project, spec)

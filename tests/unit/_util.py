@@ -5,6 +5,7 @@ from __future__ import annotations
 import textwrap
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from sluice.config.base import Config
 from sluice.config.load import load_config
@@ -44,6 +45,41 @@ def problems(root: Path, config: str, files: dict[str, str] | None = None) -> li
     except ConfigError as exc:
         return [exc]
     raise AssertionError("expected the config to be rejected")
+
+
+def committed_project(root: Path, config: str, files: dict[str, str] | None = None) -> Project:
+    """``write_project`` in the git repository ``root``, committed, loaded."""
+    from sluice.workspace.project import load_project
+    from tests.conftest import git
+
+    write_project(root, config, files)
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "init")
+    return load_project(root)
+
+
+def capsule_spec(project: Project, stage: str, run_id: str = "r1", *, pinned: bool = True,
+                 setup: str | None = None) -> dict[str, Any]:
+    """The capsule spec an executor named `test` would send for ``stage``: ``pinned``,
+    to the inputs it would run on now; otherwise resolved when the capsule starts."""
+    from sluice.pipeline.capsule import build_spec
+    from sluice.pipeline.fingerprint import RunContext
+    from sluice.pipeline.plan import decide
+
+    decision = decide(project, stage, RunContext(), force=True, known_outputs={}) \
+        if pinned else None
+    return build_spec(project, stage, RunContext(), run_id, decision=decision, setup=setup,
+                      executor="test")
+
+
+def stored_spec(project: Project, stage: str, run_id: str = "r1", *, pinned: bool = True,
+                setup: str | None = None, **changes: Any) -> str:
+    """``capsule_spec`` with ``changes``, put in the project's store: its digest."""
+    from sluice.pipeline.capsule import put_spec
+
+    spec = capsule_spec(project, stage, run_id, pinned=pinned, setup=setup)
+    spec.update(changes)
+    return put_spec(project, spec)
 
 
 def recorded_result(project: Project, *stages: str) -> RunResult:

@@ -12,6 +12,7 @@ from sluice.config.uses import environment
 from sluice.errors import ConfigError
 from sluice.workspace.imports import ImportFinder
 from sluice.workspace.uses import uses_scripts
+from tests.e2e.pipelines import MLPROJECT as MAIN_ONLY
 from tests.unit._util import load, problems
 
 PARAMS = {"params.yaml": "train:\n  alpha: 0.5\n  ratio: 0.1\nflow:\n  window: 3\n"}
@@ -107,13 +108,8 @@ def _mlflow_stage(tmp_path: Path, mlproject: str, entry: str = "main") -> list[s
     return uses_scripts(config.stages["train"], disk_reader(tmp_path))
 
 
-MLPROJECT = """\
-name: churn
-entry_points:
-  main:
-    parameters:
-      alpha: {type: float, default: 0.1}
-    command: "python train.py --alpha {alpha}"
+# The e2e tests' project with a second entry point whose command runs Python unbuffered.
+MLPROJECT = MAIN_ONLY + """\
   prep:
     command: "python -u steps/prep.py"
 """

@@ -9,21 +9,13 @@ from pathlib import Path
 import pytest
 
 from sluice.errors import ConfigError, CorruptObject, StoreError
-from sluice.pipeline.capsule import (
-    build_spec,
-    capsule_command,
-    pointer_key,
-    put_spec,
-    run_capsule,
-    setup_files,
-)
+from sluice.pipeline.capsule import capsule_command, pointer_key, run_capsule, setup_files
 from sluice.pipeline.fingerprint import RunContext
 from sluice.pipeline.plan import decide
 from sluice.store.local import LocalStore
 from sluice.workspace.outputs import save_outputs
 from sluice.workspace.project import Project, load_project
-from tests.conftest import git
-from tests.unit._util import write_project
+from tests.unit._util import committed_project, stored_spec, write_project
 
 CONFIG = """\
 storage:
@@ -55,19 +47,7 @@ FILES = {
 
 @pytest.fixture
 def project(repo: Path, tmp_path: Path) -> Project:
-    write_project(repo, CONFIG.format(shared=(tmp_path / "shared").as_uri()), FILES)
-    git(repo, "add", "-A")
-    git(repo, "commit", "-qm", "init")
-    return load_project(repo)
-
-
-def _spec(project: Project, stage: str, run_id: str = "r1", *, pinned: bool = True,
-          setup: str | None = None) -> str:
-    decision = decide(project, stage, RunContext(), force=True, known_outputs={}) \
-        if pinned else None
-    spec = build_spec(project, stage, RunContext(), run_id, decision=decision, setup=setup,
-                      executor="test")
-    return put_spec(project, spec)
+    return committed_project(repo, CONFIG.format(shared=(tmp_path / "shared").as_uri()), FILES)
 
 
 def _shared(tmp_path: Path) -> LocalStore:
@@ -82,7 +62,7 @@ def _run(tmp_path: Path, digest: str, name: str = "scratch", **kwargs: object): 
 def test_spec_is_stored_with_every_object_and_no_secret(project: Project, tmp_path: Path,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "very-secret-value-123")
-    digest = _spec(project, "prepare")
+    digest = stored_spec(project, "prepare")
     shared = _shared(tmp_path)
     raw = shared.read_bytes(digest)
     assert b"very-secret-value-123" not in raw and b"AWS_SECRET" not in raw
@@ -97,7 +77,7 @@ def test_spec_is_stored_with_every_object_and_no_secret(project: Project, tmp_pa
 
 
 def test_run_from_the_store_alone(project: Project, tmp_path: Path) -> None:
-    digest = _spec(project, "prepare")
+    digest = stored_spec(project, "prepare")
     (project.root / "data/raw/a.txt").write_text("z z z")  # the workspace changes afterwards
     (project.root / "src/helper.py").write_text("def tag(text):\n    return 'v2:' + text\n")
     log = io.StringIO()
@@ -113,7 +93,7 @@ def test_run_from_the_store_alone(project: Project, tmp_path: Path) -> None:
 
 
 def test_rerun_is_idempotent(project: Project, tmp_path: Path) -> None:
-    digest = _spec(project, "prepare")
+    digest = stored_spec(project, "prepare")
     first = _run(tmp_path, digest)
     again = _run(tmp_path, digest, "scratch2")
     assert again.cached and again.ok and again.outs == first.outs
@@ -122,16 +102,16 @@ def test_rerun_is_idempotent(project: Project, tmp_path: Path) -> None:
 
 def test_uncommitted_edit_is_part_of_a_local_spec(project: Project, tmp_path: Path) -> None:
     (project.root / "src/helper.py").write_text("def tag(text):\n    return 'edit:' + text\n")
-    result = _run(tmp_path, _spec(project, "prepare"))
+    result = _run(tmp_path, stored_spec(project, "prepare"))
     assert (tmp_path / "scratch/build/table.txt").read_text() == "edit:a b c"
     assert result.ok
 
 
 def test_upstream_reference_resolved_at_start(project: Project, tmp_path: Path) -> None:
-    train = _spec(project, "train", "r7", pinned=False)  # written before prepare ran
+    train = stored_spec(project, "train", "r7", pinned=False)  # written before prepare ran
     with pytest.raises(StoreError, match="has not finished in this run"):
         _run(tmp_path, train, "early")
-    assert _run(tmp_path, _spec(project, "prepare", "r7"), "up").ok
+    assert _run(tmp_path, stored_spec(project, "prepare", "r7"), "up").ok
     result = _run(tmp_path, train, "down")
     assert result.ok, result
     assert (tmp_path / "down/build/model.txt").read_text() == "V1:A B C"
@@ -144,7 +124,7 @@ def test_upstream_reference_resolved_at_start(project: Project, tmp_path: Path) 
 
 
 def test_corrupt_object_is_refused(project: Project, tmp_path: Path) -> None:
-    digest = _spec(project, "prepare")
+    digest = stored_spec(project, "prepare")
     shared = _shared(tmp_path)
     import json
 
@@ -159,18 +139,15 @@ def test_corrupt_object_is_refused(project: Project, tmp_path: Path) -> None:
 
 def test_timeout_stops_the_stage(project: Project, tmp_path: Path,
                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    prepare = _run(tmp_path, _spec(project, "prepare"), "up")
+    prepare = _run(tmp_path, stored_spec(project, "prepare"), "up")
     assert prepare.ok
     save_dir = project.root / "build"
     save_dir.mkdir()
     (save_dir / "table.txt").write_text("v1:a b c")
     save_outputs(project, project.config.stages["prepare"])
     monkeypatch.setenv("TRAIN_SLEEP", "600")
-    decision = decide(project, "train", RunContext(), force=True, known_outputs={})
-    spec = build_spec(project, "train", RunContext(), "r1", decision=decision, setup=None,
-                      executor="test")
-    spec["timeout"] = 1  # the scheduler may lower it (a budget)
-    result = _run(tmp_path, put_spec(project, spec))
+    # The scheduler may lower the timeout (a budget).
+    result = _run(tmp_path, stored_spec(project, "train", timeout=1))
     assert result.timed_out and not result.ok and result.error
     assert _shared(tmp_path).get_run(result.fingerprint) is None
 
@@ -181,18 +158,18 @@ def test_setup_environment_is_built_once(project: Project, tmp_path: Path,
     counter = tmp_path / "setups"
     monkeypatch.setenv("COUNTER", str(counter))
     setup = "echo built >> \"$COUNTER\"; cat requirements.txt > /dev/null"
-    first = _run(tmp_path, _spec(project, "prepare", "a", setup=setup), "one")
-    second = _run(tmp_path, _spec(project, "train", "a", setup=setup, pinned=False), "two")
+    first = _run(tmp_path, stored_spec(project, "prepare", "a", setup=setup), "one")
+    second = _run(tmp_path, stored_spec(project, "train", "a", setup=setup, pinned=False), "two")
     assert first.ok and first.setup_built
     assert second.ok and not second.setup_built, second
     assert counter.read_text().count("built") == 1
     # Which setup ran a stage is not fingerprinted: the stored result stands.
-    third = _run(tmp_path, _spec(project, "prepare", "b", setup=setup + " # v2"), "three")
+    third = _run(tmp_path, stored_spec(project, "prepare", "b", setup=setup + " # v2"), "three")
     assert third.cached and counter.read_text().count("built") == 1
 
 
 def test_failed_setup_is_a_stage_failure(project: Project, tmp_path: Path) -> None:
-    result = _run(tmp_path, _spec(project, "prepare", setup="exit 3"))
+    result = _run(tmp_path, stored_spec(project, "prepare", setup="exit 3"))
     assert result.returncode == 1 and not result.ok
     assert result.error is not None and "exited with code 3" in result.error
     assert _shared(tmp_path).get_run(result.fingerprint) is None
