@@ -169,15 +169,3 @@ def test_an_outcome_as_json_is_what_asdict_gives() -> None:
     assert as_json == asdict(outcome)
     as_json["log_tail"].append("more")  # a copy: the outcome keeps its own
     assert outcome.log_tail == ["last", "lines"]
-
-
-def test_the_scheduler_modules_stay_under_the_size_rule() -> None:
-    # Modules under ~400 lines (DESIGN.md, Conventions): the scheduler decides and
-    # starts stages; settling them and the run's executors live beside it.
-    import sluice.pipeline.finishing as finishing
-    import sluice.pipeline.run_executors as run_executors
-
-    for module in (scheduler, finishing, run_executors):
-        assert module.__file__ is not None
-        lines = len(Path(module.__file__).read_text(encoding="utf-8").splitlines())
-        assert lines <= 400, f"{module.__name__} has {lines} lines"
