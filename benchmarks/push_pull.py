@@ -410,10 +410,11 @@ def report(repeats: int, results: dict[str, dict[str, Timing]],
                          "side after each timed run. For the 1 % cases the folder's manifest "
                          "(`.dir`) is left in place and only file objects are removed: DVC "
                          "then trusts the manifest and transfers nothing.")
-    section.notes.append("Runs before git 2c118ba (2026-12-06) timed the benchmark's own "
-                         "completeness check (a listing of the bucket, about 5 s against moto) "
-                         "into every sluice and DVC figure of this section; the check now runs "
-                         "after the timing.")
+    section.notes.append("Runs before git d904fa9 (2026-12-06) timed the benchmark's own "
+                         "completeness check into every sluice and DVC figure of this section: "
+                         "after a push a listing of the bucket (about 5 s against moto), after "
+                         "a pull a count of the local objects; the check now runs after the "
+                         "timing.")
     section.notes.append("Request counts are those the S3 server received during the timed "
                          "command (the median run's). The server is moto in a thread of the "
                          "benchmark process: its speed bounds both tools alike. Moto spends "

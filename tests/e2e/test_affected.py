@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -175,7 +176,14 @@ def test_dataset_pinned_in_sluice_lock(project: Path) -> None:
     assert chains(impact, "features") == ["features ← dataset events changed (sluice.lock)"]
 
 
+def _dvc_init(project: Path) -> None:
+    """What `dvc init` leaves that matters here: the `.dvc/` folder, its config committed."""
+    (project / ".dvc").mkdir()
+    (project / ".dvc/config").write_text("")
+
+
 def test_dvc_pointer_file_marks_consumers(project: Path) -> None:
+    _dvc_init(project)
     git(project, "rm", "-rq", "--cached", "data/events")
     (project / ".gitignore").write_text("/data/events\n")
     dvc = ("outs:\n- md5: {md5}.dir\n  size: 2\n  nfiles: 1\n  hash: md5\n"
@@ -190,10 +198,13 @@ def test_dvc_pointer_file_marks_consumers(project: Path) -> None:
 
 
 def test_corrupt_dvc_file_is_a_clear_error(project: Path) -> None:
+    _dvc_init(project)
     (project / "data/broken.dvc").write_text("outs: [[[\n")
     result = sluice(project, "affected", "--base", "main", check=2)
     assert "data/broken.dvc is not valid YAML" in result.stderr
     assert "Traceback" not in result.stderr
+    shutil.rmtree(project / ".dvc")  # outside a DVC repository a `.dvc` file pins nothing
+    sluice(project, "affected", "--base", "main")
 
 
 def test_unknown_revision(project: Path) -> None:

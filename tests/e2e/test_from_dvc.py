@@ -8,6 +8,7 @@ sluice.lock pin that `data status`, `checkout` and `pull` work on.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -135,3 +136,13 @@ def test_corrupt_dvc_object_is_refused(repo: Path, tmp_path: Path) -> None:
     bad = sluice(repo, "data", "pull", check=None)
     assert bad.returncode != 0 and "does not match its md5" in bad.stderr
     assert not (repo / "data/data.xml").exists()
+
+
+def test_pointer_files_are_imported_even_without_the_dvc_folder(repo: Path) -> None:
+    # A clone whose `.dvc/` folder was dropped: its `.dvc` files still say what to pin.
+    write_dvc_project(repo)
+    shutil.rmtree(repo / ".dvc")
+    commit(repo, "a DVC project without its .dvc folder")
+    sluice(repo, "init", "--from-dvc")
+    pin = parse_lock((repo / "sluice.lock").read_text())["data/data.xml"]
+    assert pin.algorithm == "xxh3" and pin.size == len(DATA_XML)

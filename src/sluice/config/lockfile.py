@@ -10,13 +10,17 @@ an entry has no ``hash:``), so the workspace can be checked against them
 
 from __future__ import annotations
 
+import os
 import posixpath
 import re
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sluice.errors import ConfigError, Location
 from sluice.util.dvc_md5 import MD5, MD5_DOS2UNIX
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 LOCK_FILE = "sluice.lock"
 DVC_PREFIX = "dvc-md5:"  # a DVC pin's hash: this prefix and DVC's own digest
@@ -76,6 +80,12 @@ def _parse_plain_lock(text: str) -> dict[str, DataPin] | None:
             return None
         pins[path] = DataPin(path, digest[10:], int(size[10:]), int(nfiles[12:]))
     return pins
+
+
+def in_dvc_repository(root: Path) -> bool:
+    """Whether ``root`` is in a DVC repository: a ``.dvc/`` folder here or above, where
+    DVC itself looks. Elsewhere its pointer files mean nothing to DVC, nor to sluice."""
+    return any(os.path.isdir(os.path.join(folder, ".dvc")) for folder in (root, *root.parents))
 
 
 def parse_lock(text: str | None) -> dict[str, DataPin]:

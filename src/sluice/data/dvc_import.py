@@ -168,7 +168,7 @@ def import_dvc_data(project: Project) -> DvcDataImport:
     result = DvcDataImport()
     remote = dvc_remote_url(project.root)
     bases = [project.root / DVC_CACHE]
-    for file in pointer_files(project.root):
+    for file in pointer_files(project.root, anywhere=True):
         if posixpath.basename(file) == "dvc.lock":
             result.notes.append(Note(Location(file, 1), "dvc.lock pins stage outputs; sluice "
                                      "rebuilds them on the first `sluice run` and caches them",

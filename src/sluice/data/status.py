@@ -25,6 +25,7 @@ from sluice.config.lockfile import (
     XXH3,
     DataPin,
     collect_pins,
+    in_dvc_repository,
     parse_lock,
 )
 from sluice.errors import DataInvalid, UsageError
@@ -97,21 +98,17 @@ def lock_pins(root: Path) -> dict[str, DataPin]:
     return parse_lock(text)
 
 
-def in_dvc_repository(root: Path) -> bool:
-    """Whether ``root`` is in a DVC repository: a ``.dvc/`` folder here or above, where
-    DVC itself looks (its pointer files mean nothing to DVC anywhere else)."""
-    return any(os.path.isdir(os.path.join(folder, ".dvc")) for folder in (root, *root.parents))
-
-
-def pointer_files(root: Path) -> list[str]:
+def pointer_files(root: Path, *, anywhere: bool = False) -> list[str]:
     """DVC's pointer files (``*.dvc``, ``dvc.lock``) in the project, relative to ``root``.
 
-    None outside a DVC repository: a status there starts no git process. Listed by
-    git (tracked, or untracked and not ignored: one quick call) rather than by
-    walking folders that may hold a great many data files; outside a git
-    repository, by a walk that skips hidden folders and data pinned in sluice.lock.
+    None outside a DVC repository (see :func:`in_dvc_repository`): a status there
+    starts no git process. ``anywhere``: look all the same (`init --from-dvc` imports
+    a project whose ``.dvc/`` folder is gone). Listed by git (tracked, or untracked and
+    not ignored: one quick call) rather than by walking folders that may hold a great
+    many data files; outside a git repository, by a walk that skips hidden folders and
+    data pinned in sluice.lock.
     """
-    if not in_dvc_repository(root):
+    if not anywhere and not in_dvc_repository(root):
         return []
     from sluice.util.git import git
 

@@ -24,7 +24,7 @@ from sluice.config.base import (
     template_params,
 )
 from sluice.config.load import load_config_cached
-from sluice.config.lockfile import DataPin, collect_pins
+from sluice.config.lockfile import DataPin, collect_pins, in_dvc_repository
 from sluice.errors import ConfigError, SluiceError
 from sluice.pipeline.fingerprint import RunContext, fingerprint_of, render_command
 from sluice.util.git import WORKTREE, Repo
@@ -98,7 +98,10 @@ def load_snapshot(repo: Repo, commit: str, label: str) -> Snapshot:
             return None
         return repo.read(commit, path)
 
-    pins = collect_pins([f for f in files if f.endswith((".dvc", "dvc.lock"))], read)
+    # DVC's pointer files pin data only in a DVC repository, as `data status` reads them.
+    pointers = [f for f in files if f.endswith((".dvc", "dvc.lock"))] \
+        if in_dvc_repository(repo.root) else []
+    pins = collect_pins(pointers, read)
     config, problem = None, None
     if read(CONFIG_FILE) is None:
         problem = f"no {CONFIG_FILE} at {label}: every stage is new"

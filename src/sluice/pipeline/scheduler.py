@@ -95,19 +95,17 @@ class _Scheduler:
         self.leased = False
 
     def ignore_outputs(self) -> None:
-        """Git-ignore the outputs of the stages started or restored so far.
+        """Git-ignore the outputs of the stages started or restored since the last call.
 
-        Called only when nothing more can start (before waiting, and at the end), so
-        its git calls never delay a start; and the first call does it for every
-        selected stage that writes here: two git calls a run, not two a stage.
+        Called when nothing more can start (before waiting), at the end and when the
+        run is interrupted: one pair of git calls for all the stages started in a pass,
+        never between one start and the next. Only stages that wrote here get lines.
         """
-        names, self.to_ignore = [n for n in self.to_ignore if n not in self.ignored], []
-        if not names:
-            return
-        batch = [s for s in self.selected if s in names or (
-            s not in self.ignored and not self.project.config.is_remote(self.where[s]))]
-        _ignore_outputs(self.project, batch)
-        self.ignored.update(batch)
+        names = [n for n in dict.fromkeys(self.to_ignore) if n not in self.ignored]
+        if names:
+            _ignore_outputs(self.project, names)
+            self.ignored.update(names)
+        self.to_ignore.clear()  # only once done: an interrupted call is made again
 
     def store_lease(self) -> None:
         """Hold the store against `sluice gc` from now until the run ends."""
@@ -380,6 +378,10 @@ def run_pipeline(project: Project, options: RunOptions,
         raise Interrupted("interrupted; running stages were stopped",
                           hint="rerun `sluice run`: finished stages are cached") from None
     finally:
+        # Outputs written before an interrupt or an error stay out of git all the same;
+        # a failure here must not hide the one that ended the run.
+        with contextlib.suppress(Exception):
+            scheduler.ignore_outputs()
         scheduler.lease.close()
         project.stat_cache.flush()
         if run_lock is not None:

@@ -169,3 +169,55 @@ def test_an_outcome_as_json_is_what_asdict_gives() -> None:
     assert as_json == asdict(outcome)
     as_json["log_tail"].append("more")  # a copy: the outcome keeps its own
     assert outcome.log_tail == ["last", "lines"]
+
+
+def _ignored(repo: Path) -> set[str]:
+    gitignore = repo / ".gitignore"
+    return set(gitignore.read_text().splitlines()) if gitignore.exists() else set()
+
+
+def test_outputs_of_stages_that_wrote_here_are_git_ignored_and_no_others(repo: Path) -> None:
+    _committed(repo, """\
+stages:
+  gate: {cmd: 'exit 1', kind: check}
+  a: {cmd: 'echo a > a.txt', outs: {o: a.txt}}
+  b: {cmd: 'echo b > b.txt', outs: {o: b.txt}}
+""")
+    project = load_project(repo)
+    run_pipeline(project, RunOptions(targets=["a"]))
+    assert {"/a.txt"} <= _ignored(repo) and "/b.txt" not in _ignored(repo)
+    (repo / ".gitignore").write_text("build/\n")
+    (repo / "a.txt").unlink()
+    result = run_pipeline(load_project(repo), RunOptions(targets=["a"]))
+    assert [o.status for o in result.outcomes] == ["cached"]  # restored from the cache
+    assert "/a.txt" in _ignored(repo)
+    result = run_pipeline(load_project(repo), RunOptions())  # the failing check gates b
+    assert {o.stage: o.status for o in result.outcomes}["b"] != "ran"
+    assert "/b.txt" not in _ignored(repo)
+
+
+def test_an_interrupted_run_still_ignores_what_it_started(repo: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    _committed(repo, "stages:\n  slow: {cmd: 'echo x > x.txt; sleep 30', outs: {o: x.txt}}\n")
+    from sluice.errors import Interrupted
+    from sluice.pipeline.run_executors import RunExecutors
+
+    real_wait, real_ignore = RunExecutors.wait, scheduler._Scheduler.ignore_outputs
+    calls: list[str] = []
+
+    def wait(self: RunExecutors, timeout: float) -> Any:
+        calls.append("wait")
+        if calls.count("wait") == 1:  # the stage has started: a Ctrl-C arrives
+            raise KeyboardInterrupt
+        return real_wait(self, timeout)
+
+    def ignore_outputs(self: Any) -> None:
+        calls.append("ignore")
+        if calls.count("ignore") > 1:  # the one before the first wait comes too late
+            real_ignore(self)
+
+    monkeypatch.setattr(RunExecutors, "wait", wait)
+    monkeypatch.setattr(scheduler._Scheduler, "ignore_outputs", ignore_outputs)
+    with pytest.raises(Interrupted):
+        run_pipeline(load_project(repo), RunOptions())
+    assert "/x.txt" in _ignored(repo)
