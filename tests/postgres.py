@@ -13,7 +13,8 @@ PostgreSQL refuses to run as root. When the tests run as root, initdb and the
 server run as ``nobody``: the server's folder is given to that user, and the
 folders above it (pytest makes its own 0700) are made traversable (search only,
 ``o+x``) just while initdb, ``pg_ctl start`` and ``pg_ctl stop`` run, then put
-back. A running server only uses paths relative to its data directory.
+back. A running server only uses paths relative to its data directory, except for
+checkpoints, which the settings below keep from happening while a session runs.
 
 The write guard in tests/conftest.py only allows writes under a test's own
 tmp_path. Everything this module writes from Python (the folder, the password
@@ -60,6 +61,12 @@ SERVER_SETTINGS = {  # a disposable server: fast over durable
     "full_page_writes": "off",
     "max_connections": "200",
     "log_min_messages": "warning",
+    # A checkpoint rewrites global/pg_control by its full path, which the server cannot
+    # reach once the folders above it are closed again (see the module docstring): a
+    # timed one, 5 minutes after the start and spread over 4.5 more, killed the server of
+    # a session that ran longer. No timed checkpoint, and WAL never forces one.
+    "checkpoint_timeout": "'1d'",
+    "max_wal_size": "'64GB'",
 }
 
 
